@@ -1,0 +1,36 @@
+# Two commands on a fresh machine with Python 3.11 and make:
+#   make dashboard   create .venv, install ablab, serve the dashboard on 127.0.0.1:8501
+#   make test        create .venv, install ablab with test extras, run the whole suite
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+
+.PHONY: dashboard test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(wildcard examples/*/pyproject.toml examples/*/*/*.py) | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# the example plugin package proves entry-point discovery end to end
+	for pkg in examples/*/; do $(BIN)/python -m pip install --quiet "./$$pkg" || exit 1; done
+	touch $@ $(VENV)/.installed
+
+dashboard: $(VENV)/.installed
+	$(BIN)/ablab dashboard --port $(PORT)
+
+test: $(VENV)/.installed-test
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/engine.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,68 @@
+"""Activation functions: a value and its exact derivative, with optional parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ablab.core.errors import ConfigError, PluginError
+
+
+@dataclass(frozen=True)
+class Activation:
+    """f(x) and f'(x). `deriv(x, y)` receives the input x and the output y = f(x), because
+    several derivatives are cheapest from y (tanh' = 1 - y^2). Probes read `deriv` to find
+    dead units (f' = 0) and saturation (f' near 0)."""
+
+    name: str
+    fn: Callable[..., np.ndarray]
+    deriv: Callable[..., np.ndarray]
+    summary: str = ""
+    defaults: dict[str, float] = field(default_factory=dict)
+    bounded: bool = False  # output confined to an interval (a valid gate needs [0, 1])
+
+    def bind(self, options: dict[str, Any] | None = None) -> "BoundActivation":
+        opts = dict(self.defaults)
+        for key, value in (options or {}).items():
+            if key not in self.defaults:
+                allowed = ", ".join(self.defaults) or "none"
+                raise ConfigError(f"activation {self.name!r} has no option {key!r}; options: {allowed}")
+            opts[key] = float(value)
+        return BoundActivation(self, opts)
+
+
+@dataclass(frozen=True)
+class BoundActivation:
+    """An activation with its options fixed: call it, or ask for its derivative."""
+
+    activation: Activation
+    options: dict[str, float]
+
+    @property
+    def name(self) -> str:
+        return self.activation.name
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.activation.fn(x, **self.options)
+
+    def deriv(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return self.activation.deriv(x, y, **self.options)
+
+
+def resolve(registry, spec: str | dict) -> BoundActivation:
+    """'tanh' or {name = 'leaky_relu', alpha = 0.1} -> a bound activation."""
+    if isinstance(spec, str):
+        return registry.get("activation", spec).bind()
+    if isinstance(spec, dict) and "name" in spec:
+        opts = {k: v for k, v in spec.items() if k != "name"}
+        return registry.get("activation", spec["name"]).bind(opts)
+    raise ConfigError(f"an activation is a name or a table with a 'name' key, got {spec!r}")
+
+
+def validate_plugin(name: str, obj: Any) -> None:
+    if not isinstance(obj, Activation):
+        raise PluginError(f"activation {name!r} must be an ablab.core.activation.Activation, got {type(obj).__name__}")
+    if obj.name != name:
+        raise PluginError(f"activation registered as {name!r} calls itself {obj.name!r}; use one name")

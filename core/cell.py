@@ -1,0 +1,108 @@
+"""The recurrent-cell contract.
+
+A cell sees its input already projected: ablab computes a_t = x_t W + b for all time steps
+in one matmul before the time loop (and dW, dx in one matmul after it), so a cell holds only
+its recurrent arithmetic. W has `n_blocks * H` columns, one block per gate or candidate.
+
+    step(p, a_t, state)                     -> (state_t, cache)
+    backward_step(p, dstate_t, cache, grads) -> (da_t, dstate_{t-1})
+
+`grads` maps each recurrent parameter name to an accumulator that backward_step adds into
+(summing a parameter's gradient over time steps is the BPTT sum). Every array carries a
+leading ensemble axis S: a_t is (S, B, n_blocks*H), each state (S, B, H), a recurrent matrix
+(S, H, k*H). States are tuples whose first element is the output h.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ablab.core.errors import ConfigError, PluginError
+
+
+@dataclass(frozen=True)
+class RecurrentParam:
+    """How to create one recurrent parameter: a matrix (H, blocks*H) drawn with the recurrent
+    initialiser, or a zero-initialised vector of length `size` (peepholes, extra biases)."""
+
+    kind: str  # "matrix" | "vector"
+    blocks: int = 1
+
+
+class Cell:
+    """Base class for cells. Subclasses set `defaults` (option name -> default value; its type
+    fixes the option's type), `n_blocks`, `state_names`, and implement the methods below."""
+
+    summary: str = ""
+    defaults: dict[str, Any] = {}
+    state_names: tuple[str, ...] = ("h",)
+
+    def __init__(self, registry, **options: Any) -> None:
+        self.options = check_options(type(self), options)
+        self.registry = registry
+
+    # -- shape of the cell ---------------------------------------------------------------
+    @property
+    def n_blocks(self) -> int:
+        raise NotImplementedError
+
+    def recurrent_params(self, hidden: int) -> dict[str, RecurrentParam]:
+        raise NotImplementedError
+
+    def bias_init(self, hidden: int) -> np.ndarray:
+        """Initial value of the input-projection bias b, length n_blocks * H."""
+        return np.zeros(self.n_blocks * hidden)
+
+    # -- arithmetic --------------------------------------------------------------------
+    def step(self, p: dict, a: np.ndarray, state: tuple) -> tuple[tuple, Any]:
+        raise NotImplementedError
+
+    def backward_step(self, p: dict, dstate: tuple, cache: Any, grads: dict) -> tuple[np.ndarray, tuple]:
+        raise NotImplementedError
+
+    # -- what probes may read ----------------------------------------------------------
+    def gate_values(self, cache: Any) -> dict[str, np.ndarray]:
+        """Gate activations at one step, name -> (S, B, H). Cells without gates return {}."""
+        return {}
+
+    def activation_values(self, cache: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """(name, pre-activation, output) triples whose derivative probes can inspect."""
+        return []
+
+
+def check_options(cls: type, options: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(cls.defaults)
+    for key, value in options.items():
+        if key not in cls.defaults:
+            allowed = ", ".join(f"{k} (default {v!r})" for k, v in cls.defaults.items()) or "none"
+            raise ConfigError(f"cell {cls.__name__} has no option {key!r}; options: {allowed}")
+        default = cls.defaults[key]
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"cell option {key!r} must be true or false, got {value!r}")
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"cell option {key!r} must be a number, got {value!r}")
+            value = float(value)
+        elif isinstance(default, str):
+            if not isinstance(value, (str, dict)):
+                raise ConfigError(f"cell option {key!r} must be a name, got {value!r}")
+        merged[key] = value
+    return merged
+
+
+def preset(base: type, summary: str, **overrides: Any) -> type:
+    """A registered variant of a cell with other defaults (e.g. lstm-peephole)."""
+    check_options(base, overrides)
+    return type(base.__name__ + "Preset", (base,), {"defaults": {**base.defaults, **overrides}, "summary": summary})
+
+
+def validate_plugin(name: str, obj: Any) -> None:
+    if not (isinstance(obj, type) and issubclass(obj, Cell)):
+        raise PluginError(f"cell {name!r} must be a subclass of ablab.core.cell.Cell, got {obj!r}")
+    for method in ("recurrent_params", "step", "backward_step"):
+        if getattr(obj, method) is getattr(Cell, method):
+            raise PluginError(f"cell {name!r} ({obj.__qualname__}) does not implement {method}()")

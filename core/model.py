@@ -1,0 +1,161 @@
+"""Stacked recurrent network: input projection -> cell layers -> linear readout, with BPTT.
+
+Every parameter, activation and gradient has a leading ensemble axis S. Parameters live in
+one flat dict ("l0.W", "l0.U", "out.V", ...) so optimisers and clipping treat them alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ablab.core.errors import ConfigError
+from ablab.core.initializer import draw
+from ablab.core.spec import one_of, positive, positive_int
+
+INIT_STREAM = 1  # rng stream ids: a member's weights and data come from different streams
+
+
+@dataclass(frozen=True)
+class RecurrentSpec:
+    """What a recurrent model is made of. Defaults follow common practice: Xavier input
+    weights, orthogonal recurrent weights (Saxe et al. 2014), one layer."""
+
+    n_in: int
+    n_out: int
+    hidden: int = 32
+    cell: str = "lstm"
+    cell_options: dict = field(default_factory=dict)
+    layers: int = 1
+    input_init: Any = "xavier"  # a name, or {name = ..., option = value}
+    recurrent_init: Any = "orthogonal"
+    spectral_radius: float | None = None  # rescale each recurrent block to this radius
+    readout: str = "last"  # "last": one output per sequence; "all": an output every step
+
+    def __post_init__(self):
+        positive_int(self.n_in, "model.n_in")
+        positive_int(self.n_out, "model.n_out")
+        positive_int(self.hidden, "model.hidden")
+        positive_int(self.layers, "model.layers")
+        one_of(self.readout, "model.readout", ("last", "all"))
+        if self.spectral_radius is not None:
+            positive(self.spectral_radius, "model.spectral_radius")
+
+
+def _init_spec(registry, spec: Any, where: str):
+    if isinstance(spec, str):
+        name, opts = spec, {}
+    elif isinstance(spec, dict) and "name" in spec:
+        name, opts = spec["name"], {k: v for k, v in spec.items() if k != "name"}
+    else:
+        raise ConfigError(f"{where} must be an initializer name or a table with 'name', got {spec!r}")
+    init = registry.get("initializer", name)
+    return init, init.check_options(opts)
+
+
+class RecurrentNet:
+    """A resolved RecurrentSpec: cell instances and initialisers looked up in the registry."""
+
+    def __init__(self, spec: RecurrentSpec, registry):
+        self.spec = spec
+        cell_cls = registry.get("cell", spec.cell)
+        self.cells = [cell_cls(registry, **spec.cell_options) for _ in range(spec.layers)]
+        self.input_init = _init_spec(registry, spec.input_init, "model.input_init")
+        self.recurrent_init = _init_spec(registry, spec.recurrent_init, "model.recurrent_init")
+        H = spec.hidden
+        self.layer_keys = [
+            ["W", "b", *cell.recurrent_params(H)] for cell in self.cells
+        ]
+
+    # -- parameters ----------------------------------------------------------------------
+    def init_member(self, seed: int) -> dict[str, np.ndarray]:
+        """float64 parameters of one member; a member's draw depends on its seed alone."""
+        rng = np.random.default_rng([seed, INIT_STREAM])
+        spec, H = self.spec, self.spec.hidden
+        params: dict[str, np.ndarray] = {}
+        n_in = spec.n_in
+        for l, cell in enumerate(self.cells):
+            init, opts = self.input_init
+            params[f"l{l}.W"] = draw(init, opts, rng, n_in, H, cell.n_blocks)
+            params[f"l{l}.b"] = np.asarray(cell.bias_init(H), dtype=np.float64)
+            for name, rp in cell.recurrent_params(H).items():
+                if rp.kind == "matrix":
+                    init, opts = self.recurrent_init
+                    params[f"l{l}.{name}"] = draw(init, opts, rng, H, H, rp.blocks, spec.spectral_radius)
+                else:
+                    params[f"l{l}.{name}"] = np.zeros(H)
+            n_in = H
+        init, opts = self.input_init
+        params["out.V"] = draw(init, opts, rng, H, spec.n_out)
+        params["out.c"] = np.zeros(spec.n_out)
+        return params
+
+    def init(self, seeds: list[int], dtype=np.float32) -> dict[str, np.ndarray]:
+        members = [self.init_member(s) for s in seeds]
+        return {k: np.stack([m[k] for m in members]).astype(dtype) for k in members[0]}
+
+    def layer(self, params: dict, l: int) -> dict[str, np.ndarray]:
+        return {k: params[f"l{l}.{k}"] for k in self.layer_keys[l]}
+
+    # -- forward and backward through time -------------------------------------------------
+    def forward(self, params: dict, x: np.ndarray) -> tuple[np.ndarray, dict]:
+        """x (S,T,B,D) -> y (S,B,O) for readout 'last' or (S,T,B,O) for 'all'."""
+        S, T, B, _ = x.shape
+        H = self.spec.hidden
+        inputs, caches = [], []
+        inp = x
+        for l, cell in enumerate(self.cells):
+            p = self.layer(params, l)
+            a = np.matmul(inp.reshape(S, T * B, -1), p["W"]).reshape(S, T, B, -1)  # (S,T,B,nb*H)
+            a += p["b"][:, None, None, :]
+            state = tuple(np.zeros((S, B, H), dtype=x.dtype) for _ in cell.state_names)
+            hs = np.empty((S, T, B, H), dtype=x.dtype)
+            steps = []
+            for t in range(T):
+                state, cache = cell.step(p, a[:, t], state)
+                hs[:, t] = state[0]
+                steps.append(cache)
+            inputs.append(inp)
+            caches.append(steps)
+            inp = hs
+        V, c = params["out.V"], params["out.c"]
+        if self.spec.readout == "last":
+            y = np.matmul(inp[:, -1], V) + c[:, None, :]  # (S,B,O)
+        else:
+            y = np.matmul(inp.reshape(S, T * B, H), V).reshape(S, T, B, -1) + c[:, None, None, :]
+        return y, {"inputs": inputs, "steps": caches, "top": inp}
+
+    def backward(self, params: dict, dy: np.ndarray, cache: dict, window: int | None = None):
+        """Gradients of the loss for every parameter, and dx. `window` truncates BPTT: no
+        gradient crosses from step t to t-1 when t is a multiple of window."""
+        grads = {k: np.zeros_like(v) for k, v in params.items()}
+        top = cache["top"]
+        S, T, B, H = top.shape
+        V = params["out.V"]
+        if self.spec.readout == "last":
+            grads["out.V"][:] = np.matmul(top[:, -1].transpose(0, 2, 1), dy)  # (S,H,O)
+            grads["out.c"][:] = dy.sum(axis=1)
+            dhs = np.zeros_like(top)
+            dhs[:, -1] = np.matmul(dy, V.transpose(0, 2, 1))  # (S,B,H)
+        else:
+            dyf = dy.reshape(S, T * B, -1)
+            grads["out.V"][:] = np.matmul(top.reshape(S, T * B, H).transpose(0, 2, 1), dyf)
+            grads["out.c"][:] = dyf.sum(axis=1)
+            dhs = np.matmul(dyf, V.transpose(0, 2, 1)).reshape(S, T, B, H)
+        for l in reversed(range(len(self.cells))):
+            cell, p, steps, inp = self.cells[l], self.layer(params, l), cache["steps"][l], cache["inputs"][l]
+            g = {k: grads[f"l{l}.{k}"] for k in self.layer_keys[l] if k not in ("W", "b")}
+            da = np.empty((S, T, B, p["W"].shape[-1]), dtype=dy.dtype)  # (S,T,B,nb*H)
+            dstate = tuple(np.zeros((S, B, H), dtype=dy.dtype) for _ in cell.state_names)
+            for t in reversed(range(T)):
+                dstate = (dstate[0] + dhs[:, t],) + dstate[1:]
+                da[:, t], dstate = cell.backward_step(p, dstate, steps[t], g)
+                if window is not None and t % window == 0:
+                    dstate = tuple(np.zeros_like(d) for d in dstate)
+            daf = da.reshape(S, T * B, -1)
+            grads[f"l{l}.W"][:] = np.matmul(inp.reshape(S, T * B, -1).transpose(0, 2, 1), daf)
+            grads[f"l{l}.b"][:] = daf.sum(axis=1)
+            dhs = np.matmul(daf, p["W"].transpose(0, 2, 1)).reshape(S, T, B, -1)  # dx of layer l
+        return grads, dhs

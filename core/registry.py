@@ -1,0 +1,209 @@
+"""The plugin registry: built-ins and installed plugins, looked up by (kind, name).
+
+Built-ins register through the same hooks as third-party plugins. A plugin that fails to
+import or whose hook raises is recorded and skipped, unless ABLAB_STRICT_PLUGINS=1.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.metadata as md
+import inspect
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import pluggy
+
+from ablab.core import hookspecs
+from ablab.core.errors import PluginError, UnknownPluginError
+
+# kind -> hook name; the order is the order `ablab plugins` prints.
+KINDS: dict[str, str] = {
+    "cell": "register_cells",
+    "activation": "register_activations",
+    "embedding": "register_embeddings",
+    "initializer": "register_initializers",
+    "task": "register_tasks",
+    "probe": "register_probes",
+}
+ENTRY_POINT_GROUP = "ablab"
+BUILTIN_PROVIDER = "ablab"
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str
+    name: str
+    obj: Any
+    provider: str
+    version: str
+
+    @property
+    def summary(self) -> str:
+        return summary_of(self.obj)
+
+
+@dataclass(frozen=True)
+class Failure:
+    provider: str
+    version: str
+    error: str
+    kind: str | None = None  # None: the plugin failed to import, so no kind is known
+
+
+def summary_of(obj: Any) -> str:
+    doc = getattr(obj, "summary", None) or inspect.getdoc(obj) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def strict_from_env() -> bool:
+    return os.environ.get("ABLAB_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
+
+
+def _ablab_version() -> str:
+    try:
+        return md.version("ablab")
+    except md.PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass
+class Registry:
+    """Registered plugins by kind and name, plus the plugins that failed to load."""
+
+    entries: dict[tuple[str, str], Entry] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+
+    def get(self, kind: str, name: str) -> Any:
+        return self.entry(kind, name).obj
+
+    def entry(self, kind: str, name: str) -> Entry:
+        if kind not in KINDS:
+            raise UnknownPluginError(f"unknown plugin kind {kind!r}; kinds are: {', '.join(KINDS)}")
+        try:
+            return self.entries[(kind, name)]
+        except KeyError:
+            available = ", ".join(self.names(kind)) or "(none registered)"
+            raise UnknownPluginError(
+                f"no {kind} named {name!r}; available {kind}s: {available}"
+            ) from None
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(n for (k, n) in self.entries if k == kind)
+
+    def of_kind(self, kind: str) -> list[Entry]:
+        return [self.entries[(kind, n)] for n in self.names(kind)]
+
+    def all(self) -> list[Entry]:
+        return [e for kind in KINDS for e in self.of_kind(kind)]
+
+
+def _validator(kind: str) -> Callable[[str, Any], None] | None:
+    """Each kind's module may define `validate_plugin(name, obj)`; it raises on a bad object."""
+    module = {
+        "cell": "ablab.core.cell",
+        "activation": "ablab.core.activation",
+        "initializer": "ablab.core.initializer",
+        "task": "ablab.core.task",
+        "probe": "ablab.core.probe",
+        "embedding": "ablab.core.embedding",
+    }[kind]
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError:
+        return None
+    return getattr(mod, "validate_plugin", None)
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def build_registry(
+    *,
+    builtins: bool = True,
+    entry_points: bool = True,
+    extra: Iterable[tuple[Any, str, str]] = (),
+    strict: bool | None = None,
+) -> Registry:
+    """Load plugins and collect every registered item.
+
+    extra: (plugin object or module, provider name, version) triples, used by tests and by
+    hosts that embed ablab.
+    """
+    strict = strict_from_env() if strict is None else strict
+    pm = new_plugin_manager()
+    registry = Registry()
+    providers: dict[int, tuple[str, str]] = {}
+
+    def fail(failure: Failure, exc: BaseException) -> None:
+        if strict:
+            raise PluginError(
+                f"plugin {failure.provider!r} failed ({failure.error}); unset ABLAB_STRICT_PLUGINS "
+                "to skip it and load the rest"
+            ) from exc
+        registry.failures.append(failure)
+
+    def add(plugin: Any, provider: str, version: str) -> None:
+        pm.register(plugin, name=f"{provider}:{getattr(plugin, '__name__', id(plugin))}")
+        providers[id(plugin)] = (provider, version)
+
+    if builtins:
+        from ablab.plugins import DEFAULT_PLUGINS
+
+        for modname in DEFAULT_PLUGINS:
+            add(importlib.import_module(modname), BUILTIN_PROVIDER, _ablab_version())
+
+    if entry_points:
+        for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist is not None else ep.value
+            version = ep.dist.version if ep.dist is not None else "unknown"
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # an import error in someone's plugin must not stop ablab
+                fail(Failure(dist, version, f"import of {ep.value} failed: {exc!r}"), exc)
+                continue
+            add(plugin, dist, version)
+
+    for plugin, provider, version in extra:
+        add(plugin, provider, version)
+
+    for kind, hook_name in KINDS.items():
+        validate = _validator(kind)
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            provider, version = providers[id(impl.plugin)]
+            staged: list[Entry] = []
+
+            def register(name: str, obj: Any, *, _kind=kind, _p=provider, _v=version) -> None:
+                if not isinstance(name, str) or not name or name != name.strip() or " " in name:
+                    raise PluginError(f"{_kind} names must be non-empty strings without spaces, got {name!r}")
+                if validate is not None:
+                    validate(name, obj)
+                staged.append(Entry(_kind, name, obj, _p, _v))
+
+            try:
+                impl.function(register=register)
+                for e in staged:
+                    clash = registry.entries.get((e.kind, e.name))
+                    if clash is not None or any(o.name == e.name for o in staged if o is not e):
+                        other = clash.provider if clash is not None else e.provider
+                        raise PluginError(
+                            f"duplicate {e.kind} name {e.name!r}: registered by {other!r} and by "
+                            f"{e.provider!r}; rename one of them"
+                        )
+            except Exception as exc:
+                fail(Failure(provider, version, f"{hook_name} raised {exc!r}"[:500], kind), exc)
+                continue
+            for e in staged:
+                registry.entries[(e.kind, e.name)] = e
+    return registry
+
+
+@functools.cache
+def default_registry() -> Registry:
+    """The process-wide registry (built-ins plus installed plugins), built once."""
+    return build_registry()

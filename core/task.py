@@ -1,0 +1,89 @@
+"""The task contract: deterministic batches from a seed, a loss, a metric and a baseline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ablab.core.errors import ConfigError, PluginError
+
+DATA_STREAM = 2  # a member's data rng stream (weights use stream 1)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Time-major batch of one member. x: (T,B,D) floats, or (T,B) int tokens when the task
+    has a vocabulary. y: targets, (B,O) / (B,) for last-step tasks, (T,B,O) / (T,B) for
+    every-step tasks. mask: (T,B) weights of the scored steps of an every-step task, or None."""
+
+    x: np.ndarray
+    y: np.ndarray
+    mask: np.ndarray | None = None
+
+
+class Task:
+    """Base class for tasks. Subclasses set the class attributes and implement batch()."""
+
+    summary: str = ""
+    defaults: dict[str, Any] = {}
+    loss: str = "mse"  # "mse" | "xent"
+    readout: str = "last"  # "last" | "all"
+    metric: str = "loss"  # name of the headline metric; "accuracy" for classification
+
+    def __init__(self, **options: Any) -> None:
+        self.options = dict(self.defaults)
+        for key, value in options.items():
+            if key not in self.defaults:
+                allowed = ", ".join(f"{k} (default {v!r})" for k, v in self.defaults.items()) or "none"
+                raise ConfigError(f"task {type(self).__name__} has no option {key!r}; options: {allowed}")
+            default = self.defaults[key]
+            if isinstance(default, int) and not isinstance(default, bool):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ConfigError(f"task option {key!r} must be a whole number, got {value!r}")
+            elif isinstance(default, float):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ConfigError(f"task option {key!r} must be a number, got {value!r}")
+                value = float(value)
+            self.options[key] = value
+        self.check()
+
+    def check(self) -> None:
+        """Raise ConfigError for impossible option values."""
+
+    @property
+    def n_in(self) -> int:
+        """Input width (or vocabulary size for token tasks)."""
+        raise NotImplementedError
+
+    @property
+    def n_out(self) -> int:
+        raise NotImplementedError
+
+    vocab: int | None = None  # set for token tasks: x holds ints in [0, vocab)
+
+    def batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        raise NotImplementedError
+
+    def baseline(self) -> float:
+        """Loss of the best input-ignoring (trivial) predictor, drawn on loss charts."""
+        raise NotImplementedError
+
+
+def member_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng([seed, DATA_STREAM])
+
+
+def stack_batches(task: Task, rngs: list[np.random.Generator], batch_size: int) -> Batch:
+    """One batch per member, stacked on a leading ensemble axis."""
+    parts = [task.batch(rng, batch_size) for rng in rngs]
+    mask = None if parts[0].mask is None else np.stack([p.mask for p in parts])
+    return Batch(np.stack([p.x for p in parts]), np.stack([p.y for p in parts]), mask)
+
+
+def validate_plugin(name: str, obj: Any) -> None:
+    if not (isinstance(obj, type) and issubclass(obj, Task)):
+        raise PluginError(f"task {name!r} must be a subclass of ablab.core.task.Task, got {obj!r}")
+    if obj.batch is Task.batch:
+        raise PluginError(f"task {name!r} ({obj.__qualname__}) does not implement batch()")

@@ -1,0 +1,139 @@
+"""The training loop: all seeds of one configuration train together as one ensemble.
+
+Member s gets its own initialisation, data stream, clipping decision and optimiser state,
+so it equals a solo run with seed s. A member whose loss or gradient turns NaN/Inf is frozen
+at that step and marked diverged; the others go on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ablab.core.clipping import ClipSpec, clip
+from ablab.core.errors import ConfigError
+from ablab.core.losses import LOSSES, accuracy
+from ablab.core.optim import OptimizerSpec, init_state, learning_rate, update
+from ablab.core.spec import positive_int
+from ablab.core.task import Task, member_rng, stack_batches
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    steps: int = 300
+    batch_size: int = 32
+    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
+    clip: ClipSpec = field(default_factory=ClipSpec)
+    bptt_window: int | None = None  # None: full BPTT
+    log_every: int = 10
+    probe_every: int = 0  # 0: probes at initialisation and at the end only
+
+    def __post_init__(self):
+        positive_int(self.steps, "train.steps")
+        positive_int(self.batch_size, "train.batch_size")
+        positive_int(self.log_every, "train.log_every")
+        if self.bptt_window is not None:
+            positive_int(self.bptt_window, "train.bptt_window")
+        if isinstance(self.probe_every, bool) or not isinstance(self.probe_every, int) or self.probe_every < 0:
+            raise ConfigError(f"train.probe_every must be a whole number >= 0, got {self.probe_every!r}")
+
+
+@dataclass
+class TrainResult:
+    seeds: list[int]
+    params: dict[str, np.ndarray]
+    steps: list[int] = field(default_factory=list)  # logged steps
+    metrics: dict[str, list[np.ndarray]] = field(default_factory=dict)  # name -> [(S,) per logged step]
+    diverged_at: np.ndarray | None = None  # (S,) step of divergence, -1 if none
+    probe_records: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def series(self, name: str) -> np.ndarray:
+        """(n_logged, S) array of one metric."""
+        return np.stack(self.metrics[name])
+
+
+def encode_inputs(task: Task, x: np.ndarray, dtype) -> np.ndarray:
+    """Token tasks give ints; until an embedding is chosen they are one-hot encoded."""
+    if task.vocab is None:
+        return x.astype(dtype, copy=False)
+    return np.eye(task.vocab, dtype=dtype)[x]
+
+
+def evaluate(net, params: dict, task: Task, batch, dtype) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-member loss (and accuracy for classification) on a batch, no gradient."""
+    y, _ = net.forward(params, encode_inputs(task, batch.x, dtype))
+    loss, _ = LOSSES[task.loss](y, batch.y, batch.mask)
+    acc = accuracy(y, batch.y, batch.mask) if task.loss == "xent" else None
+    return loss, acc
+
+
+Checkpoint = Callable[[int, dict, "TrainResult"], None]
+
+
+def train(
+    net,
+    task: Task,
+    spec: TrainSpec,
+    seeds: list[int],
+    *,
+    dtype=np.float32,
+    checkpoints: list[Checkpoint] = (),
+    params: dict | None = None,
+) -> TrainResult:
+    if not seeds:
+        raise ConfigError("an ensemble needs at least one seed; give seeds = [0, 1, ...]")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds must be distinct, got {seeds}")
+    if net.spec.readout != task.readout:
+        raise ConfigError(f"task needs readout {task.readout!r} but the model has {net.spec.readout!r}")
+    started = time.perf_counter()
+    S = len(seeds)
+    params = net.init(seeds, dtype) if params is None else params
+    opt_state = init_state(spec.optimizer, params)
+    rngs = [member_rng(s) for s in seeds]
+    loss_fn = LOSSES[task.loss]
+    active = np.ones(S, dtype=bool)
+    result = TrainResult(list(seeds), params, diverged_at=np.full(S, -1))
+    probe_every = spec.probe_every or spec.steps
+
+    def run_checkpoints(step: int) -> None:
+        for cb in checkpoints:
+            cb(step, params, result)
+
+    run_checkpoints(0)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for step in range(spec.steps):
+            batch = stack_batches(task, rngs, spec.batch_size)
+            y, cache = net.forward(params, encode_inputs(task, batch.x, dtype))
+            loss, dy = loss_fn(y, batch.y, batch.mask)
+            grads, _ = net.backward(params, dy, cache, spec.bptt_window)
+            norm, clipped = clip(spec.clip, grads)
+            bad = active & ~(np.isfinite(loss) & np.isfinite(norm))
+            if bad.any():
+                result.diverged_at[bad] = step
+                active &= ~bad
+            frozen = None
+            if not active.all():
+                for g in grads.values():
+                    g[~active] = 0.0
+                frozen = active
+            lr = learning_rate(spec.optimizer, step, spec.steps)
+            update(spec.optimizer, params, grads, opt_state, lr, frozen)
+            if step % spec.log_every == 0 or step == spec.steps - 1:
+                gone = result.diverged_at >= 0
+                result.steps.append(step)
+                for name, value in (("loss", loss), ("grad_norm", norm), ("clipped", clipped.astype(float))):
+                    v = np.asarray(value, dtype=np.float64).copy()
+                    v[gone & (result.diverged_at < step)] = np.nan
+                    result.metrics.setdefault(name, []).append(v)
+                if task.loss == "xent":
+                    result.metrics.setdefault("accuracy", []).append(accuracy(y, batch.y, batch.mask))
+            if (step + 1) % probe_every == 0 and step + 1 < spec.steps:
+                run_checkpoints(step + 1)
+    run_checkpoints(spec.steps)
+    result.seconds = time.perf_counter() - started
+    return result

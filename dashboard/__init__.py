@@ -1,0 +1,1 @@
+"""ablab.dashboard: Streamlit pages and pure Altair chart builders."""

@@ -1,0 +1,59 @@
+"""Elman (vanilla) RNN cell."""
+
+import numpy as np
+
+from ablab.core import hookimpl
+from ablab.core.activation import resolve
+from ablab.core.cell import Cell, RecurrentParam
+
+
+class RNN(Cell):
+    """Elman RNN: h_t = f(W x_t + U h_{t-1} + b).
+
+    Forward, with a_t = W x_t + b computed before the time loop:
+        z_t = a_t + h_{t-1} U
+        h_t = f(z_t)
+    Backward (mirrors it, bottom-up):
+        dz_t      = dh_t * f'(z_t)
+        dU       += h_{t-1}^T dz_t
+        dh_{t-1}  = dz_t U^T
+        da_t      = dz_t
+    """
+
+    summary = "Elman RNN h = f(W x + U h + b), f any registered activation"
+    defaults = {"activation": "tanh"}
+    state_names = ("h",)
+
+    def __init__(self, registry, **options):
+        super().__init__(registry, **options)
+        self.f = resolve(registry, self.options["activation"])
+
+    @property
+    def n_blocks(self):
+        return 1
+
+    def recurrent_params(self, hidden):
+        return {"U": RecurrentParam("matrix", 1)}
+
+    def step(self, p, a, state):
+        (h_prev,) = state
+        z = a + np.matmul(h_prev, p["U"])  # (S,B,H)
+        h = self.f(z)  # (S,B,H)
+        return (h,), (h_prev, z, h)
+
+    def backward_step(self, p, dstate, cache, grads):
+        (dh,) = dstate
+        h_prev, z, h = cache
+        dz = dh * self.f.deriv(z, h)  # (S,B,H)
+        grads["U"] += np.matmul(h_prev.transpose(0, 2, 1), dz)  # (S,H,H)
+        dh_prev = np.matmul(dz, p["U"].transpose(0, 2, 1))  # (S,B,H)
+        return dz, (dh_prev,)
+
+    def activation_values(self, cache):
+        h_prev, z, h = cache
+        return [("h", z, h)]
+
+
+@hookimpl
+def register_cells(register):
+    register("rnn", RNN)
