@@ -6,4 +6,5 @@ DEFAULT_PLUGINS = (
     "ablab.plugins.cells.rnn",
     "ablab.plugins.cells.lstm",
     "ablab.plugins.cells.gru",
+    "ablab.plugins.tasks.adding",
 )

@@ -1,0 +1,123 @@
+"""Every registered cell (with every option and ablation), activation, loss and a stacked
+model is checked against central differences in float64."""
+
+import numpy as np
+import pytest
+
+from ablab.core.errors import ConfigError
+from ablab.core.gradcheck import GradcheckError, check_activation, check_cell, check_loss, check_model
+from ablab.core.model import RecurrentNet, RecurrentSpec
+from ablab.core.registry import build_registry
+
+REGISTRY = build_registry(strict=False)
+
+LSTM_FLAGS = ["peepholes", "no_input_gate", "no_forget_gate", "no_output_gate", "no_input_activation", "no_output_activation", "coupled"]
+
+
+def cell_cases():
+    cases = []
+    for name in REGISTRY.names("cell"):
+        cls = REGISTRY.get("cell", name)
+        cases.append((name, {}))
+        for key, default in cls.defaults.items():
+            if isinstance(default, bool):
+                cases.append((name, {key: not default}))
+    cases += [
+        ("lstm", {"peepholes": True, "coupled": True}),
+        ("lstm", {"peepholes": True, "no_input_gate": True, "no_output_gate": True}),
+        ("lstm", {"peepholes": True, "no_forget_gate": True, "no_output_activation": True}),
+        ("lstm", {"gate_activation": "tanh"}),
+        ("lstm", {"gate_activation": "relu", "cell_activation": "elu"}),
+        ("lstm", {"gate_activation": "hard_sigmoid", "peepholes": True}),
+        ("lstm", {"forget_bias": 3.0}),
+        ("gru", {"gate_activation": "tanh", "candidate_activation": "relu"}),
+        ("gru", {"reset_after": True, "gate_activation": "swish"}),
+    ]
+    cases += [("rnn", {"activation": a}) for a in REGISTRY.names("activation")]
+    cases += [("rnn", {"activation": {"name": "leaky_relu", "alpha": 0.2}})]
+    return [(n, o) for n, o in cases if constructible(n, o)]
+
+
+def constructible(name, options):
+    """Some flag flips contradict a preset (lstm-cifg without an input gate); those must raise."""
+    try:
+        REGISTRY.get("cell", name)(REGISTRY, **options)
+    except ConfigError:
+        return False
+    return True
+
+
+def test_contradictory_lstm_flags_raise():
+    with pytest.raises(ConfigError, match="coupled"):
+        REGISTRY.get("cell", "lstm-cifg")(REGISTRY, no_input_gate=True)
+
+
+@pytest.mark.parametrize("name,options", cell_cases(), ids=lambda v: str(v))
+def test_cell_gradients(name, options):
+    errors = check_cell(REGISTRY, name, options)
+    assert max(errors.values()) < 1e-6
+
+
+def test_every_lstm_flag_is_covered():
+    flags = {k for _, opts in cell_cases() for k in opts}
+    assert set(LSTM_FLAGS) <= flags
+
+
+@pytest.mark.parametrize("name", REGISTRY.names("activation"))
+def test_activation_derivatives(name):
+    assert check_activation(REGISTRY, name)["x"] < 1e-6
+
+
+@pytest.mark.parametrize("name,options", [("leaky_relu", {"alpha": 0.3}), ("elu", {"alpha": 0.5})])
+def test_activation_options_derivatives(name, options):
+    assert check_activation(REGISTRY, name, options)["x"] < 1e-6
+
+
+@pytest.mark.parametrize("loss", ["mse", "xent"])
+@pytest.mark.parametrize("every_step", [False, True])
+def test_loss_gradients(loss, every_step):
+    assert check_loss(loss, every_step=every_step)["y"] < 1e-6
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm-peephole", "gru", "mgu"])
+@pytest.mark.parametrize("readout,loss", [("last", "mse"), ("all", "xent")])
+def test_stacked_model_gradients(cell, readout, loss):
+    spec = RecurrentSpec(n_in=3, n_out=4, hidden=5, cell=cell, layers=3, readout=readout)
+    errors = check_model(RecurrentNet(spec, REGISTRY), loss=loss)
+    assert set(errors) >= {"l0.W", "l2.U" if cell not in ("gru", "mgu") else "l2.W", "out.V", "x"}
+    assert max(errors.values()) < 1e-6
+
+
+def test_gradcheck_catches_a_wrong_backward():
+    """The checker itself must fail on a cell whose backward step is subtly wrong."""
+
+    rnn = REGISTRY.get("cell", "rnn")
+
+    class Broken(rnn):
+        def backward_step(self, p, dstate, cache, grads):
+            da, (dh_prev,) = super().backward_step(p, dstate, cache, grads)
+            return da, (dh_prev * 1.001,)  # 0.1% off through time
+
+    REGISTRY.entries[("cell", "broken")] = type(REGISTRY.entry("cell", "rnn"))("cell", "broken", Broken, "test", "0")
+    try:
+        with pytest.raises(GradcheckError, match="gradient of .U. is wrong: relative error"):
+            check_cell(REGISTRY, "broken")
+    finally:
+        del REGISTRY.entries[("cell", "broken")]
+
+
+def test_truncated_bptt_cuts_gradient_at_window_boundaries():
+    spec = RecurrentSpec(n_in=2, n_out=1, hidden=4, cell="lstm")
+    net = RecurrentNet(spec, REGISTRY)
+    rng = np.random.default_rng(0)
+    params = net.init([0], np.float64)
+    x = rng.normal(size=(1, 12, 3, 2))
+    y, cache = net.forward(params, x)
+    dy = rng.normal(size=y.shape)
+    full, dx_full = net.backward(params, dy, cache)
+    same, dx_same = net.backward(params, dy, cache, window=12)
+    cut, dx_cut = net.backward(params, dy, cache, window=4)
+    np.testing.assert_array_equal(dx_full, dx_same)
+    # the readout sees step 11 only; no gradient crosses the boundary at t = 8
+    assert np.all(dx_cut[:, :8] == 0) and np.any(dx_full[:, :8] != 0)
+    np.testing.assert_allclose(dx_cut[:, 8:], dx_full[:, 8:], rtol=1e-12)

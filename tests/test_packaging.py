@@ -1,0 +1,62 @@
+"""The distribution's package list matches the folders on disk, and a wheel holds every module."""
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TOP_LEVEL = ("core", "plugins", "dashboard")
+
+
+def declared_packages():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert config["package-dir"] == {"ablab": "."}
+    return set(config["packages"])
+
+
+def packages_on_disk():
+    found = {"ablab"}
+    for top in TOP_LEVEL:
+        for init in (ROOT / top).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT)
+            found.add("ablab." + ".".join(rel.parts))
+    return found
+
+
+def test_declared_packages_equal_package_folders():
+    assert declared_packages() == packages_on_disk()
+
+
+def test_every_python_file_lives_in_a_declared_package():
+    for top in TOP_LEVEL:
+        for py in (ROOT / top).rglob("*.py"):
+            assert (py.parent / "__init__.py").exists(), f"{py} is outside any package: add an __init__.py"
+
+
+def test_wheel_contains_every_module(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+    )
+    (wheel,) = tmp_path.glob("ablab-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {"ablab/__init__.py"}
+    for top in TOP_LEVEL:
+        expected |= {"ablab/" + str(p.relative_to(ROOT)) for p in (ROOT / top).rglob("*.py")}
+    assert expected <= names, f"missing from the wheel: {sorted(expected - names)}"
+    bare = {n.split("/")[0] for n in names if not n.startswith(("ablab/", "ablab-"))}
+    assert not bare, f"the wheel installs top-level modules besides ablab: {bare}"
+
+
+def test_importing_core_from_repository_root_fails_loudly():
+    proc = subprocess.run([sys.executable, "-c", "import core"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "import it as `ablab.core`" in proc.stderr
+
+
+def test_installed_ablab_core_is_the_repository_copy():
+    import ablab.core
+
+    assert Path(ablab.core.__file__).resolve() == ROOT / "core" / "__init__.py"
