@@ -8,7 +8,12 @@ its recurrent arithmetic. W has `n_blocks * H` columns, one block per gate or ca
     backward_step(p, dstate_t, cache, grads) -> (da_t, dstate_{t-1})
 
 `grads` maps each recurrent parameter name to an accumulator that backward_step adds into
-(summing a parameter's gradient over time steps is the BPTT sum). Every array carries a
+(summing a parameter's gradient over time steps is the BPTT sum). A matrix listed in
+`hoisted(H)` is the exception: its gradient is sum_t h_{t-1}^T da_t[:, cols], and ablab
+computes it after the time loop as one large matmul over all steps, which is several times
+faster than T small ones; backward_step leaves it alone. In backward_step, `p` also holds
+"NAME.T": each recurrent matrix transposed into contiguous memory, which BLAS multiplies
+faster than a transposed view. Every array carries a
 leading ensemble axis S: a_t is (S, B, n_blocks*H), each state (S, B, H), a recurrent matrix
 (S, H, k*H). States are tuples whose first element is the output h.
 """
@@ -52,6 +57,11 @@ class Cell:
     def recurrent_params(self, hidden: int) -> dict[str, RecurrentParam]:
         raise NotImplementedError
 
+    def hoisted(self, hidden: int) -> dict[str, slice]:
+        """Recurrent matrices M applied as h_{t-1} M to produce the columns `cols` of the
+        pre-activation z_t = a_t + ...; then dM = sum_t h_{t-1}^T da_t[..., cols]."""
+        return {}
+
     def bias_init(self, hidden: int) -> np.ndarray:
         """Initial value of the input-projection bias b, length n_blocks * H."""
         return np.zeros(self.n_blocks * hidden)
@@ -71,6 +81,15 @@ class Cell:
     def activation_values(self, cache: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """(name, pre-activation, output) triples whose derivative probes can inspect."""
         return []
+
+
+def with_transposes(cell: "Cell", p: dict, hidden: int) -> dict:
+    """The parameter dict backward_step receives: p plus a contiguous "NAME.T" per matrix."""
+    out = dict(p)
+    for name, rp in cell.recurrent_params(hidden).items():
+        if rp.kind == "matrix":
+            out[name + ".T"] = np.ascontiguousarray(p[name].transpose(0, 2, 1))
+    return out
 
 
 def check_options(cls: type, options: dict[str, Any]) -> dict[str, Any]:

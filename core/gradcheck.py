@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ablab.core.cell import with_transposes
 from ablab.core.errors import AblabError
 from ablab.core.losses import LOSSES
 
@@ -81,20 +82,28 @@ def check_cell(registry, name: str, options: dict[str, Any] | None = None, *, S=
     def run(keep: bool):
         state = tuple(state0.values())
         caches, total = [], 0.0
+        hs.clear()
         for t in range(T):
             state, cache = cell.step(p, a[:, t], state)
             caches.append(cache)
+            hs.append(state[0])
             total += float(np.vdot(r_h[:, t], state[0]))
         total += sum(float(np.vdot(r, s)) for r, s in zip(r_last, state))
         return total, caches
 
+    hs: list[np.ndarray] = []
     _, caches = run(True)
     grads = {k: np.zeros_like(v) for k, v in p.items()}
     da = np.zeros_like(a)
     dstate = tuple(r.copy() for r in r_last)
+    pb = with_transposes(cell, p, H)
     for t in reversed(range(T)):
         dstate = (dstate[0] + r_h[:, t],) + dstate[1:]
-        da[:, t], dstate = cell.backward_step(p, dstate, caches[t], grads)
+        da[:, t], dstate = cell.backward_step(pb, dstate, caches[t], grads)
+    h_seq = [state0[f"state0.{cell.state_names[0]}"]] + [c_h for c_h in hs[:-1]]
+    for name, cols in cell.hoisted(H).items():  # gradients ablab sums after the time loop
+        for t in range(T):
+            grads[name] += np.matmul(h_seq[t].transpose(0, 2, 1), da[:, t][..., cols])
     grads["a"] = da
     grads.update({k: d for k, d in zip(state0, dstate)})
     inputs = {**p, "a": a, **state0}

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ablab.core.cell import with_transposes
 from ablab.core.errors import ConfigError
 from ablab.core.initializer import draw
 from ablab.core.spec import one_of, positive, positive_int
@@ -125,7 +126,7 @@ class RecurrentNet:
             y = np.matmul(inp[:, -1], V) + c[:, None, :]  # (S,B,O)
         else:
             y = np.matmul(inp.reshape(S, T * B, H), V).reshape(S, T, B, -1) + c[:, None, None, :]
-        return y, {"inputs": inputs, "steps": caches, "top": inp}
+        return y, {"inputs": inputs, "steps": caches, "hs": inputs[1:] + [inp], "top": inp}
 
     def backward(self, params: dict, dy: np.ndarray, cache: dict, window: int | None = None):
         """Gradients of the loss for every parameter, and dx. `window` truncates BPTT: no
@@ -146,15 +147,22 @@ class RecurrentNet:
             dhs = np.matmul(dyf, V.transpose(0, 2, 1)).reshape(S, T, B, H)
         for l in reversed(range(len(self.cells))):
             cell, p, steps, inp = self.cells[l], self.layer(params, l), cache["steps"][l], cache["inputs"][l]
+            pb = with_transposes(cell, p, H)
             g = {k: grads[f"l{l}.{k}"] for k in self.layer_keys[l] if k not in ("W", "b")}
             da = np.empty((S, T, B, p["W"].shape[-1]), dtype=dy.dtype)  # (S,T,B,nb*H)
             dstate = tuple(np.zeros((S, B, H), dtype=dy.dtype) for _ in cell.state_names)
             for t in reversed(range(T)):
                 dstate = (dstate[0] + dhs[:, t],) + dstate[1:]
-                da[:, t], dstate = cell.backward_step(p, dstate, steps[t], g)
+                da[:, t], dstate = cell.backward_step(pb, dstate, steps[t], g)
                 if window is not None and t % window == 0:
                     dstate = tuple(np.zeros_like(d) for d in dstate)
             daf = da.reshape(S, T * B, -1)
+            hoisted = cell.hoisted(H)
+            if hoisted:
+                h_prev = np.concatenate([np.zeros((S, 1, B, H), dtype=top.dtype), cache["hs"][l][:, :-1]], axis=1)
+                h_prev = h_prev.reshape(S, T * B, H).transpose(0, 2, 1)  # (S,H,T*B)
+                for name, cols in hoisted.items():
+                    grads[f"l{l}.{name}"] += np.matmul(h_prev, daf[..., cols])
             grads[f"l{l}.W"][:] = np.matmul(inp.reshape(S, T * B, -1).transpose(0, 2, 1), daf)
             grads[f"l{l}.b"][:] = daf.sum(axis=1)
             dhs = np.matmul(daf, p["W"].transpose(0, 2, 1)).reshape(S, T, B, -1)  # dx of layer l

@@ -16,6 +16,7 @@ import numpy as np
 from ablab.core.clipping import ClipSpec, clip
 from ablab.core.errors import ConfigError
 from ablab.core.losses import LOSSES, accuracy
+from ablab.core.perf import tune_allocator
 from ablab.core.optim import OptimizerSpec, init_state, learning_rate, update
 from ablab.core.spec import positive_int
 from ablab.core.task import Task, member_rng, stack_batches
@@ -90,6 +91,7 @@ def train(
         raise ConfigError(f"seeds must be distinct, got {seeds}")
     if net.spec.readout != task.readout:
         raise ConfigError(f"task needs readout {task.readout!r} but the model has {net.spec.readout!r}")
+    tune_allocator()
     started = time.perf_counter()
     S = len(seeds)
     params = net.init(seeds, dtype) if params is None else params

@@ -46,8 +46,8 @@ def test_lstm_matches_hand_computation():
         z = [a[k * H + j] + matvec(h, U_LSTM, k)[j] for k in range(4) for j in range(H)]
         i = [sig(z[j]) for j in range(H)]
         f = [sig(z[H + j]) for j in range(H)]
-        g = [math.tanh(z[2 * H + j]) for j in range(H)]
-        o = [sig(z[3 * H + j]) for j in range(H)]
+        o = [sig(z[2 * H + j]) for j in range(H)]
+        g = [math.tanh(z[3 * H + j]) for j in range(H)]
         c = [f[j] * c[j] + i[j] * g[j] for j in range(H)]
         h = [o[j] * math.tanh(c[j]) for j in range(H)]
         expected.append(h)
@@ -55,7 +55,7 @@ def test_lstm_matches_hand_computation():
 
 
 def test_lstm_peephole_cifg_matches_hand_computation():
-    """Coupled gates (f = 1 - i) with peepholes: blocks are [i, g, o]."""
+    """Coupled gates (f = 1 - i) with peepholes: blocks are [i, o, g]."""
     p_i, p_o = [0.3, -0.7], [0.5, 0.2]
     a_seq = [row[: 3 * H] for row in A_LSTM]
     U = [row[: 3 * H] for row in U_LSTM]
@@ -63,9 +63,9 @@ def test_lstm_peephole_cifg_matches_hand_computation():
     for a in a_seq:
         z = [a[k * H + j] + matvec(h, U, k)[j] for k in range(3) for j in range(H)]
         i = [sig(z[j] + p_i[j] * c[j]) for j in range(H)]
-        g = [math.tanh(z[H + j]) for j in range(H)]
+        g = [math.tanh(z[2 * H + j]) for j in range(H)]
         c = [(1 - i[j]) * c[j] + i[j] * g[j] for j in range(H)]
-        o = [sig(z[2 * H + j] + p_o[j] * c[j]) for j in range(H)]
+        o = [sig(z[H + j] + p_o[j] * c[j]) for j in range(H)]
         h = [o[j] * math.tanh(c[j]) for j in range(H)]
         expected.append(h)
     got = run_cell("lstm-cifg", {"peepholes": True}, U, a_seq, {"p_i": p_i, "p_o": p_o})

@@ -18,7 +18,8 @@ class GRU(Cell):
         reset_after (cuDNN):  z_n = a_n + r_t * (h_{t-1} U_n + b_hn)
         n_t = phi(z_n)
         h_t = u_t * h_{t-1} + (1 - u_t) * n_t
-    The backward step runs these lines in reverse.
+    The backward step runs these lines in reverse; dU_ru = sum_t h_{t-1}^T [dz_r, dz_u] is
+    hoisted out of the loop into one matmul.
     """
 
     summary = "GRU, Cho et al. (2014) form; reset_after = true gives the PyTorch/cuDNN form"
@@ -40,6 +41,9 @@ class GRU(Cell):
         if self.reset_after:
             params["b_hn"] = RecurrentParam("vector")
         return params
+
+    def hoisted(self, hidden):
+        return {"U_ru": slice(0, 2 * hidden)}
 
     def step(self, p, a, state):
         (h_prev,) = state  # (S,B,H)
@@ -75,11 +79,11 @@ class GRU(Cell):
             dhn = dzn * r
             grads["U_n"] += np.matmul(hT, dhn)
             grads["b_hn"] += dhn.sum(axis=1)
-            dh_prev += np.matmul(dhn, p["U_n"].transpose(0, 2, 1))
+            dh_prev += np.matmul(dhn, p["U_n.T"])
         else:
             # z_n = a_n + (r * h_prev) U_n
             grads["U_n"] += np.matmul(rh.transpose(0, 2, 1), dzn)
-            drh = np.matmul(dzn, p["U_n"].transpose(0, 2, 1))
+            drh = np.matmul(dzn, p["U_n.T"])
             dzr = drh * h_prev * self.sigma.deriv(zr, r)
             dh_prev += drh * r
         # [z_r, z_u] = a_ru + h_prev U_ru
@@ -88,8 +92,7 @@ class GRU(Cell):
         da[..., H : 2 * H] = dzu
         da[..., 2 * H :] = dzn
         dzru = da[..., : 2 * H]
-        grads["U_ru"] += np.matmul(hT, dzru)
-        dh_prev += np.matmul(dzru, p["U_ru"].transpose(0, 2, 1))
+        dh_prev += np.matmul(dzru, p["U_ru.T"])
         return da, (dh_prev,)
 
     def gate_values(self, cache):

@@ -13,7 +13,7 @@ class LSTM(Cell):
 
     With a_t = W x_t + b computed before the time loop, sigma the gate activation, phi the
     cell input activation and psi the cell output activation:
-        z_t = a_t + h_{t-1} U                       blocks in order [i, f, g, o]
+        z_t = a_t + h_{t-1} U                       blocks in order [i, f, o, g]
         i_t = sigma(z_i + p_i * c_{t-1})            1 if no_input_gate
         f_t = sigma(z_f + p_f * c_{t-1})            1 if no_forget_gate; 1 - i_t if coupled
         g_t = phi(z_g)                              z_g if no_input_activation
@@ -22,7 +22,8 @@ class LSTM(Cell):
         h_t = o_t * psi(c_t)                        o_t * c_t if no_output_activation
     Peephole weights p are diagonal (vectors) and present only with peepholes = true; the
     output gate peeks at c_t, the others at c_{t-1} (Gers & Schmidhuber 2000). An absent gate
-    has no block in W, U and b. The backward step below runs these lines in reverse.
+    has no block in W, U and b. The backward step below runs these lines in reverse; the
+    gradient of U, sum_t h_{t-1}^T dz_t, is hoisted out of the loop into one matmul.
     """
 
     summary = "LSTM with peepholes, forget bias, replaceable gate functions and Greff et al. ablations"
@@ -49,31 +50,36 @@ class LSTM(Cell):
         self.sigma = resolve(registry, o["gate_activation"])
         self.phi = None if o["no_input_activation"] else resolve(registry, o["cell_activation"])
         self.psi = None if o["no_output_activation"] else resolve(registry, o["cell_activation"])
-        self.has_i = not o["no_input_gate"]
-        self.has_f = not (o["no_forget_gate"] or o["coupled"])  # a learned forget gate of its own
-        self.has_o = not o["no_output_gate"]
         self.coupled = o["coupled"]
         self.peep = o["peepholes"]
-        self.blocks = [b for b, on in (("i", self.has_i), ("f", self.has_f), ("g", True), ("o", self.has_o)) if on]
+        # Learned gates first and contiguous, so one activation call covers all of them.
+        self.gates = [g for g, on in (("i", not o["no_input_gate"]), ("f", not (o["no_forget_gate"] or o["coupled"])),
+                                      ("o", not o["no_output_gate"])) if on]
+        self.blocks = self.gates + ["g"]
+        self._sl_hidden = None
 
     @property
     def n_blocks(self):
         return len(self.blocks)
 
     def _slices(self, hidden):
-        return {b: slice(k * hidden, (k + 1) * hidden) for k, b in enumerate(self.blocks)}
+        if self._sl_hidden != hidden:  # computed once per size: this runs every time step
+            self._sl = {b: slice(k * hidden, (k + 1) * hidden) for k, b in enumerate(self.blocks)}
+            self._sl_hidden = hidden
+        return self._sl
 
     def recurrent_params(self, hidden):
         params = {"U": RecurrentParam("matrix", self.n_blocks)}
         if self.peep:
-            for gate in ("i", "f", "o"):
-                if gate in self.blocks:
-                    params["p_" + gate] = RecurrentParam("vector")
+            params.update({"p_" + g: RecurrentParam("vector") for g in self.gates})
         return params
+
+    def hoisted(self, hidden):
+        return {"U": slice(None)}
 
     def bias_init(self, hidden):
         b = np.zeros(self.n_blocks * hidden)
-        if self.has_f:
+        if "f" in self.gates:
             b[self._slices(hidden)["f"]] = self.options["forget_bias"]
         return b
 
@@ -81,82 +87,85 @@ class LSTM(Cell):
         h_prev, c_prev = state  # (S,B,H) each
         H = h_prev.shape[-1]
         sl = self._slices(H)
-        z = a + np.matmul(h_prev, p["U"])  # (S,B,nb*H)
-        zi = i = zf = f = zo = o = None
-        if self.has_i:
-            zi = z[..., sl["i"]]
-            if self.peep:
-                zi = zi + p["p_i"][:, None, :] * c_prev
-            i = self.sigma(zi)  # (S,B,H)
-        if self.has_f:
-            zf = z[..., sl["f"]]
-            if self.peep:
-                zf = zf + p["p_f"][:, None, :] * c_prev
-            f = self.sigma(zf)  # (S,B,H)
-        elif self.coupled:
-            f = 1.0 - i
+        nG = len(self.gates) * H
+        z = np.matmul(h_prev, p["U"])  # (S,B,nb*H), blocks [i, f, o, g]
+        z += a
+        gz = z[..., :nG]  # gate pre-activations (S,B,nG)
+        if self.peep:
+            gz = gz.copy()
+            for g in ("i", "f"):
+                if g in self.gates:
+                    gz[..., sl[g]] += p["p_" + g][:, None, :] * c_prev
+        gates = self.sigma(gz)  # (S,B,nG); o is redone below when it peeks at c_t
+        i = gates[..., sl["i"]] if "i" in self.gates else None
+        f = gates[..., sl["f"]] if "f" in self.gates else (1.0 - i if self.coupled else None)
         zg = z[..., sl["g"]]
         g = zg if self.phi is None else self.phi(zg)  # (S,B,H)
         c = (c_prev if f is None else f * c_prev) + (g if i is None else i * g)  # (S,B,H)
-        if self.has_o:
-            zo = z[..., sl["o"]]
+        o = None
+        if "o" in self.gates:
             if self.peep:
-                zo = zo + p["p_o"][:, None, :] * c
-            o = self.sigma(zo)  # (S,B,H)
+                gz[..., sl["o"]] += p["p_o"][:, None, :] * c
+                gates[..., sl["o"]] = self.sigma(gz[..., sl["o"]])
+            o = gates[..., sl["o"]]
         s = c if self.psi is None else self.psi(c)  # (S,B,H)
         h = s if o is None else o * s  # (S,B,H)
-        return (h, c), (h_prev, c_prev, zi, i, zf, f, zg, g, c, zo, o, s)
+        return (h, c), (h_prev, c_prev, gz, gates, i, f, o, zg, g, c, s)
 
     def backward_step(self, p, dstate, cache, grads):
         dh, dc_next = dstate
-        h_prev, c_prev, zi, i, zf, f, zg, g, c, zo, o, s = cache
-        sl = self._slices(h_prev.shape[-1])
-        dz = np.empty(h_prev.shape[:-1] + (self.n_blocks * h_prev.shape[-1],), dtype=dh.dtype)
+        h_prev, c_prev, gz, gates, i, f, o, zg, g, c, s = cache
+        H = h_prev.shape[-1]
+        sl = self._slices(H)
+        dz = np.empty(h_prev.shape[:-1] + (self.n_blocks * H,), dtype=dh.dtype)  # (S,B,nb*H)
+        # dz[..., :nG] first holds dL/d(gate output); sigma' turns it into dL/d(pre-activation)
         # h = o * s
         if o is not None:
-            dzo = dh * s * self.sigma.deriv(zo, o)
-            dz[..., sl["o"]] = dzo
+            np.multiply(dh, s, out=dz[..., sl["o"]])
             ds = dh * o
         else:
             ds = dh
-        # s = psi(c); c also reaches the next step and (with peepholes) the output gate
+        # s = psi(c); c also reaches the next step and, with peepholes, the output gate
         dc = dc_next + (ds if self.psi is None else ds * self.psi.deriv(c, s))
         if o is not None and self.peep:
+            dzo = dz[..., sl["o"]]
+            dzo *= self.sigma.deriv(gz[..., sl["o"]], o)
             dc += dzo * p["p_o"][:, None, :]
             grads["p_o"] += np.einsum("sbh,sbh->sh", dzo, c)
         # c = f * c_prev + i * g
         dg = dc if i is None else dc * i
         dz[..., sl["g"]] = dg if self.phi is None else dg * self.phi.deriv(zg, g)
-        dc_prev = dc if f is None else dc * f
+        dc_prev = dc * f if f is not None else dc.copy()
         if i is not None:
-            di = dc * g
+            di = np.multiply(dc, g, out=dz[..., sl["i"]])
             if self.coupled:  # f = 1 - i
                 di -= dc * c_prev
-            dzi = di * self.sigma.deriv(zi, i)
-            dz[..., sl["i"]] = dzi
-            if self.peep:
-                dc_prev += dzi * p["p_i"][:, None, :]
-                grads["p_i"] += np.einsum("sbh,sbh->sh", dzi, c_prev)
-        if self.has_f:
-            dzf = dc * c_prev * self.sigma.deriv(zf, f)
-            dz[..., sl["f"]] = dzf
-            if self.peep:
-                dc_prev += dzf * p["p_f"][:, None, :]
-                grads["p_f"] += np.einsum("sbh,sbh->sh", dzf, c_prev)
-        # z = a + h_prev U
-        grads["U"] += np.matmul(h_prev.transpose(0, 2, 1), dz)  # (S,H,nb*H)
-        dh_prev = np.matmul(dz, p["U"].transpose(0, 2, 1))  # (S,B,H)
+        if "f" in self.gates:
+            np.multiply(dc, c_prev, out=dz[..., sl["f"]])
+        # gates = sigma(gz), in one call over the gates not already done
+        done = self.peep and o is not None
+        pre = slice(0, (len(self.gates) - done) * H)
+        dz[..., pre] *= self.sigma.deriv(gz[..., pre], gates[..., pre])
+        if self.peep:
+            for name in ("i", "f"):
+                if name in self.gates:
+                    dzx = dz[..., sl[name]]
+                    dc_prev += dzx * p["p_" + name][:, None, :]
+                    grads["p_" + name] += np.einsum("sbh,sbh->sh", dzx, c_prev)
+        # z = a + h_prev U  (dU is hoisted)
+        dh_prev = np.matmul(dz, p["U.T"])  # (S,B,H)
         return dz, (dh_prev, dc_prev)
 
     def gate_values(self, cache):
-        h_prev, c_prev, zi, i, zf, f, zg, g, c, zo, o, s = cache
+        h_prev, c_prev, gz, gates, i, f, o, zg, g, c, s = cache
         names = {"input": i, "forget": f, "output": o}
         return {k: v for k, v in names.items() if v is not None}
 
     def activation_values(self, cache):
-        h_prev, c_prev, zi, i, zf, f, zg, g, c, zo, o, s = cache
-        out = [("input_gate", zi, i), ("forget_gate", zf, f), ("output_gate", zo, o)]
-        out = [t for t in out if t[1] is not None]
+        h_prev, c_prev, gz, gates, i, f, o, zg, g, c, s = cache
+        H = h_prev.shape[-1]
+        sl = self._slices(H)
+        out = [(name + "_gate", gz[..., sl[k]], gates[..., sl[k]]) for k, name in (("i", "input"), ("f", "forget"), ("o", "output")) if k in self.gates]
         if self.phi is not None:
             out.append(("cell_input", zg, g))
         if self.psi is not None:

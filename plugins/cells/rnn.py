@@ -15,9 +15,9 @@ class RNN(Cell):
         h_t = f(z_t)
     Backward (mirrors it, bottom-up):
         dz_t      = dh_t * f'(z_t)
-        dU       += h_{t-1}^T dz_t
         dh_{t-1}  = dz_t U^T
         da_t      = dz_t
+        dU        = sum_t h_{t-1}^T dz_t    (hoisted: one matmul after the loop)
     """
 
     summary = "Elman RNN h = f(W x + U h + b), f any registered activation"
@@ -35,6 +35,9 @@ class RNN(Cell):
     def recurrent_params(self, hidden):
         return {"U": RecurrentParam("matrix", 1)}
 
+    def hoisted(self, hidden):
+        return {"U": slice(None)}
+
     def step(self, p, a, state):
         (h_prev,) = state
         z = a + np.matmul(h_prev, p["U"])  # (S,B,H)
@@ -45,8 +48,7 @@ class RNN(Cell):
         (dh,) = dstate
         h_prev, z, h = cache
         dz = dh * self.f.deriv(z, h)  # (S,B,H)
-        grads["U"] += np.matmul(h_prev.transpose(0, 2, 1), dz)  # (S,H,H)
-        dh_prev = np.matmul(dz, p["U"].transpose(0, 2, 1))  # (S,B,H)
+        dh_prev = np.matmul(dz, p["U.T"])  # (S,B,H)
         return dz, (dh_prev,)
 
     def activation_values(self, cache):

@@ -1,0 +1,121 @@
+"""Engine speed: ms per training step (forward + BPTT + Adam update), ensembles vs solo runs,
+and torch.nn's cells on the same step when torch is installed. One BLAS thread throughout.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/engine.py [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from ablab.core.clipping import ClipSpec, clip  # noqa: E402
+from ablab.core.losses import mse  # noqa: E402
+from ablab.core.model import RecurrentNet, RecurrentSpec  # noqa: E402
+from ablab.core.optim import OptimizerSpec, init_state, update  # noqa: E402
+from ablab.core.perf import tune_allocator  # noqa: E402
+from ablab.core.registry import build_registry  # noqa: E402
+
+SIZES = {"small": dict(batch=8, T=50, n_in=4, hidden=32), "medium": dict(batch=32, T=100, n_in=8, hidden=128)}
+CELLS = ("lstm", "gru", "rnn")
+ENSEMBLE = 16
+
+
+def timed(fn, repeats: int) -> tuple[float, float, float]:
+    fn()  # warm-up: first-touch page faults and BLAS init are not what we measure
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(samples), min(samples), max(samples)
+
+
+def ablab_step(registry, cell: str, size: dict, members: int):
+    spec = RecurrentSpec(n_in=size["n_in"], n_out=1, hidden=size["hidden"], cell=cell)
+    net = RecurrentNet(spec, registry)
+    params = net.init(list(range(members)))
+    opt = OptimizerSpec(name="adam", lr=1e-3)
+    state = init_state(opt, params)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(members, size["T"], size["batch"], size["n_in"])).astype(np.float32)
+    y = rng.normal(size=(members, size["batch"], 1)).astype(np.float32)
+
+    def step():
+        out, cache = net.forward(params, x)
+        _, dy = mse(out, y)
+        grads, _ = net.backward(params, dy, cache)
+        clip(ClipSpec("none"), grads)  # the pre-clip norm is always recorded
+        update(opt, params, grads, state, opt.lr)
+
+    return step
+
+
+def torch_step(cell: str, size: dict):
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](size["n_in"], size["hidden"])
+    head = torch.nn.Linear(size["hidden"], 1)
+    opt = torch.optim.Adam(list(rnn.parameters()) + list(head.parameters()), lr=1e-3)
+    x = torch.randn(size["T"], size["batch"], size["n_in"])
+    y = torch.randn(size["batch"], 1)
+
+    def step():
+        opt.zero_grad()
+        out, _ = rnn(x)
+        loss = torch.nn.functional.mse_loss(head(out[-1]), y)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args(argv)
+    registry = build_registry(entry_points=False)
+    print(f"allocator tuned: {tune_allocator()}")
+    try:
+        import torch  # noqa: F401
+
+        have_torch = True
+    except ImportError:
+        have_torch = False
+        print("torch not installed: `pip install torch==2.13.0` (CPU build) adds the torch.nn columns")
+    print(f"numpy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, repeats {args.repeats}")
+    header = f"{'cell':5} {'size':6} {'ablab ms (min-max)':>22} {'torch ms (min-max)':>22} {'ablab/torch':>11} {'16 solo ms':>11} {'ens16 ms':>9} {'ens speed-up':>12} {'ens16/torch x16':>15}"
+    print(header)
+    summary = []
+    for size_name, size in SIZES.items():
+        for cell in CELLS:
+            solo = timed(ablab_step(registry, cell, size, 1), args.repeats)
+            ens = timed(ablab_step(registry, cell, size, ENSEMBLE), max(3, args.repeats // 3))
+            tt = timed(torch_step(cell, size), args.repeats) if have_torch else None
+            speedup = ENSEMBLE * solo[0] / ens[0]
+            ratio = solo[0] / tt[0] if tt else float("nan")
+            ens_vs_torch = ens[0] / (ENSEMBLE * tt[0]) if tt else float("nan")
+            tcol = f"{tt[0]:7.2f} ({tt[1]:.2f}-{tt[2]:.2f})" if tt else "n/a"
+            print(
+                f"{cell:5} {size_name:6} {solo[0]:8.2f} ({solo[1]:.2f}-{solo[2]:.2f}) {tcol:>22} {ratio:11.2f} "
+                f"{ENSEMBLE * solo[0]:11.1f} {ens[0]:9.1f} {speedup:11.2f}x {ens_vs_torch:15.2f}",
+                flush=True,
+            )
+            summary.append((cell, size_name, ratio, speedup, ens_vs_torch))
+    parts = [f"{c}/{s}: step {r:.2f}x torch, ensemble {sp:.1f}x solo, ens16 {e:.2f}x torch-seq" for c, s, r, sp, e in summary]
+    print("SUMMARY " + "; ".join(parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
