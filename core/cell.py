@@ -78,8 +78,9 @@ class Cell:
         """Gate activations at one step, name -> (S, B, H). Cells without gates return {}."""
         return {}
 
-    def activation_values(self, cache: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        """(name, pre-activation, output) triples whose derivative probes can inspect."""
+    def activation_values(self, cache: Any) -> list[tuple[str, Any, np.ndarray, np.ndarray]]:
+        """(name, bound activation, pre-activation, output) at one step, each array (S, B, H):
+        what the dead-unit, saturation and mean-shift probes read."""
         return []
 
 

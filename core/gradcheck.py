@@ -171,3 +171,23 @@ def check_model(net, *, loss: str = "mse", S=2, T=5, B=3, seed=0) -> dict[str, f
     _, dy = fn(y, target, mask)
     grads, dx = net.backward(params, dy, cache)
     return check_gradients(total, {**params, "x": x}, {**grads, "x": dx}, f"model {spec.cell} x{spec.layers}", seed=seed)
+
+
+def check_feedforward(net, *, S=2, B=6, seed=0) -> dict[str, float]:
+    """Whole-model check of a deep feedforward net (batch normalisation included) under MSE."""
+    rng = np.random.default_rng(seed)
+    params = net.init(list(range(S)), np.float64)
+    for k in params:
+        params[k] += rng.normal(0, 0.1, params[k].shape)
+    x = rng.normal(0, 1.0, (S, B, net.spec.n_in))
+    target = rng.normal(0, 1.0, (S, B, net.spec.n_out))
+
+    def total():
+        y, _ = net.forward(params, x)
+        return float(LOSSES["mse"](y, target)[0].sum())
+
+    y, cache = net.forward(params, x)
+    _, dy = LOSSES["mse"](y, target)
+    grads, dx = net.backward(params, dy, cache)
+    what = f"feedforward depth {net.spec.depth} {net.f.name} batchnorm={net.spec.batchnorm}"
+    return check_gradients(total, {**params, "x": x}, {**grads, "x": dx}, what, seed=seed)

@@ -70,6 +70,10 @@ class RecurrentNet:
             ["W", "b", *cell.recurrent_params(H)] for cell in self.cells
         ]
 
+    @property
+    def readout(self) -> str:
+        return self.spec.readout
+
     # -- parameters ----------------------------------------------------------------------
     def init_member(self, seed: int) -> dict[str, np.ndarray]:
         """float64 parameters of one member; a member's draw depends on its seed alone."""
@@ -128,9 +132,12 @@ class RecurrentNet:
             y = np.matmul(inp.reshape(S, T * B, H), V).reshape(S, T, B, -1) + c[:, None, None, :]
         return y, {"inputs": inputs, "steps": caches, "hs": inputs[1:] + [inp], "top": inp}
 
-    def backward(self, params: dict, dy: np.ndarray, cache: dict, window: int | None = None):
+    def backward(self, params: dict, dy: np.ndarray, cache: dict, window: int | None = None, trace: dict | None = None):
         """Gradients of the loss for every parameter, and dx. `window` truncates BPTT: no
-        gradient crosses from step t to t-1 when t is a multiple of window."""
+        gradient crosses from step t to t-1 when t is a multiple of window. With `trace`,
+        trace["dh"][l] receives dL/dh_t of layer l for every step, (S,T,B,H)."""
+        if trace is not None:
+            trace["dh"] = [None] * len(self.cells)
         grads = {k: np.zeros_like(v) for k, v in params.items()}
         top = cache["top"]
         S, T, B, H = top.shape
@@ -153,6 +160,10 @@ class RecurrentNet:
             dstate = tuple(np.zeros((S, B, H), dtype=dy.dtype) for _ in cell.state_names)
             for t in reversed(range(T)):
                 dstate = (dstate[0] + dhs[:, t],) + dstate[1:]
+                if trace is not None:
+                    if trace["dh"][l] is None:
+                        trace["dh"][l] = np.empty_like(top)
+                    trace["dh"][l][:, t] = dstate[0]
                 da[:, t], dstate = cell.backward_step(pb, dstate, steps[t], g)
                 if window is not None and t % window == 0:
                     dstate = tuple(np.zeros_like(d) for d in dstate)
@@ -167,3 +178,15 @@ class RecurrentNet:
             grads[f"l{l}.b"][:] = daf.sum(axis=1)
             dhs = np.matmul(daf, p["W"].transpose(0, 2, 1)).reshape(S, T, B, -1)  # dx of layer l
         return grads, dhs
+
+    def activations(self, cache: dict):
+        """(layer, name, activation, pre, out) for each activation of each layer, with the
+        time steps stacked: arrays (S, T*B, H)."""
+        out = []
+        for l, (cell, steps) in enumerate(zip(self.cells, cache["steps"])):
+            per_step = [cell.activation_values(c) for c in steps]
+            for k, (name, act, _, _) in enumerate(per_step[0]):
+                pre = np.concatenate([s[k][2] for s in per_step], axis=1)
+                post = np.concatenate([s[k][3] for s in per_step], axis=1)
+                out.append((l, name, act, pre, post))
+        return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from ablab.core.clipping import ClipSpec, clip
 from ablab.core.errors import ConfigError
 from ablab.core.losses import LOSSES, accuracy
 from ablab.core.perf import tune_allocator
+from ablab.core.probe import Probe, ProbeContext, WindowStats, probe_rng
 from ablab.core.optim import OptimizerSpec, init_state, learning_rate, update
 from ablab.core.spec import positive_int
 from ablab.core.task import Task, member_rng, stack_batches
@@ -31,11 +32,13 @@ class TrainSpec:
     bptt_window: int | None = None  # None: full BPTT
     log_every: int = 10
     probe_every: int = 0  # 0: probes at initialisation and at the end only
+    probe_batch: int = 64  # examples per member in the fixed probe batch
 
     def __post_init__(self):
         positive_int(self.steps, "train.steps")
         positive_int(self.batch_size, "train.batch_size")
         positive_int(self.log_every, "train.log_every")
+        positive_int(self.probe_batch, "train.probe_batch")
         if self.bptt_window is not None:
             positive_int(self.bptt_window, "train.bptt_window")
         if isinstance(self.probe_every, bool) or not isinstance(self.probe_every, int) or self.probe_every < 0:
@@ -72,9 +75,6 @@ def evaluate(net, params: dict, task: Task, batch, dtype) -> tuple[np.ndarray, n
     return loss, acc
 
 
-Checkpoint = Callable[[int, dict, "TrainResult"], None]
-
-
 def train(
     net,
     task: Task,
@@ -82,15 +82,17 @@ def train(
     seeds: list[int],
     *,
     dtype=np.float32,
-    checkpoints: list[Checkpoint] = (),
+    probes: list[Probe] = (),
     params: dict | None = None,
 ) -> TrainResult:
+    """Train one ensemble (one member per seed); probes run at step 0, every
+    spec.probe_every steps and after the last step."""
     if not seeds:
         raise ConfigError("an ensemble needs at least one seed; give seeds = [0, 1, ...]")
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct, got {seeds}")
-    if net.spec.readout != task.readout:
-        raise ConfigError(f"task needs readout {task.readout!r} but the model has {net.spec.readout!r}")
+    if net.readout != task.readout:
+        raise ConfigError(f"task needs readout {task.readout!r} but the model has {net.readout!r}")
     tune_allocator()
     started = time.perf_counter()
     S = len(seeds)
@@ -101,10 +103,19 @@ def train(
     active = np.ones(S, dtype=bool)
     result = TrainResult(list(seeds), params, diverged_at=np.full(S, -1))
     probe_every = spec.probe_every or spec.steps
+    active_probes = [p for p in probes if p.applies(net, task)]
+    probe_batch = stack_batches(task, [probe_rng(s) for s in seeds], spec.probe_batch) if active_probes else None
+    window = WindowStats()
 
     def run_checkpoints(step: int) -> None:
-        for cb in checkpoints:
-            cb(step, params, result)
+        nonlocal window
+        if not active_probes:
+            return
+        ctx = ProbeContext(step, net, params, task, list(seeds), probe_batch,
+                           encode_inputs(task, probe_batch.x, dtype), window, dtype)
+        for probe in active_probes:
+            result.probe_records += probe.measure(ctx)
+        window = WindowStats()
 
     run_checkpoints(0)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
@@ -114,6 +125,7 @@ def train(
             loss, dy = loss_fn(y, batch.y, batch.mask)
             grads, _ = net.backward(params, dy, cache, spec.bptt_window)
             norm, clipped = clip(spec.clip, grads)
+            window.add(norm, clipped)
             bad = active & ~(np.isfinite(loss) & np.isfinite(norm))
             if bad.any():
                 result.diverged_at[bad] = step

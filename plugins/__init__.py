@@ -7,4 +7,13 @@ DEFAULT_PLUGINS = (
     "ablab.plugins.cells.lstm",
     "ablab.plugins.cells.gru",
     "ablab.plugins.tasks.adding",
+    "ablab.plugins.tasks.copy",
+    "ablab.plugins.tasks.recall",
+    "ablab.plugins.tasks.temporal_order",
+    "ablab.plugins.tasks.reber",
+    "ablab.plugins.tasks.charlm",
+    "ablab.plugins.tasks.teacher",
+    "ablab.plugins.probes.activity",
+    "ablab.plugins.probes.gradients",
+    "ablab.plugins.probes.training",
 )

@@ -101,7 +101,7 @@ class GRU(Cell):
 
     def activation_values(self, cache):
         h_prev, zr, r, zu, u, rh, hn, zn, n = cache
-        return [("reset_gate", zr, r), ("update_gate", zu, u), ("candidate", zn, n)]
+        return [("reset_gate", self.sigma, zr, r), ("update_gate", self.sigma, zu, u), ("candidate", self.phi, zn, n)]
 
 
 @hookimpl

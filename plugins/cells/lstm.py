@@ -165,11 +165,11 @@ class LSTM(Cell):
         h_prev, c_prev, gz, gates, i, f, o, zg, g, c, s = cache
         H = h_prev.shape[-1]
         sl = self._slices(H)
-        out = [(name + "_gate", gz[..., sl[k]], gates[..., sl[k]]) for k, name in (("i", "input"), ("f", "forget"), ("o", "output")) if k in self.gates]
+        out = [(name + "_gate", self.sigma, gz[..., sl[k]], gates[..., sl[k]]) for k, name in (("i", "input"), ("f", "forget"), ("o", "output")) if k in self.gates]
         if self.phi is not None:
-            out.append(("cell_input", zg, g))
+            out.append(("cell_input", self.phi, zg, g))
         if self.psi is not None:
-            out.append(("cell_output", c, s))
+            out.append(("cell_output", self.psi, c, s))
         return out
 
 

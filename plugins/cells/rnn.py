@@ -52,8 +52,8 @@ class RNN(Cell):
         return dz, (dh_prev,)
 
     def activation_values(self, cache):
-        h_prev, z, h = cache
-        return [("h", z, h)]
+        h_prev, z, h = cache  # noqa: F841
+        return [("h", self.f, z, h)]
 
 
 @hookimpl

@@ -1,0 +1,120 @@
+"""Deep feedforward network with optional batch normalisation, for the depth studies.
+
+Shapes carry the ensemble axis S first: x (S, B, D), W_l (S, in, width).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ablab.core.activation import resolve
+from ablab.core.initializer import draw
+from ablab.core.model import INIT_STREAM, _init_spec
+from ablab.core.spec import positive_int
+
+BN_EPS = 1e-5
+
+
+@dataclass(frozen=True)
+class FeedForwardSpec:
+    """depth hidden layers of `width` units: h_l = f(BN(h_{l-1} W_l + b_l)), then a linear
+    readout. He init is the default because it keeps a ReLU stack's activation scale constant
+    with depth (He et al. 2015); the question the lab asks is whether that is enough."""
+
+    n_in: int
+    n_out: int
+    depth: int = 50
+    width: int = 64
+    activation: Any = "relu"
+    init: Any = "he"
+    batchnorm: bool = False
+
+    def __post_init__(self):
+        positive_int(self.n_in, "model.n_in")
+        positive_int(self.n_out, "model.n_out")
+        positive_int(self.depth, "model.depth")
+        positive_int(self.width, "model.width")
+        if not isinstance(self.batchnorm, bool):
+            from ablab.core.errors import ConfigError
+
+            raise ConfigError(f"model.batchnorm must be true or false, got {self.batchnorm!r}")
+
+
+class FeedForwardNet:
+    """Forward and exact backward of a deep MLP, with batch statistics when batchnorm is on."""
+
+    readout = "vector"
+
+    def __init__(self, spec: FeedForwardSpec, registry):
+        self.spec = spec
+        self.f = resolve(registry, spec.activation)
+        self.init_spec = _init_spec(registry, spec.init, "model.init")
+
+    def init_member(self, seed: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([seed, INIT_STREAM])
+        spec, params = self.spec, {}
+        init, opts = self.init_spec
+        n_in = spec.n_in
+        for l in range(spec.depth):
+            params[f"l{l}.W"] = draw(init, opts, rng, n_in, spec.width)
+            if spec.batchnorm:  # BN subtracts the batch mean, so a bias would do nothing
+                params[f"l{l}.gamma"] = np.ones(spec.width)
+                params[f"l{l}.beta"] = np.zeros(spec.width)
+            else:
+                params[f"l{l}.b"] = np.zeros(spec.width)
+            n_in = spec.width
+        params["out.V"] = draw(init, opts, rng, n_in, spec.n_out) * np.sqrt(0.5)  # linear readout
+        params["out.c"] = np.zeros(spec.n_out)
+        return params
+
+    def init(self, seeds: list[int], dtype=np.float32) -> dict[str, np.ndarray]:
+        members = [self.init_member(s) for s in seeds]
+        return {k: np.stack([m[k] for m in members]).astype(dtype) for k in members[0]}
+
+    def forward(self, params: dict, x: np.ndarray):
+        """x (S,B,D) -> y (S,B,O)."""
+        h, layers = x, []
+        for l in range(self.spec.depth):
+            z = np.matmul(h, params[f"l{l}.W"])  # (S,B,W)
+            if self.spec.batchnorm:
+                mu = z.mean(axis=1, keepdims=True)  # (S,1,W) batch statistics
+                inv_std = 1.0 / np.sqrt(z.var(axis=1, keepdims=True) + BN_EPS)
+                zhat = (z - mu) * inv_std
+                u = params[f"l{l}.gamma"][:, None, :] * zhat + params[f"l{l}.beta"][:, None, :]
+            else:
+                zhat = inv_std = None
+                u = z + params[f"l{l}.b"][:, None, :]
+            out = self.f(u)  # (S,B,W)
+            layers.append((h, zhat, inv_std, u, out))
+            h = out
+        y = np.matmul(h, params["out.V"]) + params["out.c"][:, None, :]
+        return y, {"layers": layers, "top": h}
+
+    def backward(self, params: dict, dy: np.ndarray, cache: dict, window=None, trace: dict | None = None):
+        grads = {k: np.zeros_like(v) for k, v in params.items()}
+        top = cache["top"]
+        grads["out.V"][:] = np.matmul(top.transpose(0, 2, 1), dy)
+        grads["out.c"][:] = dy.sum(axis=1)
+        dh = np.matmul(dy, params["out.V"].transpose(0, 2, 1))  # (S,B,W)
+        for l in reversed(range(self.spec.depth)):
+            h_in, zhat, inv_std, u, out = cache["layers"][l]
+            du = dh * self.f.deriv(u, out)  # out = f(u)
+            if self.spec.batchnorm:
+                # u = gamma * zhat + beta;  zhat = (z - mean_B z) / sqrt(var_B z + eps)
+                grads[f"l{l}.gamma"][:] = (du * zhat).sum(axis=1)
+                grads[f"l{l}.beta"][:] = du.sum(axis=1)
+                dzhat = du * params[f"l{l}.gamma"][:, None, :]
+                dz = inv_std * (dzhat - dzhat.mean(axis=1, keepdims=True) - zhat * (dzhat * zhat).mean(axis=1, keepdims=True))
+            else:
+                grads[f"l{l}.b"][:] = du.sum(axis=1)
+                dz = du
+            grads[f"l{l}.W"][:] = np.matmul(h_in.transpose(0, 2, 1), dz)  # z = h_in W
+            dh = np.matmul(dz, params[f"l{l}.W"].transpose(0, 2, 1))
+        return grads, dh
+
+    def activations(self, cache: dict):
+        """(layer, name, activation, pre, out) per hidden layer, arrays (S, B, W)."""
+        return [(l, "h", self.f, u, out) for l, (_, _, _, u, out) in enumerate(cache["layers"])]

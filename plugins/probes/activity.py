@@ -1,0 +1,63 @@
+"""Probes on activation values: dead units, mean shift, saturation."""
+
+import numpy as np
+
+from ablab.core import hookimpl
+from ablab.core.probe import Probe
+
+SATURATION_EPS = 1e-2  # a derivative below this passes (almost) no gradient
+
+
+class DeadFraction(Probe):
+    """Per layer and activation: share of units whose derivative is exactly zero on every probe
+    sample and step. Such a unit passes no gradient, so it can no longer learn."""
+
+    name = "dead_fraction"
+    summary = "share of units with zero activation derivative on every probe sample and step"
+
+    def measure(self, ctx):
+        out = []
+        for layer, name, act, pre, post in ctx.net.activations(ctx.forward[1]):
+            alive = (act.deriv(pre, post) != 0).any(axis=1)  # (S,units)
+            out += ctx.record(self.name, name, 1.0 - alive.mean(axis=1), layer)
+        return out
+
+
+class MeanShift(Probe):
+    """Per layer and activation: the mean output over samples and units (index -1) and per unit
+    (index j). A ReLU layer's outputs are non-negative, so its mean sits above zero and shifts
+    the next layer's input (Clevert et al. 2016)."""
+
+    name = "mean_shift"
+    summary = "mean activation output per layer (and per unit)"
+
+    def measure(self, ctx):
+        out = []
+        for layer, name, act, pre, post in ctx.net.activations(ctx.forward[1]):
+            unit_mean = post.mean(axis=1)  # (S,units)
+            out += ctx.record(self.name, name, unit_mean.mean(axis=1), layer)
+            if name == "h":
+                for j in range(unit_mean.shape[1]):
+                    out += ctx.record(self.name, name, unit_mean[:, j], layer, j)
+        return out
+
+
+class Saturation(Probe):
+    """Per layer and activation: share of unit-steps whose derivative is below 0.01, where a
+    tanh or sigmoid unit (or a gate) is saturated and passes almost no gradient."""
+
+    name = "saturation"
+    summary = "share of unit-steps with activation derivative below 0.01"
+
+    def measure(self, ctx):
+        out = []
+        for layer, name, act, pre, post in ctx.net.activations(ctx.forward[1]):
+            small = np.abs(act.deriv(pre, post)) < SATURATION_EPS
+            out += ctx.record(self.name, name, small.reshape(small.shape[0], -1).mean(axis=1), layer)
+        return out
+
+
+@hookimpl
+def register_probes(register):
+    for probe in (DeadFraction(), MeanShift(), Saturation()):
+        register(probe.name, probe)

@@ -1,0 +1,107 @@
+"""Probes on the training process and gated cells: clipping, gates, memory span, layer stats."""
+
+import numpy as np
+
+from ablab.core import hookimpl
+from ablab.core.losses import accuracy
+from ablab.core.probe import Probe, is_recurrent, probe_rng
+
+GATE_SATURATED = 0.05  # a gate within this of 0 or 1 is (nearly) shut or open
+
+
+class Clipping(Probe):
+    """Since the last checkpoint: mean and max pre-clip gradient norm, share of steps clipped."""
+
+    name = "clipping"
+    summary = "pre-clip gradient norm and share of steps clipped since the last checkpoint"
+
+    def measure(self, ctx):
+        w = ctx.window
+        if not w.steps:
+            return []
+        return (
+            ctx.record(self.name, "clip_rate", w.clipped / w.steps)
+            + ctx.record(self.name, "preclip_norm_mean", w.norm_sum / w.steps)
+            + ctx.record(self.name, "preclip_norm_max", w.norm_max)
+        )
+
+
+class Gates(Probe):
+    """Per gate (input, forget, output, update, reset): the mean value and the share of values
+    within 0.05 of 0 or 1, over probe samples and steps."""
+
+    name = "gates"
+    summary = "mean and saturated share of each gate"
+
+    def applies(self, net, task):
+        return is_recurrent(net)
+
+    def measure(self, ctx):
+        out = []
+        _, cache = ctx.forward
+        for l, (cell, steps) in enumerate(zip(ctx.net.cells, cache["steps"])):
+            per_step = [cell.gate_values(c) for c in steps]
+            for gate in per_step[0]:
+                v = np.concatenate([g[gate] for g in per_step], axis=1)  # (S, T*B, H)
+                v = v.reshape(v.shape[0], -1)
+                out += ctx.record(self.name, f"{gate}_mean", v.mean(axis=1), l)
+                sat = (v < GATE_SATURATED) | (v > 1 - GATE_SATURATED)
+                out += ctx.record(self.name, f"{gate}_saturated", sat.mean(axis=1), l)
+        return out
+
+
+class MemorySpan(Probe):
+    """For tasks with batch_at_lag (recall): accuracy at each lag (index = lag) and the span,
+    the largest lag k such that every lag 1..k is solved with accuracy >= 0.8."""
+
+    name = "memory_span"
+    summary = "recall accuracy per lag and the largest lag solved (accuracy >= 0.8)"
+    threshold = 0.8
+    batch_size = 128
+
+    def applies(self, net, task):
+        return hasattr(task, "batch_at_lag")
+
+    def measure(self, ctx):
+        from ablab.core.task import Batch
+        from ablab.core.train import encode_inputs
+
+        out, span = [], np.zeros(len(ctx.seeds))
+        solved = np.ones(len(ctx.seeds), dtype=bool)
+        for lag in range(1, ctx.task.options["max_lag"] + 1):
+            parts = [ctx.task.batch_at_lag(np.random.default_rng([seed, 3, lag]), self.batch_size, lag) for seed in ctx.seeds]
+            batch = Batch(np.stack([p.x for p in parts]), np.stack([p.y for p in parts]))
+            y, _ = ctx.net.forward(ctx.params, encode_inputs(ctx.task, batch.x, ctx.dtype))
+            acc = accuracy(y, batch.y)
+            out += ctx.record(self.name, "accuracy", acc, index=lag)
+            solved &= acc >= self.threshold
+            span = np.where(solved, lag, span)
+        out += ctx.record(self.name, "span", span)
+        return out
+
+
+class LayerStats(Probe):
+    """Feedforward nets: per layer, activation mean and std and the gradient norm of W."""
+
+    name = "layer_stats"
+    summary = "per-layer activation mean/std and weight-gradient norm (feedforward nets)"
+
+    def applies(self, net, task):
+        return not is_recurrent(net)
+
+    def measure(self, ctx):
+        out = []
+        grads, _ = ctx.backward
+        for layer, name, act, pre, post in ctx.net.activations(ctx.forward[1]):
+            flat = post.reshape(post.shape[0], -1).astype(np.float64)
+            out += ctx.record(self.name, "act_mean", flat.mean(axis=1), layer)
+            out += ctx.record(self.name, "act_std", flat.std(axis=1), layer)
+            g = grads[f"l{layer}.W"].reshape(post.shape[0], -1).astype(np.float64)
+            out += ctx.record(self.name, "grad_norm", np.sqrt((g * g).sum(axis=1)), layer)
+        return out
+
+
+@hookimpl
+def register_probes(register):
+    for probe in (Clipping(), Gates(), MemorySpan(), LayerStats()):
+        register(probe.name, probe)

@@ -1,0 +1,64 @@
+"""Teacher-student regression for deep feedforward networks."""
+
+from functools import cached_property
+
+import numpy as np
+
+from ablab.core import hookimpl
+from ablab.core.errors import ConfigError
+from ablab.core.task import Batch, Task
+
+
+class Teacher(Task):
+    """Regress onto a fixed random teacher: y = T(x), x ~ N(0, I).
+
+    The teacher is a tanh network of `teacher_depth` hidden layers of `teacher_width` units with
+    Xavier-scaled Gaussian weights drawn from `teacher_seed` (the same teacher for every member
+    and every run), its output scaled to unit variance. Predicting the mean costs Var(y) = 1.
+    """
+
+    summary = "regression onto a fixed random deep tanh teacher (baseline: Var(y) = 1)"
+    defaults = {"n_in": 16, "n_out": 1, "teacher_depth": 3, "teacher_width": 32, "teacher_seed": 0}
+    loss = "mse"
+    readout = "vector"
+
+    def check(self):
+        for key in ("n_in", "n_out", "teacher_depth", "teacher_width"):
+            if self.options[key] < 1:
+                raise ConfigError(f"task teacher: {key} must be >= 1, got {self.options[key]}")
+
+    @property
+    def n_in(self):
+        return self.options["n_in"]
+
+    @property
+    def n_out(self):
+        return self.options["n_out"]
+
+    @cached_property
+    def _teacher(self):
+        o = self.options
+        rng = np.random.default_rng([o["teacher_seed"], 99])
+        sizes = [o["n_in"]] + [o["teacher_width"]] * o["teacher_depth"] + [o["n_out"]]
+        weights = [rng.normal(0, np.sqrt(2.0 / (a + b)), (a, b)) for a, b in zip(sizes, sizes[1:])]
+        sample = self._apply(weights, rng.normal(size=(8192, o["n_in"])), 1.0)
+        return weights, 1.0 / sample.std(axis=0)
+
+    @staticmethod
+    def _apply(weights, x, scale):
+        for w in weights[:-1]:
+            x = np.tanh(x @ w)
+        return (x @ weights[-1]) * scale
+
+    def batch(self, rng, batch_size):
+        weights, scale = self._teacher
+        x = rng.normal(size=(batch_size, self.n_in))
+        return Batch(x, self._apply(weights, x, scale))
+
+    def baseline(self):
+        return 1.0
+
+
+@hookimpl
+def register_tasks(register):
+    register("teacher", Teacher)
