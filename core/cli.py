@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ablab.core.errors import AblabError
@@ -56,6 +57,115 @@ def cmd_dashboard(args) -> int:
     return subprocess.call(command, env=env)
 
 
+def _store(args):
+    from ablab.core.store import Store
+
+    return Store(args.store)
+
+
+def _add_store(p) -> None:
+    p.add_argument("--store", default=None, metavar="URL",
+                   help="results store URL (default: $ABLAB_STORE, else sqlite:///~/.local/share/ablab/ablab.sqlite)")
+
+
+def cmd_run(args) -> int:
+    from ablab.core.registry import default_registry
+    from ablab.core.runner import progress_line, run_study
+    from ablab.core.study import load_study
+
+    registry = default_registry()
+    study = load_study(args.study, registry)
+    store = _store(args)
+    executor = None
+    if args.scheduler:
+        from ablab.core.cluster import dask_executor
+
+        executor = dask_executor(args.scheduler)
+    tty = sys.stderr.isatty()
+
+    def show(p):
+        line = progress_line(p)
+        print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    print(f"study {study.name}: {len(study.runs(registry))} runs in {len(study.points())} configurations, store {store.display_url}", file=sys.stderr)
+    p = run_study(study, registry, store, workers=args.workers, executor=executor, rerun_failed=args.rerun_failed, on_progress=show)
+    if tty:
+        print(file=sys.stderr)
+    if p.interrupted:
+        print(f"interrupted: {p.finished} runs finished; run the same command again to finish the rest", file=sys.stderr)
+        return 130
+    print(f"done: {p.done} finished, {p.diverged} diverged, {p.failed} failed, {p.skipped} already in the store "
+          f"({time.time() - p.started:.1f} s)", file=sys.stderr)
+    if p.failed:
+        print("failed runs keep their traceback in the store; `ablab run --rerun-failed` retries them", file=sys.stderr)
+    return 1 if p.failed else 0
+
+
+def cmd_studies(args) -> int:
+    studies = _store(args).studies()
+    if not studies:
+        print("no studies in the store yet: try `ablab claims` or `ablab run STUDY.toml`")
+        return 0
+    rows = [{"study": s["name"], **{k: str(s["counts"].get(k, 0)) for k in ("done", "diverged", "failed", "running", "pending")}} for s in studies]
+    print(format_table(rows, ["study", "done", "diverged", "failed", "running", "pending"]))
+    return 0
+
+
+def cmd_results(args) -> int:
+    from ablab.core.results import run_frame, summary
+
+    store = _store(args)
+    frame = run_frame(store, args.study)
+    if frame.empty:
+        names = ", ".join(s["name"] for s in store.studies()) or "none"
+        raise AblabError(f"no results for study {args.study!r} in {store.display_url}; stored studies: {names}")
+    table = summary(frame)
+    if args.format == "csv":
+        print(table.to_csv(index=False), end="")
+    elif args.format == "json":
+        print(table.to_json(orient="records", indent=2))
+    else:
+        with pd_options():
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def pd_options():
+    import pandas as pd
+
+    return pd.option_context("display.width", 200, "display.max_columns", 50)
+
+
+def cmd_claims(args) -> int:
+    from ablab.core.claims import verdict
+    from ablab.core.registry import default_registry
+    from ablab.core.results import run_frame
+    from ablab.core.runner import progress_line, run_study
+    from ablab.core.study import load_study
+    from ablab.studies import builtin_study_paths
+
+    registry = default_registry()
+    store = _store(args)
+    studies = [load_study(p, registry) for p in builtin_study_paths()]
+    if args.study:
+        chosen = [s for s in studies if s.name == args.study]
+        if not chosen:
+            raise AblabError(f"no built-in claim study {args.study!r}; studies: {', '.join(s.name for s in studies)}")
+        studies = chosen
+    all_hold = True
+    for study in studies:
+        if not args.no_run:
+            p = run_study(study, registry, store, workers=args.workers)
+            print(f"{study.name}: {progress_line(p)}", file=sys.stderr)
+        v = verdict(study.name, study.claim, study.checks, run_frame(store, study.name))
+        all_hold &= v.holds is True
+        print(f"[{v.label.upper()}] {study.name}: {study.claim}")
+        for c in v.checks:
+            mark = {True: "ok", False: "FAIL", None: "??"}[c.holds]
+            print(f"    {mark:4} {c.what}: {c.text}")
+    return 0 if all_hold else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ablab", description="Ablation lab for recurrent and deep networks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -64,6 +174,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list registered plugins (cells, activations, ...) and failed ones")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("run", help="run a study file; finished runs in the store are skipped")
+    p.add_argument("study", metavar="STUDY.toml", help="the study file")
+    _add_store(p)
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core; 0 runs in this process)")
+    p.add_argument("--rerun-failed", action="store_true", help="also redo runs that failed before")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="send jobs to a Dask scheduler instead of local workers")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("studies", help="list stored studies with run counts by status")
+    _add_store(p)
+    p.set_defaults(func=cmd_studies)
+
+    p = sub.add_parser("results", help="one row per configuration: mean and 95%% CI over seeds")
+    p.add_argument("study", help="study name (see `ablab studies`)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    _add_store(p)
+    p.set_defaults(func=cmd_results)
+
+    p = sub.add_parser("claims", help="run (or read) the built-in claim studies and print each verdict")
+    p.add_argument("--study", default=None, help="only this claim study")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    p.add_argument("--no-run", action="store_true", help="only read what the store holds")
+    _add_store(p)
+    p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("dashboard", help="serve the Streamlit dashboard on 127.0.0.1")
     p.add_argument("--port", type=int, default=8501, help="port to listen on (default 8501)")

@@ -143,7 +143,7 @@ def check_loss(name: str, *, every_step: bool = False, seed=0) -> dict[str, floa
     return check_gradients(total, {"y": y}, grads, f"loss {name!r}", seed=seed)
 
 
-def check_model(net, *, loss: str = "mse", S=2, T=5, B=3, seed=0) -> dict[str, float]:
+def check_model(net, *, loss: str = "mse", S=2, T=5, B=3, seed=0, tol: float = TOL) -> dict[str, float]:
     """Whole-model check: every parameter of a stacked network and its input, through the
     readout and a loss, in float64."""
     rng = np.random.default_rng(seed)
@@ -170,10 +170,10 @@ def check_model(net, *, loss: str = "mse", S=2, T=5, B=3, seed=0) -> dict[str, f
     y, cache = net.forward(params, x)
     _, dy = fn(y, target, mask)
     grads, dx = net.backward(params, dy, cache)
-    return check_gradients(total, {**params, "x": x}, {**grads, "x": dx}, f"model {spec.cell} x{spec.layers}", seed=seed)
+    return check_gradients(total, {**params, "x": x}, {**grads, "x": dx}, f"model {spec.cell} x{spec.layers}", seed=seed, tol=tol)
 
 
-def check_feedforward(net, *, S=2, B=6, seed=0) -> dict[str, float]:
+def check_feedforward(net, *, S=2, B=6, seed=0, tol: float = TOL) -> dict[str, float]:
     """Whole-model check of a deep feedforward net (batch normalisation included) under MSE."""
     rng = np.random.default_rng(seed)
     params = net.init(list(range(S)), np.float64)
@@ -190,4 +190,4 @@ def check_feedforward(net, *, S=2, B=6, seed=0) -> dict[str, float]:
     _, dy = LOSSES["mse"](y, target)
     grads, dx = net.backward(params, dy, cache)
     what = f"feedforward depth {net.spec.depth} {net.f.name} batchnorm={net.spec.batchnorm}"
-    return check_gradients(total, {**params, "x": x}, {**grads, "x": dx}, what, seed=seed)
+    return check_gradients(total, {**params, "x": x}, {**grads, "x": dx}, what, seed=seed, tol=tol)

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TOP_LEVEL = ("core", "plugins", "dashboard")
+TOP_LEVEL = ("core", "plugins", "dashboard", "studies")
 
 
 def declared_packages():
@@ -45,6 +45,8 @@ def test_wheel_contains_every_module(tmp_path):
     expected = {"ablab/__init__.py"}
     for top in TOP_LEVEL:
         expected |= {"ablab/" + str(p.relative_to(ROOT)) for p in (ROOT / top).rglob("*.py")}
+    expected |= {"ablab/" + str(p.relative_to(ROOT)) for p in (ROOT / "studies").glob("*.toml")}
+    expected |= {"ablab/" + str(p.relative_to(ROOT)) for p in (ROOT / "plugins" / "tasks" / "data").glob("*.txt")}
     assert expected <= names, f"missing from the wheel: {sorted(expected - names)}"
     bare = {n.split("/")[0] for n in names if not n.startswith(("ablab/", "ablab-"))}
     assert not bare, f"the wheel installs top-level modules besides ablab: {bare}"

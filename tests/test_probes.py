@@ -35,7 +35,7 @@ def teacher():
 
 
 def test_every_builtin_probe_is_covered():
-    tested = {"dead_fraction", "mean_shift", "saturation", "grad_through_time", "jacobian", "clipping", "gates", "memory_span", "layer_stats"}
+    tested = {"dead_fraction", "mean_shift", "saturation", "grad_through_time", "jacobian", "clipping", "gates", "memory_span", "layer_stats", "linearity"}
     assert set(REGISTRY.names("probe")) == tested
 
 
@@ -178,3 +178,14 @@ def test_layer_stats_reports_every_layer():
     df = frame(probe("layer_stats").measure(context(net, params, teacher(), x, y)))
     assert sorted(df["layer"].unique()) == [0, 1, 2, 3]
     assert (df[df["name"] == "act_std"]["value"] > 0).all() and (df[df["name"] == "grad_norm"]["value"] > 0).all()
+
+
+def test_linearity_separates_identity_from_relu_networks():
+    x = np.random.default_rng(0).normal(size=(1, 64, 8))
+    errors = {}
+    for act in ("identity", "relu"):
+        net = FeedForwardNet(FeedForwardSpec(n_in=8, n_out=2, depth=30, width=8, activation=act), REGISTRY)
+        params = net.init([0], np.float64)
+        params = {k: v + (0.1 if k.endswith(".b") else 0.0) for k, v in params.items()}  # biases make it affine
+        errors[act] = frame(probe("linearity").measure(context(net, params, teacher(), x, None)))["value"].item()
+    assert errors["identity"] < 1e-10 and errors["relu"] > 0.05

@@ -8,18 +8,23 @@ from ablab.core.losses import LOSSES
 from ablab.core.probe import Probe, is_recurrent
 
 
-def fit_eta(norms: np.ndarray) -> np.ndarray:
-    """Per-step factor eta from ||dL/dh_k|| against lag T-1-k: log n = c + lag log eta.
-    norms (S, T). Zero norms (underflow) are left out of the fit; NaN if < 2 points remain."""
+def fit_eta(norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-step factor eta from ||dL/dh_k|| against lag T-1-k: log n = c + lag log eta, and
+    the fit's R^2 (1: the norm is exactly geometric in the lag). norms (S, T). Zero norms
+    (underflow) are left out; NaN where fewer than 2 points remain."""
     S, T = norms.shape
     lag = (T - 1 - np.arange(T)).astype(np.float64)
-    eta = np.full(S, np.nan)
+    eta, r2 = np.full(S, np.nan), np.full(S, np.nan)
     for s in range(S):
         ok = norms[s] > 0
         if ok.sum() >= 2:
-            slope = np.polyfit(lag[ok], np.log(norms[s, ok]), 1)[0]
+            y = np.log(norms[s, ok])
+            slope, intercept = np.polyfit(lag[ok], y, 1)
             eta[s] = np.exp(slope)
-    return eta
+            resid = y - (slope * lag[ok] + intercept)
+            total = ((y - y.mean()) ** 2).sum()
+            r2[s] = 1.0 - (resid**2).sum() / total if total > 0 else 1.0
+    return eta, r2
 
 
 class GradThroughTime(Probe):
@@ -48,7 +53,9 @@ class GradThroughTime(Probe):
         out = []
         for k in range(T):
             out += ctx.record(self.name, "norm", norms[:, k], len(net.cells) - 1, T - 1 - k)
-        out += ctx.record(self.name, "eta", fit_eta(norms), len(net.cells) - 1)
+        eta, r2 = fit_eta(norms)
+        out += ctx.record(self.name, "eta", eta, len(net.cells) - 1)
+        out += ctx.record(self.name, "fit_r2", r2, len(net.cells) - 1)
         return out
 
 

@@ -101,7 +101,34 @@ class LayerStats(Probe):
         return out
 
 
+
+
+class Linearity(Probe):
+    """Feedforward nets: how far the network is from a linear map, as the relative failure of
+    superposition on probe inputs, ||f(a) + f(b) - f(a + b) - f(0)|| / ||f(a + b) - f(0)||.
+    0 for a linear map (any depth of identity activations); order 1 for a nonlinear one."""
+
+    name = "linearity"
+    summary = "relative failure of superposition f(a)+f(b) = f(a+b)+f(0) (0: the net is linear)"
+
+    def applies(self, net, task):
+        return not is_recurrent(net)
+
+    def measure(self, ctx):
+        x = ctx.x.astype(np.float64)
+        params = {k: v.astype(np.float64) for k, v in ctx.params.items()}
+        half = x.shape[1] // 2
+        a, b = x[:, :half], x[:, half : 2 * half]
+        f = lambda v: ctx.net.forward(params, v)[0]  # noqa: E731
+        zero = f(np.zeros_like(a))
+        num = f(a) + f(b) - f(a + b) - zero
+        den = f(a + b) - zero
+        S = x.shape[0]
+        err = np.sqrt((num**2).reshape(S, -1).sum(1)) / np.maximum(np.sqrt((den**2).reshape(S, -1).sum(1)), 1e-300)
+        return ctx.record(self.name, "error", err)
+
+
 @hookimpl
 def register_probes(register):
-    for probe in (Clipping(), Gates(), MemorySpan(), LayerStats()):
+    for probe in (Clipping(), Gates(), MemorySpan(), LayerStats(), Linearity()):
         register(probe.name, probe)

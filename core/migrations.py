@@ -1,0 +1,77 @@
+"""Schema history: an ordered list of named migrations; applied names are recorded in the
+database, so every store, SQLite or PostgreSQL, reaches the same schema the same way."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import sqlalchemy as sa
+
+MIGRATIONS: list[tuple[str, Callable[[sa.Connection], None]]] = []
+
+
+def migration(fn):
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_initial(conn: sa.Connection) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "studies", md,
+        sa.Column("name", sa.String(200), primary_key=True),
+        sa.Column("hash", sa.String(32), nullable=False),
+        sa.Column("spec", sa.Text, nullable=False),  # the study file's data as JSON
+        sa.Column("source", sa.Text, nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+        sa.Column("updated_at", sa.Float, nullable=False),
+    )
+    sa.Table(
+        "runs", md,
+        sa.Column("key", sa.String(32), primary_key=True),
+        sa.Column("config_key", sa.String(32), nullable=False, index=True),
+        sa.Column("config", sa.Text, nullable=False),
+        sa.Column("seed", sa.Integer, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),  # pending running done diverged failed
+        sa.Column("diverged_step", sa.Integer),
+        sa.Column("error", sa.Text),
+        sa.Column("versions", sa.Text, nullable=False),
+        sa.Column("started_at", sa.Float),
+        sa.Column("finished_at", sa.Float),
+        sa.Column("seconds", sa.Float),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    )
+    sa.Table(
+        "study_runs", md,
+        sa.Column("study", sa.String(200), sa.ForeignKey("studies.name", ondelete="CASCADE"), primary_key=True),
+        sa.Column("run_key", sa.String(32), sa.ForeignKey("runs.key", ondelete="CASCADE"), primary_key=True),
+        sa.Column("point", sa.Text, nullable=False),  # the axis values of the run's configuration
+    )
+    sa.Table(
+        "metrics", md,
+        sa.Column("run_key", sa.String(32), sa.ForeignKey("runs.key", ondelete="CASCADE"), nullable=False, index=True),
+        sa.Column("step", sa.Integer, nullable=False),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("value", sa.Float),
+    )
+    sa.Table(
+        "probes", md,
+        sa.Column("run_key", sa.String(32), sa.ForeignKey("runs.key", ondelete="CASCADE"), nullable=False, index=True),
+        sa.Column("step", sa.Integer, nullable=False),
+        sa.Column("probe", sa.String(64), nullable=False),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("layer", sa.Integer, nullable=False),
+        sa.Column("idx", sa.Integer, nullable=False),
+        sa.Column("value", sa.Float),
+    )
+    sa.Table(
+        "reviews", md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("study", sa.String(200), nullable=False, index=True),
+        sa.Column("author", sa.String(200), nullable=False),
+        sa.Column("note", sa.Text, nullable=False),
+        sa.Column("verdict", sa.String(32), nullable=False),
+        sa.Column("created_at", sa.Float, nullable=False),
+    )
+    md.create_all(conn)

@@ -1,0 +1,212 @@
+"""The results store: SQLAlchemy Core over a URL (SQLite file by default, PostgreSQL for a team).
+
+Every run's results are written in one transaction together with its final status, so a
+killed worker leaves either a complete run or none. Several processes may write at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+from ablab.core.errors import AblabError
+from ablab.core.migrations import MIGRATIONS
+
+FINISHED = ("done", "diverged")
+STATUSES = ("pending", "running", "done", "diverged", "failed")
+
+
+class StoreError(AblabError):
+    """The store cannot be opened or used; the message names the URL."""
+
+
+def default_store_url() -> str:
+    """ABLAB_STORE, else a SQLite file under $XDG_DATA_HOME/ablab (~/.local/share/ablab)."""
+    if os.environ.get("ABLAB_STORE"):
+        return os.environ["ABLAB_STORE"]
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "ablab"
+    return f"sqlite:///{base / 'ablab.sqlite'}"
+
+
+def _sqlite_pragmas(dbapi_conn, _record):
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cur.execute("PRAGMA busy_timeout=60000")  # concurrent writers wait instead of failing
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+class Store:
+    def __init__(self, url: str | None = None):
+        self.url = url or default_store_url()
+        try:
+            if self.url.startswith("sqlite:///") and self.url != "sqlite:///:memory:":
+                Path(self.url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine = sa.create_engine(self.url, future=True, pool_pre_ping=True)
+            if self.engine.dialect.name == "sqlite":
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            self.migrate()
+        except (sa.exc.SQLAlchemyError, OSError, ImportError, ValueError) as exc:
+            raise StoreError(f"cannot open the results store {self.display_url}: {exc.__class__.__name__}: {exc}".split("\n")[0]) from None
+        md = sa.MetaData()
+        md.reflect(self.engine)
+        self.t = md.tables
+
+    @property
+    def display_url(self) -> str:
+        try:
+            return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+        except Exception:
+            return self.url
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations this database has not seen; returns their names."""
+        applied: list[str] = []
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":  # one migrator at a time
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(4242)"))
+            conn.execute(sa.text("CREATE TABLE IF NOT EXISTS ablab_migrations (name VARCHAR(200) PRIMARY KEY, applied_at FLOAT NOT NULL)"))
+            done = {r[0] for r in conn.execute(sa.text("SELECT name FROM ablab_migrations"))}
+            for name, fn in MIGRATIONS:
+                if name in done:
+                    continue
+                fn(conn)
+                conn.execute(sa.text("INSERT INTO ablab_migrations (name, applied_at) VALUES (:n, :t)"), {"n": name, "t": time.time()})
+                applied.append(name)
+        return applied
+
+    def applied_migrations(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(sa.text("SELECT name FROM ablab_migrations ORDER BY name"))]
+
+    # -- studies and runs ---------------------------------------------------------------
+    def save_study(self, study, runs) -> None:
+        """Record the study and its runs (as pending when new) in one transaction."""
+        studies, runs_t, links = self.t["studies"], self.t["runs"], self.t["study_runs"]
+        now = time.time()
+        with self.engine.begin() as conn:
+            existing = conn.execute(sa.select(studies.c.name).where(studies.c.name == study.name)).first()
+            row = {"hash": study.hash, "spec": json.dumps(study.data), "source": study.source, "updated_at": now}
+            if existing:
+                conn.execute(studies.update().where(studies.c.name == study.name).values(**row))
+            else:
+                conn.execute(studies.insert().values(name=study.name, created_at=now, **row))
+            have = {r[0] for r in conn.execute(sa.select(runs_t.c.key).where(runs_t.c.key.in_([r.key for r in runs])))} if runs else set()
+            new = [
+                {"key": r.key, "config_key": r.config_key, "config": json.dumps(r.config, sort_keys=True), "seed": r.seed,
+                 "status": "pending", "versions": "{}", "attempts": 0}
+                for r in runs if r.key not in have
+            ]
+            if new:
+                conn.execute(runs_t.insert(), new)
+            linked = {r[0] for r in conn.execute(sa.select(links.c.run_key).where(links.c.study == study.name))}
+            conn.execute(links.delete().where(links.c.study == study.name).where(links.c.run_key.not_in([r.key for r in runs])))
+            fresh = [{"study": study.name, "run_key": r.key, "point": json.dumps(r.point, sort_keys=True)} for r in runs if r.key not in linked]
+            if fresh:
+                conn.execute(links.insert(), fresh)
+
+    def statuses(self, keys: Iterable[str]) -> dict[str, str]:
+        keys = list(keys)
+        runs_t = self.t["runs"]
+        out: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                out.update({k: s for k, s in conn.execute(sa.select(runs_t.c.key, runs_t.c.status).where(runs_t.c.key.in_(chunk)))})
+        return out
+
+    def mark_running(self, keys: list[str], versions: dict) -> None:
+        runs_t = self.t["runs"]
+        with self.engine.begin() as conn:
+            conn.execute(
+                runs_t.update().where(runs_t.c.key.in_(keys)).values(
+                    status="running", started_at=time.time(), versions=json.dumps(versions), attempts=runs_t.c.attempts + 1, error=None
+                )
+            )
+
+    def write_run(self, key: str, status: str, *, seconds: float, metrics: list[dict] = (), probes: list[dict] = (),
+                  diverged_step: int | None = None, error: str | None = None) -> None:
+        """A run's final status and all its results, in one transaction; old partial rows of
+        the same run (from an interrupted attempt) are replaced, never duplicated."""
+        assert status in STATUSES
+        runs_t, metrics_t, probes_t = self.t["runs"], self.t["metrics"], self.t["probes"]
+        with self.engine.begin() as conn:
+            conn.execute(metrics_t.delete().where(metrics_t.c.run_key == key))
+            conn.execute(probes_t.delete().where(probes_t.c.run_key == key))
+            if metrics:
+                conn.execute(metrics_t.insert(), [{"run_key": key, **m} for m in metrics])
+            if probes:
+                conn.execute(probes_t.insert(), [{"run_key": key, **p} for p in probes])
+            conn.execute(runs_t.update().where(runs_t.c.key == key).values(
+                status=status, finished_at=time.time(), seconds=seconds, diverged_step=diverged_step, error=error))
+
+    # -- reading --------------------------------------------------------------------------
+    def studies(self) -> list[dict[str, Any]]:
+        studies, runs_t, links = self.t["studies"], self.t["runs"], self.t["study_runs"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(studies.c.name, studies.c.hash, studies.c.source, studies.c.updated_at).order_by(studies.c.name)).all()
+            counts = conn.execute(
+                sa.select(links.c.study, runs_t.c.status, sa.func.count()).join(runs_t, runs_t.c.key == links.c.run_key).group_by(links.c.study, runs_t.c.status)
+            ).all()
+        by_study: dict[str, dict[str, int]] = {}
+        for study, status, n in counts:
+            by_study.setdefault(study, {})[status] = n
+        return [{"name": r.name, "hash": r.hash, "source": r.source, "updated_at": r.updated_at, "counts": by_study.get(r.name, {})} for r in rows]
+
+    def study_spec(self, name: str) -> dict | None:
+        studies = self.t["studies"]
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(studies.c.spec).where(studies.c.name == name)).first()
+        return json.loads(row[0]) if row else None
+
+    def runs_of(self, study: str) -> list[dict[str, Any]]:
+        runs_t, links = self.t["runs"], self.t["study_runs"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(runs_t, links.c.point).join(links, links.c.run_key == runs_t.c.key).where(links.c.study == study).order_by(runs_t.c.config_key, runs_t.c.seed)
+            ).mappings().all()
+        return [{**dict(r), "config": json.loads(r["config"]), "point": json.loads(r["point"]), "versions": json.loads(r["versions"] or "{}")} for r in rows]
+
+    def metrics_of(self, keys: list[str]):
+        return self._frame("metrics", keys)
+
+    def probes_of(self, keys: list[str]):
+        return self._frame("probes", keys)
+
+    def _frame(self, table: str, keys: list[str]):
+        import pandas as pd
+
+        t = self.t[table]
+        frames = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                q = sa.select(t).where(t.c.run_key.in_(keys[i : i + 500]))
+                frames.append(pd.DataFrame(conn.execute(q).mappings().all()))
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            return pd.DataFrame(columns=[c.name for c in t.columns])
+        return pd.concat(frames, ignore_index=True)
+
+    def state_token(self) -> tuple:
+        """Changes whenever results change: a cache key for readers such as the dashboard."""
+        runs_t, reviews = self.t["runs"], self.t["reviews"]
+        with self.engine.connect() as conn:
+            a = conn.execute(sa.select(sa.func.count(), sa.func.max(runs_t.c.finished_at), sa.func.max(runs_t.c.started_at))).first()
+            b = conn.execute(sa.select(sa.func.count(), sa.func.max(reviews.c.created_at))).first()
+        return tuple(a) + tuple(b)
+
+    # -- reviews -------------------------------------------------------------------------
+    def add_review(self, study: str, author: str, note: str, verdict: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self.t["reviews"].insert().values(study=study, author=author, note=note, verdict=verdict, created_at=time.time()))
+
+    def reviews_of(self, study: str) -> list[dict[str, Any]]:
+        t = self.t["reviews"]
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(t).where(t.c.study == study).order_by(t.c.created_at)).mappings()]

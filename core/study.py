@@ -1,0 +1,260 @@
+"""Study files: a base configuration, axes to vary, seeds and the checks that make a claim.
+
+A study is data. It is validated completely before anything runs (unknown keys, ranges,
+plugin names, every expanded configuration), and it has a stable content hash.
+
+    [study]   name, claim, design = "grid" | "one-at-a-time", seeds = [0, 1, 2]
+    [base]    task, model, optimizer, clip, train tables; probes = [names]
+    [axes]    "model.cell" = ["rnn", "lstm"]   (dotted paths into base)
+    [[checks]] what must hold for the claim (see ablab.core.claims)
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ablab.core.clipping import ClipSpec
+from ablab.core.errors import AblabError, ConfigError
+from ablab.core.feedforward import FeedForwardNet, FeedForwardSpec
+from ablab.core.model import RecurrentNet, RecurrentSpec
+from ablab.core.optim import OptimizerSpec
+from ablab.core.spec import from_dict
+from ablab.core.train import TrainSpec
+
+SECTIONS = {"study", "base", "axes", "checks"}
+STUDY_KEYS = {"name", "claim", "description", "design", "seeds", "expect"}
+BASE_KEYS = {"task", "model", "optimizer", "clip", "train", "probes", "gradcheck"}
+DESIGNS = ("grid", "one-at-a-time")
+MODEL_KINDS = ("recurrent", "feedforward")
+
+
+class StudyError(ConfigError):
+    """A study file is invalid; the message names the file and the key path."""
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def digest(obj: Any, n: int = 16) -> str:
+    return hashlib.sha256(canonical(obj).encode()).hexdigest()[:n]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One configuration with one seed; `key` identifies its results in the store."""
+
+    config: dict
+    seed: int
+    key: str
+    config_key: str  # same for every seed of the configuration: one ensemble job
+    point: dict  # the axis values of this configuration (dotted path -> value)
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    source: str
+    data: dict  # the parsed file, normalised
+    seeds: list[int]
+    design: str
+    base: dict
+    axes: dict[str, list]
+    checks: list[dict] = field(default_factory=list)
+    claim: str = ""
+    description: str = ""
+
+    @property
+    def hash(self) -> str:
+        return digest(self.data)
+
+    def points(self) -> list[dict]:
+        """Axis values of each configuration, in a stable order."""
+        if not self.axes:
+            return [{}]
+        if self.design == "grid":
+            names = list(self.axes)
+            return [dict(zip(names, combo)) for combo in itertools.product(*self.axes.values())]
+        points, seen = [{}], {canonical({})}
+        for path, values in self.axes.items():
+            for value in values:
+                if canonical(value) == canonical(get_path(self.base, path)):
+                    continue  # the base configuration itself is already there
+                point = {path: value}
+                if canonical(point) not in seen:
+                    seen.add(canonical(point))
+                    points.append(point)
+        return points
+
+    def configurations(self) -> list[tuple[dict, dict]]:
+        """(axis point, resolved configuration) for every configuration."""
+        out = []
+        for point in self.points():
+            config = copy.deepcopy(self.base)
+            for path, value in point.items():
+                set_path(config, path, value)
+            out.append((point, config))
+        return out
+
+    def runs(self, registry) -> list[RunSpec]:
+        out = []
+        for point, config in self.configurations():
+            versions = plugin_versions(config, registry)
+            config_key = digest({"config": config, "versions": versions})
+            for seed in self.seeds:
+                out.append(RunSpec(config, seed, digest({"config": config, "seed": seed, "versions": versions}), config_key, point))
+        return out
+
+
+def get_path(tree: dict, path: str) -> Any:
+    node = tree
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def set_path(tree: dict, path: str, value: Any) -> None:
+    parts = path.split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def plugin_versions(config: dict, registry) -> dict[str, str]:
+    """Provider versions of the plugins a configuration uses: part of every run key, so a new
+    version of a plugin makes new runs instead of mixing with old results."""
+    used = [("task", config["task"]["name"])]
+    model = config["model"]
+    if model.get("kind", "recurrent") == "recurrent":
+        used.append(("cell", model.get("cell", "lstm")))
+    used += [("probe", p) for p in config.get("probes", [])]
+    return {f"{k}:{n}": registry.entry(k, n).provider + "==" + registry.entry(k, n).version for k, n in used}
+
+
+# -- building the objects a run needs ----------------------------------------------------
+
+def build(config: dict, registry):
+    """(task, net, TrainSpec, probes) of a resolved configuration. Raises ConfigError."""
+    task_cfg = dict(config["task"])
+    if "name" not in task_cfg:
+        raise ConfigError("task.name is required, e.g. task = { name = \"adding\" }; tasks: " + ", ".join(registry.names("task")))
+    task = registry.get("task", task_cfg.pop("name"))(**task_cfg)
+    model = dict(config.get("model", {}))
+    kind = model.pop("kind", "recurrent")
+    if kind not in MODEL_KINDS:
+        raise ConfigError(f"model.kind must be one of {', '.join(map(repr, MODEL_KINDS))}, got {kind!r}")
+    io = {"n_in": task.n_in, "n_out": task.n_out}
+    if kind == "recurrent":
+        if task.readout == "vector":
+            raise ConfigError(f"task {config['task']['name']!r} is not a sequence task; use model.kind = \"feedforward\"")
+        net = RecurrentNet(from_dict(RecurrentSpec, {**model, **io, "readout": task.readout}, "model"), registry)
+    else:
+        if task.readout != "vector":
+            raise ConfigError(f"task {config['task']['name']!r} is a sequence task; use model.kind = \"recurrent\"")
+        net = FeedForwardNet(from_dict(FeedForwardSpec, {**model, **io}, "model"), registry)
+    optimizer = from_dict(OptimizerSpec, config.get("optimizer", {}), "optimizer")
+    clip = from_dict(ClipSpec, config.get("clip", {}), "clip")
+    train = from_dict(TrainSpec, {**config.get("train", {}), "optimizer": optimizer, "clip": clip}, "train")
+    probes = [registry.get("probe", name) for name in config.get("probes", [])]
+    return task, net, train, probes
+
+
+# -- loading -------------------------------------------------------------------------------
+
+def load_study(path: str | Path, registry) -> Study:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StudyError(f"{path}: cannot read the study file ({exc.strerror})") from None
+    return parse_study(text, str(path), registry)
+
+
+def parse_study(text: str, source: str, registry) -> Study:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise StudyError(f"{source}: not valid TOML: {exc}") from None
+
+    def fail(key: str, message: str):
+        raise StudyError(f"{source}: [{key}] {message}")
+
+    unknown = set(data) - SECTIONS
+    if unknown:
+        fail(sorted(unknown)[0], f"unknown section; sections are: {', '.join(sorted(SECTIONS))}")
+    meta = data.get("study")
+    if not isinstance(meta, dict):
+        fail("study", "missing: every study starts with a [study] table holding name and seeds")
+    for key in set(meta) - STUDY_KEYS:
+        fail(f"study.{key}", f"unknown key; allowed keys: {', '.join(sorted(STUDY_KEYS))}")
+    name = meta.get("name")
+    if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name):
+        fail("study.name", f"must be a non-empty name without spaces, got {name!r}")
+    seeds = meta.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        fail("study.seeds", f"must be a non-empty list of whole numbers >= 0, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        fail("study.seeds", f"seeds must be distinct, got {seeds}")
+    design = meta.get("design", "grid")
+    if design not in DESIGNS:
+        fail("study.design", f"must be one of {', '.join(map(repr, DESIGNS))}, got {design!r}")
+    base = data.get("base")
+    if not isinstance(base, dict):
+        fail("base", "missing: the [base] table holds task, model, optimizer, clip, train and probes")
+    for key in set(base) - BASE_KEYS:
+        fail(f"base.{key}", f"unknown key; allowed keys: {', '.join(sorted(BASE_KEYS))}")
+    if not isinstance(base.get("task"), dict):
+        fail("base.task", f"missing: give a table such as {{ name = \"adding\" }}; tasks: {', '.join(registry.names('task'))}")
+    for key in ("model", "optimizer", "clip", "train"):
+        if not isinstance(base.get(key, {}), dict):
+            fail(f"base.{key}", f"must be a table, got {base[key]!r}")
+    if not isinstance(base.get("gradcheck", False), bool):
+        fail("base.gradcheck", f"must be true or false, got {base['gradcheck']!r}")
+    probes = base.get("probes", [])
+    if not isinstance(probes, list) or not all(isinstance(p, str) for p in probes):
+        fail("base.probes", f"must be a list of probe names, got {probes!r}")
+    for p in probes:
+        if p not in registry.names("probe"):
+            fail("base.probes", f"unknown probe {p!r}; available probes: {', '.join(registry.names('probe'))}")
+    axes = data.get("axes", {})
+    if not isinstance(axes, dict):
+        fail("axes", "must be a table of dotted paths to lists of values")
+    for path, values in axes.items():
+        if not isinstance(values, list) or not values:
+            fail(f"axes.{path}", f"must be a non-empty list of values, got {values!r}")
+        top = path.split(".")[0]
+        if top not in BASE_KEYS:
+            fail(f"axes.{path}", f"must start with one of {', '.join(sorted(BASE_KEYS))}")
+    checks = data.get("checks", [])
+    if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
+        fail("checks", "must be an array of tables ([[checks]])")
+    from ablab.core.claims import validate_check
+
+    for i, check in enumerate(checks):
+        try:
+            validate_check(check, axes)
+        except ConfigError as exc:
+            fail(f"checks[{i}]", str(exc))
+    study = Study(name=name, source=source, data=data, seeds=list(seeds), design=design, base=base, axes=dict(axes),
+                  checks=list(checks), claim=meta.get("claim", ""), description=meta.get("description", ""))
+    for point, config in study.configurations():
+        where = ", ".join(f"{k} = {v!r}" for k, v in point.items()) or "the base configuration"
+        try:
+            build(config, registry)
+        except AblabError as exc:
+            raise StudyError(f"{source}: in {where}: {exc}") from None
+    try:
+        study.runs(registry)
+    except AblabError as exc:
+        raise StudyError(f"{source}: {exc}") from None
+    return study
