@@ -2,14 +2,16 @@
 
     [[checks]]
     what = "clipping lowers the divergence rate"    # the sentence the verdict shows
-    quantity = "diverged"        # diverged, final_loss, mean_loss (the area under the loss
-                                 # curve), final_accuracy, gradcheck_error,
+    quantity = "diverged"        # diverged, final_loss, final_loss_or_inf (a diverged run
+                                 # counts as infinite loss), mean_loss (the area under the
+                                 # loss curve), final_accuracy, gradcheck_error,
                                  # or a probe summary "PROBE.NAME@init" / "PROBE.NAME@final"
     where = { "clip.kind" = "norm" }   # the configurations on the left (axis values)
     op = "<"                     # <  >  <=  >=  between  spread<  spread>
     than = { "clip.kind" = "none" }    # right-hand configurations, or
     value = 0.5                  # a number ([lo, hi] for between; a ratio for spread)
-    factor = 1.0                 # compare left op factor * right
+    factor = 1.0                 # compare left op factor * right + offset
+    offset = 0.0
 
 Each side is the mean of the quantity over its runs (all seeds of the selected
 configurations). spread<, spread> compare max/min of the per-configuration means inside
@@ -26,10 +28,10 @@ import pandas as pd
 
 from ablab.core.errors import ConfigError
 
-CHECK_KEYS = {"what", "quantity", "where", "op", "than", "value", "factor"}
+CHECK_KEYS = {"what", "quantity", "where", "op", "than", "value", "factor", "offset"}
 OPS = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
 SPREAD_OPS = ("spread<", "spread>")
-BASE_QUANTITIES = ("diverged", "final_loss", "mean_loss", "final_accuracy", "final_grad_norm", "final_clipped", "gradcheck_error")
+BASE_QUANTITIES = ("diverged", "final_loss", "final_loss_or_inf", "mean_loss", "final_accuracy", "final_grad_norm", "final_clipped", "gradcheck_error")
 
 
 def validate_check(check: dict, axes: dict) -> None:
@@ -61,8 +63,9 @@ def validate_check(check: dict, axes: dict) -> None:
         raise ConfigError("op between needs value = [low, high]")
     if op in SPREAD_OPS and not isinstance(check.get("value"), (int, float)):
         raise ConfigError(f"op {op} needs value = a ratio such as 2.0")
-    if "factor" in check and not isinstance(check["factor"], (int, float)):
-        raise ConfigError("factor must be a number")
+    for key in ("factor", "offset"):
+        if key in check and (isinstance(check[key], bool) or not isinstance(check[key], (int, float))):
+            raise ConfigError(f"{key} must be a number")
 
 
 @dataclass
@@ -87,6 +90,9 @@ def _select(frame: pd.DataFrame, selection: dict) -> pd.DataFrame:
 def _quantity(frame: pd.DataFrame, q: str) -> pd.Series:
     if q == "diverged":
         return (frame["status"] == "diverged").astype(float)
+    if q == "final_loss_or_inf":  # a diverged run counts as infinitely bad, not as missing
+        loss = frame["final_loss"].astype(float) if "final_loss" in frame.columns else pd.Series(float("nan"), index=frame.index)
+        return loss.where(frame["status"] != "diverged", float("inf"))
     if q not in frame.columns:
         return pd.Series(float("nan"), index=frame.index)
     return frame[q].astype(float)
@@ -105,6 +111,7 @@ def evaluate_check(frame: pd.DataFrame, check: dict) -> CheckResult:
         return CheckResult(check["what"], holds, float(ratio), None, text)
     left = float(_quantity(left_rows, q).mean()) if len(left_rows) else float("nan")
     factor = float(check.get("factor", 1.0))
+    offset = float(check.get("offset", 0.0))
     if "than" in check:
         right_rows = _select(frame, check["than"])
         right = float(_quantity(right_rows, q).mean()) if len(right_rows) else float("nan")
@@ -117,10 +124,11 @@ def evaluate_check(frame: pd.DataFrame, check: dict) -> CheckResult:
         holds = None if math.isnan(left) else lo <= left <= hi
         text = f"{q} = {left:.4g}, needed in [{lo}, {hi}]"
         return CheckResult(check["what"], holds, left, None, text)
-    target = factor * float(right)
+    target = factor * float(right) + offset
     holds = None if math.isnan(left) or math.isnan(target) else bool(OPS[op](left, target))
     where = ", ".join(f"{k}={v}" for k, v in check.get("where", {}).items()) or "all"
-    text = f"{q}: {left:.4g} ({where}) {op} {'' if factor == 1 else f'{factor:g} x '}{float(right):.4g} ({label})"
+    scaled = f"{'' if factor == 1 else f'{factor:g} x '}{float(right):.4g} ({label}){'' if offset == 0 else f' {offset:+g}'}"
+    text = f"{q}: {left:.4g} ({where}) {op} {scaled}"
     return CheckResult(check["what"], holds, left, float(right), text)
 
 

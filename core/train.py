@@ -117,8 +117,8 @@ def train(
             result.probe_records += probe.measure(ctx)
         window = WindowStats()
 
-    run_checkpoints(0)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        run_checkpoints(0)
         for step in range(spec.steps):
             batch = stack_batches(task, rngs, spec.batch_size)
             y, cache = net.forward(params, encode_inputs(task, batch.x, dtype))
@@ -148,6 +148,6 @@ def train(
                     result.metrics.setdefault("accuracy", []).append(accuracy(y, batch.y, batch.mask))
             if (step + 1) % probe_every == 0 and step + 1 < spec.steps:
                 run_checkpoints(step + 1)
-    run_checkpoints(spec.steps)
+        run_checkpoints(spec.steps)
     result.seconds = time.perf_counter() - started
     return result
