@@ -5,6 +5,7 @@
     quantity = "diverged"        # diverged, final_loss, final_loss_or_inf (a diverged run
                                  # counts as infinite loss), mean_loss (the area under the
                                  # loss curve), final_accuracy, gradcheck_error,
+                                 # steps_to_0.5x_baseline (also 0.2x, 0.1x: speed),
                                  # or a probe summary "PROBE.NAME@init" / "PROBE.NAME@final"
     where = { "clip.kind" = "norm" }   # the configurations on the left (axis values)
     op = "<"                     # <  >  <=  >=  between  spread<  spread>
@@ -12,6 +13,7 @@
     value = 0.5                  # a number ([lo, hi] for between; a ratio for spread)
     factor = 1.0                 # compare left op factor * right + offset
     offset = 0.0
+    each = false                 # true: must hold for each selected configuration on its own
 
 Each side is the mean of the quantity over its runs (all seeds of the selected
 configurations). spread<, spread> compare max/min of the per-configuration means inside
@@ -27,8 +29,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ablab.core.errors import ConfigError
+from ablab.core.results import SPEED_FRACTIONS
+from ablab.core.results import label as _label
 
-CHECK_KEYS = {"what", "quantity", "where", "op", "than", "value", "factor", "offset"}
+CHECK_KEYS = {"what", "quantity", "where", "op", "than", "value", "factor", "offset", "each"}
 OPS = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
 SPREAD_OPS = ("spread<", "spread>")
 BASE_QUANTITIES = ("diverged", "final_loss", "final_loss_or_inf", "mean_loss", "final_accuracy", "final_grad_norm", "final_clipped", "gradcheck_error")
@@ -42,8 +46,9 @@ def validate_check(check: dict, axes: dict) -> None:
         if not isinstance(check.get(key), str):
             raise ConfigError(f"{key} is required and must be text")
     q = check["quantity"]
-    if q not in BASE_QUANTITIES and not (q.endswith(("@init", "@final")) and q.count(".") >= 1):
-        raise ConfigError(f"quantity {q!r} is unknown; use one of {', '.join(BASE_QUANTITIES)} or PROBE.NAME@init / PROBE.NAME@final")
+    speed = tuple(f"steps_to_{f}x_baseline" for f in SPEED_FRACTIONS)
+    if q not in BASE_QUANTITIES + speed and not (q.endswith(("@init", "@final")) and q.count(".") >= 1):
+        raise ConfigError(f"quantity {q!r} is unknown; use one of {', '.join(BASE_QUANTITIES + speed)} or PROBE.NAME@init / PROBE.NAME@final")
     op = check["op"]
     if op not in OPS and op != "between" and op not in SPREAD_OPS:
         raise ConfigError(f"op {op!r} is unknown; ops: {', '.join(list(OPS) + ['between', *SPREAD_OPS])}")
@@ -61,6 +66,10 @@ def validate_check(check: dict, axes: dict) -> None:
         raise ConfigError("give exactly one of than (other configurations) or value (a number)")
     if op == "between" and not (isinstance(check.get("value"), list) and len(check["value"]) == 2):
         raise ConfigError("op between needs value = [low, high]")
+    if not isinstance(check.get("each", False), bool):
+        raise ConfigError("each must be true or false")
+    if check.get("each") and (op not in OPS or "than" in check):
+        raise ConfigError("each = true works with <, >, <=, >= against a value")
     if op in SPREAD_OPS and not isinstance(check.get("value"), (int, float)):
         raise ConfigError(f"op {op} needs value = a ratio such as 2.0")
     for key in ("factor", "offset"):
@@ -81,8 +90,6 @@ def _select(frame: pd.DataFrame, selection: dict) -> pd.DataFrame:
     mask = pd.Series(True, index=frame.index)
     for path, value in selection.items():
         col = f"@{path}"
-        from ablab.core.results import _label
-
         mask &= frame[col].astype(str) == str(_label(value))
     return frame[mask]
 
@@ -109,13 +116,15 @@ def evaluate_check(frame: pd.DataFrame, check: dict) -> CheckResult:
         holds = None if per_config.isna().any() or len(per_config) < 2 else (ratio < check["value"] if op == "spread<" else ratio > check["value"])
         text = f"{q}: max/min over {len(per_config)} configurations = {ratio:.3g} ({'<' if op == 'spread<' else '>'} {check['value']} needed)"
         return CheckResult(check["what"], holds, float(ratio), None, text)
+    if check.get("each"):
+        return _evaluate_each(frame, left_rows, check)
     left = float(_quantity(left_rows, q).mean()) if len(left_rows) else float("nan")
     factor = float(check.get("factor", 1.0))
     offset = float(check.get("offset", 0.0))
     if "than" in check:
         right_rows = _select(frame, check["than"])
         right = float(_quantity(right_rows, q).mean()) if len(right_rows) else float("nan")
-        label = ", ".join(f"{k}={v}" for k, v in check["than"].items())
+        label = ", ".join(f"{k}={_label(v)}" for k, v in check["than"].items())
     else:
         right = check["value"]
         label = "value"
@@ -126,10 +135,24 @@ def evaluate_check(frame: pd.DataFrame, check: dict) -> CheckResult:
         return CheckResult(check["what"], holds, left, None, text)
     target = factor * float(right) + offset
     holds = None if math.isnan(left) or math.isnan(target) else bool(OPS[op](left, target))
-    where = ", ".join(f"{k}={v}" for k, v in check.get("where", {}).items()) or "all"
+    where = ", ".join(f"{k}={_label(v)}" for k, v in check.get("where", {}).items()) or "all"
     scaled = f"{'' if factor == 1 else f'{factor:g} x '}{float(right):.4g} ({label}){'' if offset == 0 else f' {offset:+g}'}"
     text = f"{q}: {left:.4g} ({where}) {op} {scaled}"
     return CheckResult(check["what"], holds, left, float(right), text)
+
+
+def _evaluate_each(frame: pd.DataFrame, rows: pd.DataFrame, check: dict) -> CheckResult:
+    q, op, value = check["quantity"], check["op"], float(check["value"])
+    axes = [c for c in frame.columns if c.startswith("@")]
+    per_config = rows.assign(_v=_quantity(rows, q)).groupby(axes or (lambda _: 0))["_v"].mean()
+    if per_config.empty or per_config.isna().any():
+        return CheckResult(check["what"], None, float("nan"), value, f"{q}: not measured for every configuration")
+    worst = per_config.max() if op in ("<", "<=") else per_config.min()
+    failing = [str(k) for k, v in per_config.items() if not OPS[op](v, value)]
+    holds = not failing
+    text = f"{q}: worst of {len(per_config)} configurations = {worst:.4g}, each {op} {value:g} needed" + (
+        f"; fails for {', '.join(failing)}" if failing else "")
+    return CheckResult(check["what"], holds, float(worst), value, text)
 
 
 @dataclass

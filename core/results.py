@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 FINAL_FRACTION = 0.1  # final loss = mean of the last 10% of logged values
+SPEED_FRACTIONS = (0.5, 0.2, 0.1)  # steps_to_0.2x_baseline: first step the loss is 0.2 x baseline
 # two-sided 95% Student t quantiles for 1..30 degrees of freedom; 1.96 beyond
 T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
@@ -25,6 +26,17 @@ def _final(series: pd.Series) -> float:
     return float(np.mean(series.to_numpy()[-tail:])) if not series.iloc[-tail:].isna().any() else float("nan")
 
 
+def _steps_to(group: pd.DataFrame, baselines: pd.Series, fraction: float) -> float:
+    """First logged step at which the loss, smoothed over 5 logs, is <= fraction x baseline;
+    inf when it never gets there (slower than any run that did, not missing)."""
+    key = group.name
+    if key not in baselines.index:
+        return float("nan")
+    smooth = group["value"].rolling(5, min_periods=1).mean().to_numpy()
+    hit = np.nonzero(smooth <= fraction * baselines[key])[0]
+    return float(group["step"].to_numpy()[hit[0]]) if len(hit) else float("inf")
+
+
 def run_frame(store, study: str) -> pd.DataFrame:
     """One row per run: seed, status, the axis values, final metrics and probe summaries."""
     runs = store.runs_of(study)
@@ -36,19 +48,23 @@ def run_frame(store, study: str) -> pd.DataFrame:
     rows = []
     for r in runs:
         row = {"key": r["key"], "seed": r["seed"], "status": r["status"], "diverged_step": r["diverged_step"],
-               "seconds": r["seconds"], **{f"@{k}": _label(v) for k, v in r["point"].items()}}
+               "seconds": r["seconds"], **{f"@{k}": label(v) for k, v in r["point"].items()}}
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("key")
     if len(metrics):
         m = metrics.sort_values(["run_key", "step"])
         for name, group in m.groupby("name"):
-            if name in ("gradcheck_error",):
+            if name in ("gradcheck_error", "baseline"):
                 frame[name] = group.groupby("run_key")["value"].max()
                 continue
             frame[f"final_{name}"] = group.groupby("run_key")["value"].apply(_final)
             if name == "loss":  # area under the loss curve: how fast it fell, not only where it ended
                 frame["mean_loss"] = group.groupby("run_key")["value"].mean()
-    frame.loc[frame["status"] != "done", [c for c in frame.columns if c.startswith("final_") or c == "mean_loss"]] = np.nan
+                base = m[m["name"] == "baseline"].groupby("run_key")["value"].max()
+                for f in SPEED_FRACTIONS:
+                    frame[f"steps_to_{f}x_baseline"] = group.groupby("run_key").apply(_steps_to, base, f)
+    derived = [c for c in frame.columns if c.startswith(("final_", "steps_to_")) or c == "mean_loss"]
+    frame.loc[frame["status"] != "done", derived] = np.nan
     if len(probes):
         scalar = probes[probes["idx"] == -1]
         if len(scalar):
@@ -62,12 +78,13 @@ def run_frame(store, study: str) -> pd.DataFrame:
     return frame.reset_index()
 
 
-def _label(value) -> str | float | int | bool:
+def label(value) -> str | float | int | bool:
     """Axis values as table cells: tables become their TOML-ish text."""
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, dict):  # {name = "he", gain = 0.7} -> "he(gain=0.7)"; key order does not matter
+        rest = ", ".join(f"{k}={label(v)}" for k, v in sorted(value.items()) if k != "name")
+        return f"{value['name']}({rest})" if "name" in value and rest else str(value.get("name", rest))
     if isinstance(value, list):
-        return str(value)
+        return " / ".join(str(label(v)) for v in value)
     return value
 
 

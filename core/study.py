@@ -5,7 +5,8 @@ plugin names, every expanded configuration), and it has a stable content hash.
 
     [study]   name, claim, design = "grid" | "one-at-a-time", seeds = [0, 1, 2]
     [base]    task, model, optimizer, clip, train tables; probes = [names]
-    [axes]    "model.cell" = ["rnn", "lstm"]   (dotted paths into base)
+    [axes]    "model.cell" = ["rnn", "lstm"]   (dotted paths into base; "a.b+c.d" = [[x, y], ...]
+              varies two paths together, e.g. an activation with its matching initialiser)
     [[checks]] what must hold for the claim (see ablab.core.claims)
 """
 
@@ -85,7 +86,7 @@ class Study:
         points, seen = [{}], {canonical({})}
         for path, values in self.axes.items():
             for value in values:
-                if canonical(value) == canonical(get_path(self.base, path)):
+                if "+" not in path and canonical(value) == canonical(get_path(self.base, path)):
                     continue  # the base configuration itself is already there
                 point = {path: value}
                 if canonical(point) not in seen:
@@ -99,7 +100,11 @@ class Study:
         for point in self.points():
             config = copy.deepcopy(self.base)
             for path, value in point.items():
-                set_path(config, path, value)
+                if "+" in path:  # paths varied together
+                    for part, v in zip(path.split("+"), value):
+                        set_path(config, part, v)
+                else:
+                    set_path(config, path, value)
             out.append((point, config))
         return out
 
@@ -232,9 +237,14 @@ def parse_study(text: str, source: str, registry) -> Study:
     for path, values in axes.items():
         if not isinstance(values, list) or not values:
             fail(f"axes.{path}", f"must be a non-empty list of values, got {values!r}")
-        top = path.split(".")[0]
-        if top not in BASE_KEYS:
-            fail(f"axes.{path}", f"must start with one of {', '.join(sorted(BASE_KEYS))}")
+        parts = path.split("+")
+        for part in parts:
+            if part.split(".")[0] not in BASE_KEYS:
+                fail(f"axes.{path}", f"each path must start with one of {', '.join(sorted(BASE_KEYS))}")
+        if len(parts) > 1:
+            for value in values:
+                if not isinstance(value, list) or len(value) != len(parts):
+                    fail(f"axes.{path}", f"varies {len(parts)} paths together, so each value must be a list of {len(parts)} values, got {value!r}")
     checks = data.get("checks", [])
     if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
         fail("checks", "must be an array of tables ([[checks]])")

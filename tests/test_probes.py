@@ -96,7 +96,9 @@ def test_grad_through_time_of_scaled_orthogonal_linear_rnn(rho):
 
 def test_jacobian_of_scaled_orthogonal_linear_rnn():
     net, params, task, x = linear_rnn(0.9)
-    df = frame(probe("jacobian").measure(context(net, params, task, x, np.ones((1, 3, 1))))).set_index("name")["value"]
+    df = frame(probe("jacobian").measure(context(net, params, task, x, np.ones((1, 3, 1)))))
+    assert len(df[df["name"] == "U.radius"]) == 2  # block 0, and the max over blocks
+    df = df[df["index"] == -1].set_index("name")["value"]
     assert df["jacobian_sigma_max"] == pytest.approx(0.9, rel=1e-10)
     assert df["U.radius"] == pytest.approx(0.9, rel=1e-10)
     assert df["U.sigma_max"] == pytest.approx(0.9, rel=1e-10)

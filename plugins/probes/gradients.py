@@ -118,11 +118,16 @@ class Jacobian(Probe):
                 if rp.kind != "matrix":
                     continue
                 U = params[f"l{l}.{name}"].astype(np.float64)
+                radii, sigmas_u = [], []
                 for k in range(rp.blocks):
                     block = U[:, :, k * H : (k + 1) * H]
-                    radius = np.abs(np.linalg.eigvals(block)).max(axis=1)
-                    out += ctx.record(self.name, f"{name}.radius", radius, l, k)
-                    out += ctx.record(self.name, f"{name}.sigma_max", np.linalg.svd(block, compute_uv=False)[:, 0], l, k)
+                    radii.append(np.abs(np.linalg.eigvals(block)).max(axis=1))
+                    sigmas_u.append(np.linalg.svd(block, compute_uv=False)[:, 0])
+                    out += ctx.record(self.name, f"{name}.radius", radii[-1], l, k)
+                    out += ctx.record(self.name, f"{name}.sigma_max", sigmas_u[-1], l, k)
+                # index -1: the largest over the gate blocks
+                out += ctx.record(self.name, f"{name}.radius", np.max(radii, axis=0), l)
+                out += ctx.record(self.name, f"{name}.sigma_max", np.max(sigmas_u, axis=0), l)
         return out
 
 
