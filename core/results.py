@@ -80,6 +80,8 @@ def run_frame(store, study: str) -> pd.DataFrame:
 
 def label(value) -> str | float | int | bool:
     """Axis values as table cells: tables become their TOML-ish text."""
+    if isinstance(value, dict) and not value:
+        return "{}"
     if isinstance(value, dict):  # {name = "he", gain = 0.7} -> "he(gain=0.7)"; key order does not matter
         rest = ", ".join(f"{k}={label(v)}" for k, v in sorted(value.items()) if k != "name")
         return f"{value['name']}({rest})" if "name" in value and rest else str(value.get("name", rest))
