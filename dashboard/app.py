@@ -1,16 +1,20 @@
-"""Streamlit entry point: `streamlit run` executes this file."""
+"""Streamlit entry point (`ablab dashboard`): navigation; each page is a small module."""
 
-import pandas as pd
 import streamlit as st
 
-from ablab.core.cli import plugin_rows
-from ablab.core.registry import default_registry
+st.set_page_config(page_title="ablab", page_icon=":material/science:", layout="wide")
 
-st.set_page_config(page_title="ablab", layout="wide")
-st.title("ablab")
-st.caption("Ablation lab for recurrent and deep networks.")
-st.subheader("Registered plugins")
-registry = default_registry()
-st.dataframe(pd.DataFrame(plugin_rows(registry)), hide_index=True, use_container_width=True)
-if registry.failures:
-    st.error(f"{len(registry.failures)} plugin(s) failed to load; see the rows with status 'failed'.")
+PAGES = [
+    st.Page("pages/results.py", title="Results", icon=":material/monitoring:", url_path="results", default=True),
+    st.Page("pages/claims.py", title="Claims", icon=":material/gavel:", url_path="claims"),
+    st.Page("pages/run.py", title="Run", icon=":material/play_arrow:", url_path="run"),
+    st.Page("pages/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
+    st.Page("pages/plugins.py", title="Plugins", icon=":material/extension:", url_path="plugins"),
+]
+
+
+def run() -> None:
+    st.navigation(PAGES).run()
+
+
+run()

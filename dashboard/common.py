@@ -1,0 +1,67 @@
+"""Shared dashboard helpers: the store, cached loading keyed by the store's state, the study
+picker bound to the URL. Every page imports these; no page defines its own."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ablab.core.store import Store, StoreError, default_store_url
+
+
+def store_url() -> str:
+    return default_store_url()
+
+
+@st.cache_resource(show_spinner=False)
+def _open(url: str) -> Store:
+    return Store(url)
+
+
+def get_store() -> Store:
+    """The store, or a clear message and a stopped page when it cannot be opened."""
+    url = store_url()
+    try:
+        return _open(url)
+    except StoreError as exc:
+        st.error(f"{exc}\n\nSet ABLAB_STORE or pass `ablab dashboard --store URL` with a store that can be opened.")
+        st.stop()
+
+
+@st.cache_data(show_spinner="Loading results...", max_entries=32)
+def study_data(url: str, study: str, token: tuple) -> dict:
+    """Cached per (store, study, store state): new results change the token and reload."""
+    from ablab.dashboard.data import load_study
+
+    return load_study(_open(url), study)
+
+
+def load(store: Store, study: str) -> dict:
+    return study_data(store.url, study, store.state_token())
+
+
+def study_picker(store: Store, label: str = "Study") -> str | None:
+    """A selectbox of stored studies, in sync with ?study= in the URL."""
+    names = [s["name"] for s in store.studies()]
+    if not names:
+        empty_store()
+        return None
+    wanted = st.query_params.get("study")
+    if wanted is not None and wanted not in names:
+        st.warning(f"Study {wanted!r} is not in this store (it may have been removed); pick another.")
+        wanted = None
+    index = names.index(wanted) if wanted in names else 0
+    choice = st.selectbox(label, names, index=index, key="study_picker")
+    if st.query_params.get("study") != choice:
+        st.query_params["study"] = choice
+    return choice
+
+
+def empty_store() -> None:
+    st.info(
+        "This store has no results yet. Open **Claims** and run a claim study (the quickest is "
+        "`bptt_exact`), build one on **Run**, or run `ablab claims` in a terminal."
+    )
+
+
+def csv_download(frame, name: str, key: str) -> None:
+    st.download_button("Download CSV", frame.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv", key=key)

@@ -1,0 +1,1 @@
+"""Dashboard pages, one small script each (run by st.navigation)."""

@@ -1,0 +1,34 @@
+"""Review: notes and a verdict per study, stored with author and time."""
+
+import datetime
+
+import pandas as pd
+import streamlit as st
+
+from ablab.dashboard.common import get_store, study_picker
+
+VERDICTS = ["convincing", "needs more seeds", "needs a different setup", "not convincing"]
+
+st.title("Review")
+store = get_store()
+study = study_picker(store)
+if study is None:
+    st.stop()
+reviews = store.reviews_of(study)
+if reviews:
+    table = pd.DataFrame(reviews)
+    table["time"] = table["created_at"].map(lambda t: datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M"))
+    st.dataframe(table[["time", "author", "verdict", "note"]], hide_index=True, width="stretch")
+else:
+    st.caption("No review notes yet.")
+with st.form("review", clear_on_submit=True):
+    author = st.text_input("Your name")
+    verdict = st.selectbox("Verdict", VERDICTS)
+    note = st.text_area("Note")
+    if st.form_submit_button("Save note"):
+        if not author.strip() or not note.strip():
+            st.error("Give your name and a note.")
+        else:
+            store.add_review(study, author.strip(), note.strip(), verdict)
+            st.success("Saved.")
+            st.rerun()
