@@ -100,8 +100,10 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     axes = [c for c in axis_columns(frame) if frame[c].astype(str).nunique() > 1] or []
-    numeric = [c for c in frame.columns if c not in ("key", "seed", "diverged_step", "seconds") and not c.startswith("@")
+    numeric = [c for c in frame.columns if c not in ("key", "seed", "diverged_step", "seconds", "baseline") and not c.startswith("@")
                and pd.api.types.is_numeric_dtype(frame[c])]
+    first = ["final_loss", "final_accuracy", "mean_loss"]  # the headline numbers lead
+    numeric = [c for c in first if c in numeric] + [c for c in numeric if c not in first]
     keyed = frame.assign(_cfg=frame[axes].astype(str).agg("|".join, axis=1) if axes else "all")
     out = []
     for _, group in keyed.groupby("_cfg", sort=False):

@@ -5,11 +5,12 @@ import streamlit as st
 st.set_page_config(page_title="ablab", page_icon=":material/science:", layout="wide")
 
 PAGES = [
-    st.Page("pages/results.py", title="Results", icon=":material/monitoring:", url_path="results", default=True),
-    st.Page("pages/claims.py", title="Claims", icon=":material/gavel:", url_path="claims"),
-    st.Page("pages/run.py", title="Run", icon=":material/play_arrow:", url_path="run"),
-    st.Page("pages/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
-    st.Page("pages/plugins.py", title="Plugins", icon=":material/extension:", url_path="plugins"),
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/results.py", title="Results", icon=":material/monitoring:", url_path="results"),
+    st.Page("views/claims.py", title="Claims", icon=":material/gavel:", url_path="claims"),
+    st.Page("views/run.py", title="Run", icon=":material/play_arrow:", url_path="run"),
+    st.Page("views/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
+    st.Page("views/plugins.py", title="Plugins", icon=":material/extension:", url_path="plugins"),
 ]
 
 

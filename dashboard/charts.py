@@ -25,7 +25,8 @@ def band_chart(data: pd.DataFrame, *, x_title: str, y_title: str, title: str, lo
     x_scale = alt.Scale(type="log") if log_x else alt.Scale()
     base = alt.Chart(data).encode(
         x=alt.X("x:Q", title=x_title, scale=x_scale),
-        color=alt.Color("config:N", title="configuration", legend=alt.Legend(orient="bottom", columns=2, labelLimit=400)),
+        color=alt.Color("config:N", title="configuration", scale=alt.Scale(scheme="tableau10"),
+                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=400)),
     )
     line = base.mark_line().encode(
         y=alt.Y("mean:Q", title=y_title, scale=y_scale),
@@ -34,10 +35,7 @@ def band_chart(data: pd.DataFrame, *, x_title: str, y_title: str, title: str, lo
                  alt.Tooltip("lo:Q", title="95% low", format=".4g"), alt.Tooltip("hi:Q", title="95% high", format=".4g"),
                  alt.Tooltip("n:Q", title="seeds")],
     ).add_params(pick)
-    area = base.mark_area(opacity=0.15).encode(
-        y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q",
-        opacity=alt.condition(pick, alt.value(0.2), alt.value(0.03)),
-    )
+    area = base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q")
     layers = [area, line]
     if baseline is not None:
         rule_data = pd.DataFrame({"y": [baseline], "label": [f"{baseline_label} {baseline:.4g}"]})

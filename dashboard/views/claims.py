@@ -38,4 +38,4 @@ for path in builtin_study_paths():
         values = frame.assign(config=config_labels(frame), value=_quantity(frame, first["quantity"]))
         evidence = band(values.assign(x=0), "x")
         st.altair_chart(charts.bar_chart(evidence, value_title=first["quantity"], title=first["what"]), width="stretch")
-        st.page_link("pages/results.py", label="All results of this study", query_params={"study": study.name})
+        st.page_link("views/results.py", label="All results of this study", query_params={"study": study.name})

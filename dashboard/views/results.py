@@ -67,8 +67,12 @@ with left:
     loss = metric_band("loss")
     if loss is not None:
         baseline = runs["baseline"].dropna().mean() if "baseline" in runs else None
+        spread = loss["mean"].max() / max(loss["mean"][loss["mean"] > 0].min(), 1e-300) if (loss["mean"] > 0).any() else 1
+        log_loss = st.toggle("log scale", value=bool(spread > 1e3), key="loss_log")  # exploding runs need it
+        if log_loss:
+            loss["mean"], loss["lo"], loss["hi"] = positive(loss["mean"]), positive(loss["lo"]), positive(loss["hi"])
         show(charts.band_chart(loss, x_title="step", y_title="training loss", title="Loss", baseline=baseline,
-                               baseline_label="trivial predictor"), loss, "loss")
+                               baseline_label="trivial predictor", log_y=log_loss), loss, "loss")
 with right:
     acc = metric_band("accuracy")
     norm = metric_band("grad_norm")

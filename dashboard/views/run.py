@@ -132,7 +132,7 @@ def progress() -> None:
                 text=f"{finished}/{total} runs · diverged {counts.get('diverged', 0)} · failed {counts.get('failed', 0)}"
                 + (" · running" if launcher.running(study.name) else ""))
     if finished >= total:
-        st.page_link("pages/results.py", label=f"Open the results of {study.name}", query_params={"study": study.name})
+        st.page_link("views/results.py", label=f"Open the results of {study.name}", query_params={"study": study.name})
 
 
 progress()

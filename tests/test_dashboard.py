@@ -1,0 +1,150 @@
+"""Dashboard pages under Streamlit's AppTest, and the pure chart builders."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ablab.core.registry import build_registry
+from ablab.core.runner import run_study
+from ablab.core.store import Store
+from ablab.core.study import parse_study
+from ablab.dashboard import charts
+from ablab.dashboard.data import band, config_labels
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+REGISTRY = build_registry(entry_points=False)
+STUDY = """
+[study]
+name = "dash"
+seeds = [0, 1]
+
+[base]
+task = { name = "recall", max_lag = 3 }
+model = { kind = "recurrent", cell = "rnn", hidden = 6 }
+train = { steps = 30, batch_size = 8, log_every = 5, probe_every = 10 }
+probes = ["grad_through_time", "dead_fraction", "saturation", "jacobian", "gates", "memory_span", "clipping"]
+
+[axes]
+"model.cell" = ["rnn", "lstm"]
+"""
+
+
+@pytest.fixture(scope="module")
+def filled_store(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'store.sqlite'}"
+    run_study(parse_study(STUDY, "dash.toml", REGISTRY), REGISTRY, Store(url), workers=0)
+    return url
+
+
+def page(url: str, name: str, monkeypatch, query: dict | None = None) -> AppTest:
+    monkeypatch.setenv("ABLAB_STORE", url)
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(f"views/{name}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at) -> str:
+    parts = [m.value for m in at.markdown] + [m.value for m in at.caption] + [m.value for m in at.info] + [m.value for m in at.warning] + [m.value for m in at.error]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("name", ["home", "results", "claims", "review"])
+def test_empty_store_says_what_to_do(tmp_path, monkeypatch, name):
+    at = page(f"sqlite:///{tmp_path / 'empty.sqlite'}", name, monkeypatch)
+    if name != "claims":
+        assert "has no results yet" in texts(at)
+    else:
+        assert "not run yet" in " ".join(e.label for e in at.expander)
+
+
+def test_unopenable_store_is_a_message_not_a_traceback(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    at = page(f"sqlite:///{blocker / 'sub' / 'db.sqlite'}", "results", monkeypatch)
+    assert "cannot open the results store" in texts(at)
+
+
+def test_results_page_shows_charts_and_reacts_to_filters(filled_store, monkeypatch):
+    at = page(filled_store, "results", monkeypatch, {"study": "dash"})
+    assert at.selectbox(key="study_picker").value == "dash"
+    table = at.dataframe[0].value
+    assert set(table["model.cell"]) == {"rnn", "lstm"} and "final_loss" in table.columns
+    assert len(at.get("vega_lite_chart")) >= 6
+    assert len(at.get("download_button")) >= 6
+    at.multiselect(key="filter_@model.cell").set_value(["lstm"]).run()
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 1 and at.dataframe[0].value["runs"].tolist() == [2]
+    assert at.query_params["f.model.cell"] in ("lstm", ["lstm"])  # one value or a list of one
+
+
+def test_a_shared_link_reopens_the_same_view(filled_store, monkeypatch):
+    at = page(filled_store, "results", monkeypatch, {"study": "dash", "f.model.cell": "rnn"})
+    assert at.multiselect(key="filter_@model.cell").value == ["rnn"]
+    assert len(at.dataframe[0].value) == 1
+
+
+def test_missing_study_in_link_is_explained(filled_store, monkeypatch):
+    at = page(filled_store, "results", monkeypatch, {"study": "gone"})
+    assert "not in this store" in texts(at)
+
+
+def test_claims_page_lists_every_builtin_claim(filled_store, monkeypatch):
+    at = page(filled_store, "claims", monkeypatch)
+    assert len(at.expander) == 12 and len(at.button) == 12
+
+
+def test_plugins_page_lists_kinds(filled_store, monkeypatch):
+    at = page(filled_store, "plugins", monkeypatch)
+    assert "lstm" in set(at.dataframe[0].value["name"])
+    at.radio(key="plugin_kind").set_value("probe").run()
+    assert "memory_span" in set(at.dataframe[0].value["name"])
+
+
+def test_run_page_expands_and_estimates(filled_store, monkeypatch):
+    at = page(filled_store, "run", monkeypatch)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["configurations"] == "3" and metrics["runs (configurations x seeds)"] == "9"
+    at.multiselect(key="b_cells").set_value(["lstm"]).run()
+    assert {m.label: m.value for m in at.metric}["configurations"] == "1"
+    at.text_input(key="b_name").set_value("bad name").run()
+    assert "without spaces" in texts(at)
+
+
+def test_review_notes_are_stored(filled_store, monkeypatch):
+    at = page(filled_store, "review", monkeypatch, {"study": "dash"})
+    at.text_input[0].set_value("Ada")
+    at.text_area[0].set_value("LSTM clearly wins at lag 3.")
+    at.button[0].click().run()
+    assert not at.exception
+    (review,) = Store(filled_store).reviews_of("dash")
+    assert review["author"] == "Ada" and review["verdict"] == "convincing"
+
+
+def test_band_chart_spec():
+    runs = pd.DataFrame({"key": ["a", "b", "c"], "@model.cell": ["rnn", "rnn", "lstm"]})
+    labels = config_labels(runs)
+    values = pd.DataFrame({"config": labels.repeat(2).values, "step": [0, 1] * 3, "value": [1.0, 0.5, 1.2, 0.7, 0.9, 0.1]})
+    data = band(values, "step")
+    rnn0 = data[(data["config"] == "cell=rnn") & (data["x"] == 0)].iloc[0]
+    assert rnn0["mean"] == pytest.approx(1.1) and rnn0["lo"] < 1.1 < rnn0["hi"] and rnn0["n"] == 2
+    spec = charts.band_chart(data, x_title="step", y_title="loss", title="Loss", baseline=0.5, log_y=True).to_dict()
+    assert spec["title"] == "Loss" and len(spec["layer"]) == 3
+    line = spec["layer"][1]
+    assert line["mark"]["type"] == "line" and line["encoding"]["y"]["scale"]["type"] == "log"
+    assert any(p.get("bind") == "legend" for p in spec.get("params", []))  # legend click highlights
+    assert {t["field"] for t in line["encoding"]["tooltip"]} >= {"config", "mean", "lo", "hi"}
+
+
+def test_heatmap_and_bar_specs():
+    heat = pd.DataFrame({"config": ["a", "a", "b"], "lag": [1, 2, 1], "accuracy": [1.0, 0.5, 0.2]})
+    spec = charts.heatmap(heat, x="lag", y="config", value="accuracy", title="t", x_title="lag", y_title="cfg", value_title="acc").to_dict()
+    assert spec["mark"]["type"] == "rect" and spec["encoding"]["color"]["scale"]["domain"] == [0, 1]
+    bars = charts.bar_chart(pd.DataFrame({"config": ["a"], "mean": [1.0], "lo": [0.9], "hi": [1.1]}), value_title="v", title="t").to_dict()
+    assert [layer["mark"]["type"] for layer in bars["layer"]] == ["bar", "rule"]
