@@ -18,30 +18,39 @@ def t95(n: int) -> float:
     return float("nan") if n < 2 else (T95[n - 2] if n - 2 < len(T95) else 1.96)
 
 
-def _final(series: pd.Series) -> float:
-    values = series.dropna().to_numpy()
-    if len(values) == 0:
-        return float("nan")
-    tail = max(1, int(math.ceil(len(series) * FINAL_FRACTION)))
-    return float(np.mean(series.to_numpy()[-tail:])) if not series.iloc[-tail:].isna().any() else float("nan")
+def _final_values(m: pd.DataFrame) -> pd.Series:
+    """Per run: mean of the last 10% of logged values, NaN if any of them is NaN.
+    m holds one metric, sorted by run_key and step."""
+    g = m.groupby("run_key", sort=False)
+    n = g["value"].transform("size")
+    from_end = g.cumcount(ascending=False)
+    tail = m[from_end < np.maximum(np.ceil(n * FINAL_FRACTION), 1)]
+    has_nan = tail["value"].isna().groupby(tail["run_key"]).any()
+    return tail.groupby("run_key")["value"].mean().where(~has_nan)
 
 
-def _steps_to(group: pd.DataFrame, baselines: pd.Series, fraction: float) -> float:
-    """First logged step at which the loss, smoothed over 5 logs, is <= fraction x baseline;
-    inf when it never gets there (slower than any run that did, not missing)."""
-    key = group.name
-    if key not in baselines.index:
-        return float("nan")
-    smooth = group["value"].rolling(5, min_periods=1).mean().to_numpy()
-    hit = np.nonzero(smooth <= fraction * baselines[key])[0]
-    return float(group["step"].to_numpy()[hit[0]]) if len(hit) else float("inf")
+def _steps_to(loss: pd.DataFrame, baselines: pd.Series, fraction: float) -> pd.Series:
+    """Per run: first logged step at which the loss, smoothed over 5 logs, is <= fraction x
+    baseline; inf when it never gets there (slower than any run that did, not missing)."""
+    smooth = loss.groupby("run_key", sort=False)["value"].rolling(5, min_periods=1).mean().reset_index(level=0, drop=True)
+    threshold = loss["run_key"].map(baselines) * fraction
+    hit = loss[(smooth.reindex(loss.index) <= threshold).to_numpy()]
+    first = hit.groupby("run_key")["step"].min().astype(float)
+    runs = pd.Index(loss["run_key"].unique())
+    out = first.reindex(runs).fillna(np.inf)
+    return out.where(runs.isin(baselines.index), np.nan)
 
 
 def run_frame(store, study: str) -> pd.DataFrame:
     """One row per run: seed, status, the axis values, final metrics and probe summaries."""
+    return run_tables(store, study)[0]
+
+
+def run_tables(store, study: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(run frame, metric records, probe records) of a study, loaded once."""
     runs = store.runs_of(study)
     if not runs:
-        return pd.DataFrame()
+        return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
     keys = [r["key"] for r in runs]
     metrics = store.metrics_of(keys)
     probes = store.probes_of(keys)
@@ -57,12 +66,12 @@ def run_frame(store, study: str) -> pd.DataFrame:
             if name in ("gradcheck_error", "baseline"):
                 frame[name] = group.groupby("run_key")["value"].max()
                 continue
-            frame[f"final_{name}"] = group.groupby("run_key")["value"].apply(_final)
+            frame[f"final_{name}"] = _final_values(group)
             if name == "loss":  # area under the loss curve: how fast it fell, not only where it ended
                 frame["mean_loss"] = group.groupby("run_key")["value"].mean()
                 base = m[m["name"] == "baseline"].groupby("run_key")["value"].max()
                 for f in SPEED_FRACTIONS:
-                    frame[f"steps_to_{f}x_baseline"] = group.groupby("run_key").apply(_steps_to, base, f)
+                    frame[f"steps_to_{f}x_baseline"] = _steps_to(group, base, f)
     derived = [c for c in frame.columns if c.startswith(("final_", "steps_to_")) or c == "mean_loss"]
     frame.loc[frame["status"] != "done", derived] = np.nan
     if len(probes):
@@ -75,7 +84,7 @@ def run_frame(store, study: str) -> pd.DataFrame:
                 table = sub.groupby(["run_key", "probe", "name"])["value"].mean().unstack(["probe", "name"])
                 table.columns = [f"{p}.{n}@{when}" for p, n in table.columns]
                 frame = frame.join(table)
-    return frame.reset_index()
+    return frame.reset_index(), metrics, probes
 
 
 def label(value) -> str | float | int | bool:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ablab.core.results import axis_columns, run_frame, t95
+from ablab.core.results import axis_columns, run_tables, t95
 
 
 def config_labels(runs: pd.DataFrame, by: list[str] | None = None) -> pd.Series:
@@ -31,12 +31,7 @@ def band(values: pd.DataFrame, x: str, value: str = "value") -> pd.DataFrame:
 
 def load_study(store, study: str) -> dict:
     """Everything the Results page shows for one study."""
-    runs = run_frame(store, study)
-    if runs.empty:
-        return {"runs": runs, "metrics": pd.DataFrame(), "probes": pd.DataFrame()}
-    keys = runs["key"].tolist()
-    metrics = store.metrics_of(keys)
-    probes = store.probes_of(keys)
+    runs, metrics, probes = run_tables(store, study)
     return {"runs": runs, "metrics": metrics, "probes": probes}
 
 

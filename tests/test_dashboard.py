@@ -148,3 +148,17 @@ def test_heatmap_and_bar_specs():
     assert spec["mark"]["type"] == "rect" and spec["encoding"]["color"]["scale"]["domain"] == [0, 1]
     bars = charts.bar_chart(pd.DataFrame({"config": ["a"], "mean": [1.0], "lo": [0.9], "hi": [1.1]}), value_title="v", title="t").to_dict()
     assert [layer["mark"]["type"] for layer in bars["layer"]] == ["bar", "rule"]
+
+
+def test_html_report_is_self_contained(filled_store):
+    from ablab.dashboard.report import build_report
+
+    store = Store(filled_store)
+    store.add_review("dash", "Grace", "Gates help <a lot>.", "convincing")
+    page_html = build_report(store, "dash")
+    assert page_html.count("<svg") >= 2 and "<table" in page_html
+    assert "Gates help &lt;a lot&gt;." in page_html and "Grace" in page_html
+    assert "<script" not in page_html and "http://" not in page_html.replace("http://www.w3.org", "")
+    assert "rnn" in page_html and "lstm" in page_html
+    with pytest.raises(ValueError, match="no runs"):
+        build_report(store, "nope")

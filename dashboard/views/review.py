@@ -21,6 +21,13 @@ if reviews:
     st.dataframe(table[["time", "author", "verdict", "note"]], hide_index=True, width="stretch")
 else:
     st.caption("No review notes yet.")
+try:
+    from ablab.dashboard.report import build_report
+
+    report = build_report(store, study)
+    st.download_button("Export HTML report", report.encode(), file_name=f"{study}-report.html", mime="text/html", key="report")
+except ValueError as exc:
+    st.caption(str(exc))
 with st.form("review", clear_on_submit=True):
     author = st.text_input("Your name")
     verdict = st.selectbox("Verdict", VERDICTS)
