@@ -168,8 +168,10 @@ class Verdict:
 
 
 def verdict(study_name: str, claim: str, checks: list[dict], frame: pd.DataFrame) -> Verdict:
+    if frame.empty:  # nothing stored yet: no check can be measured
+        return Verdict(study_name, claim, None, [CheckResult(c["what"], None, float("nan"), None, "no runs stored") for c in checks])
     results = [evaluate_check(frame, c) for c in checks]
-    if not results or frame.empty:
+    if not results:
         return Verdict(study_name, claim, None, results)
     if any(r.holds is False for r in results):
         holds = False

@@ -124,3 +124,11 @@ def test_claim_verdict(path, claims_store):
     assert progress.failed == 0
     v = verdict(study.name, study.claim, study.checks, run_frame(claims_store, study.name))
     assert v.holds is EXPECTED[study.name], [c.text for c in v.checks]
+
+
+def test_verdict_without_stored_runs_is_inconclusive():
+    import pandas as pd
+
+    study = load_study(builtin_study_paths()[0], REGISTRY)
+    v = verdict(study.name, study.claim, study.checks, pd.DataFrame())
+    assert v.holds is None and v.label == "inconclusive" and all(c.text == "no runs stored" for c in v.checks)
