@@ -166,6 +166,29 @@ def cmd_claims(args) -> int:
     return 0 if all_hold else 1
 
 
+def cmd_new_plugin(args) -> int:
+    from ablab.core.scaffold import new_plugin
+
+    root = new_plugin(args.name, args.kind, args.dir)
+    print(f"wrote {root}\nnext: pip install -e {root} && ablab check-plugin {args.kind} {args.name} && pytest {root}")
+    return 0
+
+
+def cmd_check_plugin(args) -> int:
+    from ablab.core.registry import default_registry
+    from ablab.core.testing import ContractError, check_plugin
+
+    try:
+        passed = check_plugin(args.kind, args.name, default_registry())
+    except ContractError as exc:
+        print(f"FAIL {exc}", file=sys.stderr)
+        return 1
+    for name in passed:
+        print(f"ok   {name}")
+    print(f"{args.kind} {args.name!r} passes the ablab contract")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ablab", description="Ablation lab for recurrent and deep networks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -199,6 +222,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-run", action="store_true", help="only read what the store holds")
     _add_store(p)
     p.set_defaults(func=cmd_claims)
+
+    p = sub.add_parser("new-plugin", help="write a pip-installable plugin package that passes its own tests")
+    p.add_argument("name", help="plugin name, e.g. my-cell")
+    p.add_argument("--kind", required=True, choices=("cell", "activation", "initializer", "task", "probe"))
+    p.add_argument("--dir", default=".", help="where to create ablab-NAME/ (default: here)")
+    p.set_defaults(func=cmd_new_plugin)
+
+    p = sub.add_parser("check-plugin", help="run the plugin contract: shapes, determinism, independence, gradients")
+    p.add_argument("kind", choices=("cell", "activation", "initializer", "task", "probe"))
+    p.add_argument("name", help="the registered name")
+    p.set_defaults(func=cmd_check_plugin)
 
     p = sub.add_parser("dashboard", help="serve the Streamlit dashboard on 127.0.0.1")
     p.add_argument("--port", type=int, default=8501, help="port to listen on (default 8501)")

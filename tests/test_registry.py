@@ -172,3 +172,16 @@ def subcommands():
 def test_help_works(argv):
     out = subprocess.run([sys.executable, "-m", "ablab.core.cli", *argv], capture_output=True, text=True)
     assert out.returncode == 0 and "usage: ablab" in out.stdout
+
+
+def test_embedding_hook_registers_through_the_registry():
+    class Table:
+        """A fixed lookup table."""
+
+    def register_embeddings(register):
+        register("table", Table)
+
+    plugin = plugin_module("emb", register_embeddings=register_embeddings)
+    registry = build_registry(entry_points=False, extra=[(plugin, "emb-dist", "1.0")])
+    entry = registry.entry("embedding", "table")
+    assert entry.obj is Table and entry.provider == "emb-dist" and entry.summary == "A fixed lookup table."

@@ -1,0 +1,136 @@
+"""The plugin authoring kit: scaffold, contract checks with clear failures, docs coverage."""
+
+import importlib
+import inspect
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ablab.core import hookspecs
+from ablab.core.errors import ConfigError
+from ablab.core.registry import Entry, build_registry
+from ablab.core.scaffold import KINDS, new_plugin
+from ablab.core.testing import ContractError, check_cell, check_plugin, check_task
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_scaffold_of_every_kind_passes_the_contract(tmp_path, monkeypatch, kind):
+    root = new_plugin(f"demo-{kind}", kind, tmp_path)
+    monkeypatch.syspath_prepend(str(root))
+    module = importlib.import_module(f"ablab_demo_{kind}")
+    registry = build_registry(entry_points=False, extra=[(module, f"ablab-demo-{kind}", "0.1.0")], strict=True)
+    assert check_plugin(kind, f"demo-{kind}", registry)
+    text = (root / "pyproject.toml").read_text()
+    assert f'demo-{kind} = "ablab_demo_{kind}"' in text and "[project.entry-points.ablab]" in text
+    assert (root / "tests" / f"test_ablab_demo_{kind}.py").exists() and (root / "README.md").exists()
+
+
+def test_scaffolded_cell_installs_and_its_tests_pass(tmp_path):
+    root = new_plugin("kit-cell", "cell", tmp_path)
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(root)]
+    subprocess.run(pip, check=True)
+    try:
+        tests = subprocess.run([sys.executable, "-m", "pytest", "-q", str(root)], capture_output=True, text=True)
+        assert tests.returncode == 0, tests.stdout + tests.stderr
+        listing = json.loads(subprocess.run([sys.executable, "-m", "ablab.core.cli", "plugins", "--json"], capture_output=True, text=True, check=True).stdout)
+        assert any(r["name"] == "kit-cell" and r["provider"] == "ablab-kit-cell" and r["status"] == "ok" for r in listing)
+        check = subprocess.run([sys.executable, "-m", "ablab.core.cli", "check-plugin", "cell", "kit-cell"], capture_output=True, text=True)
+        assert check.returncode == 0 and "passes the ablab contract" in check.stdout
+    finally:
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "--quiet", "ablab-kit-cell"], check=True)
+
+
+def test_scaffold_rejects_bad_names_and_existing_folders(tmp_path):
+    with pytest.raises(ConfigError, match="lowercase letters"):
+        new_plugin("My Cell", "cell", tmp_path)
+    new_plugin("twice", "cell", tmp_path)
+    with pytest.raises(ConfigError, match="already exists"):
+        new_plugin("twice", "cell", tmp_path)
+    with pytest.raises(ConfigError, match="--kind must be one of"):
+        new_plugin("emb", "embedding", tmp_path)
+
+
+def registry_with(name, cls, kind="cell"):
+    registry = build_registry(entry_points=False)
+    registry.entries[(kind, name)] = Entry(kind, name, cls, "test", "0")
+    return registry
+
+
+RNN = build_registry(entry_points=False).get("cell", "rnn")
+
+
+class WrongBackward(RNN):
+    def backward_step(self, p, dstate, cache, grads):
+        da, dprev = super().backward_step(p, dstate, cache, grads)
+        return da * 1.01, dprev
+
+
+class MixesMembers(RNN):
+    def step(self, p, a, state):
+        (h,), cache = super().step(p, a, state)
+        return (h + h.mean(axis=0, keepdims=True) * 0.1,), cache  # leaks across the ensemble axis
+
+
+class Float64(RNN):
+    def step(self, p, a, state):
+        (h,), cache = super().step(p, a, state)
+        return (h.astype(np.float64),), cache
+
+
+@pytest.mark.parametrize(
+    "cls,message",
+    [(WrongBackward, "float64 gradient check"), (MixesMembers, "ensemble-member independence"), (Float64, "turned float32 state 'h' into float64")],
+)
+def test_contract_failures_name_what_and_where(cls, message):
+    with pytest.raises(ContractError) as info:
+        check_cell("broken", registry=registry_with("broken", cls))
+    assert "cell 'broken'" in str(info.value) and message in str(info.value)
+
+
+def test_nondeterministic_task_fails_the_contract():
+    adding = build_registry(entry_points=False).get("task", "adding")
+
+    class Noisy(adding):
+        def batch(self, rng, batch_size):
+            b = super().batch(rng, batch_size)
+            return type(b)(b.x + np.random.default_rng().normal(size=b.x.shape), b.y)
+
+    with pytest.raises(ContractError, match="task 'noisy': determinism per seed: the same rng seed gave different batches"):
+        check_task("noisy", registry=registry_with("noisy", Noisy, "task"))
+
+
+def test_example_plugin_passes_the_contract_and_runs_in_a_study(tmp_path):
+    from ablab.core.runner import run_study
+    from ablab.core.store import Store
+    from ablab.core.study import parse_study
+
+    registry = build_registry()
+    assert check_cell("mgu", registry=registry)
+    study = parse_study('[study]\nname = "mgu"\nseeds = [0]\n[base]\ntask = { name = "adding", length = 5 }\n'
+                        'model = { cell = "mgu", hidden = 4 }\ntrain = { steps = 5, batch_size = 4 }\n', "mgu.toml", registry)
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    assert run_study(study, registry, store, workers=0).done == 1
+
+
+HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented(hook):
+    docs = (ROOT / "docs" / "plugins.md").read_text()
+    assert f"## {hook}(register)" in docs, f"docs/plugins.md has no section for {hook}"
+    assert re.search(rf"def {hook}\(register\)", docs), f"docs/plugins.md has no example implementing {hook}"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_exercised_by_a_test(hook):
+    used = [p.name for p in (ROOT / "tests").glob("test_*.py") if p.name != "test_plugin_kit.py" and hook in p.read_text()]
+    scaffolded = hook.removeprefix("register_")[:-1] in KINDS  # the scaffold tests above cover the kind
+    assert used or scaffolded, f"no test registers a plugin through {hook}"
