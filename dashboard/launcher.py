@@ -41,7 +41,7 @@ def running(name: str) -> int | None:
     return pid if _alive(pid) else None
 
 
-def launch(name: str, study_path: str | Path, store_url: str, workers: int | None = None) -> tuple[int, bool]:
+def launch(name: str, study_path: str | Path, store_url: str, workers: int | None = None, scheduler: str | None = None) -> tuple[int, bool]:
     """(pid, started): started is False when the study is already running."""
     pid = running(name)
     if pid is not None:
@@ -50,6 +50,8 @@ def launch(name: str, study_path: str | Path, store_url: str, workers: int | Non
     command = [sys.executable, "-m", "ablab.core.cli", "run", str(study_path), "--store", store_url]
     if workers is not None:
         command += ["--workers", str(workers)]
+    if scheduler:
+        command += ["--scheduler", scheduler]
     proc = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
     (launch_dir() / f"{name}.pid").write_text(str(proc.pid))
     return proc.pid, True

@@ -43,7 +43,8 @@ def store_url(tmp_path):
     return f"sqlite:///{tmp_path / 'store.sqlite'}"
 
 
-def test_migrations_are_recorded_and_idempotent(store_url):
+def test_migrations_are_recorded_and_idempotent(any_store_url):
+    store_url = any_store_url
     store = Store(store_url)
     assert store.applied_migrations() == ["m001_initial"]
     assert store.migrate() == []  # nothing left to apply
@@ -69,7 +70,8 @@ def _write_many(url, worker, n):
         store.write_run(r.key, "done", seconds=0.1, metrics=[{"step": s, "name": "loss", "value": 1.0 / (s + 1)} for s in range(50)])
 
 
-def test_concurrent_writers(store_url):
+def test_concurrent_writers(any_store_url):
+    store_url = any_store_url
     Store(store_url)
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_write_many, args=(store_url, w, 6)) for w in range(4)]
@@ -82,7 +84,8 @@ def test_concurrent_writers(store_url):
     assert all(counts[f"w{w}"] == {"done": 12} for w in range(4))
 
 
-def test_run_resume_and_rerun_failed(store_url, monkeypatch):
+def test_run_resume_and_rerun_failed(any_store_url):
+    store_url = any_store_url
     study = parse_study(STUDY, "e2e.toml", REGISTRY)
     store = Store(store_url)
     first = run_study(study, REGISTRY, store, workers=0)
@@ -99,7 +102,8 @@ def test_run_resume_and_rerun_failed(store_url, monkeypatch):
     assert len(metrics) == len(metrics.drop_duplicates(["step", "name"]))
 
 
-def test_a_raising_run_is_recorded_as_failed_and_the_study_goes_on(store_url):
+def test_a_raising_run_is_recorded_as_failed_and_the_study_goes_on(any_store_url):
+    store_url = any_store_url
     text = STUDY.replace('"model.cell" = ["rnn", "gru"]', '"model.cell" = ["rnn", "gru"]\n"train.bptt_window" = [2]')
     study = parse_study(text, "x.toml", REGISTRY)
     # a plugin whose step raises: registered only in this registry
@@ -139,7 +143,8 @@ class _RegistryExecutor:
         pass
 
 
-def test_cli_end_to_end(tmp_path, store_url):
+def test_cli_end_to_end(tmp_path, any_store_url):
+    store_url = any_store_url
     path = tmp_path / "e2e.toml"
     path.write_text(STUDY)
     out = cli("run", str(path), "--store", store_url, "--workers", "2")

@@ -112,10 +112,14 @@ c1.metric("configurations", len(points))
 c2.metric("runs (configurations x seeds)", len(runs))
 c3.metric("estimated time", f"~{estimate_seconds(text):.0f} s")
 
+scheduler = st.text_input("Dask scheduler (optional, tcp://HOST:PORT; empty: local worker processes)", key="scheduler").strip()
+if scheduler and not scheduler.startswith("tcp://"):
+    st.error("A Dask scheduler address looks like tcp://HOST:PORT.")
+    st.stop()
 already = launcher.running(study.name)
 if st.button("Launch", type="primary", key="launch", disabled=already is not None):
     path = launcher.write_study(study.name, text)
-    pid, started = launcher.launch(study.name, path, store.url)
+    pid, started = launcher.launch(study.name, path, store.url, scheduler=scheduler or None)
     st.query_params["study"] = study.name
     st.success(f"Started study {study.name!r} in the background (pid {pid})." if started else f"{study.name!r} is already running (pid {pid}).")
 
