@@ -98,11 +98,14 @@ def check_options(cls: type, options: dict[str, Any]) -> dict[str, Any]:
     for key, value in options.items():
         if key not in cls.defaults:
             allowed = ", ".join(f"{k} (default {v!r})" for k, v in cls.defaults.items()) or "none"
-            raise ConfigError(f"cell {cls.__name__} has no option {key!r}; options: {allowed}")
+            raise ConfigError(f"{cls.__name__} has no option {key!r}; options: {allowed}")
         default = cls.defaults[key]
         if isinstance(default, bool):
             if not isinstance(value, bool):
                 raise ConfigError(f"cell option {key!r} must be true or false, got {value!r}")
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"option {key!r} must be a whole number >= 1, got {value!r}")
         elif isinstance(default, float):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"cell option {key!r} must be a number, got {value!r}")

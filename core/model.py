@@ -17,6 +17,7 @@ from ablab.core.initializer import draw
 from ablab.core.spec import one_of, positive, positive_int
 
 INIT_STREAM = 1  # rng stream ids: a member's weights and data come from different streams
+EMBED_STREAM = 4
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class RecurrentSpec:
     recurrent_init: Any = "orthogonal"
     spectral_radius: float | None = None  # rescale each recurrent block to this radius
     readout: str = "last"  # "last": one output per sequence; "all": an output every step
+    embedding: Any = None  # token tasks: an embedding name or {name = ..., dim = ...}
+    vocab: int | None = None  # token tasks: vocabulary size (set from the task)
 
     def __post_init__(self):
         positive_int(self.n_in, "model.n_in")
@@ -43,6 +46,8 @@ class RecurrentSpec:
         one_of(self.readout, "model.readout", ("last", "all"))
         if self.spectral_radius is not None:
             positive(self.spectral_radius, "model.spectral_radius")
+        if self.embedding is not None and self.vocab is None:
+            raise ConfigError("model.embedding needs a token task (one with a vocabulary)")
 
 
 def _init_spec(registry, spec: Any, where: str):
@@ -61,6 +66,11 @@ class RecurrentNet:
 
     def __init__(self, spec: RecurrentSpec, registry):
         self.spec = spec
+        self.embedding = None
+        if spec.embedding is not None:
+            name, opts = (spec.embedding, {}) if isinstance(spec.embedding, str) else (
+                spec.embedding.get("name"), {k: v for k, v in spec.embedding.items() if k != "name"})
+            self.embedding = registry.get("embedding", name)(registry, spec.vocab, **opts)
         cell_cls = registry.get("cell", spec.cell)
         self.cells = [cell_cls(registry, **spec.cell_options) for _ in range(spec.layers)]
         self.input_init = _init_spec(registry, spec.input_init, "model.input_init")
@@ -81,6 +91,10 @@ class RecurrentNet:
         spec, H = self.spec, self.spec.hidden
         params: dict[str, np.ndarray] = {}
         n_in = spec.n_in
+        if self.embedding is not None:
+            emb_rng = np.random.default_rng([seed, EMBED_STREAM])
+            params.update({f"emb.{k}": v for k, v in self.embedding.init_member(emb_rng).items()})
+            n_in = self.embedding.dim
         for l, cell in enumerate(self.cells):
             init, opts = self.input_init
             params[f"l{l}.W"] = draw(init, opts, rng, n_in, H, cell.n_blocks)
@@ -101,12 +115,20 @@ class RecurrentNet:
         members = [self.init_member(s) for s in seeds]
         return {k: np.stack([m[k] for m in members]).astype(dtype) for k in members[0]}
 
+    def embedding_params(self, params: dict) -> dict[str, np.ndarray]:
+        return {k[4:]: v for k, v in params.items() if k.startswith("emb.")}
+
     def layer(self, params: dict, l: int) -> dict[str, np.ndarray]:
         return {k: params[f"l{l}.{k}"] for k in self.layer_keys[l]}
 
     # -- forward and backward through time -------------------------------------------------
     def forward(self, params: dict, x: np.ndarray) -> tuple[np.ndarray, dict]:
-        """x (S,T,B,D) -> y (S,B,O) for readout 'last' or (S,T,B,O) for 'all'."""
+        """x (S,T,B,D), or tokens (S,T,B) with an embedding -> y (S,B,O) for readout 'last'
+        or (S,T,B,O) for 'all'."""
+        tokens = None
+        if self.embedding is not None:
+            tokens = x
+            x = self.embedding.forward(self.embedding_params(params), tokens).astype(params["out.V"].dtype, copy=False)
         S, T, B, _ = x.shape
         H = self.spec.hidden
         inputs, caches = [], []
@@ -130,7 +152,7 @@ class RecurrentNet:
             y = np.matmul(inp[:, -1], V) + c[:, None, :]  # (S,B,O)
         else:
             y = np.matmul(inp.reshape(S, T * B, H), V).reshape(S, T, B, -1) + c[:, None, None, :]
-        return y, {"inputs": inputs, "steps": caches, "hs": inputs[1:] + [inp], "top": inp}
+        return y, {"inputs": inputs, "steps": caches, "hs": inputs[1:] + [inp], "top": inp, "tokens": tokens}
 
     def backward(self, params: dict, dy: np.ndarray, cache: dict, window: int | None = None, trace: dict | None = None):
         """Gradients of the loss for every parameter, and dx. `window` truncates BPTT: no
@@ -177,6 +199,9 @@ class RecurrentNet:
             grads[f"l{l}.W"][:] = np.matmul(inp.reshape(S, T * B, -1).transpose(0, 2, 1), daf)
             grads[f"l{l}.b"][:] = daf.sum(axis=1)
             dhs = np.matmul(daf, p["W"].transpose(0, 2, 1)).reshape(S, T, B, -1)  # dx of layer l
+        if self.embedding is not None and self.embedding.trainable:
+            emb_grads = {k[4:]: g for k, g in grads.items() if k.startswith("emb.")}
+            self.embedding.backward(self.embedding_params(params), cache["tokens"], dhs, emb_grads)
         return grads, dhs
 
     def activations(self, cache: dict):

@@ -142,6 +142,9 @@ def plugin_versions(config: dict, registry) -> dict[str, str]:
     model = config["model"]
     if model.get("kind", "recurrent") == "recurrent":
         used.append(("cell", model.get("cell", "lstm")))
+        embedding = model.get("embedding")
+        if embedding is not None:
+            used.append(("embedding", embedding if isinstance(embedding, str) else embedding.get("name", "")))
     used += [("probe", p) for p in config.get("probes", [])]
     return {f"{k}:{n}": registry.entry(k, n).provider + "==" + registry.entry(k, n).version for k, n in used}
 
@@ -162,6 +165,8 @@ def build(config: dict, registry):
     if kind == "recurrent":
         if task.readout == "vector":
             raise ConfigError(f"task {config['task']['name']!r} is not a sequence task; use model.kind = \"feedforward\"")
+        if task.vocab is not None:  # token inputs go through an embedding, one-hot unless chosen
+            io.update(vocab=task.vocab, embedding=model.pop("embedding", "onehot"))
         net = RecurrentNet(from_dict(RecurrentSpec, {**model, **io, "readout": task.readout}, "model"), registry)
     else:
         if task.readout != "vector":

@@ -60,16 +60,19 @@ class TrainResult:
         return np.stack(self.metrics[name])
 
 
-def encode_inputs(task: Task, x: np.ndarray, dtype) -> np.ndarray:
-    """Token tasks give ints; until an embedding is chosen they are one-hot encoded."""
+def encode_inputs(net, task: Task, x: np.ndarray, dtype) -> np.ndarray:
+    """What the net's forward takes: tokens when it has an embedding; floats otherwise
+    (tokens one-hot encoded for a net built without an embedding)."""
     if task.vocab is None:
         return x.astype(dtype, copy=False)
+    if getattr(net, "embedding", None) is not None:
+        return x
     return np.eye(task.vocab, dtype=dtype)[x]
 
 
 def evaluate(net, params: dict, task: Task, batch, dtype) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-member loss (and accuracy for classification) on a batch, no gradient."""
-    y, _ = net.forward(params, encode_inputs(task, batch.x, dtype))
+    y, _ = net.forward(params, encode_inputs(net, task, batch.x, dtype))
     loss, _ = LOSSES[task.loss](y, batch.y, batch.mask)
     acc = accuracy(y, batch.y, batch.mask) if task.loss == "xent" else None
     return loss, acc
@@ -112,7 +115,7 @@ def train(
         if not active_probes:
             return
         ctx = ProbeContext(step, net, params, task, list(seeds), probe_batch,
-                           encode_inputs(task, probe_batch.x, dtype), window, dtype)
+                           encode_inputs(net, task, probe_batch.x, dtype), window, dtype)
         for probe in active_probes:
             result.probe_records += probe.measure(ctx)
         window = WindowStats()
@@ -121,7 +124,7 @@ def train(
         run_checkpoints(0)
         for step in range(spec.steps):
             batch = stack_batches(task, rngs, spec.batch_size)
-            y, cache = net.forward(params, encode_inputs(task, batch.x, dtype))
+            y, cache = net.forward(params, encode_inputs(net, task, batch.x, dtype))
             loss, dy = loss_fn(y, batch.y, batch.mask)
             grads, _ = net.backward(params, dy, cache, spec.bptt_window)
             norm, clipped = clip(spec.clip, grads)

@@ -16,4 +16,5 @@ DEFAULT_PLUGINS = (
     "ablab.plugins.probes.activity",
     "ablab.plugins.probes.gradients",
     "ablab.plugins.probes.training",
+    "ablab.plugins.embeddings.basic",
 )

@@ -121,3 +121,26 @@ def test_truncated_bptt_cuts_gradient_at_window_boundaries():
     # the readout sees step 11 only; no gradient crosses the boundary at t = 8
     assert np.all(dx_cut[:, :8] == 0) and np.any(dx_full[:, :8] != 0)
     np.testing.assert_allclose(dx_cut[:, 8:], dx_full[:, 8:], rtol=1e-12)
+
+
+@pytest.mark.parametrize("embedding", ["onehot", "random", {"name": "learned", "dim": 5}])
+def test_models_with_embeddings_are_exact(embedding):
+    spec = RecurrentSpec(n_in=7, n_out=3, hidden=4, cell="gru", layers=2, readout="all", vocab=7, embedding=embedding)
+    net = RecurrentNet(spec, REGISTRY)
+    errors = check_model(net, loss="xent")
+    assert max(errors.values()) < 1e-6
+    assert ("emb.E" in errors) == isinstance(embedding, dict)  # only the learned table is trained
+
+
+def test_learned_embedding_gradient_is_sparse_and_frozen_ones_stay_zero():
+    rng = np.random.default_rng(0)
+    tokens = np.array([[[0, 2], [2, 2]]])  # (S=1, T=2, B=2): token 1 never appears
+    for name, trained in (("learned", True), ("random", False)):
+        spec = RecurrentSpec(n_in=3, n_out=2, hidden=3, cell="rnn", readout="last", vocab=3, embedding={"name": name, "dim": 4})
+        net = RecurrentNet(spec, REGISTRY)
+        params = net.init([0], np.float64)
+        y, cache = net.forward(params, tokens)
+        grads, _ = net.backward(params, rng.normal(size=y.shape), cache)
+        g = grads["emb.E"][0]
+        assert np.all(g[1] == 0)  # unseen token: no gradient
+        assert np.any(g[0] != 0) == trained and np.any(g[2] != 0) == trained

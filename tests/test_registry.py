@@ -175,13 +175,31 @@ def test_help_works(argv):
 
 
 def test_embedding_hook_registers_through_the_registry():
-    class Table:
+    import numpy as np
+
+    from ablab.core.embedding import Embedding
+
+    class Table(Embedding):
         """A fixed lookup table."""
+
+        defaults = {"dim": 2}
+
+        def forward(self, p, tokens):
+            return np.zeros(tokens.shape + (2,))
 
     def register_embeddings(register):
         register("table", Table)
+        register("not-an-embedding", object)
 
     plugin = plugin_module("emb", register_embeddings=register_embeddings)
     registry = build_registry(entry_points=False, extra=[(plugin, "emb-dist", "1.0")])
+    (failure,) = registry.failures  # the whole hook call is rejected, naming the bad object
+    assert "not-an-embedding" in failure.error and "subclass of ablab.core.embedding.Embedding" in failure.error
+
+    def register_good(register):
+        register("table", Table)
+
+    good = plugin_module("emb2", register_embeddings=register_good)
+    registry = build_registry(entry_points=False, extra=[(good, "emb-dist", "1.0")])
     entry = registry.entry("embedding", "table")
     assert entry.obj is Table and entry.provider == "emb-dist" and entry.summary == "A fixed lookup table."

@@ -132,3 +132,25 @@ def test_verdict_without_stored_runs_is_inconclusive():
     study = load_study(builtin_study_paths()[0], REGISTRY)
     v = verdict(study.name, study.claim, study.checks, pd.DataFrame())
     assert v.holds is None and v.label == "inconclusive" and all(c.text == "no runs stored" for c in v.checks)
+
+
+def test_embedding_is_an_ablation_axis(tmp_path):
+    text = """
+[study]
+name = "emb"
+seeds = [0]
+
+[base]
+task = { name = "recall", max_lag = 2 }
+model = { cell = "gru", hidden = 4 }
+train = { steps = 3, batch_size = 4 }
+
+[axes]
+"model.embedding" = ["onehot", { name = "random", dim = 3 }, { name = "learned", dim = 3 }]
+"""
+    study = parse_study(text, "emb.toml", REGISTRY)
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    assert run_study(study, REGISTRY, store, workers=0).done == 3
+    bad = text.replace('{ name = "learned", dim = 3 }', '{ name = "learned", dim = 0 }')
+    with pytest.raises(StudyError, match="'dim' must be a whole number >= 1"):
+        parse_study(bad, "emb.toml", REGISTRY)

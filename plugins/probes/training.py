@@ -71,7 +71,7 @@ class MemorySpan(Probe):
         for lag in range(1, ctx.task.options["max_lag"] + 1):
             parts = [ctx.task.batch_at_lag(np.random.default_rng([seed, 3, lag]), self.batch_size, lag) for seed in ctx.seeds]
             batch = Batch(np.stack([p.x for p in parts]), np.stack([p.y for p in parts]))
-            y, _ = ctx.net.forward(ctx.params, encode_inputs(ctx.task, batch.x, ctx.dtype))
+            y, _ = ctx.net.forward(ctx.params, encode_inputs(ctx.net, ctx.task, batch.x, ctx.dtype))
             acc = accuracy(y, batch.y)
             out += ctx.record(self.name, "accuracy", acc, index=lag)
             solved &= acc >= self.threshold
