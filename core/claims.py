@@ -14,6 +14,7 @@
     factor = 1.0                 # compare left op factor * right + offset
     offset = 0.0
     each = false                 # true: must hold for each selected configuration on its own
+    than_quantity = "..."        # compare with another quantity (of `than`, else of `where`)
 
 Each side is the mean of the quantity over its runs (all seeds of the selected
 configurations). spread<, spread> compare max/min of the per-configuration means inside
@@ -32,7 +33,7 @@ from ablab.core.errors import ConfigError
 from ablab.core.results import SPEED_FRACTIONS
 from ablab.core.results import label as _label
 
-CHECK_KEYS = {"what", "quantity", "where", "op", "than", "value", "factor", "offset", "each"}
+CHECK_KEYS = {"what", "quantity", "where", "op", "than", "than_quantity", "value", "factor", "offset", "each"}
 OPS = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
 SPREAD_OPS = ("spread<", "spread>")
 BASE_QUANTITIES = ("diverged", "final_loss", "final_loss_or_inf", "mean_loss", "final_accuracy", "final_grad_norm", "final_clipped", "gradcheck_error")
@@ -61,7 +62,7 @@ def validate_check(check: dict, axes: dict) -> None:
                 raise ConfigError(f"{side} names {path!r}, which is not an axis; axes: {', '.join(axes) or 'none'}")
             if value not in axes[path]:
                 raise ConfigError(f"{side}.{path} = {value!r} is not one of the axis values {axes[path]!r}")
-    has_than, has_value = "than" in check, "value" in check
+    has_than, has_value = "than" in check or "than_quantity" in check, "value" in check
     if op in OPS and has_than == has_value:
         raise ConfigError("give exactly one of than (other configurations) or value (a number)")
     if op == "between" and not (isinstance(check.get("value"), list) and len(check["value"]) == 2):
@@ -121,10 +122,12 @@ def evaluate_check(frame: pd.DataFrame, check: dict) -> CheckResult:
     left = float(_quantity(left_rows, q).mean()) if len(left_rows) else float("nan")
     factor = float(check.get("factor", 1.0))
     offset = float(check.get("offset", 0.0))
-    if "than" in check:
-        right_rows = _select(frame, check["than"])
-        right = float(_quantity(right_rows, q).mean()) if len(right_rows) else float("nan")
-        label = ", ".join(f"{k}={_label(v)}" for k, v in check["than"].items())
+    if "than" in check or "than_quantity" in check:
+        selection = check.get("than", check.get("where", {}))
+        right_rows = _select(frame, selection)
+        rq = check.get("than_quantity", q)
+        right = float(_quantity(right_rows, rq).mean()) if len(right_rows) else float("nan")
+        label = (f"{rq}, " if rq != q else "") + (", ".join(f"{k}={_label(v)}" for k, v in selection.items()) or "all")
     else:
         right = check["value"]
         label = "value"

@@ -82,6 +82,8 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
     try:
         registry = default_registry()
         task, net, spec, probes = build(job.config, registry)
+        if spec is None:  # a word2vec model: vectors per seed, measured by the corpus task
+            return _run_word2vec(store, job, task, net, started)
         result = train(net, task, spec, job.seeds, probes=probes)
         extra: list[dict] = [{"step": 0, "name": "baseline", "value": float(task.baseline())}]
         if job.config.get("gradcheck"):
@@ -108,6 +110,22 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
         status = "diverged" if diverged >= 0 else "done"
         store.write_run(key, status, seconds=seconds, metrics=metrics, probes=probes_rows, diverged_step=diverged if diverged >= 0 else None)
         out.append((key, status))
+    return out
+
+
+def _run_word2vec(store: Store, job: Job, task, model, started: float) -> list[tuple[str, str]]:
+    out = []
+    for seed, key in zip(job.seeds, job.keys):
+        t0 = time.time()
+        vectors, losses = model.fit(task, seed)
+        metrics = [{"step": epoch + 1, "name": "loss", "value": _clean(v)} for epoch, v in enumerate(losses)]
+        final = len(losses)
+        probes_rows = [
+            {"step": step, "probe": "word_vectors", "name": name, "layer": -1, "idx": -1, "value": _clean(value)}
+            for step in (0, final) for name, value in (task.measure(vectors).items() if step == final else [])
+        ]
+        store.write_run(key, "done", seconds=time.time() - t0, metrics=metrics, probes=probes_rows)
+        out.append((key, "done"))
     return out
 
 

@@ -33,7 +33,7 @@ SECTIONS = {"study", "base", "axes", "checks"}
 STUDY_KEYS = {"name", "claim", "description", "design", "seeds", "expect"}
 BASE_KEYS = {"task", "model", "optimizer", "clip", "train", "probes", "gradcheck"}
 DESIGNS = ("grid", "one-at-a-time")
-MODEL_KINDS = ("recurrent", "feedforward")
+MODEL_KINDS = ("recurrent", "feedforward", "word2vec")
 
 
 class StudyError(ConfigError):
@@ -162,6 +162,12 @@ def build(config: dict, registry):
     if kind not in MODEL_KINDS:
         raise ConfigError(f"model.kind must be one of {', '.join(map(repr, MODEL_KINDS))}, got {kind!r}")
     io = {"n_in": task.n_in, "n_out": task.n_out}
+    if kind == "word2vec":
+        from ablab.core.word2vec import SGNSConfig, Word2VecModel
+
+        if not hasattr(task, "corpus") or not hasattr(task, "measure"):
+            raise ConfigError(f"model.kind = \"word2vec\" needs a corpus task such as wordpairs, not {config['task']['name']!r}")
+        return task, Word2VecModel(from_dict(SGNSConfig, model, "model")), None, []
     if kind == "recurrent":
         if task.readout == "vector":
             raise ConfigError(f"task {config['task']['name']!r} is not a sequence task; use model.kind = \"feedforward\"")

@@ -10,6 +10,7 @@ PAGES = [
     st.Page("views/claims.py", title="Claims", icon=":material/gavel:", url_path="claims"),
     st.Page("views/run.py", title="Run", icon=":material/play_arrow:", url_path="run"),
     st.Page("views/review.py", title="Review", icon=":material/rate_review:", url_path="review"),
+    st.Page("views/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
     st.Page("views/plugins.py", title="Plugins", icon=":material/extension:", url_path="plugins"),
 ]
 

@@ -13,6 +13,7 @@ DEFAULT_PLUGINS = (
     "ablab.plugins.tasks.reber",
     "ablab.plugins.tasks.charlm",
     "ablab.plugins.tasks.teacher",
+    "ablab.plugins.tasks.wordpairs",
     "ablab.plugins.probes.activity",
     "ablab.plugins.probes.gradients",
     "ablab.plugins.probes.training",

@@ -94,7 +94,7 @@ def test_launch_a_study_and_see_its_results(dashboard):
         assert page.locator(".vega-embed").count() >= 4
         page.screenshot(path=ARTIFACTS / "results.png", full_page=True)
 
-        for name in ("claims", "review", "plugins"):
+        for name in ("claims", "review", "plugins", "embeddings"):
             page.goto(f"{dashboard}/{name}")
             expect(page.locator("h1").first).to_be_visible(timeout=30000)
             page.wait_for_timeout(1500)

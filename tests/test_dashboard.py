@@ -97,7 +97,7 @@ def test_missing_study_in_link_is_explained(filled_store, monkeypatch):
 
 def test_claims_page_lists_every_builtin_claim(filled_store, monkeypatch):
     at = page(filled_store, "claims", monkeypatch)
-    assert len(at.expander) == 12 and len(at.button) == 12
+    assert len(at.expander) == 14 and len(at.button) == 14
 
 
 def test_plugins_page_lists_kinds(filled_store, monkeypatch):
@@ -162,3 +162,12 @@ def test_html_report_is_self_contained(filled_store):
     assert "rnn" in page_html and "lstm" in page_html
     with pytest.raises(ValueError, match="no runs"):
         build_report(store, "nope")
+
+
+def test_embeddings_page_shows_similarities_and_neighbours(filled_store, monkeypatch):
+    at = page(filled_store, "embeddings", monkeypatch)
+    assert len(at.get("vega_lite_chart")) == 2
+    neighbours = at.dataframe[0].value
+    assert "cold" in list(neighbours["word"])[:3]  # an antonym is among the nearest: relatedness
+    at.text_input(key="e_query").set_value("zebra").run()
+    assert "not in the corpus vocabulary" in texts(at)

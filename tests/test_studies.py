@@ -85,13 +85,15 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 def test_every_builtin_study_is_valid():
     names = [load_study(p, REGISTRY).name for p in builtin_study_paths()]
-    assert len(names) == len(set(names)) >= 12
+    assert len(names) == len(set(names)) >= 14
 
 
 # Measured verdicts. Two claims do not hold at ablab's small scale, and the lab says so:
 # the plain 50-layer ReLU net trains while batch norm explodes its gradients (Yang et al.
 # 2019), and dropping the output activation did not hurt on the adding problem.
 EXPECTED = {
+    "relatedness": True,
+    "polysemy": True,
     "bptt_exact": True,
     "gradient_decay": True,
     "memory_span": True,

@@ -16,6 +16,7 @@ TASKS = {
     "reber": {},
     "charlm": {"length": 20},
     "teacher": {},
+    "wordpairs": {"sentences": 200},
 }
 
 
@@ -58,7 +59,7 @@ def test_shapes_match_the_declared_interface(name):
     assert batch.y.shape == expected_y
 
 
-@pytest.mark.parametrize("name", ["copy", "recall", "temporal_order", "charlm"])
+@pytest.mark.parametrize("name", ["copy", "recall", "temporal_order", "charlm", "wordpairs"])
 def test_xent_baseline_matches_monte_carlo(name):
     """The best input-ignoring predictor outputs each step's marginal class frequencies."""
     t = task(name)

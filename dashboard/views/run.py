@@ -100,8 +100,11 @@ def estimate_seconds(text: str) -> float:
     s = parse_study(text, "estimate", registry)
     (_, config), n_cfg = s.configurations()[0], len(s.points())
     task, net, spec, _ = build(config, registry)
-    short = type(spec)(**{**spec.__dict__, "steps": 3})
     started = time.perf_counter()
+    if spec is None:  # word2vec: time one seed's training
+        net.fit(task, s.seeds[0])
+        return (time.perf_counter() - started) * len(s.seeds) * n_cfg / min(workers, n_cfg)
+    short = type(spec)(**{**spec.__dict__, "steps": 3})
     train(net, task, short, s.seeds)
     per_step = (time.perf_counter() - started) / 3
     return per_step * spec.steps * n_cfg / min(workers, n_cfg)

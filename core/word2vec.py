@@ -1,0 +1,114 @@
+"""Skip-gram with negative sampling (Mikolov et al. 2013), in numpy.
+
+For a centre word c and a context word o within the window, with k noise words n_j drawn
+from the unigram distribution raised to 3/4:
+    L = -log sigma(u_o . v_c) - sum_j log sigma(-u_{n_j} . v_c)
+v are the input vectors (the embedding), u the output vectors. Frequent words are
+subsampled: a token of relative frequency f is kept with probability min(1, sqrt(t / f)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ablab.core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SGNSConfig:
+    dim: int = 16
+    window: int = 2
+    negatives: int = 5
+    subsample: float = 1e-3  # t; 0 turns subsampling off
+    epochs: int = 5
+    lr: float = 0.05
+    batch: int = 256
+
+    def __post_init__(self):
+        for key in ("dim", "window", "negatives", "epochs", "batch"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"word2vec {key} must be a whole number >= 1, got {value!r}")
+        if not 0 <= self.subsample < 1 or not self.lr > 0:
+            raise ConfigError("word2vec needs 0 <= subsample < 1 and lr > 0")
+
+
+def _sigmoid(x):
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
+
+
+def pairs(tokens: np.ndarray, window: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(centre, context) pairs; each centre uses a window size drawn from 1..window, which
+    weights near contexts more, as in the reference implementation's dynamic window."""
+    n = len(tokens)
+    reach = rng.integers(1, window + 1, n)
+    centres, contexts = [], []
+    for offset in range(1, window + 1):
+        ok = reach >= offset
+        for sign in (-1, 1):
+            idx = np.arange(n)
+            other = idx + sign * offset
+            valid = ok & (other >= 0) & (other < n)
+            centres.append(tokens[idx[valid]])
+            contexts.append(tokens[other[valid]])
+    return np.concatenate(centres), np.concatenate(contexts)
+
+
+def train_sgns(tokens: np.ndarray, vocab: int, config: SGNSConfig, seed: int) -> tuple[np.ndarray, list[float]]:
+    """Input vectors (vocab, dim) and the mean loss of each epoch."""
+    rng = np.random.default_rng([seed, 5])
+    counts = np.bincount(tokens, minlength=vocab).astype(np.float64)
+    freq = counts / counts.sum()
+    noise = counts**0.75
+    noise /= noise.sum()
+    v = rng.uniform(-0.5, 0.5, (vocab, config.dim)) / config.dim
+    u = np.zeros((vocab, config.dim))
+    losses = []
+    for _ in range(config.epochs):
+        if config.subsample > 0:
+            keep = rng.random(len(tokens)) < np.minimum(1.0, np.sqrt(config.subsample / np.maximum(freq[tokens], 1e-12)))
+            stream = tokens[keep]
+        else:
+            stream = tokens
+        c, o = pairs(stream, config.window, rng)
+        order = rng.permutation(len(c))
+        total, count = 0.0, 0
+        for start in range(0, len(order), config.batch):
+            b = order[start : start + config.batch]
+            cb, ob = c[b], o[b]
+            negs = rng.choice(vocab, size=(len(b), config.negatives), p=noise)
+            vc = v[cb]  # (n, D)
+            targets = np.concatenate([ob[:, None], negs], axis=1)  # (n, 1+k)
+            ut = u[targets]  # (n, 1+k, D)
+            score = np.einsum("nd,nkd->nk", vc, ut)
+            label = np.zeros_like(score)
+            label[:, 0] = 1.0
+            p = _sigmoid(score)
+            total += float(-(np.log(np.where(label == 1, p, 1 - p) + 1e-12)).sum(axis=1).sum())
+            count += len(b)
+            g = (p - label) * config.lr  # dL/dscore, scaled by the step size
+            dv = np.einsum("nk,nkd->nd", g, ut)
+            du = g[..., None] * vc[:, None, :]
+            np.add.at(v, cb, -dv)
+            np.add.at(u, targets.ravel(), -du.reshape(-1, config.dim))
+        losses.append(total / max(count, 1))
+    return v, losses
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+class Word2VecModel:
+    """model.kind = "word2vec": skip-gram vectors trained on a corpus task's token stream.
+    The task measures them (task.measure(vectors) -> {name: value})."""
+
+    readout = "corpus"
+
+    def __init__(self, config: SGNSConfig):
+        self.config = config
+
+    def fit(self, task, seed: int) -> tuple[np.ndarray, list[float]]:
+        return train_sgns(task.corpus(seed), task.vocab, self.config, seed)

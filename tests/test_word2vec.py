@@ -1,0 +1,50 @@
+"""Skip-gram with negative sampling: loss falls, results are deterministic per seed."""
+
+import numpy as np
+import pytest
+
+from ablab.core.errors import ConfigError
+from ablab.core.registry import build_registry
+from ablab.core.word2vec import SGNSConfig, pairs, train_sgns
+
+REGISTRY = build_registry(entry_points=False)
+
+
+def corpus(seed=0):
+    return REGISTRY.get("task", "wordpairs")(sentences=600).corpus(seed)
+
+
+def test_loss_decreases_and_is_deterministic_per_seed():
+    task = REGISTRY.get("task", "wordpairs")(sentences=600)
+    config = SGNSConfig(dim=8, epochs=4)
+    v1, losses = train_sgns(task.corpus(0), task.vocab, config, seed=3)
+    v2, again = train_sgns(task.corpus(0), task.vocab, config, seed=3)
+    v3, _ = train_sgns(task.corpus(0), task.vocab, config, seed=4)
+    assert losses[-1] < 0.8 * losses[0]
+    assert all(b <= a + 1e-9 for a, b in zip(losses, losses[1:]))
+    np.testing.assert_array_equal(v1, v2)
+    assert losses == again and not np.array_equal(v1, v3)
+
+
+def test_pairs_stay_inside_the_window():
+    tokens = np.arange(10)
+    c, o = pairs(tokens, 2, np.random.default_rng(0))
+    assert np.all(np.abs(c - o) >= 1) and np.all(np.abs(c - o) <= 2)
+    full_c, full_o = pairs(tokens, 1, np.random.default_rng(0))
+    assert len(full_c) == 18  # every neighbour pair, both directions
+
+
+def test_corpus_is_deterministic_and_antonyms_share_contexts():
+    a, b, c = corpus(0), corpus(0), corpus(1)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    words = REGISTRY.get("task", "wordpairs")().words
+    text = " ".join(words[t] for t in a)
+    assert "the soup is hot today" in text and "the soup is cold today" in text
+
+
+def test_bad_word2vec_settings():
+    with pytest.raises(ConfigError, match="dim must be a whole number"):
+        SGNSConfig(dim=0)
+    with pytest.raises(ConfigError, match="subsample"):
+        SGNSConfig(subsample=1.5)
