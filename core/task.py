@@ -54,7 +54,9 @@ class Task:
 
     @property
     def n_in(self) -> int:
-        """Input width (or vocabulary size for token tasks)."""
+        """Input width; for token tasks the vocabulary size."""
+        if self.vocab is not None:
+            return self.vocab
         raise NotImplementedError
 
     @property

@@ -41,10 +41,6 @@ class CharLM(Task):
         return len(corpus()[0])
 
     @property
-    def n_in(self):
-        return self.vocab
-
-    @property
     def n_out(self):
         return self.vocab
 

@@ -36,10 +36,6 @@ class Copy(Task):
         return self.options["symbols"] + 2  # symbols, blank, delimiter
 
     @property
-    def n_in(self):
-        return self.vocab
-
-    @property
     def n_out(self):
         return self.vocab
 

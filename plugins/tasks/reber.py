@@ -44,10 +44,6 @@ class Reber(Task):
             raise ConfigError(f"task reber: max_length must be >= 9 (the shortest string), got {self.options['max_length']}")
 
     @property
-    def n_in(self):
-        return self.vocab
-
-    @property
     def n_out(self):
         return len(SYMBOLS)
 

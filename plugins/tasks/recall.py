@@ -34,10 +34,6 @@ class Recall(Task):
         return self.options["symbols"] + 2  # symbols, query marker, padding
 
     @property
-    def n_in(self):
-        return self.vocab
-
-    @property
     def n_out(self):
         return self.options["symbols"]
 

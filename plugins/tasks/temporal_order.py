@@ -27,10 +27,6 @@ class TemporalOrder(Task):
             raise ConfigError(f"task temporal_order: length must be >= 10, got {self.options['length']}")
 
     @property
-    def n_in(self):
-        return self.vocab
-
-    @property
     def n_out(self):
         return 4
 

@@ -65,10 +65,6 @@ class WordPairs(Task):
         return len(self.words)
 
     @property
-    def n_in(self):
-        return self.vocab
-
-    @property
     def n_out(self):
         return self.vocab
 
