@@ -95,7 +95,7 @@ def _select(frame: pd.DataFrame, selection: dict) -> pd.DataFrame:
     return frame[mask]
 
 
-def _quantity(frame: pd.DataFrame, q: str) -> pd.Series:
+def quantity_values(frame: pd.DataFrame, q: str) -> pd.Series:
     if q == "diverged":
         return (frame["status"] == "diverged").astype(float)
     if q == "final_loss_or_inf":  # a diverged run counts as infinitely bad, not as missing
@@ -111,7 +111,7 @@ def evaluate_check(frame: pd.DataFrame, check: dict) -> CheckResult:
     left_rows = _select(frame, check.get("where", {}))
     if op in SPREAD_OPS:
         axes = [c for c in frame.columns if c.startswith("@")]
-        per_config = left_rows.assign(_v=_quantity(left_rows, q)).groupby([a for a in axes] or (lambda _: 0))["_v"].mean()
+        per_config = left_rows.assign(_v=quantity_values(left_rows, q)).groupby([a for a in axes] or (lambda _: 0))["_v"].mean()
         lo, hi = per_config.min(), per_config.max()
         ratio = hi / lo if lo > 0 else float("inf")
         holds = None if per_config.isna().any() or len(per_config) < 2 else (ratio < check["value"] if op == "spread<" else ratio > check["value"])
@@ -119,14 +119,14 @@ def evaluate_check(frame: pd.DataFrame, check: dict) -> CheckResult:
         return CheckResult(check["what"], holds, float(ratio), None, text)
     if check.get("each"):
         return _evaluate_each(frame, left_rows, check)
-    left = float(_quantity(left_rows, q).mean()) if len(left_rows) else float("nan")
+    left = float(quantity_values(left_rows, q).mean()) if len(left_rows) else float("nan")
     factor = float(check.get("factor", 1.0))
     offset = float(check.get("offset", 0.0))
     if "than" in check or "than_quantity" in check:
         selection = check.get("than", check.get("where", {}))
         right_rows = _select(frame, selection)
         rq = check.get("than_quantity", q)
-        right = float(_quantity(right_rows, rq).mean()) if len(right_rows) else float("nan")
+        right = float(quantity_values(right_rows, rq).mean()) if len(right_rows) else float("nan")
         label = (f"{rq}, " if rq != q else "") + (", ".join(f"{k}={_label(v)}" for k, v in selection.items()) or "all")
     else:
         right = check["value"]
@@ -147,7 +147,7 @@ def evaluate_check(frame: pd.DataFrame, check: dict) -> CheckResult:
 def _evaluate_each(frame: pd.DataFrame, rows: pd.DataFrame, check: dict) -> CheckResult:
     q, op, value = check["quantity"], check["op"], float(check["value"])
     axes = [c for c in frame.columns if c.startswith("@")]
-    per_config = rows.assign(_v=_quantity(rows, q)).groupby(axes or (lambda _: 0))["_v"].mean()
+    per_config = rows.assign(_v=quantity_values(rows, q)).groupby(axes or (lambda _: 0))["_v"].mean()
     if per_config.empty or per_config.isna().any():
         return CheckResult(check["what"], None, float("nan"), value, f"{q}: not measured for every configuration")
     worst = per_config.max() if op in ("<", "<=") else per_config.min()

@@ -182,7 +182,7 @@ def run_study(study, registry, store: Store, *, workers: int | None = None, exec
                 print(f"ablab: a worker failed ({exc.__class__.__name__}: {exc}); its runs will be redone on the next run", file=sys.stderr)
                 continue
             for _, status in outcome:
-                setattr(progress, status if status != "done" else "done", getattr(progress, status) + 1)
+                setattr(progress, status, getattr(progress, status) + 1)  # done, diverged or failed
             if on_progress:
                 on_progress(progress)
     except KeyboardInterrupt:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ablab.core.claims import _quantity, _select, verdict
+from ablab.core.claims import quantity_values, verdict
 from ablab.core.registry import default_registry
 from ablab.core.results import run_frame
 from ablab.core.study import load_study
@@ -35,7 +35,7 @@ for path in builtin_study_paths():
             continue
         st.table([{"check": c.what, "result": {True: "holds", False: "fails", None: "not measured"}[c.holds], "numbers": c.text} for c in v.checks])
         first = study.checks[0]
-        values = frame.assign(config=config_labels(frame), value=_quantity(frame, first["quantity"]))
+        values = frame.assign(config=config_labels(frame), value=quantity_values(frame, first["quantity"]))
         evidence = band(values.assign(x=0), "x")
         st.altair_chart(charts.bar_chart(evidence, value_title=first["quantity"], title=first["what"]), width="stretch")
         st.page_link("views/results.py", label="All results of this study", query_params={"study": study.name})
