@@ -34,7 +34,7 @@ def test_scaffold_of_every_kind_passes_the_contract(tmp_path, monkeypatch, kind)
 
 def test_scaffolded_cell_installs_and_its_tests_pass(tmp_path):
     root = new_plugin("kit-cell", "cell", tmp_path)
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "-e", str(root)]
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "-e", str(root)]  # as a user would: isolated build
     subprocess.run(pip, check=True)
     try:
         tests = subprocess.run([sys.executable, "-m", "pytest", "-q", str(root)], capture_output=True, text=True)
