@@ -174,6 +174,8 @@ def build(config: dict, registry):
         if task.vocab is not None:  # token inputs go through an embedding, one-hot unless chosen
             io.update(vocab=task.vocab, embedding=model.pop("embedding", "onehot"))
         net = RecurrentNet(from_dict(RecurrentSpec, {**model, **io, "readout": task.readout}, "model"), registry)
+        if hasattr(net.embedding, "attach"):  # embeddings pretrained on the task's stream
+            net.embedding.attach(task)
     else:
         if task.readout != "vector":
             raise ConfigError(f"task {config['task']['name']!r} is a sequence task; use model.kind = \"recurrent\"")

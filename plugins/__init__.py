@@ -18,4 +18,5 @@ DEFAULT_PLUGINS = (
     "ablab.plugins.probes.gradients",
     "ablab.plugins.probes.training",
     "ablab.plugins.embeddings.basic",
+    "ablab.plugins.embeddings.word2vec",
 )

@@ -148,11 +148,12 @@ model = { cell = "gru", hidden = 4 }
 train = { steps = 3, batch_size = 4 }
 
 [axes]
-"model.embedding" = ["onehot", { name = "random", dim = 3 }, { name = "learned", dim = 3 }]
+"model.embedding" = ["onehot", { name = "random", dim = 3 }, { name = "learned", dim = 3 },
+                     { name = "word2vec", dim = 3, epochs = 1, stream_batches = 2, finetune = true }]
 """
     study = parse_study(text, "emb.toml", REGISTRY)
     store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
-    assert run_study(study, REGISTRY, store, workers=0).done == 3
+    assert run_study(study, REGISTRY, store, workers=0).done == 4
     bad = text.replace('{ name = "learned", dim = 3 }', '{ name = "learned", dim = 0 }')
     with pytest.raises(StudyError, match="'dim' must be a whole number >= 1"):
         parse_study(bad, "emb.toml", REGISTRY)

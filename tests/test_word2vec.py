@@ -48,3 +48,25 @@ def test_bad_word2vec_settings():
         SGNSConfig(dim=0)
     with pytest.raises(ConfigError, match="subsample"):
         SGNSConfig(subsample=1.5)
+
+
+@pytest.mark.parametrize("finetune", [False, True])
+def test_word2vec_embedding_feeds_a_recurrent_model(finetune):
+    from ablab.core.gradcheck import check_model
+    from ablab.core.model import RecurrentNet, RecurrentSpec
+    from ablab.core.train import TrainSpec, train
+
+    task = REGISTRY.get("task", "reber")()
+    spec = RecurrentSpec(n_in=task.n_in, n_out=task.n_out, hidden=4, cell="lstm", readout="all", vocab=task.vocab,
+                         embedding={"name": "word2vec", "dim": 5, "epochs": 2, "stream_batches": 3, "finetune": finetune})
+    net = RecurrentNet(spec, REGISTRY)
+    with pytest.raises(ConfigError, match="needs a token task"):
+        net.init([0])
+    net.embedding.attach(task)
+    a, b = net.init([0, 1]), net.init([0, 1])
+    np.testing.assert_array_equal(a["emb.E"], b["emb.E"])  # pretraining is deterministic per seed
+    assert not np.array_equal(a["emb.E"][0], a["emb.E"][1])
+    result = train(net, task, TrainSpec(steps=3, batch_size=4), [0])
+    assert np.array_equal(result.params["emb.E"], net.init([0])["emb.E"].astype(np.float32)) != finetune
+    errors = check_model(net, loss="xent")
+    assert ("emb.E" in errors) == finetune and max(errors.values()) < 1e-6
