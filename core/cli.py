@@ -52,6 +52,7 @@ def cmd_dashboard(args) -> int:
         "--server.port", str(args.port),
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",  # no "Deploy" button: this is a local lab
     ]
     print(f"ablab dashboard on http://127.0.0.1:{args.port}", flush=True)
     return subprocess.call(command, env=env)
