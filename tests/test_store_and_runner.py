@@ -195,3 +195,24 @@ def test_sigkill_mid_study_then_rerun_completes_without_duplicates(tmp_path, sto
     metrics = store.metrics_of([r["key"] for r in runs])
     assert not metrics.duplicated(["run_key", "step", "name"]).any()
     assert metrics.groupby("run_key").size().nunique() == 1  # every run complete, none half-written
+
+
+def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path, store_url):
+    slow = STUDY.replace("steps = 20", "steps = 400").replace('"model.cell" = ["rnn", "gru"]', '"model.cell" = ["rnn", "gru", "lstm", "lstm-cifg"]')
+    path = tmp_path / "slow.toml"
+    path.write_text(slow)
+    proc = subprocess.Popen([sys.executable, "-m", "ablab.core.cli", "run", str(path), "--store", store_url, "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = Store(store_url)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        counts = {s["name"]: s["counts"] for s in store.studies()}.get("e2e", {})
+        if counts.get("done", 0) >= 2 and counts.get("running", 0) >= 1:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert Store(store_url).studies()[0]["counts"].get("done", 0) < 8
+    out = cli("run", str(path), "--store", store_url, "--workers", "2")
+    assert out.returncode == 0 and all(r["status"] == "done" for r in store.runs_of("e2e"))
