@@ -4,7 +4,7 @@ checks that passed and raises ContractError naming what is wrong and where."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 

@@ -4,7 +4,7 @@ import numpy as np
 
 from ablab.core import hookimpl
 from ablab.core.losses import accuracy
-from ablab.core.probe import Probe, is_recurrent, probe_rng
+from ablab.core.probe import Probe, is_recurrent
 
 GATE_SATURATED = 0.05  # a gate within this of 0 or 1 is (nearly) shut or open
 
