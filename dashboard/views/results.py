@@ -53,7 +53,7 @@ csv_download(table, f"{study}-summary", "dl_summary")
 
 
 def show(chart, frame, name: str) -> None:
-    st.altair_chart(chart, width="stretch")
+    st.altair_chart(chart, width="stretch", height=360)
     csv_download(frame, f"{study}-{name}", f"dl_{name}")
 
 
