@@ -26,7 +26,7 @@ def band_chart(data: pd.DataFrame, *, x_title: str, y_title: str, title: str, lo
     base = alt.Chart(data).encode(
         x=alt.X("x:Q", title=x_title, scale=x_scale),
         color=alt.Color("config:N", title="configuration", scale=alt.Scale(scheme="tableau10"),
-                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=400)),
+                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=400, symbolOpacity=1)),
     )
     line = base.mark_line().encode(
         y=alt.Y("mean:Q", title=y_title, scale=y_scale),
