@@ -8,7 +8,6 @@ import streamlit as st
 
 from ablab.core.registry import default_registry
 from ablab.core.word2vec import SGNSConfig, train_sgns
-from ablab.plugins.tasks.wordpairs import ANTONYMS, SYNONYMS
 
 st.title("Embeddings")
 st.caption("Skip-gram with negative sampling on the wordpairs corpus, where antonyms share their contexts.")
@@ -24,13 +23,12 @@ def vectors(dim: int, window: int, epochs: int, seed: int):
     task = default_registry().get("task", "wordpairs")()
     v, losses = train_sgns(task.corpus(seed), task.vocab, SGNSConfig(dim=dim, window=window, epochs=epochs), seed)
     unit = v / np.linalg.norm(v, axis=1, keepdims=True)
-    return task.words, unit, losses
+    return task.words, unit, losses, task.showcase_words
 
 
-words, unit, losses = vectors(int(dim), int(window), int(epochs), int(seed))
+words, unit, losses, default = vectors(int(dim), int(window), int(epochs), int(seed))
 index = {w: i for i, w in enumerate(words)}
 st.caption("loss per epoch: " + ", ".join(f"{x:.3f}" for x in losses))
-default = [w for pair in ANTONYMS[:3] + SYNONYMS[:2] for w in pair] + ["bank", "shore", "lender"]
 chosen = st.multiselect("Words", words, default=[w for w in default if w in index], key="e_words")
 if len(chosen) >= 2:
     sub = unit[[index[w] for w in chosen]]

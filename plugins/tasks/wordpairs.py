@@ -81,6 +81,13 @@ class WordPairs(Task):
             out += [index[w] for w in template.format(word).split()] + [index["."]]
         return np.asarray(out, dtype=np.int64)
 
+    @property
+    def showcase_words(self) -> list[str]:
+        """Words worth looking at first: a few antonym and synonym pairs, the two-sense word
+        and a word of each of its senses."""
+        pairs = ANTONYMS[:3] + SYNONYMS[:2]
+        return [w for pair in pairs for w in pair] + [POLYSEMOUS, SENSE_WORDS["river"][0], SENSE_WORDS["money"][0]]
+
     def measure(self, vectors: np.ndarray) -> dict[str, float]:
         """Mean cosine similarities of the word groups the claims compare."""
         index = {w: i for i, w in enumerate(self.words)}
