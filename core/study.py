@@ -139,7 +139,7 @@ def plugin_versions(config: dict, registry) -> dict[str, str]:
     """Provider versions of the plugins a configuration uses: part of every run key, so a new
     version of a plugin makes new runs instead of mixing with old results."""
     used = [("task", config["task"]["name"])]
-    model = config["model"]
+    model = config.get("model", {})
     if model.get("kind", "recurrent") == "recurrent":
         used.append(("cell", model.get("cell", "lstm")))
         embedding = model.get("embedding")

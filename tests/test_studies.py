@@ -1,5 +1,6 @@
 """Study files: validation, expansion, hashing, and every built-in claim study's verdict."""
 
+import json
 import textwrap
 
 import pytest
@@ -9,7 +10,7 @@ from ablab.core.registry import build_registry
 from ablab.core.results import run_frame
 from ablab.core.runner import run_study
 from ablab.core.store import Store
-from ablab.core.study import StudyError, load_study, parse_study
+from ablab.core.study import StudyError, load_study, parse_study, plugin_versions
 from ablab.studies import builtin_study_paths
 
 REGISTRY = build_registry(entry_points=False)
@@ -157,3 +158,10 @@ train = { steps = 3, batch_size = 4 }
     bad = text.replace('{ name = "learned", dim = 3 }', '{ name = "learned", dim = 0 }')
     with pytest.raises(StudyError, match="'dim' must be a whole number >= 1"):
         parse_study(bad, "emb.toml", REGISTRY)
+
+
+def test_model_table_is_optional():
+    text = '[study]\nname = "m"\nseeds = [0]\n[base]\ntask = { name = "adding", length = 5 }\n'
+    study = parse_study(text, "m.toml", REGISTRY)
+    (run,) = study.runs(REGISTRY)
+    assert "cell:lstm" in json.dumps(plugin_versions(run.config, REGISTRY))
