@@ -110,8 +110,7 @@ def evaluate_check(frame: pd.DataFrame, check: dict) -> CheckResult:
     q, op = check["quantity"], check["op"]
     left_rows = _select(frame, check.get("where", {}))
     if op in SPREAD_OPS:
-        axes = [c for c in frame.columns if c.startswith("@")]
-        per_config = left_rows.assign(_v=quantity_values(left_rows, q)).groupby([a for a in axes] or (lambda _: 0))["_v"].mean()
+        per_config = _per_configuration(frame, left_rows, q)
         lo, hi = per_config.min(), per_config.max()
         ratio = hi / lo if lo > 0 else float("inf")
         holds = None if per_config.isna().any() or len(per_config) < 2 else (ratio < check["value"] if op == "spread<" else ratio > check["value"])
@@ -144,10 +143,15 @@ def evaluate_check(frame: pd.DataFrame, check: dict) -> CheckResult:
     return CheckResult(check["what"], holds, left, float(right), text)
 
 
+def _per_configuration(frame: pd.DataFrame, rows: pd.DataFrame, q: str) -> pd.Series:
+    """Mean of quantity q over the seeds of each configuration among `rows`."""
+    axes = [c for c in frame.columns if c.startswith("@")]
+    return rows.assign(_v=quantity_values(rows, q)).groupby(axes or (lambda _: 0))["_v"].mean()
+
+
 def _evaluate_each(frame: pd.DataFrame, rows: pd.DataFrame, check: dict) -> CheckResult:
     q, op, value = check["quantity"], check["op"], float(check["value"])
-    axes = [c for c in frame.columns if c.startswith("@")]
-    per_config = rows.assign(_v=quantity_values(rows, q)).groupby(axes or (lambda _: 0))["_v"].mean()
+    per_config = _per_configuration(frame, rows, q)
     if per_config.empty or per_config.isna().any():
         return CheckResult(check["what"], None, float("nan"), value, f"{q}: not measured for every configuration")
     worst = per_config.max() if op in ("<", "<=") else per_config.min()

@@ -50,7 +50,7 @@ class Progress:
 
 
 def _worker_init() -> None:
-    # Ctrl-C belongs to the parent, which stops the study cleanly; BLAS gets one thread.
+    # Ctrl-C belongs to the parent, which stops the study cleanly (BLAS threads: make_executor).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

@@ -171,19 +171,26 @@ def test_cli_bad_study_stores_nothing(tmp_path, store_url):
     assert Store(store_url).studies() == []
 
 
-def test_sigkill_mid_study_then_rerun_completes_without_duplicates(tmp_path, store_url):
+def start_slow_study_mid_flight(tmp_path, store_url, **popen):
+    """Start `ablab run` on a slow study; return (process, path, store) once some runs are
+    done and others are in flight."""
     slow = STUDY.replace("steps = 20", "steps = 400").replace('"model.cell" = ["rnn", "gru"]', '"model.cell" = ["rnn", "gru", "lstm", "lstm-cifg"]')
     path = tmp_path / "slow.toml"
     path.write_text(slow)
-    proc = subprocess.Popen([sys.executable, "-m", "ablab.core.cli", "run", str(path), "--store", store_url, "--workers", "2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "ablab.core.cli", "run", str(path), "--store", store_url, "--workers", "2"], **popen)
     store = Store(store_url)
     deadline = time.time() + 60
-    while time.time() < deadline:  # kill as soon as some runs are done and others in flight
+    while time.time() < deadline:
         counts = {s["name"]: s["counts"] for s in store.studies()}.get("e2e", {})
         if counts.get("done", 0) >= 2 and counts.get("running", 0) >= 1:
             break
         time.sleep(0.05)
+    return proc, path, store
+
+
+def test_sigkill_mid_study_then_rerun_completes_without_duplicates(tmp_path, store_url):
+    proc, path, store = start_slow_study_mid_flight(tmp_path, store_url, stdout=subprocess.DEVNULL,
+                                                    stderr=subprocess.DEVNULL, start_new_session=True)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     counts = {s["name"]: s["counts"] for s in store.studies()}["e2e"]
@@ -198,18 +205,7 @@ def test_sigkill_mid_study_then_rerun_completes_without_duplicates(tmp_path, sto
 
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path, store_url):
-    slow = STUDY.replace("steps = 20", "steps = 400").replace('"model.cell" = ["rnn", "gru"]', '"model.cell" = ["rnn", "gru", "lstm", "lstm-cifg"]')
-    path = tmp_path / "slow.toml"
-    path.write_text(slow)
-    proc = subprocess.Popen([sys.executable, "-m", "ablab.core.cli", "run", str(path), "--store", store_url, "--workers", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    store = Store(store_url)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        counts = {s["name"]: s["counts"] for s in store.studies()}.get("e2e", {})
-        if counts.get("done", 0) >= 2 and counts.get("running", 0) >= 1:
-            break
-        time.sleep(0.05)
+    proc, path, store = start_slow_study_mid_flight(tmp_path, store_url, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err

@@ -107,12 +107,13 @@ if len(probes):
         ("linearity", "error", "superposition error", "Linearity"),
     ]
     present = [p for p in panels if len(probe_series(probes, p[0], p[1]))]
+    config_of = dict(zip(runs["key"], labels))
     if present:
         st.subheader("Probes over training")
         cols = st.columns(2)
         for i, (probe, name, y_title, title) in enumerate(present):
             series = probe_series(probes, probe, name)
-            series["config"] = series["run_key"].map(dict(zip(probes["run_key"], probes["config"])))
+            series["config"] = series["run_key"].map(config_of)
             b = band(series, "step")
             with cols[i % 2]:
                 show(charts.band_chart(b, x_title="step", y_title=y_title, title=title), b, f"{probe}-{name}")
