@@ -1,7 +1,11 @@
 """Engine speed: ms per training step (forward + BPTT + Adam update), ensembles vs solo runs,
 and torch.nn's cells on the same step when torch is installed. One BLAS thread throughout.
 
-    OPENBLAS_NUM_THREADS=1 python benchmarks/engine.py [--repeats N]
+    OPENBLAS_NUM_THREADS=1 python benchmarks/engine.py [--repeats N] [--cells lstm,gru,rnn]
+
+The machines this runs on are shared: their speed drifts by tens of percent within a minute.
+So the contenders of one row are timed in rounds (solo, ensemble, torch, solo, ...), each
+ratio is the median over rounds of that round's ratio, and a slow minute slows both sides.
 """
 
 from __future__ import annotations
@@ -29,14 +33,26 @@ CELLS = ("lstm", "gru", "rnn")
 ENSEMBLE = 16
 
 
-def timed(fn, repeats: int) -> tuple[float, float, float]:
-    fn()  # warm-up: first-touch page faults and BLAS init are not what we measure
-    samples = []
+def interleaved(fns: dict, repeats: int) -> dict[str, list[float]]:
+    """ms per call of each function, timed in rounds so that drift hits all of them alike."""
+    for fn in fns.values():
+        fn()  # warm-up: first-touch page faults and BLAS init are not what we measure
+    samples = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples), min(samples), max(samples)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append((time.perf_counter() - start) * 1e3)
+    return samples
+
+
+def paired(num: list[float], den: list[float], scale: float = 1.0) -> float:
+    """Median over rounds of scale * num / den."""
+    return statistics.median(scale * n / d for n, d in zip(num, den))
+
+
+def spread(xs: list[float]) -> str:
+    return f"{statistics.median(xs):7.2f} ({min(xs):.2f}-{max(xs):.2f})"
 
 
 def ablab_step(registry, cell: str, size: dict, members: int):
@@ -52,7 +68,7 @@ def ablab_step(registry, cell: str, size: dict, members: int):
     def step():
         out, cache = net.forward(params, x)
         _, dy = mse(out, y)
-        grads, _ = net.backward(params, dy, cache)
+        grads, _ = net.backward(params, dy, cache, input_grad=False)
         clip(ClipSpec("none"), grads)  # the pre-clip norm is always recorded
         update(opt, params, grads, state, opt.lr)
 
@@ -81,8 +97,9 @@ def torch_step(cell: str, size: dict):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--repeats", type=int, default=15, help="timed rounds per row (default 15)")
+    parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated cells to time (default all)")
     args = parser.parse_args(argv)
     registry = build_registry(entry_points=False)
     print(f"allocator tuned: {tune_allocator()}")
@@ -98,17 +115,18 @@ def main(argv=None) -> int:
     print(header)
     summary = []
     for size_name, size in SIZES.items():
-        for cell in CELLS:
-            solo = timed(ablab_step(registry, cell, size, 1), args.repeats)
-            ens = timed(ablab_step(registry, cell, size, ENSEMBLE), max(3, args.repeats // 3))
-            tt = timed(torch_step(cell, size), args.repeats) if have_torch else None
-            speedup = ENSEMBLE * solo[0] / ens[0]
-            ratio = solo[0] / tt[0] if tt else float("nan")
-            ens_vs_torch = ens[0] / (ENSEMBLE * tt[0]) if tt else float("nan")
-            tcol = f"{tt[0]:7.2f} ({tt[1]:.2f}-{tt[2]:.2f})" if tt else "n/a"
+        for cell in args.cells.split(","):
+            fns = {"solo": ablab_step(registry, cell, size, 1), "ens": ablab_step(registry, cell, size, ENSEMBLE)}
+            if have_torch:
+                fns["torch"] = torch_step(cell, size)
+            t = interleaved(fns, args.repeats)
+            speedup = paired(t["solo"], t["ens"], ENSEMBLE)
+            ratio = paired(t["solo"], t["torch"]) if have_torch else float("nan")
+            ens_vs_torch = paired(t["ens"], t["torch"], 1 / ENSEMBLE) if have_torch else float("nan")
+            tcol = spread(t["torch"]) if have_torch else "n/a"
             print(
-                f"{cell:5} {size_name:6} {solo[0]:8.2f} ({solo[1]:.2f}-{solo[2]:.2f}) {tcol:>22} {ratio:11.2f} "
-                f"{ENSEMBLE * solo[0]:11.1f} {ens[0]:9.1f} {speedup:11.2f}x {ens_vs_torch:15.2f}",
+                f"{cell:5} {size_name:6} {spread(t['solo']):>22} {tcol:>22} {ratio:11.2f} "
+                f"{ENSEMBLE * statistics.median(t['solo']):11.1f} {statistics.median(t['ens']):9.1f} {speedup:11.2f}x {ens_vs_torch:15.2f}",
                 flush=True,
             )
             summary.append((cell, size_name, ratio, speedup, ens_vs_torch))

@@ -22,6 +22,9 @@ class Activation:
     summary: str = ""
     defaults: dict[str, float] = field(default_factory=dict)
     bounded: bool = False  # output confined to an interval (a valid gate needs [0, 1])
+    # True when deriv reads only y (tanh' = 1 - y^2): cells may then drop the
+    # pre-activation from their caches and call deriv(None, y), which saves memory traffic.
+    deriv_from_output: bool = False
 
     def bind(self, options: dict[str, Any] | None = None) -> "BoundActivation":
         opts = dict(self.defaults)
@@ -47,8 +50,12 @@ class BoundActivation:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.activation.fn(x, **self.options)
 
-    def deriv(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def deriv(self, x: np.ndarray | None, y: np.ndarray) -> np.ndarray:
         return self.activation.deriv(x, y, **self.options)
+
+    @property
+    def deriv_from_output(self) -> bool:
+        return self.activation.deriv_from_output
 
 
 def resolve(registry, spec: str | dict) -> BoundActivation:

@@ -93,7 +93,10 @@ class FeedForwardNet:
         y = np.matmul(h, params["out.V"]) + params["out.c"][:, None, :]
         return y, {"layers": layers, "top": h}
 
-    def backward(self, params: dict, dy: np.ndarray, cache: dict, window=None, trace: dict | None = None):
+    def backward(self, params: dict, dy: np.ndarray, cache: dict, window=None, trace: dict | None = None,
+                 input_grad: bool = True):
+        """Gradients for every parameter and dx (None with input_grad=False); the same
+        signature as RecurrentNet.backward, where window and trace have no use here."""
         grads = {k: np.zeros_like(v) for k, v in params.items()}
         top = cache["top"]
         grads["out.V"][:] = np.matmul(top.transpose(0, 2, 1), dy)
@@ -112,6 +115,8 @@ class FeedForwardNet:
                 grads[f"l{l}.b"][:] = du.sum(axis=1)
                 dz = du
             grads[f"l{l}.W"][:] = np.matmul(h_in.transpose(0, 2, 1), dz)  # z = h_in W
+            if l == 0 and not input_grad:
+                return grads, None
             dh = np.matmul(dz, params[f"l{l}.W"].transpose(0, 2, 1))
         return grads, dh
 

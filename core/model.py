@@ -154,10 +154,12 @@ class RecurrentNet:
             y = np.matmul(inp.reshape(S, T * B, H), V).reshape(S, T, B, -1) + c[:, None, None, :]
         return y, {"inputs": inputs, "steps": caches, "hs": inputs[1:] + [inp], "top": inp, "tokens": tokens}
 
-    def backward(self, params: dict, dy: np.ndarray, cache: dict, window: int | None = None, trace: dict | None = None):
+    def backward(self, params: dict, dy: np.ndarray, cache: dict, window: int | None = None, trace: dict | None = None,
+                 input_grad: bool = True):
         """Gradients of the loss for every parameter, and dx. `window` truncates BPTT: no
         gradient crosses from step t to t-1 when t is a multiple of window. With `trace`,
-        trace["dh"][l] receives dL/dh_t of layer l for every step, (S,T,B,H)."""
+        trace["dh"][l] receives dL/dh_t of layer l for every step, (S,T,B,H). With
+        input_grad=False, dx is not computed (training has no use for it) and None returned."""
         if trace is not None:
             trace["dh"] = [None] * len(self.cells)
         grads = {k: np.zeros_like(v) for k, v in params.items()}
@@ -169,7 +171,9 @@ class RecurrentNet:
             grads["out.c"][:] = dy.sum(axis=1)
             dhs = np.zeros_like(top)
             dhs[:, -1] = np.matmul(dy, V.transpose(0, 2, 1))  # (S,B,H)
+            zero_before = T - 1  # dhs[:, t] is zero for t < zero_before: nothing to add there
         else:
+            zero_before = 0
             dyf = dy.reshape(S, T * B, -1)
             grads["out.V"][:] = np.matmul(top.reshape(S, T * B, H).transpose(0, 2, 1), dyf)
             grads["out.c"][:] = dyf.sum(axis=1)
@@ -181,7 +185,8 @@ class RecurrentNet:
             da = np.empty((S, T, B, p["W"].shape[-1]), dtype=dy.dtype)  # (S,T,B,nb*H)
             dstate = tuple(np.zeros((S, B, H), dtype=dy.dtype) for _ in cell.state_names)
             for t in reversed(range(T)):
-                dstate = (dstate[0] + dhs[:, t],) + dstate[1:]
+                if t >= zero_before:
+                    dstate = (dstate[0] + dhs[:, t],) + dstate[1:]
                 if trace is not None:
                     if trace["dh"][l] is None:
                         trace["dh"][l] = np.empty_like(top)
@@ -198,6 +203,10 @@ class RecurrentNet:
                     grads[f"l{l}.{name}"] += np.matmul(h_prev, daf[..., cols])
             grads[f"l{l}.W"][:] = np.matmul(inp.reshape(S, T * B, -1).transpose(0, 2, 1), daf)
             grads[f"l{l}.b"][:] = daf.sum(axis=1)
+            zero_before = 0
+            embedding_grad = self.embedding is not None and self.embedding.trainable
+            if l == 0 and not (input_grad or embedding_grad):
+                return grads, None
             dhs = np.matmul(daf, p["W"].transpose(0, 2, 1)).reshape(S, T, B, -1)  # dx of layer l
         if self.embedding is not None and self.embedding.trainable:
             emb_grads = {k[4:]: g for k, g in grads.items() if k.startswith("emb.")}

@@ -69,7 +69,7 @@ class ProbeContext:
         y, cache = self.forward
         _, dy = LOSSES[self.task.loss](y, self.batch.y, self.batch.mask)
         trace: dict = {}
-        grads, _ = self.net.backward(self.params, dy, cache, None, trace)
+        grads, _ = self.net.backward(self.params, dy, cache, None, trace, input_grad=False)
         return grads, trace
 
     def record(self, probe: str, name: str, values: np.ndarray, layer: int = -1, index: int = -1) -> list[dict]:

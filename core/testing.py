@@ -131,6 +131,12 @@ def check_activation(name: str, registry=None) -> list[str]:
         _expect(y.dtype == np.float32, f"f(x) turned float32 into {y.dtype}")
         d = act.deriv(x, y)
         _expect(np.shape(d) == x.shape, f"f'(x) has shape {np.shape(d)} for input {x.shape}")
+        if act.deriv_from_output:  # cells will call deriv(None, y) and drop the pre-activations
+            try:
+                d_out = act.deriv(None, y)
+            except TypeError as exc:
+                raise AssertionError(f"deriv_from_output is set but deriv(None, y) fails: {exc}") from exc
+            _expect(np.array_equal(d_out, d), "deriv_from_output is set but deriv(None, y) differs from deriv(x, y)")
 
     def gradients():
         _grad_activation(registry, name)

@@ -126,7 +126,7 @@ def train(
             batch = stack_batches(task, rngs, spec.batch_size)
             y, cache = net.forward(params, encode_inputs(net, task, batch.x, dtype))
             loss, dy = loss_fn(y, batch.y, batch.mask)
-            grads, _ = net.backward(params, dy, cache, spec.bptt_window)
+            grads, _ = net.backward(params, dy, cache, spec.bptt_window, input_grad=False)
             norm, clipped = clip(spec.clip, grads)
             window.add(norm, clipped)
             bad = active & ~(np.isfinite(loss) & np.isfinite(norm))

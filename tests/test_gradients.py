@@ -144,3 +144,15 @@ def test_learned_embedding_gradient_is_sparse_and_frozen_ones_stay_zero():
         g = grads["emb.E"][0]
         assert np.all(g[1] == 0)  # unseen token: no gradient
         assert np.any(g[0] != 0) == trained and np.any(g[2] != 0) == trained
+
+
+def test_backward_without_input_grad_gives_the_same_parameter_gradients():
+    net = RecurrentNet(RecurrentSpec(n_in=3, n_out=2, hidden=4, cell="lstm", layers=2, readout="all"), REGISTRY)
+    params = net.init([0, 1], dtype=np.float64)
+    x = np.random.default_rng(1).normal(size=(2, 5, 3, 3))
+    y, cache = net.forward(params, x)
+    dy = np.random.default_rng(2).normal(size=y.shape)
+    full, dx = net.backward(params, dy, cache)
+    lean, none = net.backward(params, dy, cache, input_grad=False)
+    assert dx.shape == x.shape and none is None
+    assert full.keys() == lean.keys() and all(np.array_equal(full[k], lean[k]) for k in full)

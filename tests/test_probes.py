@@ -191,3 +191,22 @@ def test_linearity_separates_identity_from_relu_networks():
         params = {k: v + (0.1 if k.endswith(".b") else 0.0) for k, v in params.items()}  # biases make it affine
         errors[act] = frame(probe("linearity").measure(context(net, params, teacher(), x, None)))["value"].item()
     assert errors["identity"] < 1e-10 and errors["relu"] > 0.05
+
+
+@pytest.mark.parametrize("cell, options", [
+    ("lstm", {}), ("lstm-peephole", {}), ("lstm-cifg", {}), ("lstm", {"gate_activation": "hard_sigmoid"}),
+    ("lstm", {"no_input_activation": True, "no_output_gate": True}), ("gru", {}), ("gru", {"reset_after": True}), ("rnn", {"activation": "relu"}),
+])
+def test_probes_see_the_preactivations_each_output_came_from(cell, options):
+    """Cells may drop pre-activations from the training cache and recompute them for the
+    probes; the recomputed values must be the very ones the outputs were computed from."""
+    net = RecurrentNet(RecurrentSpec(n_in=3, n_out=1, hidden=5, cell=cell, cell_options=options, layers=2), REGISTRY)
+    params = net.init([0, 1])
+    x = np.random.default_rng(0).normal(size=(2, 6, 4, 3)).astype(np.float32)
+    _, cache = net.forward(params, x)
+    seen = set()
+    for layer, name, act, pre, post in net.activations(cache):
+        assert pre.shape == post.shape == (2, 6 * 4, 5), (layer, name)
+        assert np.array_equal(act(pre), post), f"layer {layer} {name}: f(pre) != post"
+        seen.add(name)
+    assert seen, "the cell reported no activations"

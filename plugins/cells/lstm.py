@@ -83,13 +83,18 @@ class LSTM(Cell):
             b[self._slices(hidden)["f"]] = self.options["forget_bias"]
         return b
 
+    def _recurrent_input(self, p, a, h_prev):
+        """z = a + h_prev U, in one place so activation_values() recomputes it bit for bit."""
+        z = np.matmul(h_prev, p["U"])  # (S,B,nb*H), blocks [i, f, o, g]
+        z += a
+        return z
+
     def step(self, p, a, state):
         h_prev, c_prev = state  # (S,B,H) each
         H = h_prev.shape[-1]
         sl = self._slices(H)
         nG = len(self.gates) * H
-        z = np.matmul(h_prev, p["U"])  # (S,B,nb*H), blocks [i, f, o, g]
-        z += a
+        z = self._recurrent_input(p, a, h_prev)
         gz = z[..., :nG]  # gate pre-activations (S,B,nG)
         if self.peep:
             gz = gz.copy()
@@ -101,7 +106,12 @@ class LSTM(Cell):
         f = gates[..., sl["f"]] if "f" in self.gates else (1.0 - i if self.coupled else None)
         zg = z[..., sl["g"]]
         g = zg if self.phi is None else self.phi(zg)  # (S,B,H)
-        c = (c_prev if f is None else f * c_prev) + (g if i is None else i * g)  # (S,B,H)
+        ig = g if i is None else i * g
+        if f is None:
+            c = c_prev + ig  # (S,B,H)
+        else:
+            c = f * c_prev
+            c += ig
         o = None
         if "o" in self.gates:
             if self.peep:
@@ -110,11 +120,18 @@ class LSTM(Cell):
             o = gates[..., sl["o"]]
         s = c if self.psi is None else self.psi(c)  # (S,B,H)
         h = s if o is None else o * s  # (S,B,H)
-        return (h, c), (h_prev, c_prev, gz, gates, i, f, o, zg, g, c, s)
+        # Pre-activations whose derivative is read from the output are not kept: z is then a
+        # temporary that the allocator hands back next step, still in cache, instead of
+        # T fresh arrays (probes recompute them from a and h_prev).
+        if self.sigma.deriv_from_output and not self.peep:
+            gz = None
+        if self.phi is None or self.phi.deriv_from_output:
+            zg = None
+        return (h, c), (h_prev, c_prev, a, p, gz, gates, i, f, o, zg, g, c, s)
 
     def backward_step(self, p, dstate, cache, grads):
         dh, dc_next = dstate
-        h_prev, c_prev, gz, gates, i, f, o, zg, g, c, s = cache
+        h_prev, c_prev, a, _, gz, gates, i, f, o, zg, g, c, s = cache
         H = h_prev.shape[-1]
         sl = self._slices(H)
         dz = np.empty(h_prev.shape[:-1] + (self.n_blocks * H,), dtype=dh.dtype)  # (S,B,nb*H)
@@ -124,17 +141,25 @@ class LSTM(Cell):
             np.multiply(dh, s, out=dz[..., sl["o"]])
             ds = dh * o
         else:
-            ds = dh
+            ds = dh.copy()
         # s = psi(c); c also reaches the next step and, with peepholes, the output gate
-        dc = dc_next + (ds if self.psi is None else ds * self.psi.deriv(c, s))
+        if self.psi is not None:
+            ds *= self.psi.deriv(c, s)
+        dc = ds
+        dc += dc_next
         if o is not None and self.peep:
             dzo = dz[..., sl["o"]]
             dzo *= self.sigma.deriv(gz[..., sl["o"]], o)
             dc += dzo * p["p_o"][:, None, :]
             grads["p_o"] += np.einsum("sbh,sbh->sh", dzo, c)
         # c = f * c_prev + i * g
-        dg = dc if i is None else dc * i
-        dz[..., sl["g"]] = dg if self.phi is None else dg * self.phi.deriv(zg, g)
+        dzg = dz[..., sl["g"]]
+        if i is None:
+            dzg[...] = dc
+        else:
+            np.multiply(dc, i, out=dzg)
+        if self.phi is not None:
+            dzg *= self.phi.deriv(zg, g)
         dc_prev = dc * f if f is not None else dc.copy()
         if i is not None:
             di = np.multiply(dc, g, out=dz[..., sl["i"]])
@@ -145,7 +170,7 @@ class LSTM(Cell):
         # gates = sigma(gz), in one call over the gates not already done
         done = self.peep and o is not None
         pre = slice(0, (len(self.gates) - done) * H)
-        dz[..., pre] *= self.sigma.deriv(gz[..., pre], gates[..., pre])
+        dz[..., pre] *= self.sigma.deriv(None if gz is None else gz[..., pre], gates[..., pre])
         if self.peep:
             for name in ("i", "f"):
                 if name in self.gates:
@@ -157,14 +182,18 @@ class LSTM(Cell):
         return dz, (dh_prev, dc_prev)
 
     def gate_values(self, cache):
-        h_prev, c_prev, gz, gates, i, f, o, zg, g, c, s = cache
+        h_prev, c_prev, a, p, gz, gates, i, f, o, zg, g, c, s = cache
         names = {"input": i, "forget": f, "output": o}
         return {k: v for k, v in names.items() if v is not None}
 
     def activation_values(self, cache):
-        h_prev, c_prev, gz, gates, i, f, o, zg, g, c, s = cache
+        h_prev, c_prev, a, p, gz, gates, i, f, o, zg, g, c, s = cache
         H = h_prev.shape[-1]
         sl = self._slices(H)
+        if gz is None or (zg is None and self.phi is not None):
+            z = self._recurrent_input(p, a, h_prev)  # as step() computed it (no peepholes here)
+            gz = z[..., : len(self.gates) * H] if gz is None else gz
+            zg = z[..., sl["g"]] if zg is None else zg
         out = [(name + "_gate", self.sigma, gz[..., sl[k]], gates[..., sl[k]]) for k, name in (("i", "input"), ("f", "forget"), ("o", "output")) if k in self.gates]
         if self.phi is not None:
             out.append(("cell_input", self.phi, zg, g))

@@ -46,7 +46,7 @@ class GradThroughTime(Probe):
             dy = dy.copy()
             dy[:, :-1] = 0.0
         trace: dict = {}
-        net.backward(params, dy, cache, None, trace)
+        net.backward(params, dy, cache, None, trace, input_grad=False)
         dh = trace["dh"][-1].astype(np.float64)  # (S,T,B,H)
         S, T = dh.shape[:2]
         norms = np.sqrt((dh * dh).reshape(S, T, -1).sum(axis=2))  # (S,T)
