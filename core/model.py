@@ -195,14 +195,7 @@ class RecurrentNet:
                 if window is not None and t % window == 0:
                     dstate = tuple(np.zeros_like(d) for d in dstate)
             daf = da.reshape(S, T * B, -1)
-            hoisted = cell.hoisted(H)
-            if hoisted:
-                h_prev = np.concatenate([np.zeros((S, 1, B, H), dtype=top.dtype), cache["hs"][l][:, :-1]], axis=1)
-                h_prev = h_prev.reshape(S, T * B, H).transpose(0, 2, 1)  # (S,H,T*B)
-                for name, cols in hoisted.items():
-                    grads[f"l{l}.{name}"] += np.matmul(h_prev, daf[..., cols])
-            grads[f"l{l}.W"][:] = np.matmul(inp.reshape(S, T * B, -1).transpose(0, 2, 1), daf)
-            grads[f"l{l}.b"][:] = daf.sum(axis=1)
+            self._input_side_grads(grads, l, cell.hoisted(H), inp, cache["hs"][l], daf)
             zero_before = 0
             embedding_grad = self.embedding is not None and self.embedding.trainable
             if l == 0 and not (input_grad or embedding_grad):
@@ -212,6 +205,30 @@ class RecurrentNet:
             emb_grads = {k[4:]: g for k, g in grads.items() if k.startswith("emb.")}
             self.embedding.backward(self.embedding_params(params), cache["tokens"], dhs, emb_grads)
         return grads, dhs
+
+    def _input_side_grads(self, grads: dict, l: int, hoisted: dict, inp: np.ndarray, hs: np.ndarray, daf: np.ndarray):
+        """dW = sum_t x_t^T da_t, db = sum_t da_t and each hoisted dU = sum_t h_{t-1}^T da_t[cols]
+        as ONE matmul over all steps: [x_t, 1, h_{t-1}]^T da_t reads da (T*B rows) once.
+        A matrix that covers only some columns (GRU's U_ru) gets its own matmul."""
+        S, T, B, D = inp.shape
+        H = hs.shape[-1]
+        full = [name for name, cols in hoisted.items() if cols == slice(None)][:1]
+        X = np.empty((S, T, B, D + 1 + H * len(full)), dtype=daf.dtype)  # rows [x_t, 1, h_{t-1}]
+        X[..., :D] = inp
+        X[..., D] = 1.0
+        h_prev = X[..., D + 1 :]
+        if full:
+            h_prev[:, 0] = 0.0  # h_0
+            h_prev[:, 1:] = hs[:, :-1]
+        G = np.matmul(X.reshape(S, T * B, -1).transpose(0, 2, 1), daf)  # (S, D+1(+H), nb*H)
+        grads[f"l{l}.W"][:] = G[:, :D]
+        grads[f"l{l}.b"][:] = G[:, D]
+        for name, cols in hoisted.items():
+            if name in full:
+                grads[f"l{l}.{name}"] += G[:, D + 1 :]
+            else:
+                h = np.concatenate([np.zeros((S, 1, B, H), dtype=hs.dtype), hs[:, :-1]], axis=1)
+                grads[f"l{l}.{name}"] += np.matmul(h.reshape(S, T * B, H).transpose(0, 2, 1), daf[..., cols])
 
     def activations(self, cache: dict):
         """(layer, name, activation, pre, out) for each activation of each layer, with the
