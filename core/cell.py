@@ -16,10 +16,15 @@ faster than T small ones; backward_step leaves it alone. In backward_step, `p` a
 faster than a transposed view. Every array carries a
 leading ensemble axis S: a_t is (S, B, n_blocks*H), each state (S, B, H), a recurrent matrix
 (S, H, k*H). States are tuples whose first element is the output h.
+
+backward_step may take a keyword `out`: ablab then passes the (S, B, n_blocks*H) slice of its
+all-steps buffer for da_t, the cell writes da_t there and returns `out`, and one copy of
+da_t per step is saved. Cells without the keyword work unchanged.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +87,11 @@ class Cell:
         """(name, bound activation, pre-activation, output) at one step, each array (S, B, H):
         what the dead-unit, saturation and mean-shift probes read."""
         return []
+
+
+def writes_da_in_place(cell: "Cell") -> bool:
+    """Whether cell.backward_step accepts `out` (see the module docstring)."""
+    return "out" in inspect.signature(cell.backward_step).parameters
 
 
 def with_transposes(cell: "Cell", p: dict, hidden: int) -> dict:

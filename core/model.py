@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.cell import with_transposes
+from ablab.core.cell import with_transposes, writes_da_in_place
 from ablab.core.errors import ConfigError
 from ablab.core.initializer import draw
 from ablab.core.spec import one_of, positive, positive_int
@@ -73,6 +73,7 @@ class RecurrentNet:
             self.embedding = registry.get("embedding", name)(registry, spec.vocab, **opts)
         cell_cls = registry.get("cell", spec.cell)
         self.cells = [cell_cls(registry, **spec.cell_options) for _ in range(spec.layers)]
+        self.da_in_place = writes_da_in_place(self.cells[0])
         self.input_init = _init_spec(registry, spec.input_init, "model.input_init")
         self.recurrent_init = _init_spec(registry, spec.recurrent_init, "model.recurrent_init")
         H = spec.hidden
@@ -191,7 +192,10 @@ class RecurrentNet:
                     if trace["dh"][l] is None:
                         trace["dh"][l] = np.empty_like(top)
                     trace["dh"][l][:, t] = dstate[0]
-                da[:, t], dstate = cell.backward_step(pb, dstate, steps[t], g)
+                if self.da_in_place:
+                    _, dstate = cell.backward_step(pb, dstate, steps[t], g, out=da[:, t])
+                else:
+                    da[:, t], dstate = cell.backward_step(pb, dstate, steps[t], g)
                 if window is not None and t % window == 0:
                     dstate = tuple(np.zeros_like(d) for d in dstate)
             daf = da.reshape(S, T * B, -1)

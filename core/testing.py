@@ -111,13 +111,44 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
         second = net.forward(params, x)[0]
         _expect(np.array_equal(first, second), "a second forward pass gave other outputs: state leaked between sequences")
 
+    def probe_values():
+        params = net.init([0, 1])
+        _, cache = net.forward(params, x)
+        for layer, act_name, act, pre, post in net.activations(cache):
+            _expect(pre.shape == post.shape, f"activation_values() {act_name!r}: pre {pre.shape} and output {post.shape} differ in shape")
+            _expect(np.array_equal(act(pre), post), f"activation_values() {act_name!r}: f(pre) is not the output; "
+                                                    "probes would read derivatives at the wrong points")
+
+    def da_in_place():
+        from ablab.core.cell import with_transposes, writes_da_in_place
+
+        if not writes_da_in_place(cell):
+            return
+        params = net.init([0, 1], np.float64)
+        p = net.layer(params, 0)
+        rng = np.random.default_rng(1)
+        state = tuple(rng.normal(size=(S, B, H)) for _ in cell.state_names)
+        _, cache = cell.step(p, rng.normal(size=(S, B, cell.n_blocks * H)), state)
+        pb = with_transposes(cell, p, H)
+        dstate = tuple(rng.normal(size=(S, B, H)) for _ in cell.state_names)
+        fresh = {k: np.zeros_like(v) for k, v in p.items()}
+        da, prev = cell.backward_step(pb, dstate, cache, fresh)
+        buffer = np.full((S, 2, B, cell.n_blocks * H), np.nan)  # a strided slice, like ablab's
+        into = {k: np.zeros_like(v) for k, v in p.items()}
+        returned, prev_out = cell.backward_step(pb, dstate, cache, into, out=buffer[:, 1])
+        _expect(np.shares_memory(returned, buffer) and np.array_equal(buffer[:, 1], da),
+                "backward_step(out=...) must write da_t into out and return it, equal to the da_t it returns without out")
+        _expect(all(np.array_equal(a, b) for a, b in zip(prev, prev_out)), "backward_step(out=...) changed the state gradients")
+        _expect(np.isnan(buffer[:, 0]).all(), "backward_step(out=...) wrote outside out")
+
     def gradients():
         _grad_cell(registry, name, options)
         check_model(RecurrentNet(RecurrentSpec(n_in=D, n_out=2, hidden=3, cell=name, cell_options=options, layers=2), registry))
 
-    return _run([("structure", structure), ("shapes and dtypes", shapes_and_dtypes), ("determinism per seed", determinism),
-                 ("ensemble-member independence", member_independence), ("state reset", state_reset),
-                 ("float64 gradient check", gradients)], f"cell {name!r}")
+    # da in place first: a cell that ignores `out` would otherwise fail later checks obscurely
+    return _run([("structure", structure), ("backward_step writes da in place", da_in_place), ("shapes and dtypes", shapes_and_dtypes),
+                 ("determinism per seed", determinism), ("ensemble-member independence", member_independence),
+                 ("state reset", state_reset), ("probe values", probe_values), ("float64 gradient check", gradients)], f"cell {name!r}")
 
 
 def check_activation(name: str, registry=None) -> list[str]:

@@ -78,6 +78,16 @@ class MixesMembers(RNN):
         return (h + h.mean(axis=0, keepdims=True) * 0.1,), cache  # leaks across the ensemble axis
 
 
+class IgnoresOut(RNN):
+    def backward_step(self, p, dstate, cache, grads, out=None):
+        return super().backward_step(p, dstate, cache, grads)  # accepts out but never writes it
+
+
+class ProbesTheWrongPoint(RNN):
+    def activation_values(self, cache):
+        return [(name, act, pre * 2, post) for name, act, pre, post in super().activation_values(cache)]
+
+
 class Float64(RNN):
     def step(self, p, a, state):
         (h,), cache = super().step(p, a, state)
@@ -86,12 +96,19 @@ class Float64(RNN):
 
 @pytest.mark.parametrize(
     "cls,message",
-    [(WrongBackward, "float64 gradient check"), (MixesMembers, "ensemble-member independence"), (Float64, "turned float32 state 'h' into float64")],
+    [(WrongBackward, "float64 gradient check"), (MixesMembers, "ensemble-member independence"), (Float64, "turned float32 state 'h' into float64"),
+     (IgnoresOut, "must write da_t into out"), (ProbesTheWrongPoint, "f(pre) is not the output")],
 )
 def test_contract_failures_name_what_and_where(cls, message):
     with pytest.raises(ContractError) as info:
         check_cell("broken", registry=registry_with("broken", cls))
     assert "cell 'broken'" in str(info.value) and message in str(info.value)
+
+
+@pytest.mark.parametrize("cell, options", [("lstm", {}), ("lstm-peephole", {}), ("lstm-cifg", {}), ("lstm", {"gate_activation": "hard_sigmoid"}),
+                                           ("gru", {}), ("gru", {"reset_after": True}), ("rnn", {"activation": "relu"})])
+def test_builtin_cells_pass_the_plugin_contract(cell, options):
+    assert check_cell(cell, options, registry=build_registry(entry_points=False))
 
 
 def test_nondeterministic_task_fails_the_contract():

@@ -64,7 +64,7 @@ class GRU(Cell):
         h = u * h_prev + (1.0 - u) * n  # (S,B,H)
         return (h,), (h_prev, zr, r, zu, u, rh, hn, zn, n)
 
-    def backward_step(self, p, dstate, cache, grads):
+    def backward_step(self, p, dstate, cache, grads, out=None):
         (dh,) = dstate
         h_prev, zr, r, zu, u, rh, hn, zn, n = cache
         H = h_prev.shape[-1]
@@ -87,7 +87,7 @@ class GRU(Cell):
             dzr = drh * h_prev * self.sigma.deriv(zr, r)
             dh_prev += drh * r
         # [z_r, z_u] = a_ru + h_prev U_ru
-        da = np.empty(dh.shape[:-1] + (3 * H,), dtype=dh.dtype)
+        da = np.empty(dh.shape[:-1] + (3 * H,), dtype=dh.dtype) if out is None else out
         da[..., :H] = dzr
         da[..., H : 2 * H] = dzu
         da[..., 2 * H :] = dzn

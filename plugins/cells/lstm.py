@@ -129,12 +129,12 @@ class LSTM(Cell):
             zg = None
         return (h, c), (h_prev, c_prev, a, p, gz, gates, i, f, o, zg, g, c, s)
 
-    def backward_step(self, p, dstate, cache, grads):
+    def backward_step(self, p, dstate, cache, grads, out=None):
         dh, dc_next = dstate
         h_prev, c_prev, a, _, gz, gates, i, f, o, zg, g, c, s = cache
         H = h_prev.shape[-1]
         sl = self._slices(H)
-        dz = np.empty(h_prev.shape[:-1] + (self.n_blocks * H,), dtype=dh.dtype)  # (S,B,nb*H)
+        dz = np.empty(h_prev.shape[:-1] + (self.n_blocks * H,), dtype=dh.dtype) if out is None else out  # (S,B,nb*H)
         # dz[..., :nG] first holds dL/d(gate output); sigma' turns it into dL/d(pre-activation)
         # h = o * s
         if o is not None:

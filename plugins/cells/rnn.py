@@ -44,10 +44,10 @@ class RNN(Cell):
         h = self.f(z)  # (S,B,H)
         return (h,), (h_prev, z, h)
 
-    def backward_step(self, p, dstate, cache, grads):
+    def backward_step(self, p, dstate, cache, grads, out=None):
         (dh,) = dstate
         h_prev, z, h = cache
-        dz = dh * self.f.deriv(z, h)  # (S,B,H)
+        dz = np.multiply(dh, self.f.deriv(z, h), out=out)  # (S,B,H)
         dh_prev = np.matmul(dz, p["U.T"])  # (S,B,H)
         return dz, (dh_prev,)
 
