@@ -136,8 +136,7 @@ class RecurrentNet:
         inp = x
         for l, cell in enumerate(self.cells):
             p = self.layer(params, l)
-            a = np.matmul(inp.reshape(S, T * B, -1), p["W"]).reshape(S, T, B, -1)  # (S,T,B,nb*H)
-            a += p["b"][:, None, None, :]
+            a = self._project(inp, p["W"], p["b"])  # (S,T,B,nb*H)
             state = tuple(np.zeros((S, B, H), dtype=x.dtype) for _ in cell.state_names)
             hs = np.empty((S, T, B, H), dtype=x.dtype)
             steps = []
@@ -209,6 +208,17 @@ class RecurrentNet:
             emb_grads = {k[4:]: g for k, g in grads.items() if k.startswith("emb.")}
             self.embedding.backward(self.embedding_params(params), cache["tokens"], dhs, emb_grads)
         return grads, dhs
+
+    @staticmethod
+    def _project(inp: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """a_t = x_t W + b for all steps as [x_t, 1] [W; b]: the bias rides in the matmul
+        instead of a second pass over the (S,T,B,nb*H) result."""
+        S, T, B, D = inp.shape
+        X = np.empty((S, T * B, D + 1), dtype=inp.dtype)
+        X[..., :D] = inp.reshape(S, T * B, D)
+        X[..., D] = 1.0
+        Wb = np.concatenate([W, b[:, None, :]], axis=1)  # (S, D+1, nb*H)
+        return np.matmul(X, Wb).reshape(S, T, B, -1)
 
     def _input_side_grads(self, grads: dict, l: int, hoisted: dict, inp: np.ndarray, hs: np.ndarray, daf: np.ndarray):
         """dW = sum_t x_t^T da_t, db = sum_t da_t and each hoisted dU = sum_t h_{t-1}^T da_t[cols]
