@@ -169,11 +169,9 @@ class RecurrentNet:
         if self.spec.readout == "last":
             grads["out.V"][:] = np.matmul(top[:, -1].transpose(0, 2, 1), dy)  # (S,H,O)
             grads["out.c"][:] = dy.sum(axis=1)
-            dhs = np.zeros_like(top)
-            dhs[:, -1] = np.matmul(dy, V.transpose(0, 2, 1))  # (S,B,H)
-            zero_before = T - 1  # dhs[:, t] is zero for t < zero_before: nothing to add there
+            dhs = None  # only h_T meets the loss: dh_last seeds the top layer's backward pass
+            dh_last = np.matmul(dy, V.transpose(0, 2, 1))  # (S,B,H)
         else:
-            zero_before = 0
             dyf = dy.reshape(S, T * B, -1)
             grads["out.V"][:] = np.matmul(top.reshape(S, T * B, H).transpose(0, 2, 1), dyf)
             grads["out.c"][:] = dyf.sum(axis=1)
@@ -184,8 +182,10 @@ class RecurrentNet:
             g = {k: grads[f"l{l}.{k}"] for k in self.layer_keys[l] if k not in ("W", "b")}
             da = np.empty((S, T, B, p["W"].shape[-1]), dtype=dy.dtype)  # (S,T,B,nb*H)
             dstate = tuple(np.zeros((S, B, H), dtype=dy.dtype) for _ in cell.state_names)
+            if dhs is None:
+                dstate = (dh_last,) + dstate[1:]
             for t in reversed(range(T)):
-                if t >= zero_before:
+                if dhs is not None:
                     dstate = (dstate[0] + dhs[:, t],) + dstate[1:]
                 if trace is not None:
                     if trace["dh"][l] is None:
@@ -199,7 +199,6 @@ class RecurrentNet:
                     dstate = tuple(np.zeros_like(d) for d in dstate)
             daf = da.reshape(S, T * B, -1)
             self._input_side_grads(grads, l, cell.hoisted(H), inp, cache["hs"][l], daf)
-            zero_before = 0
             embedding_grad = self.embedding is not None and self.embedding.trainable
             if l == 0 and not (input_grad or embedding_grad):
                 return grads, None
