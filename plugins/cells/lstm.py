@@ -160,13 +160,15 @@ class LSTM(Cell):
             np.multiply(dc, i, out=dzg)
         if self.phi is not None:
             dzg *= self.phi.deriv(zg, g)
-        dc_prev = dc * f if f is not None else dc.copy()
         if i is not None:
             di = np.multiply(dc, g, out=dz[..., sl["i"]])
             if self.coupled:  # f = 1 - i
                 di -= dc * c_prev
         if "f" in self.gates:
             np.multiply(dc, c_prev, out=dz[..., sl["f"]])
+        dc_prev = dc  # dc is this step's own array: scale it in place, its last use
+        if f is not None:
+            dc_prev *= f
         # gates = sigma(gz), in one call over the gates not already done
         done = self.peep and o is not None
         pre = slice(0, (len(self.gates) - done) * H)
