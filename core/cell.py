@@ -17,6 +17,15 @@ faster than a transposed view. Every array carries a
 leading ensemble axis S: a_t is (S, B, n_blocks*H), each state (S, B, H), a recurrent matrix
 (S, H, k*H). States are tuples whose first element is the output h.
 
+Optional fast path: a cell whose pre-activation is z_t = a_t + h_{t-1} U over all its columns
+(hoisted(H) == {"U": slice(None)}, any name) may implement
+
+    step_z(p, z_t, state, recompute)         -> (state_t, cache)
+
+the same step, given z_t. ablab then computes z_t = [x_t, 1, h_{t-1}] [W; b; U] in one
+matmul per step, which spares the separate input projection and the addition of a_t;
+`recompute()` returns z_t again bit for bit, for a cache that leaves z_t out.
+
 backward_step may take a keyword `out`: ablab then passes the (S, B, n_blocks*H) slice of its
 all-steps buffer for da_t, the cell writes da_t there and returns `out`, and one copy of
 da_t per step is saved. Cells without the keyword work unchanged.
@@ -78,6 +87,10 @@ class Cell:
     def backward_step(self, p: dict, dstate: tuple, cache: Any, grads: dict) -> tuple[np.ndarray, tuple]:
         raise NotImplementedError
 
+    def step_z(self, p: dict, z: np.ndarray, state: tuple, recompute) -> tuple[tuple, Any]:
+        """Optional: step() given z_t = a_t + h_{t-1} U (see the module docstring)."""
+        raise NotImplementedError
+
     # -- what probes may read ----------------------------------------------------------
     def gate_values(self, cache: Any) -> dict[str, np.ndarray]:
         """Gate activations at one step, name -> (S, B, H). Cells without gates return {}."""
@@ -87,6 +100,23 @@ class Cell:
         """(name, bound activation, pre-activation, output) at one step, each array (S, B, H):
         what the dead-unit, saturation and mean-shift probes read."""
         return []
+
+
+def fused_matrix(cell: "Cell", hidden: int) -> str | None:
+    """The recurrent matrix ablab may fold into the per-step matmul (see step_z), or None.
+    Only when step and step_z come from the same class: a subclass that overrides step()
+    alone must have its step() called."""
+    def owner(name):
+        return next(k for k in type(cell).__mro__ if name in vars(k))
+
+    if owner("step_z") is Cell or owner("step_z") is not owner("step"):
+        return None
+    hoisted = cell.hoisted(hidden)
+    if len(hoisted) == 1:
+        (name, cols), = hoisted.items()
+        if cols == slice(None):
+            return name
+    return None
 
 
 def writes_da_in_place(cell: "Cell") -> bool:

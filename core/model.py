@@ -6,12 +6,13 @@ one flat dict ("l0.W", "l0.U", "out.V", ...) so optimisers and clipping treat th
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ablab.core.cell import with_transposes, writes_da_in_place
+from ablab.core.cell import fused_matrix, with_transposes, writes_da_in_place
 from ablab.core.errors import ConfigError
 from ablab.core.initializer import draw
 from ablab.core.spec import one_of, positive, positive_int
@@ -74,6 +75,7 @@ class RecurrentNet:
         cell_cls = registry.get("cell", spec.cell)
         self.cells = [cell_cls(registry, **spec.cell_options) for _ in range(spec.layers)]
         self.da_in_place = writes_da_in_place(self.cells[0])
+        self.fused = [fused_matrix(cell, spec.hidden) for cell in self.cells]  # see Cell.step_z
         self.input_init = _init_spec(registry, spec.input_init, "model.input_init")
         self.recurrent_init = _init_spec(registry, spec.recurrent_init, "model.recurrent_init")
         H = spec.hidden
@@ -132,18 +134,38 @@ class RecurrentNet:
             x = self.embedding.forward(self.embedding_params(params), tokens).astype(params["out.V"].dtype, copy=False)
         S, T, B, _ = x.shape
         H = self.spec.hidden
-        inputs, caches = [], []
+        inputs, caches, rows = [], [], []
         inp = x
         for l, cell in enumerate(self.cells):
             p = self.layer(params, l)
-            a = self._project(inp, p["W"], p["b"])  # (S,T,B,nb*H)
             state = tuple(np.zeros((S, B, H), dtype=x.dtype) for _ in cell.state_names)
-            hs = np.empty((S, T, B, H), dtype=x.dtype)
             steps = []
-            for t in range(T):
-                state, cache = cell.step(p, a[:, t], state)
-                hs[:, t] = state[0]
-                steps.append(cache)
+            if self.fused[l] is None:
+                a = self._project(inp, p["W"], p["b"])  # (S,T,B,nb*H)
+                hs = np.empty((S, T, B, H), dtype=x.dtype)
+                for t in range(T):
+                    state, cache = cell.step(p, a[:, t], state)
+                    hs[:, t] = state[0]
+                    steps.append(cache)
+                rows.append(None)
+            else:
+                # z_t = [x_t, 1, h_{t-1}] [W; b; U]: one matmul per step. Slot t of XH holds
+                # [x_t, 1, h_{t-1}]; the step writes h_t into slot t+1, so XH[:, :T] is also
+                # the left factor of the backward's one matmul for dW, db and dU.
+                D = inp.shape[-1]
+                XH = np.empty((S, T + 1, B, D + 1 + H), dtype=x.dtype)
+                XH[:, :T, :, :D] = inp
+                XH[:, T, :, :D] = 0.0  # slot T only holds h_T
+                XH[..., D] = 1.0
+                XH[:, 0, :, D + 1 :] = 0.0  # h_0
+                WbU = np.concatenate([p["W"], p["b"][:, None, :], p[self.fused[l]]], axis=1)  # (S, D+1+H, nb*H)
+                for t in range(T):
+                    xh = XH[:, t]
+                    state, cache = cell.step_z(p, np.matmul(xh, WbU), state, functools.partial(np.matmul, xh, WbU))
+                    XH[:, t + 1, :, D + 1 :] = state[0]
+                    steps.append(cache)
+                hs = XH[:, 1:, :, D + 1 :]  # (S,T,B,H), a view
+                rows.append(XH[:, :T])
             inputs.append(inp)
             caches.append(steps)
             inp = hs
@@ -152,7 +174,7 @@ class RecurrentNet:
             y = np.matmul(inp[:, -1], V) + c[:, None, :]  # (S,B,O)
         else:
             y = np.matmul(inp.reshape(S, T * B, H), V).reshape(S, T, B, -1) + c[:, None, None, :]
-        return y, {"inputs": inputs, "steps": caches, "hs": inputs[1:] + [inp], "top": inp, "tokens": tokens}
+        return y, {"inputs": inputs, "steps": caches, "hs": inputs[1:] + [inp], "top": inp, "tokens": tokens, "rows": rows}
 
     def backward(self, params: dict, dy: np.ndarray, cache: dict, window: int | None = None, trace: dict | None = None,
                  input_grad: bool = True):
@@ -198,7 +220,7 @@ class RecurrentNet:
                 if window is not None and t % window == 0:
                     dstate = tuple(np.zeros_like(d) for d in dstate)
             daf = da.reshape(S, T * B, -1)
-            self._input_side_grads(grads, l, cell.hoisted(H), inp, cache["hs"][l], daf)
+            self._input_side_grads(grads, l, cell.hoisted(H), inp, cache["hs"][l], daf, cache["rows"][l])
             embedding_grad = self.embedding is not None and self.embedding.trainable
             if l == 0 and not (input_grad or embedding_grad):
                 return grads, None
@@ -219,20 +241,24 @@ class RecurrentNet:
         Wb = np.concatenate([W, b[:, None, :]], axis=1)  # (S, D+1, nb*H)
         return np.matmul(X, Wb).reshape(S, T, B, -1)
 
-    def _input_side_grads(self, grads: dict, l: int, hoisted: dict, inp: np.ndarray, hs: np.ndarray, daf: np.ndarray):
+    def _input_side_grads(self, grads: dict, l: int, hoisted: dict, inp: np.ndarray, hs: np.ndarray, daf: np.ndarray,
+                          rows: np.ndarray | None = None):
         """dW = sum_t x_t^T da_t, db = sum_t da_t and each hoisted dU = sum_t h_{t-1}^T da_t[cols]
         as ONE matmul over all steps: [x_t, 1, h_{t-1}]^T da_t reads da (T*B rows) once.
+        `rows` is that left factor when the forward pass already built it (step_z).
         A matrix that covers only some columns (GRU's U_ru) gets its own matmul."""
         S, T, B, D = inp.shape
         H = hs.shape[-1]
         full = [name for name, cols in hoisted.items() if cols == slice(None)][:1]
-        X = np.empty((S, T, B, D + 1 + H * len(full)), dtype=daf.dtype)  # rows [x_t, 1, h_{t-1}]
-        X[..., :D] = inp
-        X[..., D] = 1.0
-        h_prev = X[..., D + 1 :]
-        if full:
-            h_prev[:, 0] = 0.0  # h_0
-            h_prev[:, 1:] = hs[:, :-1]
+        if rows is not None:
+            X = rows
+        else:
+            X = np.empty((S, T, B, D + 1 + H * len(full)), dtype=daf.dtype)  # rows [x_t, 1, h_{t-1}]
+            X[..., :D] = inp
+            X[..., D] = 1.0
+            if full:
+                X[:, 0, :, D + 1 :] = 0.0  # h_0
+                X[:, 1:, :, D + 1 :] = hs[:, :-1]
         G = np.matmul(X.reshape(S, T * B, -1).transpose(0, 2, 1), daf)  # (S, D+1(+H), nb*H)
         grads[f"l{l}.W"][:] = G[:, :D]
         grads[f"l{l}.b"][:] = G[:, D]

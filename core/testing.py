@@ -119,6 +119,22 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
             _expect(np.array_equal(act(pre), post), f"activation_values() {act_name!r}: f(pre) is not the output; "
                                                     "probes would read derivatives at the wrong points")
 
+    def fused_step():
+        from ablab.core.cell import fused_matrix
+
+        if fused_matrix(cell, H) is None:
+            return
+        params = net.init([0, 1], np.float64)
+        y_fused, cache_f = net.forward(params, x.astype(np.float64))
+        plain = RecurrentNet(net.spec, registry)
+        plain.fused = [None] * len(plain.cells)  # the step() path
+        y_plain, cache_p = plain.forward(params, x.astype(np.float64))
+        _expect(np.allclose(y_fused, y_plain, rtol=1e-12, atol=1e-12), "step_z(p, z, ...) disagrees with step(p, a, ...) on the same input")
+        g_fused, _ = net.backward(params, np.ones_like(y_fused), cache_f)
+        g_plain, _ = plain.backward(params, np.ones_like(y_plain), cache_p)
+        for k in g_fused:
+            _expect(np.allclose(g_fused[k], g_plain[k], rtol=1e-10, atol=1e-12), f"with step_z the gradient of {k!r} differs from the step() path")
+
     def da_in_place():
         from ablab.core.cell import with_transposes, writes_da_in_place
 
@@ -148,7 +164,7 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
     # da in place first: a cell that ignores `out` would otherwise fail later checks obscurely
     return _run([("structure", structure), ("backward_step writes da in place", da_in_place), ("shapes and dtypes", shapes_and_dtypes),
                  ("determinism per seed", determinism), ("ensemble-member independence", member_independence),
-                 ("state reset", state_reset), ("probe values", probe_values), ("float64 gradient check", gradients)], f"cell {name!r}")
+                 ("state reset", state_reset), ("step_z agrees with step", fused_step), ("probe values", probe_values), ("float64 gradient check", gradients)], f"cell {name!r}")
 
 
 def check_activation(name: str, registry=None) -> list[str]:

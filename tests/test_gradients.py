@@ -156,3 +156,38 @@ def test_backward_without_input_grad_gives_the_same_parameter_gradients():
     lean, none = net.backward(params, dy, cache, input_grad=False)
     assert dx.shape == x.shape and none is None
     assert full.keys() == lean.keys() and all(np.array_equal(full[k], lean[k]) for k in full)
+
+
+@pytest.mark.parametrize("cell, layers, readout", [("lstm", 2, "all"), ("lstm-peephole", 1, "last"), ("rnn", 2, "last")])
+def test_fused_step_matches_the_step_path(cell, layers, readout):
+    """z_t = [x_t, 1, h_{t-1}] [W; b; U] in one matmul (step_z) gives what a_t + h_{t-1} U
+    (step) gives, forward and backward."""
+    net = RecurrentNet(RecurrentSpec(n_in=3, n_out=2, hidden=4, cell=cell, layers=layers, readout=readout), REGISTRY)
+    assert all(name == "U" for name in net.fused)
+    plain = RecurrentNet(net.spec, REGISTRY)
+    plain.fused = [None] * layers
+    params = net.init([0, 1], dtype=np.float64)
+    x = np.random.default_rng(3).normal(size=(2, 6, 3, 3))
+    y, cache = net.forward(params, x)
+    y_plain, cache_plain = plain.forward(params, x)
+    np.testing.assert_allclose(y, y_plain, rtol=1e-13, atol=1e-13)
+    dy = np.random.default_rng(4).normal(size=y.shape)
+    grads, dx = net.backward(params, dy, cache)
+    grads_plain, dx_plain = plain.backward(params, dy, cache_plain)
+    np.testing.assert_allclose(dx, dx_plain, rtol=1e-12, atol=1e-13)
+    for k in grads:
+        np.testing.assert_allclose(grads[k], grads_plain[k], rtol=1e-12, atol=1e-13, err_msg=k)
+
+
+def test_a_subclass_that_overrides_step_alone_keeps_its_step():
+    from ablab.core.cell import fused_matrix
+
+    rnn = REGISTRY.get("cell", "rnn")
+
+    class Custom(rnn):
+        def step(self, p, a, state):
+            return super().step(p, a, state)
+
+    assert fused_matrix(rnn(REGISTRY), 4) == "U"
+    assert fused_matrix(Custom(REGISTRY), 4) is None
+    assert fused_matrix(REGISTRY.get("cell", "gru")(REGISTRY), 4) is None  # U_ru covers 2 of 3 blocks

@@ -1,5 +1,7 @@
 """LSTM cell with peepholes, replaceable gate functions and the Greff et al. (2017) ablations."""
 
+import functools
+
 import numpy as np
 
 from ablab.core import hookimpl
@@ -84,17 +86,21 @@ class LSTM(Cell):
         return b
 
     def _recurrent_input(self, p, a, h_prev):
-        """z = a + h_prev U, in one place so activation_values() recomputes it bit for bit."""
+        """z = a + h_prev U; step() hands activation_values() this very recipe to recompute it."""
         z = np.matmul(h_prev, p["U"])  # (S,B,nb*H), blocks [i, f, o, g]
         z += a
         return z
 
     def step(self, p, a, state):
+        h_prev = state[0]
+        z = self._recurrent_input(p, a, h_prev)
+        return self.step_z(p, z, state, functools.partial(self._recurrent_input, p, a, h_prev))
+
+    def step_z(self, p, z, state, recompute):
         h_prev, c_prev = state  # (S,B,H) each
         H = h_prev.shape[-1]
         sl = self._slices(H)
         nG = len(self.gates) * H
-        z = self._recurrent_input(p, a, h_prev)
         gz = z[..., :nG]  # gate pre-activations (S,B,nG)
         if self.peep:
             gz = gz.copy()
@@ -122,16 +128,16 @@ class LSTM(Cell):
         h = s if o is None else o * s  # (S,B,H)
         # Pre-activations whose derivative is read from the output are not kept: z is then a
         # temporary that the allocator hands back next step, still in cache, instead of
-        # T fresh arrays (probes recompute them from a and h_prev).
+        # T fresh arrays (probes call recompute()).
         if self.sigma.deriv_from_output and not self.peep:
             gz = None
         if self.phi is None or self.phi.deriv_from_output:
             zg = None
-        return (h, c), (h_prev, c_prev, a, p, gz, gates, i, f, o, zg, g, c, s)
+        return (h, c), (h_prev, c_prev, recompute, gz, gates, i, f, o, zg, g, c, s)
 
     def backward_step(self, p, dstate, cache, grads, out=None):
         dh, dc_next = dstate
-        h_prev, c_prev, a, _, gz, gates, i, f, o, zg, g, c, s = cache
+        h_prev, c_prev, _, gz, gates, i, f, o, zg, g, c, s = cache
         H = h_prev.shape[-1]
         sl = self._slices(H)
         dz = np.empty(h_prev.shape[:-1] + (self.n_blocks * H,), dtype=dh.dtype) if out is None else out  # (S,B,nb*H)
@@ -184,16 +190,16 @@ class LSTM(Cell):
         return dz, (dh_prev, dc_prev)
 
     def gate_values(self, cache):
-        h_prev, c_prev, a, p, gz, gates, i, f, o, zg, g, c, s = cache
+        h_prev, c_prev, recompute, gz, gates, i, f, o, zg, g, c, s = cache
         names = {"input": i, "forget": f, "output": o}
         return {k: v for k, v in names.items() if v is not None}
 
     def activation_values(self, cache):
-        h_prev, c_prev, a, p, gz, gates, i, f, o, zg, g, c, s = cache
+        h_prev, c_prev, recompute, gz, gates, i, f, o, zg, g, c, s = cache
         H = h_prev.shape[-1]
         sl = self._slices(H)
         if gz is None or (zg is None and self.phi is not None):
-            z = self._recurrent_input(p, a, h_prev)  # as step() computed it (no peepholes here)
+            z = recompute()  # as step() had it (no peepholes here)
             gz = z[..., : len(self.gates) * H] if gz is None else gz
             zg = z[..., sl["g"]] if zg is None else zg
         out = [(name + "_gate", self.sigma, gz[..., sl[k]], gates[..., sl[k]]) for k, name in (("i", "input"), ("f", "forget"), ("o", "output")) if k in self.gates]

@@ -39,9 +39,13 @@ class RNN(Cell):
         return {"U": slice(None)}
 
     def step(self, p, a, state):
+        z = np.matmul(state[0], p["U"])  # (S,B,H)
+        z += a
+        return self.step_z(p, z, state, None)
+
+    def step_z(self, p, z, state, recompute):
         (h_prev,) = state
-        z = a + np.matmul(h_prev, p["U"])  # (S,B,H)
-        h = self.f(z)  # (S,B,H)
+        h = self.f(z)  # (S,B,H); z is kept: f' may need it (relu)
         return (h,), (h_prev, z, h)
 
     def backward_step(self, p, dstate, cache, grads, out=None):
