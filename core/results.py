@@ -123,6 +123,7 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
         for c in numeric:
             values = group[c].dropna().to_numpy(dtype=float)
             row[c] = float(values.mean()) if len(values) else float("nan")
-            row[c + " ±95%"] = float(t95(len(values)) * values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
+            spreadable = len(values) > 1 and np.isfinite(values).all()  # inf: a target never reached
+            row[c + " ±95%"] = float(t95(len(values)) * values.std(ddof=1) / math.sqrt(len(values))) if spreadable else float("nan")
         out.append(row)
     return pd.DataFrame(out)

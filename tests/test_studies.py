@@ -3,6 +3,8 @@
 import json
 import textwrap
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from ablab.core.claims import verdict
@@ -165,3 +167,17 @@ def test_model_table_is_optional():
     study = parse_study(text, "m.toml", REGISTRY)
     (run,) = study.runs(REGISTRY)
     assert "cell:lstm" in json.dumps(plugin_versions(run.config, REGISTRY))
+
+
+def test_summary_of_a_target_never_reached_is_inf_without_a_spread():
+    import warnings
+
+    from ablab.core.results import summary
+
+    frame = pd.DataFrame({"key": ["a", "b", "c", "d"], "seed": [0, 1, 0, 1], "status": ["done"] * 4, "@cell": ["rnn", "rnn", "lstm", "lstm"],
+                          "steps_to_0.5x_baseline": [np.inf, np.inf, 10.0, 14.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no "invalid value" from std over inf
+        table = summary(frame).set_index("cell")
+    assert table.loc["rnn", "steps_to_0.5x_baseline"] == np.inf and np.isnan(table.loc["rnn", "steps_to_0.5x_baseline ±95%"])
+    assert table.loc["lstm", "steps_to_0.5x_baseline"] == 12.0 and table.loc["lstm", "steps_to_0.5x_baseline ±95%"] > 0
