@@ -59,6 +59,11 @@ class LSTM(Cell):
                                       ("o", not o["no_output_gate"])) if on]
         self.blocks = self.gates + ["g"]
         self._sl_hidden = None
+        # Pre-activations whose derivative is read from the output are not kept in the cache:
+        # z is then a temporary that the allocator hands back next step, still in cache,
+        # instead of T fresh arrays (probes call recompute()).
+        self._keep_gz = self.peep or not self.sigma.deriv_from_output
+        self._keep_zg = self.phi is not None and not self.phi.deriv_from_output
 
     @property
     def n_blocks(self):
@@ -126,14 +131,7 @@ class LSTM(Cell):
             o = gates[..., sl["o"]]
         s = c if self.psi is None else self.psi(c)  # (S,B,H)
         h = s if o is None else o * s  # (S,B,H)
-        # Pre-activations whose derivative is read from the output are not kept: z is then a
-        # temporary that the allocator hands back next step, still in cache, instead of
-        # T fresh arrays (probes call recompute()).
-        if self.sigma.deriv_from_output and not self.peep:
-            gz = None
-        if self.phi is None or self.phi.deriv_from_output:
-            zg = None
-        return (h, c), (h_prev, c_prev, recompute, gz, gates, i, f, o, zg, g, c, s)
+        return (h, c), (h_prev, c_prev, recompute, gz if self._keep_gz else None, gates, i, f, o, zg if self._keep_zg else None, g, c, s)
 
     def backward_step(self, p, dstate, cache, grads, out=None):
         dh, dc_next = dstate
