@@ -151,3 +151,14 @@ def test_every_hook_is_exercised_by_a_test(hook):
     used = [p.name for p in (ROOT / "tests").glob("test_*.py") if p.name != "test_plugin_kit.py" and hook in p.read_text()]
     scaffolded = hook.removeprefix("register_")[:-1] in KINDS  # the scaffold tests above cover the kind
     assert used or scaffolded, f"no test registers a plugin through {hook}"
+
+
+def test_an_activation_whose_derivative_needs_its_input_cannot_claim_deriv_from_output():
+    from ablab.core.activation import Activation
+    from ablab.core.testing import check_activation
+
+    relu = Activation("bad-relu", lambda x: np.maximum(x, 0), lambda x, y: (x > 0).astype(x.dtype), "relu", deriv_from_output=True)
+    with pytest.raises(ContractError, match="deriv_from_output is set but deriv\\(None, y\\) fails"):
+        check_activation("bad-relu", registry=registry_with("bad-relu", relu, "activation"))
+    honest = Activation("ok-relu", relu.fn, lambda x, y: (y > 0).astype(y.dtype), "relu", deriv_from_output=True)
+    assert check_activation("ok-relu", registry=registry_with("ok-relu", honest, "activation"))
