@@ -101,6 +101,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds per row (default 15)")
     parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated cells to time (default all)")
     args = parser.parse_args(argv)
+    unknown = [c for c in args.cells.split(",") if c not in CELLS]
+    if unknown:  # torch.nn has a counterpart for these three only
+        parser.error(f"--cells: unknown {', '.join(unknown)}; choose from {', '.join(CELLS)}")
     registry = build_registry(entry_points=False)
     print(f"allocator tuned: {tune_allocator()}")
     try:

@@ -18,7 +18,7 @@ leading ensemble axis S: a_t is (S, B, n_blocks*H), each state (S, B, H), a recu
 (S, H, k*H). States are tuples whose first element is the output h.
 
 Optional fast path: a cell whose pre-activation is z_t = a_t + h_{t-1} U over all its columns
-(hoisted(H) == {"U": slice(None)}, any name) may implement
+(hoisted(H) names one matrix, with cols slice(None)) may implement
 
     step_z(p, z_t, state, recompute)         -> (state_t, cache)
 
