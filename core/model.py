@@ -134,39 +134,37 @@ class RecurrentNet:
             x = self.embedding.forward(self.embedding_params(params), tokens).astype(params["out.V"].dtype, copy=False)
         S, T, B, _ = x.shape
         H = self.spec.hidden
-        inputs, caches, rows = [], [], []
+        caches, rows = [], []
         inp = x
         for l, cell in enumerate(self.cells):
             p = self.layer(params, l)
             state = tuple(np.zeros((S, B, H), dtype=x.dtype) for _ in cell.state_names)
             steps = []
+            # Slot t of XH holds [x_t, 1, h_{t-1}]; each step writes h_t into slot t+1. XH[:, :T]
+            # is the left factor of both the projection and the backward's one matmul for dW,
+            # db and every hoisted dU; XH[:, 1:, :, D+1:] is the layer's output sequence.
+            D = inp.shape[-1]
+            XH = np.empty((S, T + 1, B, D + 1 + H), dtype=x.dtype)
+            XH[:, :T, :, :D] = inp
+            XH[:, T, :, :D] = 0.0  # slot T only holds h_T
+            XH[..., D] = 1.0
+            XH[:, 0, :, D + 1 :] = 0.0  # h_0
+            Wb = np.concatenate([p["W"], p["b"][:, None, :]], axis=1)  # (S, D+1, nb*H)
             if self.fused[l] is None:
-                a = self._project(inp, p["W"], p["b"])  # (S,T,B,nb*H)
-                hs = np.empty((S, T, B, H), dtype=x.dtype)
+                a = np.matmul(XH[:, :T, :, : D + 1].reshape(S, T * B, D + 1), Wb).reshape(S, T, B, -1)  # x_t W + b
                 for t in range(T):
                     state, cache = cell.step(p, a[:, t], state)
-                    hs[:, t] = state[0]
+                    XH[:, t + 1, :, D + 1 :] = state[0]
                     steps.append(cache)
-                rows.append(None)
             else:
-                # z_t = [x_t, 1, h_{t-1}] [W; b; U]: one matmul per step. Slot t of XH holds
-                # [x_t, 1, h_{t-1}]; the step writes h_t into slot t+1, so XH[:, :T] is also
-                # the left factor of the backward's one matmul for dW, db and dU.
-                D = inp.shape[-1]
-                XH = np.empty((S, T + 1, B, D + 1 + H), dtype=x.dtype)
-                XH[:, :T, :, :D] = inp
-                XH[:, T, :, :D] = 0.0  # slot T only holds h_T
-                XH[..., D] = 1.0
-                XH[:, 0, :, D + 1 :] = 0.0  # h_0
-                WbU = np.concatenate([p["W"], p["b"][:, None, :], p[self.fused[l]]], axis=1)  # (S, D+1+H, nb*H)
+                WbU = np.concatenate([Wb, p[self.fused[l]]], axis=1)  # z_t = [x_t, 1, h_{t-1}] [W; b; U]
                 for t in range(T):
                     xh = XH[:, t]
                     state, cache = cell.step_z(p, np.matmul(xh, WbU), state, functools.partial(np.matmul, xh, WbU))
                     XH[:, t + 1, :, D + 1 :] = state[0]
                     steps.append(cache)
-                hs = XH[:, 1:, :, D + 1 :]  # (S,T,B,H), a view
-                rows.append(XH[:, :T])
-            inputs.append(inp)
+            hs = XH[:, 1:, :, D + 1 :]  # (S,T,B,H), a view
+            rows.append(XH[:, :T])
             caches.append(steps)
             inp = hs
         V, c = params["out.V"], params["out.c"]
@@ -174,7 +172,7 @@ class RecurrentNet:
             y = np.matmul(inp[:, -1], V) + c[:, None, :]  # (S,B,O)
         else:
             y = np.matmul(inp.reshape(S, T * B, H), V).reshape(S, T, B, -1) + c[:, None, None, :]
-        return y, {"inputs": inputs, "steps": caches, "hs": inputs[1:] + [inp], "top": inp, "tokens": tokens, "rows": rows}
+        return y, {"steps": caches, "rows": rows, "top": inp, "tokens": tokens}
 
     def backward(self, params: dict, dy: np.ndarray, cache: dict, window: int | None = None, trace: dict | None = None,
                  input_grad: bool = True):
@@ -199,7 +197,7 @@ class RecurrentNet:
             grads["out.c"][:] = dyf.sum(axis=1)
             dhs = np.matmul(dyf, V.transpose(0, 2, 1)).reshape(S, T, B, H)
         for l in reversed(range(len(self.cells))):
-            cell, p, steps, inp = self.cells[l], self.layer(params, l), cache["steps"][l], cache["inputs"][l]
+            cell, p, steps = self.cells[l], self.layer(params, l), cache["steps"][l]
             pb = with_transposes(cell, p, H)
             g = {k: grads[f"l{l}.{k}"] for k in self.layer_keys[l] if k not in ("W", "b")}
             da = np.empty((S, T, B, p["W"].shape[-1]), dtype=dy.dtype)  # (S,T,B,nb*H)
@@ -220,7 +218,7 @@ class RecurrentNet:
                 if window is not None and t % window == 0:
                     dstate = tuple(np.zeros_like(d) for d in dstate)
             daf = da.reshape(S, T * B, -1)
-            self._input_side_grads(grads, l, cell.hoisted(H), inp, cache["hs"][l], daf, cache["rows"][l])
+            self._input_side_grads(grads, l, cell.hoisted(H), cache["rows"][l], daf)
             embedding_grad = self.embedding is not None and self.embedding.trainable
             if l == 0 and not (input_grad or embedding_grad):
                 return grads, None
@@ -231,43 +229,18 @@ class RecurrentNet:
         return grads, dhs
 
     @staticmethod
-    def _project(inp: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """a_t = x_t W + b for all steps as [x_t, 1] [W; b]: the bias rides in the matmul
-        instead of a second pass over the (S,T,B,nb*H) result."""
-        S, T, B, D = inp.shape
-        X = np.empty((S, T * B, D + 1), dtype=inp.dtype)
-        X[..., :D] = inp.reshape(S, T * B, D)
-        X[..., D] = 1.0
-        Wb = np.concatenate([W, b[:, None, :]], axis=1)  # (S, D+1, nb*H)
-        return np.matmul(X, Wb).reshape(S, T, B, -1)
-
-    def _input_side_grads(self, grads: dict, l: int, hoisted: dict, inp: np.ndarray, hs: np.ndarray, daf: np.ndarray,
-                          rows: np.ndarray | None = None):
-        """dW = sum_t x_t^T da_t, db = sum_t da_t and each hoisted dU = sum_t h_{t-1}^T da_t[cols]
-        as ONE matmul over all steps: [x_t, 1, h_{t-1}]^T da_t reads da (T*B rows) once.
-        `rows` is that left factor when the forward pass already built it (step_z).
-        A matrix that covers only some columns (GRU's U_ru) gets its own matmul."""
-        S, T, B, D = inp.shape
-        H = hs.shape[-1]
-        full = [name for name, cols in hoisted.items() if cols == slice(None)][:1]
-        if rows is not None:
-            X = rows
-        else:
-            X = np.empty((S, T, B, D + 1 + H * len(full)), dtype=daf.dtype)  # rows [x_t, 1, h_{t-1}]
-            X[..., :D] = inp
-            X[..., D] = 1.0
-            if full:
-                X[:, 0, :, D + 1 :] = 0.0  # h_0
-                X[:, 1:, :, D + 1 :] = hs[:, :-1]
+    def _input_side_grads(grads: dict, l: int, hoisted: dict, rows: np.ndarray, daf: np.ndarray):
+        """dW = sum_t x_t^T da_t, db = sum_t da_t and every hoisted dU = sum_t h_{t-1}^T da_t[cols]
+        as ONE matmul over all steps, [x_t, 1, h_{t-1}]^T da_t: da (T*B rows) is read once.
+        Without hoisted matrices the h_{t-1} columns are left out."""
+        S, T, B, _ = rows.shape
+        D = grads[f"l{l}.W"].shape[1]
+        X = rows if hoisted else rows[..., : D + 1]
         G = np.matmul(X.reshape(S, T * B, -1).transpose(0, 2, 1), daf)  # (S, D+1(+H), nb*H)
         grads[f"l{l}.W"][:] = G[:, :D]
         grads[f"l{l}.b"][:] = G[:, D]
         for name, cols in hoisted.items():
-            if name in full:
-                grads[f"l{l}.{name}"] += G[:, D + 1 :]
-            else:
-                h = np.concatenate([np.zeros((S, 1, B, H), dtype=hs.dtype), hs[:, :-1]], axis=1)
-                grads[f"l{l}.{name}"] += np.matmul(h.reshape(S, T * B, H).transpose(0, 2, 1), daf[..., cols])
+            grads[f"l{l}.{name}"] += G[:, D + 1 :, cols]
 
     def activations(self, cache: dict):
         """(layer, name, activation, pre, out) for each activation of each layer, with the

@@ -124,11 +124,11 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
 
         if fused_matrix(cell, H) is None:
             return
-        params = net.init([0, 1], np.float64)
-        y_fused, cache_f = net.forward(params, x.astype(np.float64))
+        params, x64 = net.init([0, 1], np.float64), x.astype(np.float64)
+        y_fused, cache_f = net.forward(params, x64)
         plain = RecurrentNet(net.spec, registry)
         plain.fused = [None] * len(plain.cells)  # the step() path
-        y_plain, cache_p = plain.forward(params, x.astype(np.float64))
+        y_plain, cache_p = plain.forward(params, x64)
         _expect(np.allclose(y_fused, y_plain, rtol=1e-12, atol=1e-12), "step_z(p, z, ...) disagrees with step(p, a, ...) on the same input")
         g_fused, _ = net.backward(params, np.ones_like(y_fused), cache_f)
         g_plain, _ = plain.backward(params, np.ones_like(y_plain), cache_p)
