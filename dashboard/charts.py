@@ -1,7 +1,8 @@
 """Pure chart builders: a tidy DataFrame in, an alt.Chart out. No Streamlit here.
 
-Band frames have columns x, config, mean, lo, hi (see ablab.dashboard.data.band): the mean
-over seeds and its 95% confidence interval, one row per configuration and x.
+Band frames have columns x, config, mean, lo, hi, n, interval (see ablab.dashboard.data.band):
+the mean over seeds and its band (a 95% confidence interval, or the seeds' range when there are
+fewer than three), one row per configuration and x.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def _highlight():
 
 def band_chart(data: pd.DataFrame, *, x_title: str, y_title: str, title: str, log_y: bool = False,
                log_x: bool = False, baseline: float | None = None, baseline_label: str = "baseline") -> alt.Chart:
-    """Mean line with a shaded 95% band per configuration, optional horizontal baseline."""
+    """Mean line with a shaded band per configuration, optional horizontal baseline."""
     pick = _highlight()
     y_scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
     x_scale = alt.Scale(type="log") if log_x else alt.Scale()
@@ -32,8 +33,8 @@ def band_chart(data: pd.DataFrame, *, x_title: str, y_title: str, title: str, lo
         y=alt.Y("mean:Q", title=y_title, scale=y_scale),
         opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
         tooltip=[alt.Tooltip("config:N"), alt.Tooltip("x:Q", title=x_title), alt.Tooltip("mean:Q", format=".4g"),
-                 alt.Tooltip("lo:Q", title="95% low", format=".4g"), alt.Tooltip("hi:Q", title="95% high", format=".4g"),
-                 alt.Tooltip("n:Q", title="seeds")],
+                 alt.Tooltip("lo:Q", title="band low", format=".4g"), alt.Tooltip("hi:Q", title="band high", format=".4g"),
+                 alt.Tooltip("interval:N", title="band"), alt.Tooltip("n:Q", title="seeds")],
     ).add_params(pick)
     area = base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q")
     layers = [area, line]
@@ -59,7 +60,7 @@ def heatmap(data: pd.DataFrame, *, x: str, y: str, value: str, title: str, x_tit
 
 
 def bar_chart(data: pd.DataFrame, *, value_title: str, title: str) -> alt.Chart:
-    """One bar per configuration with its 95% interval (columns config, mean, lo, hi)."""
+    """One bar per configuration with its band as whiskers (columns config, mean, lo, hi)."""
     base = alt.Chart(data).encode(y=alt.Y("config:N", title=None, sort=None))
     bars = base.mark_bar().encode(
         x=alt.X("mean:Q", title=value_title),

@@ -19,14 +19,38 @@ def config_labels(runs: pd.DataFrame, by: list[str] | None = None) -> pd.Series:
     return runs[chosen].astype(str).apply(lambda r: ", ".join(f"{c.lstrip('@').split('.')[-1]}={v}" for c, v in r.items()), axis=1)
 
 
+# Below this many seeds the band is the seeds' range: a 95% t-interval from two seeds spans
+# +-12.7 standard errors and sends a loss band far below zero.
+MIN_SEEDS_FOR_CI = 3
+
+
 def band(values: pd.DataFrame, x: str, value: str = "value") -> pd.DataFrame:
-    """Mean over seeds and 95% CI per (config, x). values has columns config, x, value."""
+    """Mean over seeds per (config, x) with a band lo..hi, and what the band is (column interval).
+
+    values has columns config, x, value. With MIN_SEEDS_FOR_CI seeds or more the band is the 95%
+    t-interval of the mean; with two seeds it is their range; with one seed there is no band.
+    """
     grouped = values.dropna(subset=[value]).groupby(["config", x])[value]
-    out = grouped.agg(["mean", "std", "count"]).reset_index().rename(columns={x: "x", "count": "n"})
-    half = out.apply(lambda r: t95(int(r["n"])) * r["std"] / math.sqrt(r["n"]) if r["n"] > 1 else 0.0, axis=1)
-    out["lo"] = out["mean"] - half
-    out["hi"] = out["mean"] + half
-    return out.drop(columns="std")
+    out = grouped.agg(["mean", "std", "count", "min", "max"]).reset_index().rename(columns={x: "x", "count": "n"})
+    ci = out["n"] >= MIN_SEEDS_FOR_CI
+    half = [t95(int(n)) * s / math.sqrt(n) if enough else 0.0 for n, s, enough in zip(out["n"], out["std"], ci)]
+    out["lo"] = np.where(ci, out["mean"] - half, np.where(out["n"] > 1, out["min"], out["mean"]))
+    out["hi"] = np.where(ci, out["mean"] + half, np.where(out["n"] > 1, out["max"], out["mean"]))
+    out["interval"] = np.where(ci, "95% CI", np.where(out["n"] > 1, "seed range", "one seed"))
+    return out.drop(columns=["std", "min", "max"])
+
+
+def band_caption(*bands: pd.DataFrame | None) -> str:
+    """One sentence saying what the shaded bands in these band frames are."""
+    kinds = set().union(*(set(b["interval"]) for b in bands if b is not None and len(b)))
+    parts = []
+    if "95% CI" in kinds:
+        parts.append("the 95% interval of the mean over seeds")
+    if "seed range" in kinds:
+        parts.append(f"the range between the seeds where there are fewer than {MIN_SEEDS_FOR_CI} (too few for a 95% interval)")
+    if "one seed" in kinds:
+        parts.append("none for a single seed")
+    return ("Bands: " + "; ".join(parts) + ".") if parts else ""
 
 
 def load_study(store, study: str) -> dict:

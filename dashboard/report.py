@@ -12,7 +12,7 @@ import pandas as pd
 from ablab.core.claims import verdict
 from ablab.core.results import summary
 from ablab.dashboard import charts
-from ablab.dashboard.data import band, config_labels, load_study, with_config
+from ablab.dashboard.data import band, band_caption, config_labels, load_study, with_config
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222;padding:0 1em}
@@ -58,7 +58,8 @@ def build_report(store, study: str) -> str:
     loss = metrics[metrics["name"] == "loss"]
     if len(loss):
         b = band(loss.rename(columns={"step": "x0"}), "x0")
-        parts.append("<figure>" + svg(charts.band_chart(b, x_title="step", y_title="training loss", title="Loss")) + "</figure>")
+        parts.append("<figure>" + svg(charts.band_chart(b, x_title="step", y_title="training loss", title="Loss"))
+                     + f"<figcaption>{html.escape(band_caption(b))}</figcaption></figure>")
     probes = with_config(data["probes"], runs, labels)
     gtt = probes[(probes["probe"] == "grad_through_time") & (probes["name"] == "norm")] if len(probes) else probes
     if len(gtt):

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -11,7 +12,7 @@ from ablab.core.runner import run_study
 from ablab.core.store import Store
 from ablab.core.study import parse_study
 from ablab.dashboard import charts
-from ablab.dashboard.data import band, config_labels
+from ablab.dashboard.data import band, band_caption, config_labels
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 REGISTRY = build_registry(entry_points=False)
@@ -78,6 +79,7 @@ def test_results_page_shows_charts_and_reacts_to_filters(filled_store, monkeypat
     assert set(table["model.cell"]) == {"rnn", "lstm"} and "final_loss" in table.columns
     assert len(at.get("vega_lite_chart")) >= 6
     assert len(at.get("download_button")) >= 6
+    assert any("range between the seeds" in c.value for c in at.caption)  # two seeds per configuration
     at.multiselect(key="filter_@model.cell").set_value(["lstm"]).run()
     assert not at.exception
     assert len(at.dataframe[0].value) == 1 and at.dataframe[0].value["runs"].tolist() == [2]
@@ -133,13 +135,30 @@ def test_band_chart_spec():
     values = pd.DataFrame({"config": labels.repeat(2).values, "step": [0, 1] * 3, "value": [1.0, 0.5, 1.2, 0.7, 0.9, 0.1]})
     data = band(values, "step")
     rnn0 = data[(data["config"] == "cell=rnn") & (data["x"] == 0)].iloc[0]
-    assert rnn0["mean"] == pytest.approx(1.1) and rnn0["lo"] < 1.1 < rnn0["hi"] and rnn0["n"] == 2
+    # two seeds: the band is their range, not a t-interval 12.7 standard errors wide
+    assert rnn0["mean"] == pytest.approx(1.1) and (rnn0["lo"], rnn0["hi"]) == (1.0, 1.2) and rnn0["n"] == 2
+    assert rnn0["interval"] == "seed range"
+    lstm0 = data[data["config"] == "cell=lstm"].iloc[0]
+    assert lstm0["lo"] == lstm0["hi"] == lstm0["mean"] and lstm0["interval"] == "one seed"
     spec = charts.band_chart(data, x_title="step", y_title="loss", title="Loss", baseline=0.5, log_y=True).to_dict()
     assert spec["title"] == "Loss" and len(spec["layer"]) == 3
     line = spec["layer"][1]
     assert line["mark"]["type"] == "line" and line["encoding"]["y"]["scale"]["type"] == "log"
     assert any(p.get("bind") == "legend" for p in spec.get("params", []))  # legend click highlights
     assert {t["field"] for t in line["encoding"]["tooltip"]} >= {"config", "mean", "lo", "hi"}
+
+
+def test_band_is_a_t_interval_from_three_seeds():
+    values = pd.DataFrame({"config": ["a"] * 3, "step": [0] * 3, "value": [1.0, 2.0, 6.0]})
+    (row,) = band(values, "step").to_dict("records")
+    half = 4.303 * np.std([1.0, 2.0, 6.0], ddof=1) / np.sqrt(3)  # t quantile for 2 degrees of freedom
+    assert row["mean"] == pytest.approx(3.0) and row["interval"] == "95% CI"
+    assert (row["lo"], row["hi"]) == (pytest.approx(3.0 - half), pytest.approx(3.0 + half))
+    assert row["lo"] < 1.0  # wider than the seeds' range here, as an interval of the mean from 3 seeds is
+    two = band(values.iloc[:2], "step")
+    assert band_caption(band(values, "step"), two, None) == (
+        "Bands: the 95% interval of the mean over seeds; the range between the seeds where there are fewer than 3 (too few for a 95% interval).")
+    assert band_caption(None) == ""
 
 
 def test_heatmap_and_bar_specs():

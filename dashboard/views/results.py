@@ -5,7 +5,7 @@ import streamlit as st
 from ablab.core.results import axis_columns, summary
 from ablab.dashboard import charts
 from ablab.dashboard.common import csv_download, get_store, load, study_picker
-from ablab.dashboard.data import band, config_labels, filter_runs, positive, probe_series, with_config
+from ablab.dashboard.data import band, band_caption, config_labels, filter_runs, positive, probe_series, with_config
 
 st.title("Results")
 store = get_store()
@@ -81,6 +81,9 @@ with right:
     elif norm is not None:
         norm["mean"], norm["lo"], norm["hi"] = positive(norm["mean"]), positive(norm["lo"]), positive(norm["hi"])
         show(charts.band_chart(norm, x_title="step", y_title="pre-clip gradient norm", title="Gradient norm", log_y=True), norm, "grad_norm")
+caption = band_caption(loss, acc, norm)
+if caption:
+    st.caption(caption)
 
 if len(probes):
     gtt = probes[(probes["probe"] == "grad_through_time") & (probes["name"] == "norm")]
