@@ -94,6 +94,13 @@ def test_launch_a_study_and_see_its_results(dashboard):
         expect(page.locator(".vega-embed").nth(3)).to_be_visible(timeout=30000)
         page.screenshot(path=ARTIFACTS / "results.png", full_page=True)
 
+        page.goto(f"{dashboard}/review?study=my-study")
+        expect(page.get_by_role("button", name="Save note")).to_be_visible(timeout=30000)
+        with page.expect_download(timeout=60000) as download:
+            page.get_by_role("button", name="Export HTML report").click()
+        report = Path(download.value.path()).read_text()
+        assert download.value.suggested_filename == "my-study-report.html" and report.count("<svg") >= 2
+
         for name in ("claims", "review", "plugins", "embeddings"):
             page.goto(f"{dashboard}/{name}")
             expect(page.locator("h1").first).to_be_visible(timeout=30000)

@@ -121,6 +121,7 @@ def test_run_page_expands_and_estimates(filled_store, monkeypatch):
 
 def test_review_notes_are_stored(filled_store, monkeypatch):
     at = page(filled_store, "review", monkeypatch, {"study": "dash"})
+    assert [b.label for b in at.get("download_button")] == ["Export HTML report"]  # built only on click
     at.text_input[0].set_value("Ada")
     at.text_area[0].set_value("LSTM clearly wins at lag 3.")
     at.button[0].click().run()

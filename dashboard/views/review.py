@@ -21,13 +21,6 @@ if reviews:
     st.dataframe(table[["time", "author", "verdict", "note"]], hide_index=True, width="stretch")
 else:
     st.caption("No review notes yet.")
-try:
-    from ablab.dashboard.report import build_report
-
-    report = build_report(store, study)
-    st.download_button("Export HTML report", report.encode(), file_name=f"{study}-report.html", mime="text/html", key="report")
-except ValueError as exc:
-    st.caption(str(exc))
 with st.form("review", clear_on_submit=True):
     author = st.text_input("Your name")
     verdict = st.selectbox("Verdict", VERDICTS)
@@ -39,3 +32,13 @@ with st.form("review", clear_on_submit=True):
             store.add_review(study, author.strip(), note.strip(), verdict)
             st.success("Saved.")
             st.rerun()
+
+if store.runs_of(study):
+    from ablab.dashboard.report import build_report
+
+    # Built on click, in its own thread: drawing the charts as SVG takes seconds and must not
+    # hold up the notes above.
+    st.download_button("Export HTML report", lambda: build_report(store, study).encode(), file_name=f"{study}-report.html",
+                       mime="text/html", key="report")
+else:
+    st.caption(f"Study {study!r} has no runs yet; there is nothing to report.")
