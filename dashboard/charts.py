@@ -13,15 +13,18 @@ import pandas as pd
 WIDTH = "container"
 
 
-def _highlight():
-    """Clicking a legend entry highlights that configuration."""
-    return alt.selection_point(fields=["config"], bind="legend", name="pick")
+def _highlight(config: str | None = None):
+    """Clicking a legend entry highlights that configuration; `config` starts highlighted (the
+    page passes the same one to every chart, which is how a highlight spans charts)."""
+    start = [{"config": config}] if config is not None else alt.Undefined
+    return alt.selection_point(fields=["config"], bind="legend", name="pick", value=start)
 
 
 def band_chart(data: pd.DataFrame, *, x_title: str, y_title: str, title: str, log_y: bool = False,
-               log_x: bool = False, baseline: float | None = None, baseline_label: str = "baseline") -> alt.Chart:
+               log_x: bool = False, baseline: float | None = None, baseline_label: str = "baseline",
+               highlight: str | None = None) -> alt.Chart:
     """Mean line with a shaded band per configuration, optional horizontal baseline."""
-    pick = _highlight()
+    pick = _highlight(highlight)
     y_scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
     x_scale = alt.Scale(type="log") if log_x else alt.Scale()
     base = alt.Chart(data).encode(
@@ -36,7 +39,8 @@ def band_chart(data: pd.DataFrame, *, x_title: str, y_title: str, title: str, lo
                  alt.Tooltip("lo:Q", title="band low", format=".4g"), alt.Tooltip("hi:Q", title="band high", format=".4g"),
                  alt.Tooltip("interval:N", title="band"), alt.Tooltip("n:Q", title="seeds")],
     ).add_params(pick)
-    area = base.mark_area(opacity=0.18).encode(y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q")
+    area = base.mark_area().encode(y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q",
+                                   opacity=alt.condition(pick, alt.value(0.18), alt.value(0.03)))
     layers = [area, line]
     if baseline is not None:
         rule_data = pd.DataFrame({"y": [baseline], "label": [f"{baseline_label} {baseline:.4g}"]})

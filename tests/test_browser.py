@@ -93,6 +93,10 @@ def test_launch_a_study_and_see_its_results(dashboard):
         # Streamlit mounts the charts one after another: wait for the fourth, not for a count.
         expect(page.locator(".vega-embed").nth(3)).to_be_visible(timeout=30000)
         page.screenshot(path=ARTIFACTS / "results.png", full_page=True)
+        page.goto(f"{dashboard}/results?study=my-study&hl=cell%3Dlstm")  # a link that highlights the LSTM everywhere
+        expect(page.locator(".vega-embed").nth(3)).to_be_visible(timeout=30000)
+        expect(page.get_by_text("cell=lstm").first).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "results-highlight.png", full_page=True)
 
         page.goto(f"{dashboard}/review?study=my-study")
         expect(page.get_by_role("button", name="Save note")).to_be_visible(timeout=30000)

@@ -1,5 +1,6 @@
 """Dashboard pages under Streamlit's AppTest, and the pure chart builders."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,19 @@ def test_a_shared_link_reopens_the_same_view(filled_store, monkeypatch):
     at = page(filled_store, "results", monkeypatch, {"study": "dash", "f.model.cell": "rnn"})
     assert at.multiselect(key="filter_@model.cell").value == ["rnn"]
     assert len(at.dataframe[0].value) == 1
+
+
+def test_a_highlight_spans_every_chart_and_the_link(filled_store, monkeypatch):
+    at = page(filled_store, "results", monkeypatch, {"study": "dash", "hl": "cell=lstm"})
+    assert at.selectbox(key="highlight").value == "cell=lstm"
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    starts = [p.get("value") for spec in specs for p in spec.get("params", []) if p.get("name") == "pick"]
+    assert len(starts) >= 6 and all(v == [{"config": "cell=lstm"}] for v in starts)
+    at.selectbox(key="highlight").set_value("none").run()
+    assert "hl" not in at.query_params
+    assert not [p for c in at.get("vega_lite_chart") for p in json.loads(c.proto.spec).get("params", []) if "value" in p]
+    at = page(filled_store, "results", monkeypatch, {"study": "dash", "hl": "cell=gone"})  # a stale link
+    assert at.selectbox(key="highlight").value == "none" and not at.exception
 
 
 def test_missing_study_in_link_is_explained(filled_store, monkeypatch):

@@ -52,6 +52,19 @@ st.dataframe(table, hide_index=True, width="stretch")
 csv_download(table, f"{study}-summary", "dl_summary")
 
 
+configs = sorted(labels.unique())
+shared = st.query_params.get("hl")
+picked = st.selectbox(
+    "Highlight in every chart", ["none"] + configs, key="highlight",
+    index=configs.index(shared) + 1 if shared in configs else 0,
+    help="A legend click highlights within one chart; this highlights in all of them and goes into the link.")
+highlight = None if picked == "none" else picked  # labels are "axis=value" pairs, never "none"
+if highlight is None:
+    st.query_params.pop("hl", None)
+else:
+    st.query_params["hl"] = highlight
+
+
 def show(chart, frame, name: str) -> None:
     st.altair_chart(chart, width="stretch", height=360)
     csv_download(frame, f"{study}-{name}", f"dl_{name}")
@@ -72,15 +85,16 @@ with left:
         if log_loss:
             loss["mean"], loss["lo"], loss["hi"] = positive(loss["mean"]), positive(loss["lo"]), positive(loss["hi"])
         show(charts.band_chart(loss, x_title="step", y_title="training loss", title="Loss", baseline=baseline,
-                               baseline_label="trivial predictor", log_y=log_loss), loss, "loss")
+                               baseline_label="trivial predictor", log_y=log_loss, highlight=highlight), loss, "loss")
 with right:
     acc = metric_band("accuracy")
     norm = metric_band("grad_norm")
     if acc is not None:
-        show(charts.band_chart(acc, x_title="step", y_title="accuracy", title="Accuracy"), acc, "accuracy")
+        show(charts.band_chart(acc, x_title="step", y_title="accuracy", title="Accuracy", highlight=highlight), acc, "accuracy")
     elif norm is not None:
         norm["mean"], norm["lo"], norm["hi"] = positive(norm["mean"]), positive(norm["lo"]), positive(norm["hi"])
-        show(charts.band_chart(norm, x_title="step", y_title="pre-clip gradient norm", title="Gradient norm", log_y=True), norm, "grad_norm")
+        show(charts.band_chart(norm, x_title="step", y_title="pre-clip gradient norm", title="Gradient norm", log_y=True,
+                               highlight=highlight), norm, "grad_norm")
 caption = band_caption(loss, acc, norm)
 if caption:
     st.caption(caption)
@@ -95,7 +109,7 @@ if len(probes):
         g = band(sub, "lag")
         g["mean"], g["lo"], g["hi"] = positive(g["mean"]), positive(g["lo"]), positive(g["hi"])
         show(charts.band_chart(g, x_title="lag from the last step (t - k)", y_title="||dL/dh_k||",
-                               title=f"Gradient norm through time at step {at}", log_y=True), g, "grad_through_time")
+                               title=f"Gradient norm through time at step {at}", log_y=True, highlight=highlight), g, "grad_through_time")
 
     panels = [
         ("dead_fraction", "h", "share of dead units", "Dead units"),
@@ -119,7 +133,7 @@ if len(probes):
             series["config"] = series["run_key"].map(config_of)
             b = band(series, "step")
             with cols[i % 2]:
-                show(charts.band_chart(b, x_title="step", y_title=y_title, title=title), b, f"{probe}-{name}")
+                show(charts.band_chart(b, x_title="step", y_title=y_title, title=title, highlight=highlight), b, f"{probe}-{name}")
 
     span = probes[(probes["probe"] == "memory_span") & (probes["name"] == "accuracy")]
     if len(span):
