@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -33,9 +31,9 @@ def band(values: pd.DataFrame, x: str, value: str = "value") -> pd.DataFrame:
     grouped = values.dropna(subset=[value]).groupby(["config", x])[value]
     out = grouped.agg(["mean", "std", "count", "min", "max"]).reset_index().rename(columns={x: "x", "count": "n"})
     ci = out["n"] >= MIN_SEEDS_FOR_CI
-    half = [t95(int(n)) * s / math.sqrt(n) if enough else 0.0 for n, s, enough in zip(out["n"], out["std"], ci)]
-    out["lo"] = np.where(ci, out["mean"] - half, np.where(out["n"] > 1, out["min"], out["mean"]))
-    out["hi"] = np.where(ci, out["mean"] + half, np.where(out["n"] > 1, out["max"], out["mean"]))
+    half = out["n"].map(t95) * out["std"] / np.sqrt(out["n"])  # NaN below two seeds; unused there
+    out["lo"] = np.where(ci, out["mean"] - half, out["min"])  # one seed: min == max == mean
+    out["hi"] = np.where(ci, out["mean"] + half, out["max"])
     out["interval"] = np.where(ci, "95% CI", np.where(out["n"] > 1, "seed range", "one seed"))
     return out.drop(columns=["std", "min", "max"])
 

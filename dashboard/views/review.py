@@ -33,7 +33,7 @@ with st.form("review", clear_on_submit=True):
             st.success("Saved.")
             st.rerun()
 
-if store.runs_of(study):
+if any(s["counts"] for s in store.studies() if s["name"] == study):  # run counts, not the runs themselves
     from ablab.dashboard.report import build_report
 
     # Built on click, in its own thread: drawing the charts as SVG takes seconds and must not
