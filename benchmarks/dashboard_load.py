@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ablab.core.registry import build_registry
-from ablab.core.store import Store
-from ablab.core.study import parse_study
+from ablab.core.plugin_system.registry import build_registry
+from ablab.core.lab.store import Store
+from ablab.core.lab.study import parse_study
 from ablab.dashboard import charts
 from ablab.dashboard.data import band, config_labels, load_study, with_config
 

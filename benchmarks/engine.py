@@ -21,12 +21,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from ablab.core.clipping import ClipSpec, clip  # noqa: E402
-from ablab.core.losses import mse  # noqa: E402
-from ablab.core.model import RecurrentNet, RecurrentSpec  # noqa: E402
-from ablab.core.optim import OptimizerSpec, init_state, update  # noqa: E402
-from ablab.core.perf import tune_allocator  # noqa: E402
-from ablab.core.registry import build_registry  # noqa: E402
+from ablab.core.engine.clipping import ClipSpec, clip  # noqa: E402
+from ablab.core.engine.losses import mse  # noqa: E402
+from ablab.core.engine.model import RecurrentNet, RecurrentSpec  # noqa: E402
+from ablab.core.engine.optim import OptimizerSpec, init_state, update  # noqa: E402
+from ablab.core.engine.perf import tune_allocator  # noqa: E402
+from ablab.core.plugin_system.registry import build_registry  # noqa: E402
 
 SIZES = {"small": dict(batch=8, T=50, n_in=4, hidden=32), "medium": dict(batch=32, T=100, n_in=8, hidden=128)}
 CELLS = ("lstm", "gru", "rnn")

@@ -1,4 +1,12 @@
-"""ablab.core: engine, registry, runner, store and CLI. Never imports Streamlit."""
+"""ablab.core, in four layers; imports only go downward (tests/test_architecture.py):
+
+    cli/            the `ablab` command line, on top of everything
+    lab/            studies, runner, store, results, verdicts: what an ablation study is
+    plugin_system/  hook specs, registry, contract checks, scaffold: how plugins arrive
+    engine/         cells' contract, model, BPTT, training, probes' contract: the numerics
+
+`errors` is shared by all layers. Never imports Streamlit.
+"""
 
 if __name__ != "ablab.core":
     # The repository root maps to the `ablab` package; a bare `import core` would load a
@@ -8,9 +16,6 @@ if __name__ != "ablab.core":
         "`pip install -e .`) and import it as `ablab.core`."
     )
 
-import pluggy
-
-hookspec = pluggy.HookspecMarker("ablab")
-hookimpl = pluggy.HookimplMarker("ablab")
+from ablab.core.plugin_system.markers import hookimpl, hookspec  # kept for plugins written before ablab.plugin
 
 __all__ = ["hookimpl", "hookspec"]

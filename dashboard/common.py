@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ablab.core.store import Store, StoreError, default_store_url
+from ablab.core.lab.store import Store, StoreError, default_store_url
 
 
 def store_url() -> str:

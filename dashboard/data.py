@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ablab.core.results import axis_columns, run_tables, t95
+from ablab.core.lab.results import axis_columns, run_tables, t95
 
 
 def config_labels(runs: pd.DataFrame, by: list[str] | None = None) -> pd.Series:

@@ -9,8 +9,8 @@ import json
 
 import pandas as pd
 
-from ablab.core.claims import verdict
-from ablab.core.results import summary
+from ablab.core.lab.claims import verdict
+from ablab.core.lab.results import summary
 from ablab.dashboard import charts
 from ablab.dashboard.data import band, band_caption, config_labels, load_study, with_config
 

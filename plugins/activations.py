@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ablab.core import hookimpl
-from ablab.core.activation import Activation
+from ablab.plugin import hookimpl
+from ablab.core.engine.activation import Activation
 
 SELU_ALPHA = 1.6732632423543772  # Klambauer et al. (2017)
 SELU_SCALE = 1.0507009873554805

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ablab.core import hookimpl
-from ablab.core.initializer import Initializer
+from ablab.plugin import hookimpl
+from ablab.core.engine.initializer import Initializer
 
 
 def _normal(rng, fan_in, fan_out, std):

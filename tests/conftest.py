@@ -8,7 +8,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from ablab.core.registry import build_registry  # noqa: E402
+from ablab.core.plugin_system.registry import build_registry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

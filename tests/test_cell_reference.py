@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from ablab.core.registry import build_registry
+from ablab.core.plugin_system.registry import build_registry
 
 REGISTRY = build_registry(entry_points=False)
 H = 2

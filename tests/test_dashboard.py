@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ablab.core.registry import build_registry
-from ablab.core.runner import run_study
-from ablab.core.store import Store
-from ablab.core.study import parse_study
+from ablab.core.plugin_system.registry import build_registry
+from ablab.core.lab.runner import run_study
+from ablab.core.lab.store import Store
+from ablab.core.lab.study import parse_study
 from ablab.dashboard import charts
 from ablab.dashboard.data import band, band_caption, config_labels
 

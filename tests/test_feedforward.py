@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from ablab.core.feedforward import FeedForwardNet, FeedForwardSpec
-from ablab.core.gradcheck import check_feedforward
-from ablab.core.registry import build_registry
+from ablab.core.engine.feedforward import FeedForwardNet, FeedForwardSpec
+from ablab.core.engine.gradcheck import check_feedforward
+from ablab.core.plugin_system.registry import build_registry
 
 REGISTRY = build_registry(entry_points=False)
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from ablab.core.errors import ConfigError
-from ablab.core.gradcheck import GradcheckError, check_activation, check_cell, check_loss, check_model
-from ablab.core.model import RecurrentNet, RecurrentSpec
-from ablab.core.registry import build_registry
+from ablab.core.engine.gradcheck import GradcheckError, check_activation, check_cell, check_loss, check_model
+from ablab.core.engine.model import RecurrentNet, RecurrentSpec
+from ablab.core.plugin_system.registry import build_registry
 
 REGISTRY = build_registry(strict=False)
 
@@ -180,7 +180,7 @@ def test_fused_step_matches_the_step_path(cell, layers, readout):
 
 
 def test_a_subclass_that_overrides_step_alone_keeps_its_step():
-    from ablab.core.cell import fused_matrix
+    from ablab.core.engine.cell import fused_matrix
 
     rnn = REGISTRY.get("cell", "rnn")
 

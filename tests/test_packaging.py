@@ -42,7 +42,7 @@ def test_wheel_contains_every_module(tmp_path):
     )
     (wheel,) = tmp_path.glob("ablab-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    expected = {"ablab/__init__.py"}
+    expected = {"ablab/__init__.py", "ablab/plugin.py"}
     for top in TOP_LEVEL:
         expected |= {"ablab/" + str(p.relative_to(ROOT)) for p in (ROOT / top).rglob("*.py")}
     expected |= {"ablab/" + str(p.relative_to(ROOT)) for p in (ROOT / "studies").glob("*.toml")}

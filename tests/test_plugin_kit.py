@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ablab.core import hookspecs
+from ablab.core.plugin_system import hookspecs
 from ablab.core.errors import ConfigError
-from ablab.core.registry import Entry, build_registry
-from ablab.core.scaffold import KINDS, new_plugin
-from ablab.core.testing import ContractError, check_cell, check_plugin, check_task
+from ablab.core.plugin_system.registry import Entry, build_registry
+from ablab.core.plugin_system.scaffold import KINDS, new_plugin
+from ablab.core.plugin_system.testing import ContractError, check_cell, check_plugin, check_task
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,9 +124,9 @@ def test_nondeterministic_task_fails_the_contract():
 
 
 def test_example_plugin_passes_the_contract_and_runs_in_a_study(tmp_path):
-    from ablab.core.runner import run_study
-    from ablab.core.store import Store
-    from ablab.core.study import parse_study
+    from ablab.core.lab.runner import run_study
+    from ablab.core.lab.store import Store
+    from ablab.core.lab.study import parse_study
 
     registry = build_registry()
     assert check_cell("mgu", registry=registry)
@@ -154,8 +154,8 @@ def test_every_hook_is_exercised_by_a_test(hook):
 
 
 def test_an_activation_whose_derivative_needs_its_input_cannot_claim_deriv_from_output():
-    from ablab.core.activation import Activation
-    from ablab.core.testing import check_activation
+    from ablab.core.engine.activation import Activation
+    from ablab.core.plugin_system.testing import check_activation
 
     relu = Activation("bad-relu", lambda x: np.maximum(x, 0), lambda x, y: (x > 0).astype(x.dtype), "relu", deriv_from_output=True)
     with pytest.raises(ContractError, match="deriv_from_output is set but deriv\\(None, y\\) fails"):

@@ -4,15 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ablab.core.clipping import ClipSpec
-from ablab.core.feedforward import FeedForwardNet, FeedForwardSpec
-from ablab.core.model import RecurrentNet, RecurrentSpec
-from ablab.core.optim import OptimizerSpec
-from ablab.core.probe import ProbeContext
-from ablab.core.registry import build_registry
-from ablab.core.task import Batch
-from ablab.core.train import TrainSpec, train
-from ablab.core.cell import with_transposes
+from ablab.core.engine.clipping import ClipSpec
+from ablab.core.engine.feedforward import FeedForwardNet, FeedForwardSpec
+from ablab.core.engine.model import RecurrentNet, RecurrentSpec
+from ablab.core.engine.optim import OptimizerSpec
+from ablab.core.engine.probe import ProbeContext
+from ablab.core.plugin_system.registry import build_registry
+from ablab.core.engine.task import Batch
+from ablab.core.engine.train import TrainSpec, train
+from ablab.core.engine.cell import with_transposes
 from ablab.plugins.probes.gradients import state_jacobian
 
 REGISTRY = build_registry(entry_points=False)

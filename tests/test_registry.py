@@ -8,10 +8,10 @@ import types
 
 import pytest
 
-from ablab.core import hookimpl
-from ablab.core.activation import Activation
+from ablab.plugin import hookimpl
+from ablab.core.engine.activation import Activation
 from ablab.core.errors import PluginError, UnknownPluginError
-from ablab.core.registry import KINDS, build_registry
+from ablab.core.plugin_system.registry import KINDS, build_registry
 
 BUILTIN_NAMES = {
     "cell": {"rnn", "lstm", "lstm-peephole", "lstm-cifg", "gru"},
@@ -96,7 +96,7 @@ def test_invalid_object_is_rejected_at_registration():
     bad = plugin_module("bad", register_cells=register_cells)
     registry = build_registry(entry_points=False, extra=[(bad, "bad-dist", "0.1")], strict=False)
     (failure,) = registry.failures
-    assert "notacell" in failure.error and "subclass of ablab.core.cell.Cell" in failure.error
+    assert "notacell" in failure.error and "subclass of ablab.core.engine.cell.Cell" in failure.error
 
 
 def test_strict_mode_from_environment(monkeypatch):
@@ -152,7 +152,7 @@ def test_cli_plugins_shows_failed_plugin(broken_distribution):
     env_code = textwrap.dedent(
         f"""
         import sys; sys.path.insert(0, {str(broken_distribution)!r})
-        from ablab.core.cli import main
+        from ablab.core.cli.main import main
         sys.exit(main(["plugins", "--json"]))
         """
     )
@@ -162,7 +162,7 @@ def test_cli_plugins_shows_failed_plugin(broken_distribution):
 
 
 def subcommands():
-    from ablab.core.cli import build_parser
+    from ablab.core.cli.main import build_parser
 
     (action,) = [a for a in build_parser()._actions if a.dest == "command"]
     return sorted(action.choices)
@@ -177,7 +177,7 @@ def test_help_works(argv):
 def test_embedding_hook_registers_through_the_registry():
     import numpy as np
 
-    from ablab.core.embedding import Embedding
+    from ablab.core.engine.embedding import Embedding
 
     class Table(Embedding):
         """A fixed lookup table."""
@@ -194,7 +194,7 @@ def test_embedding_hook_registers_through_the_registry():
     plugin = plugin_module("emb", register_embeddings=register_embeddings)
     registry = build_registry(entry_points=False, extra=[(plugin, "emb-dist", "1.0")])
     (failure,) = registry.failures  # the whole hook call is rejected, naming the bad object
-    assert "not-an-embedding" in failure.error and "subclass of ablab.core.embedding.Embedding" in failure.error
+    assert "not-an-embedding" in failure.error and "subclass of ablab.core.engine.embedding.Embedding" in failure.error
 
     def register_good(register):
         register("table", Table)

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from ablab.core.registry import build_registry
-from ablab.core.runner import run_study
-from ablab.core.store import Store, StoreError
-from ablab.core.study import parse_study
+from ablab.core.plugin_system.registry import build_registry
+from ablab.core.lab.runner import run_study
+from ablab.core.lab.store import Store, StoreError
+from ablab.core.lab.study import parse_study
 
 REGISTRY = build_registry(entry_points=False)
 
@@ -107,7 +107,7 @@ def test_a_raising_run_is_recorded_as_failed_and_the_study_goes_on(any_store_url
     text = STUDY.replace('"model.cell" = ["rnn", "gru"]', '"model.cell" = ["rnn", "gru"]\n"train.bptt_window" = [2]')
     study = parse_study(text, "x.toml", REGISTRY)
     # a plugin whose step raises: registered only in this registry
-    from ablab.core.registry import Entry
+    from ablab.core.plugin_system.registry import Entry
 
     rnn = REGISTRY.get("cell", "rnn")
 
@@ -135,7 +135,7 @@ class _RegistryExecutor:
         from unittest import mock
 
         future = Future()
-        with mock.patch("ablab.core.registry.default_registry", lambda: self.registry):
+        with mock.patch("ablab.core.plugin_system.registry.default_registry", lambda: self.registry):
             future.set_result(fn(store_url, job))
         return future
 

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ablab.core.claims import verdict
-from ablab.core.registry import build_registry
-from ablab.core.results import run_frame
-from ablab.core.runner import run_study
-from ablab.core.store import Store
-from ablab.core.study import StudyError, load_study, parse_study, plugin_versions
+from ablab.core.lab.claims import verdict
+from ablab.core.plugin_system.registry import build_registry
+from ablab.core.lab.results import run_frame
+from ablab.core.lab.runner import run_study
+from ablab.core.lab.store import Store
+from ablab.core.lab.study import StudyError, load_study, parse_study, plugin_versions
 from ablab.studies import builtin_study_paths
 
 REGISTRY = build_registry(entry_points=False)
@@ -172,7 +172,7 @@ def test_model_table_is_optional():
 def test_summary_of_a_target_never_reached_is_inf_without_a_spread():
     import warnings
 
-    from ablab.core.results import summary
+    from ablab.core.lab.results import summary
 
     frame = pd.DataFrame({"key": ["a", "b", "c", "d"], "seed": [0, 1, 0, 1], "status": ["done"] * 4, "@cell": ["rnn", "rnn", "lstm", "lstm"],
                           "steps_to_0.5x_baseline": [np.inf, np.inf, 10.0, 14.0]})

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ablab.core.losses import softmax_xent
-from ablab.core.registry import build_registry
+from ablab.core.engine.losses import softmax_xent
+from ablab.core.plugin_system.registry import build_registry
 from plugins_helpers import marginal_xent  # noqa: F401  (see conftest: tests/ is on sys.path)
 
 REGISTRY = build_registry(entry_points=False)

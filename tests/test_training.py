@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from ablab.core.clipping import ClipSpec, clip, global_norm
+from ablab.core.engine.clipping import ClipSpec, clip, global_norm
 from ablab.core.errors import ConfigError, UnknownPluginError
-from ablab.core.model import RecurrentNet, RecurrentSpec
-from ablab.core.optim import OptimizerSpec, init_state, learning_rate, update
-from ablab.core.registry import build_registry
-from ablab.core.train import TrainSpec, train
+from ablab.core.engine.model import RecurrentNet, RecurrentSpec
+from ablab.core.engine.optim import OptimizerSpec, init_state, learning_rate, update
+from ablab.core.plugin_system.registry import build_registry
+from ablab.core.engine.train import TrainSpec, train
 
 REGISTRY = build_registry(entry_points=False)
 
@@ -161,7 +161,7 @@ def test_unknown_cell_lists_available_cells():
 
 
 def test_spectral_radius_option_rescales_each_recurrent_block():
-    from ablab.core.initializer import spectral_radius
+    from ablab.core.engine.initializer import spectral_radius
 
     model = net("lstm", hidden=6, recurrent_init={"name": "normal", "std": 0.3}, spectral_radius=1.3)
     U = model.init_member(0)["l0.U"]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from ablab.core.errors import ConfigError
-from ablab.core.registry import build_registry
-from ablab.core.word2vec import SGNSConfig, pairs, train_sgns
+from ablab.core.plugin_system.registry import build_registry
+from ablab.core.engine.word2vec import SGNSConfig, pairs, train_sgns
 
 REGISTRY = build_registry(entry_points=False)
 
@@ -52,9 +52,9 @@ def test_bad_word2vec_settings():
 
 @pytest.mark.parametrize("finetune", [False, True])
 def test_word2vec_embedding_feeds_a_recurrent_model(finetune):
-    from ablab.core.gradcheck import check_model
-    from ablab.core.model import RecurrentNet, RecurrentSpec
-    from ablab.core.train import TrainSpec, train
+    from ablab.core.engine.gradcheck import check_model
+    from ablab.core.engine.model import RecurrentNet, RecurrentSpec
+    from ablab.core.engine.train import TrainSpec, train
 
     task = REGISTRY.get("task", "reber")()
     spec = RecurrentSpec(n_in=task.n_in, n_out=task.n_out, hidden=4, cell="lstm", readout="all", vocab=task.vocab,

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from ablab.core.claims import quantity_values, verdict
-from ablab.core.registry import default_registry
-from ablab.core.results import run_frame
-from ablab.core.study import load_study
+from ablab.core.lab.claims import quantity_values, verdict
+from ablab.core.plugin_system.registry import default_registry
+from ablab.core.lab.results import run_frame
+from ablab.core.lab.study import load_study
 from ablab.dashboard import charts, launcher
 from ablab.dashboard.common import get_store
 from ablab.dashboard.data import band, config_labels

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ablab.core.registry import default_registry
-from ablab.core.word2vec import SGNSConfig, train_sgns
+from ablab.core.plugin_system.registry import default_registry
+from ablab.core.engine.word2vec import SGNSConfig, train_sgns
 
 st.title("Embeddings")
 st.caption("Skip-gram with negative sampling on the wordpairs corpus, where antonyms share their contexts.")

@@ -5,8 +5,8 @@ import inspect
 import pandas as pd
 import streamlit as st
 
-from ablab.core.cli import plugin_rows
-from ablab.core.registry import KINDS, default_registry
+from ablab.core.plugin_system.registry import plugin_rows
+from ablab.core.plugin_system.registry import KINDS, default_registry
 
 st.title("Plugins")
 registry = default_registry()

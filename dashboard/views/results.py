@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ablab.core.results import axis_columns, summary
+from ablab.core.lab.results import axis_columns, summary
 from ablab.dashboard import charts
 from ablab.dashboard.common import csv_download, get_store, load, study_picker
 from ablab.dashboard.data import band, band_caption, config_labels, filter_runs, positive, probe_series, with_config

@@ -7,9 +7,9 @@ import time
 import streamlit as st
 
 from ablab.core.errors import AblabError
-from ablab.core.registry import default_registry
-from ablab.core.study import build, parse_study
-from ablab.core.tomlwrite import dumps
+from ablab.core.plugin_system.registry import default_registry
+from ablab.core.lab.study import build, parse_study
+from ablab.core.lab.tomlwrite import dumps
 from ablab.dashboard import launcher
 from ablab.dashboard.common import get_store
 from ablab.studies import builtin_study_paths
@@ -95,7 +95,7 @@ workers = os.cpu_count() or 1
 @st.cache_data(show_spinner="Timing a few steps...", max_entries=64)
 def estimate_seconds(text: str) -> float:
     """Time 3 steps of the first configuration, scale to the study, divide by workers."""
-    from ablab.core.train import train
+    from ablab.core.engine.train import train
 
     s = parse_study(text, "estimate", registry)
     (_, config), n_cfg = s.configurations()[0], len(s.points())

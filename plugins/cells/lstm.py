@@ -4,9 +4,9 @@ import functools
 
 import numpy as np
 
-from ablab.core import hookimpl
-from ablab.core.activation import resolve
-from ablab.core.cell import Cell, RecurrentParam, preset
+from ablab.plugin import hookimpl
+from ablab.core.engine.activation import resolve
+from ablab.core.engine.cell import Cell, RecurrentParam, preset
 from ablab.core.errors import ConfigError
 
 

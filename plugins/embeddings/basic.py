@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ablab.core import hookimpl
-from ablab.core.embedding import Embedding, lookup, scatter_add
+from ablab.plugin import hookimpl
+from ablab.core.engine.embedding import Embedding, lookup, scatter_add
 
 
 class OneHot(Embedding):

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ablab.core import hookimpl
-from ablab.core.probe import Probe
+from ablab.plugin import hookimpl
+from ablab.core.engine.probe import Probe
 
 SATURATION_EPS = 1e-2  # a derivative below this passes (almost) no gradient
 

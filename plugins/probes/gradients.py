@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from ablab.core import hookimpl
-from ablab.core.cell import with_transposes
-from ablab.core.losses import LOSSES
-from ablab.core.probe import Probe, is_recurrent
+from ablab.plugin import hookimpl
+from ablab.core.engine.cell import with_transposes
+from ablab.core.engine.losses import LOSSES
+from ablab.core.engine.probe import Probe, is_recurrent
 
 
 def fit_eta(norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ablab.core import hookimpl
-from ablab.core.losses import accuracy
-from ablab.core.probe import Probe, is_recurrent
+from ablab.plugin import hookimpl
+from ablab.core.engine.losses import accuracy
+from ablab.core.engine.probe import Probe, is_recurrent
 
 GATE_SATURATED = 0.05  # a gate within this of 0 or 1 is (nearly) shut or open
 
@@ -63,8 +63,8 @@ class MemorySpan(Probe):
         return hasattr(task, "batch_at_lag")
 
     def measure(self, ctx):
-        from ablab.core.task import Batch
-        from ablab.core.train import encode_inputs
+        from ablab.core.engine.task import Batch
+        from ablab.core.engine.train import encode_inputs
 
         out, span = [], np.zeros(len(ctx.seeds))
         solved = np.ones(len(ctx.seeds), dtype=bool)

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ablab.core import hookimpl
+from ablab.plugin import hookimpl
 from ablab.core.errors import ConfigError
-from ablab.core.task import Batch, Task
+from ablab.core.engine.task import Batch, Task
 
 
 class Adding(Task):

@@ -5,9 +5,9 @@ from importlib.resources import files
 
 import numpy as np
 
-from ablab.core import hookimpl
+from ablab.plugin import hookimpl
 from ablab.core.errors import ConfigError
-from ablab.core.task import Batch, Task
+from ablab.core.engine.task import Batch, Task
 
 
 @cache

@@ -9,9 +9,9 @@ from functools import cached_property
 
 import numpy as np
 
-from ablab.core import hookimpl
+from ablab.plugin import hookimpl
 from ablab.core.errors import ConfigError
-from ablab.core.task import Batch, Task
+from ablab.core.engine.task import Batch, Task
 
 ANTONYMS = [("hot", "cold"), ("good", "bad"), ("up", "down"), ("early", "late"), ("open", "closed"), ("happy", "sad")]
 SYNONYMS = [("big", "large"), ("fast", "quick"), ("small", "little"), ("start", "begin")]

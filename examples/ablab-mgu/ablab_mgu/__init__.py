@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ablab.core import hookimpl
-from ablab.core.cell import Cell, RecurrentParam
+from ablab.plugin import hookimpl
+from ablab.core.engine.cell import Cell, RecurrentParam
 
 
 def _sigmoid(x):

@@ -1,6 +1,6 @@
 """The plugin contract: one hook per kind; each receives a `register(name, obj)` callback."""
 
-from ablab.core import hookspec
+from ablab.core.plugin_system.markers import hookspec
 
 
 @hookspec

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.activation import resolve
-from ablab.core.initializer import draw
-from ablab.core.model import INIT_STREAM, _init_spec
-from ablab.core.spec import positive_int
+from ablab.core.engine.activation import resolve
+from ablab.core.engine.initializer import draw
+from ablab.core.engine.model import INIT_STREAM, _init_spec
+from ablab.core.engine.spec import positive_int
 
 BN_EPS = 1e-5
 

@@ -12,22 +12,14 @@ import importlib.metadata as md
 import inspect
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import pluggy
 
-from ablab.core import hookspecs
+from ablab.core.plugin_system import hookspecs
+from ablab.core.plugin_system.kinds import KINDS
 from ablab.core.errors import PluginError, UnknownPluginError
 
-# kind -> hook name; the order is the order `ablab plugins` prints.
-KINDS: dict[str, str] = {
-    "cell": "register_cells",
-    "activation": "register_activations",
-    "embedding": "register_embeddings",
-    "initializer": "register_initializers",
-    "task": "register_tasks",
-    "probe": "register_probes",
-}
 ENTRY_POINT_GROUP = "ablab"
 BUILTIN_PROVIDER = "ablab"
 
@@ -100,23 +92,6 @@ class Registry:
         return [e for kind in KINDS for e in self.of_kind(kind)]
 
 
-def _validator(kind: str) -> Callable[[str, Any], None] | None:
-    """Each kind's module may define `validate_plugin(name, obj)`; it raises on a bad object."""
-    module = {
-        "cell": "ablab.core.cell",
-        "activation": "ablab.core.activation",
-        "initializer": "ablab.core.initializer",
-        "task": "ablab.core.task",
-        "probe": "ablab.core.probe",
-        "embedding": "ablab.core.embedding",
-    }[kind]
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError:
-        return None
-    return getattr(mod, "validate_plugin", None)
-
-
 def new_plugin_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
@@ -172,8 +147,8 @@ def build_registry(
     for plugin, provider, version in extra:
         add(plugin, provider, version)
 
-    for kind, hook_name in KINDS.items():
-        validate = _validator(kind)
+    for kind, spec in KINDS.items():
+        hook_name, validate = spec.hook, spec.validate
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             provider, version = providers[id(impl.plugin)]
             staged: list[Entry] = []
@@ -181,8 +156,7 @@ def build_registry(
             def register(name: str, obj: Any, *, _kind=kind, _p=provider, _v=version) -> None:
                 if not isinstance(name, str) or not name or name != name.strip() or " " in name:
                     raise PluginError(f"{_kind} names must be non-empty strings without spaces, got {name!r}")
-                if validate is not None:
-                    validate(name, obj)
+                validate(name, obj)
                 staged.append(Entry(_kind, name, obj, _p, _v))
 
             try:
@@ -207,3 +181,13 @@ def build_registry(
 def default_registry() -> Registry:
     """The process-wide registry (built-ins plus installed plugins), built once."""
     return build_registry()
+
+
+def plugin_rows(registry) -> list[dict[str, str]]:
+    rows = [
+        {"kind": e.kind, "name": e.name, "provider": e.provider, "version": e.version, "status": "ok", "summary": e.summary}
+        for e in registry.all()
+    ]
+    for f in registry.failures:
+        rows.append({"kind": f.kind or "", "name": "", "provider": f.provider, "version": f.version, "status": "failed", "summary": f.error})
+    return rows

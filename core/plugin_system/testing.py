@@ -1,5 +1,5 @@
 """Contract checks for plugins: the same checks `ablab check-plugin` runs and a plugin's own
-tests can call (`from ablab.core.testing import check_cell`). Each returns the names of the
+tests can call (`from ablab.core.plugin_system.testing import check_cell`). Each returns the names of the
 checks that passed and raises ContractError naming what is wrong and where."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 
 from ablab.core.errors import AblabError
-from ablab.core.gradcheck import GradcheckError, check_activation as _grad_activation, check_cell as _grad_cell, check_model
+from ablab.core.engine.gradcheck import GradcheckError, check_activation as _grad_activation, check_cell as _grad_cell, check_model
 
 
 class ContractError(AblabError, AssertionError):
@@ -19,7 +19,7 @@ class ContractError(AblabError, AssertionError):
 def _registry(registry):
     if registry is not None:
         return registry
-    from ablab.core.registry import default_registry
+    from ablab.core.plugin_system.registry import default_registry
 
     return default_registry()
 
@@ -49,8 +49,8 @@ def _expect(cond: bool, message: str) -> None:
 def check_cell(name: str, options: dict | None = None, registry=None) -> list[str]:
     """Shapes and dtypes, determinism per seed, ensemble-member independence, state reset
     and the float64 finite-difference gradient check, for one cell with given options."""
-    from ablab.core.cell import RecurrentParam
-    from ablab.core.model import RecurrentNet, RecurrentSpec
+    from ablab.core.engine.cell import RecurrentParam
+    from ablab.core.engine.model import RecurrentNet, RecurrentSpec
 
     registry = _registry(registry)
     options = options or {}
@@ -120,7 +120,7 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
                                                     "probes would read derivatives at the wrong points")
 
     def fused_step():
-        from ablab.core.cell import fused_matrix
+        from ablab.core.engine.cell import fused_matrix
 
         if fused_matrix(cell, H) is None:
             return
@@ -136,7 +136,7 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
             _expect(np.allclose(g_fused[k], g_plain[k], rtol=1e-10, atol=1e-12), f"with step_z the gradient of {k!r} differs from the step() path")
 
     def da_in_place():
-        from ablab.core.cell import with_transposes, writes_da_in_place
+        from ablab.core.engine.cell import with_transposes, writes_da_in_place
 
         if not writes_da_in_place(cell):
             return
@@ -241,8 +241,8 @@ def check_task(name: str, options: dict | None = None, registry=None) -> list[st
 
 
 def check_probe(name: str, registry=None) -> list[str]:
-    from ablab.core.model import RecurrentNet, RecurrentSpec
-    from ablab.core.train import TrainSpec, train
+    from ablab.core.engine.model import RecurrentNet, RecurrentSpec
+    from ablab.core.engine.train import TrainSpec, train
 
     registry = _registry(registry)
     probe = registry.get("probe", name)

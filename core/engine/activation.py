@@ -70,6 +70,6 @@ def resolve(registry, spec: str | dict) -> BoundActivation:
 
 def validate_plugin(name: str, obj: Any) -> None:
     if not isinstance(obj, Activation):
-        raise PluginError(f"activation {name!r} must be an ablab.core.activation.Activation, got {type(obj).__name__}")
+        raise PluginError(f"activation {name!r} must be an ablab.core.engine.activation.Activation, got {type(obj).__name__}")
     if obj.name != name:
         raise PluginError(f"activation registered as {name!r} calls itself {obj.name!r}; use one name")

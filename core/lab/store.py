@@ -15,7 +15,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 
 from ablab.core.errors import AblabError
-from ablab.core.migrations import MIGRATIONS
+from ablab.core.lab.migrations import MIGRATIONS
 
 FINISHED = ("done", "diverged")
 STATUSES = ("pending", "running", "done", "diverged", "failed")

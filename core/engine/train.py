@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.clipping import ClipSpec, clip
+from ablab.core.engine.clipping import ClipSpec, clip
 from ablab.core.errors import ConfigError
-from ablab.core.losses import LOSSES, accuracy
-from ablab.core.perf import tune_allocator
-from ablab.core.probe import Probe, ProbeContext, WindowStats, probe_rng
-from ablab.core.optim import OptimizerSpec, init_state, learning_rate, update
-from ablab.core.spec import positive_int
-from ablab.core.task import Task, member_rng, stack_batches
+from ablab.core.engine.losses import LOSSES, accuracy
+from ablab.core.engine.perf import tune_allocator
+from ablab.core.engine.probe import Probe, ProbeContext, WindowStats, probe_rng
+from ablab.core.engine.optim import OptimizerSpec, init_state, learning_rate, update
+from ablab.core.engine.spec import positive_int
+from ablab.core.engine.task import Task, member_rng, stack_batches
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ablab.core.spec import in_range, one_of, positive, positive_int
+from ablab.core.engine.spec import in_range, one_of, positive, positive_int
 
 OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam")
 SCHEDULES = ("constant", "step", "cosine")

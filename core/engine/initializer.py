@@ -61,6 +61,6 @@ def draw(
 
 def validate_plugin(name: str, obj: Any) -> None:
     if not isinstance(obj, Initializer):
-        raise PluginError(f"initializer {name!r} must be an ablab.core.initializer.Initializer, got {type(obj).__name__}")
+        raise PluginError(f"initializer {name!r} must be an ablab.core.engine.initializer.Initializer, got {type(obj).__name__}")
     if obj.name != name:
         raise PluginError(f"initializer registered as {name!r} calls itself {obj.name!r}; use one name")

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from ablab.core.errors import PluginError
-from ablab.core.losses import LOSSES
-from ablab.core.task import Batch, Task
+from ablab.core.engine.losses import LOSSES
+from ablab.core.engine.task import Batch, Task
 
 PROBE_STREAM = 3
 
@@ -104,7 +104,7 @@ def probe_rng(seed: int) -> np.random.Generator:
 
 def validate_plugin(name: str, obj: Any) -> None:
     if not isinstance(obj, Probe):
-        raise PluginError(f"probe {name!r} must be an instance of ablab.core.probe.Probe, got {obj!r}")
+        raise PluginError(f"probe {name!r} must be an instance of ablab.core.engine.probe.Probe, got {obj!r}")
     if type(obj).measure is Probe.measure:
         raise PluginError(f"probe {name!r} does not implement measure()")
     if obj.name != name:

@@ -86,6 +86,6 @@ def stack_batches(task: Task, rngs: list[np.random.Generator], batch_size: int) 
 
 def validate_plugin(name: str, obj: Any) -> None:
     if not (isinstance(obj, type) and issubclass(obj, Task)):
-        raise PluginError(f"task {name!r} must be a subclass of ablab.core.task.Task, got {obj!r}")
+        raise PluginError(f"task {name!r} must be a subclass of ablab.core.engine.task.Task, got {obj!r}")
     if obj.batch is Task.batch:
         raise PluginError(f"task {name!r} ({obj.__qualname__}) does not implement batch()")

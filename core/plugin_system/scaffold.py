@@ -43,7 +43,7 @@ Edit `{module}/__init__.py`; keep the backward pass in step with the forward pas
 contract check will tell you when they disagree.
 '''
 
-TEST = '''from ablab.core.testing import check_{kind}
+TEST = '''from ablab.core.plugin_system.testing import check_{kind}
 
 
 def test_{module}_passes_the_ablab_contract():
@@ -54,8 +54,8 @@ CELL = '''"""{name}: an ablab cell plugin (edit the equations, keep the backward
 
 import numpy as np
 
-from ablab.core import hookimpl
-from ablab.core.cell import Cell, RecurrentParam
+from ablab.plugin import hookimpl
+from ablab.core.engine.cell import Cell, RecurrentParam
 
 
 class {cls}(Cell):
@@ -106,8 +106,8 @@ ACTIVATION = '''"""{name}: an ablab activation plugin."""
 
 import numpy as np
 
-from ablab.core import hookimpl
-from ablab.core.activation import Activation
+from ablab.plugin import hookimpl
+from ablab.core.engine.activation import Activation
 
 
 def _fn(x):
@@ -127,8 +127,8 @@ INITIALIZER = '''"""{name}: an ablab initializer plugin."""
 
 import numpy as np
 
-from ablab.core import hookimpl
-from ablab.core.initializer import Initializer
+from ablab.plugin import hookimpl
+from ablab.core.engine.initializer import Initializer
 
 
 def _lecun(rng, fan_in, fan_out, gain):
@@ -144,8 +144,8 @@ TASK = '''"""{name}: an ablab task plugin."""
 
 import numpy as np
 
-from ablab.core import hookimpl
-from ablab.core.task import Batch, Task
+from ablab.plugin import hookimpl
+from ablab.core.engine.task import Batch, Task
 
 
 class {cls}(Task):
@@ -182,8 +182,8 @@ PROBE = '''"""{name}: an ablab probe plugin."""
 
 import numpy as np
 
-from ablab.core import hookimpl
-from ablab.core.probe import Probe
+from ablab.plugin import hookimpl
+from ablab.core.engine.probe import Probe
 
 
 class {cls}(Probe):

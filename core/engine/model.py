@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.cell import fused_matrix, with_transposes, writes_da_in_place
+from ablab.core.engine.cell import fused_matrix, with_transposes, writes_da_in_place
 from ablab.core.errors import ConfigError
-from ablab.core.initializer import draw
-from ablab.core.spec import one_of, positive, positive_int
+from ablab.core.engine.initializer import draw
+from ablab.core.engine.spec import one_of, positive, positive_int
 
 INIT_STREAM = 1  # rng stream ids: a member's weights and data come from different streams
 EMBED_STREAM = 4

@@ -165,7 +165,7 @@ def preset(base: type, summary: str, **overrides: Any) -> type:
 
 def validate_plugin(name: str, obj: Any) -> None:
     if not (isinstance(obj, type) and issubclass(obj, Cell)):
-        raise PluginError(f"cell {name!r} must be a subclass of ablab.core.cell.Cell, got {obj!r}")
+        raise PluginError(f"cell {name!r} must be a subclass of ablab.core.engine.cell.Cell, got {obj!r}")
     for method in ("recurrent_params", "step", "backward_step"):
         if getattr(obj, method) is getattr(Cell, method):
             raise PluginError(f"cell {name!r} ({obj.__qualname__}) does not implement {method}()")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,16 +14,6 @@ from pathlib import Path
 from ablab.core.errors import AblabError
 
 
-def plugin_rows(registry) -> list[dict[str, str]]:
-    rows = [
-        {"kind": e.kind, "name": e.name, "provider": e.provider, "version": e.version, "status": "ok", "summary": e.summary}
-        for e in registry.all()
-    ]
-    for f in registry.failures:
-        rows.append({"kind": f.kind or "", "name": "", "provider": f.provider, "version": f.version, "status": "failed", "summary": f.error})
-    return rows
-
-
 def format_table(rows: list[dict[str, str]], columns: list[str]) -> str:
     widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in columns}
     lines = ["  ".join(c.ljust(widths[c]) for c in columns), "  ".join("-" * widths[c] for c in columns)]
@@ -31,7 +22,7 @@ def format_table(rows: list[dict[str, str]], columns: list[str]) -> str:
 
 
 def cmd_plugins(args) -> int:
-    from ablab.core.registry import default_registry
+    from ablab.core.plugin_system.registry import default_registry, plugin_rows
 
     rows = plugin_rows(default_registry())
     if args.json:
@@ -42,7 +33,8 @@ def cmd_plugins(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
-    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    # the dashboard is found as an installed module, never by a path relative to this file
+    app = importlib.util.find_spec("ablab.dashboard.app").origin
     env = dict(os.environ)
     if args.store:
         env["ABLAB_STORE"] = args.store
@@ -59,7 +51,7 @@ def cmd_dashboard(args) -> int:
 
 
 def _store(args):
-    from ablab.core.store import Store
+    from ablab.core.lab.store import Store
 
     return Store(args.store)
 
@@ -70,16 +62,16 @@ def _add_store(p) -> None:
 
 
 def cmd_run(args) -> int:
-    from ablab.core.registry import default_registry
-    from ablab.core.runner import progress_line, run_study
-    from ablab.core.study import load_study
+    from ablab.core.plugin_system.registry import default_registry
+    from ablab.core.lab.runner import progress_line, run_study
+    from ablab.core.lab.study import load_study
 
     registry = default_registry()
     study = load_study(args.study, registry)
     store = _store(args)
     executor = None
     if args.scheduler:
-        from ablab.core.cluster import dask_executor
+        from ablab.core.lab.cluster import dask_executor
 
         executor = dask_executor(args.scheduler)
     tty = sys.stderr.isatty()
@@ -113,7 +105,7 @@ def cmd_studies(args) -> int:
 
 
 def cmd_results(args) -> int:
-    from ablab.core.results import run_frame, summary
+    from ablab.core.lab.results import run_frame, summary
 
     store = _store(args)
     frame = run_frame(store, args.study)
@@ -138,11 +130,11 @@ def pd_options():
 
 
 def cmd_claims(args) -> int:
-    from ablab.core.claims import verdict
-    from ablab.core.registry import default_registry
-    from ablab.core.results import run_frame
-    from ablab.core.runner import progress_line, run_study
-    from ablab.core.study import load_study
+    from ablab.core.lab.claims import verdict
+    from ablab.core.plugin_system.registry import default_registry
+    from ablab.core.lab.results import run_frame
+    from ablab.core.lab.runner import progress_line, run_study
+    from ablab.core.lab.study import load_study
     from ablab.studies import builtin_study_paths
 
     registry = default_registry()
@@ -168,7 +160,7 @@ def cmd_claims(args) -> int:
 
 
 def cmd_new_plugin(args) -> int:
-    from ablab.core.scaffold import new_plugin
+    from ablab.core.plugin_system.scaffold import new_plugin
 
     root = new_plugin(args.name, args.kind, args.dir)
     print(f"wrote {root}\nnext: pip install -e {root} && ablab check-plugin {args.kind} {args.name} && pytest {root}")
@@ -176,8 +168,8 @@ def cmd_new_plugin(args) -> int:
 
 
 def cmd_check_plugin(args) -> int:
-    from ablab.core.registry import default_registry
-    from ablab.core.testing import ContractError, check_plugin
+    from ablab.core.plugin_system.registry import default_registry
+    from ablab.core.plugin_system.testing import ContractError, check_plugin
 
     try:
         passed = check_plugin(args.kind, args.name, default_registry())
@@ -191,6 +183,9 @@ def cmd_check_plugin(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ablab.core.plugin_system.scaffold import KINDS as SCAFFOLD_KINDS
+    from ablab.core.plugin_system.testing import CHECKS
+
     parser = argparse.ArgumentParser(prog="ablab", description="Ablation lab for recurrent and deep networks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -226,12 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("new-plugin", help="write a pip-installable plugin package that passes its own tests")
     p.add_argument("name", help="plugin name, e.g. my-cell")
-    p.add_argument("--kind", required=True, choices=("cell", "activation", "initializer", "task", "probe"))
+    p.add_argument("--kind", required=True, choices=SCAFFOLD_KINDS)
     p.add_argument("--dir", default=".", help="where to create ablab-NAME/ (default: here)")
     p.set_defaults(func=cmd_new_plugin)
 
     p = sub.add_parser("check-plugin", help="run the plugin contract: shapes, determinism, independence, gradients")
-    p.add_argument("kind", choices=("cell", "activation", "initializer", "task", "probe"))
+    p.add_argument("kind", choices=list(CHECKS))
     p.add_argument("name", help="the registered name")
     p.set_defaults(func=cmd_check_plugin)
 

@@ -14,7 +14,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_complet
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ablab.core.store import FINISHED, Store
+from ablab.core.lab.store import FINISHED, Store
 
 
 @dataclass
@@ -71,10 +71,10 @@ def _clean(value) -> float | None:
 def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
     """Train one ensemble and store every member's run. Runs in a worker process (or a Dask
     worker); everything it needs comes in its arguments."""
-    from ablab.core.gradcheck import check_feedforward, check_model
-    from ablab.core.registry import default_registry
-    from ablab.core.study import build
-    from ablab.core.train import train
+    from ablab.core.engine.gradcheck import check_feedforward, check_model
+    from ablab.core.plugin_system.registry import default_registry
+    from ablab.core.lab.study import build
+    from ablab.core.engine.train import train
 
     store = _store(store_url)
     store.mark_running(job.keys, job.versions)
@@ -153,7 +153,7 @@ def plan(study, registry, store: Store, rerun_failed: bool = False) -> tuple[lis
     runs = study.runs(registry)
     store.save_study(study, runs)
     status = store.statuses(r.key for r in runs)
-    from ablab.core.study import plugin_versions
+    from ablab.core.lab.study import plugin_versions
 
     todo = [r for r in runs if status.get(r.key) not in FINISHED and (rerun_failed or status.get(r.key) != "failed")]
     groups: dict[str, Job] = {}

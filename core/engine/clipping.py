@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ablab.core.spec import one_of, positive
+from ablab.core.engine.spec import one_of, positive
 
 CLIP_KINDS = ("none", "norm", "value")
 

@@ -7,7 +7,7 @@ plugin names, every expanded configuration), and it has a stable content hash.
     [base]    task, model, optimizer, clip, train tables; probes = [names]
     [axes]    "model.cell" = ["rnn", "lstm"]   (dotted paths into base; "a.b+c.d" = [[x, y], ...]
               varies two paths together, e.g. an activation with its matching initialiser)
-    [[checks]] what must hold for the claim (see ablab.core.claims)
+    [[checks]] what must hold for the claim (see ablab.core.lab.claims)
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ablab.core.clipping import ClipSpec
+from ablab.core.engine.clipping import ClipSpec
 from ablab.core.errors import AblabError, ConfigError
-from ablab.core.feedforward import FeedForwardNet, FeedForwardSpec
-from ablab.core.model import RecurrentNet, RecurrentSpec
-from ablab.core.optim import OptimizerSpec
-from ablab.core.spec import from_dict
-from ablab.core.train import TrainSpec
+from ablab.core.engine.feedforward import FeedForwardNet, FeedForwardSpec
+from ablab.core.engine.model import RecurrentNet, RecurrentSpec
+from ablab.core.engine.optim import OptimizerSpec
+from ablab.core.engine.spec import from_dict
+from ablab.core.engine.train import TrainSpec
 
 SECTIONS = {"study", "base", "axes", "checks"}
 STUDY_KEYS = {"name", "claim", "description", "design", "seeds", "expect"}
@@ -163,7 +163,7 @@ def build(config: dict, registry):
         raise ConfigError(f"model.kind must be one of {', '.join(map(repr, MODEL_KINDS))}, got {kind!r}")
     io = {"n_in": task.n_in, "n_out": task.n_out}
     if kind == "word2vec":
-        from ablab.core.word2vec import SGNSConfig, Word2VecModel
+        from ablab.core.engine.word2vec import SGNSConfig, Word2VecModel
 
         if not hasattr(task, "corpus") or not hasattr(task, "measure"):
             raise ConfigError(f"model.kind = \"word2vec\" needs a corpus task such as wordpairs, not {config['task']['name']!r}")
@@ -261,7 +261,7 @@ def parse_study(text: str, source: str, registry) -> Study:
     checks = data.get("checks", [])
     if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
         fail("checks", "must be an array of tables ([[checks]])")
-    from ablab.core.claims import validate_check
+    from ablab.core.lab.claims import validate_check
 
     for i, check in enumerate(checks):
         try:

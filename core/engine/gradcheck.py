@@ -11,9 +11,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ablab.core.cell import with_transposes
+from ablab.core.engine.cell import with_transposes
 from ablab.core.errors import AblabError
-from ablab.core.losses import LOSSES
+from ablab.core.engine.losses import LOSSES
 
 EPS = 1e-5
 TOL = 1e-6

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ablab.core.errors import ConfigError
-from ablab.core.results import SPEED_FRACTIONS
-from ablab.core.results import label as _label
+from ablab.core.lab.results import SPEED_FRACTIONS
+from ablab.core.lab.results import label as _label
 
 CHECK_KEYS = {"what", "quantity", "where", "op", "than", "than_quantity", "value", "factor", "offset", "each"}
 OPS = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.cell import check_options
+from ablab.core.engine.cell import check_options
 from ablab.core.errors import ConfigError, PluginError
 
 EMBED_STREAM = 4  # a member's embedding draws come from their own rng stream
@@ -61,6 +61,6 @@ def scatter_add(grad_table: np.ndarray, tokens: np.ndarray, dx: np.ndarray) -> N
 
 def validate_plugin(name: str, obj: Any) -> None:
     if not (isinstance(obj, type) and issubclass(obj, Embedding)):
-        raise PluginError(f"embedding {name!r} must be a subclass of ablab.core.embedding.Embedding, got {obj!r}")
+        raise PluginError(f"embedding {name!r} must be a subclass of ablab.core.engine.embedding.Embedding, got {obj!r}")
     if obj.forward is Embedding.forward:
         raise PluginError(f"embedding {name!r} ({obj.__qualname__}) does not implement forward()")
