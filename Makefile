@@ -26,6 +26,8 @@ dashboard: $(VENV)/.installed
 	$(BIN)/ablab dashboard --port $(PORT)
 
 test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check --quiet .
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest
 
 bench: $(VENV)/.installed

@@ -1,6 +1,7 @@
 """ablab: an ablation lab for recurrent and deep networks, in numpy with exact BPTT."""
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
     __version__ = _version("ablab")

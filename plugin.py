@@ -24,7 +24,24 @@ from ablab.core.plugin_system.testing import (
 )
 
 __all__ = [
-    "Activation", "Batch", "BoundActivation", "Cell", "ContractError", "Embedding", "Initializer",
-    "Probe", "ProbeContext", "RecurrentParam", "Task", "check_activation", "check_cell",
-    "check_initializer", "check_plugin", "check_probe", "check_task", "hookimpl", "preset", "resolve",
+    "Activation",
+    "Batch",
+    "BoundActivation",
+    "Cell",
+    "ContractError",
+    "Embedding",
+    "Initializer",
+    "Probe",
+    "ProbeContext",
+    "RecurrentParam",
+    "Task",
+    "check_activation",
+    "check_cell",
+    "check_initializer",
+    "check_plugin",
+    "check_probe",
+    "check_task",
+    "hookimpl",
+    "preset",
+    "resolve",
 ]

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ablab.core.plugin_system.registry import build_registry
 from ablab.core.lab.store import Store
 from ablab.core.lab.study import parse_study
+from ablab.core.plugin_system.registry import build_registry
 from ablab.dashboard import charts
 from ablab.dashboard.data import band, config_labels, load_study, with_config
 
@@ -47,9 +47,23 @@ def fill(store: Store, n_runs: int) -> None:
     rng = np.random.default_rng(0)
     for r in runs:
         steps = range(0, 300, 10)
-        metrics = [{"step": s, "name": n, "value": float(rng.random())} for s in steps for n in ("loss", "grad_norm", "clipped")]
-        probes = [{"step": s, "probe": "grad_through_time", "name": "norm", "layer": 0, "idx": k, "value": float(rng.random())}
-                  for s in (0, 300) for k in range(10)]
+        metrics = [
+            {"step": s, "name": n, "value": float(rng.random())}
+            for s in steps
+            for n in ("loss", "grad_norm", "clipped")
+        ]
+        probes = [
+            {
+                "step": s,
+                "probe": "grad_through_time",
+                "name": "norm",
+                "layer": 0,
+                "idx": k,
+                "value": float(rng.random()),
+            }
+            for s in (0, 300)
+            for k in range(10)
+        ]
         store.write_run(r.key, "done", seconds=1.0, metrics=metrics, probes=probes)
 
 
@@ -86,7 +100,9 @@ def main(argv=None) -> int:
         build_charts(again)
         repeat = time.perf_counter() - started
         print(f"first view: load {first_load:.2f} s + charts {first_charts:.2f} s")
-        print(f"repeat view (cached load + charts): {repeat:.2f} s   target < 1.00 s   {'OK' if repeat < 1 else 'SLOWER'}")
+        print(
+            f"repeat view (cached load + charts): {repeat:.2f} s   target < 1.00 s   {'OK' if repeat < 1 else 'SLOWER'}"
+        )
     return 0
 
 

@@ -114,7 +114,10 @@ def main(argv=None) -> int:
         have_torch = False
         print("torch not installed: `pip install torch==2.13.0` (CPU build) adds the torch.nn columns")
     print(f"numpy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, repeats {args.repeats}")
-    header = f"{'cell':5} {'size':6} {'ablab ms (min-max)':>22} {'torch ms (min-max)':>22} {'ablab/torch':>11} {'16 solo ms':>11} {'ens16 ms':>9} {'ens speed-up':>12} {'ens16/torch x16':>15}"
+    header = (
+        f"{'cell':5} {'size':6} {'ablab ms (min-max)':>22} {'torch ms (min-max)':>22} {'ablab/torch':>11} "
+        f"{'16 solo ms':>11} {'ens16 ms':>9} {'ens speed-up':>12} {'ens16/torch x16':>15}"
+    )
     print(header)
     summary = []
     for size_name, size in SIZES.items():
@@ -129,11 +132,14 @@ def main(argv=None) -> int:
             tcol = spread(t["torch"]) if have_torch else "n/a"
             print(
                 f"{cell:5} {size_name:6} {spread(t['solo']):>22} {tcol:>22} {ratio:11.2f} "
-                f"{ENSEMBLE * statistics.median(t['solo']):11.1f} {statistics.median(t['ens']):9.1f} {speedup:11.2f}x {ens_vs_torch:15.2f}",
+                f"{ENSEMBLE * statistics.median(t['solo']):11.1f} {statistics.median(t['ens']):9.1f} "
+                f"{speedup:11.2f}x {ens_vs_torch:15.2f}",
                 flush=True,
             )
             summary.append((cell, size_name, ratio, speedup, ens_vs_torch))
-    parts = [f"{c}/{s}: step {r:.2f}x torch, ensemble {sp:.1f}x solo, ens16 {e:.2f}x torch-seq" for c, s, r, sp, e in summary]
+    parts = [
+        f"{c}/{s}: step {r:.2f}x torch, ensemble {sp:.1f}x solo, ens16 {e:.2f}x torch-seq" for c, s, r, sp, e in summary
+    ]
     print("SUMMARY " + "; ".join(parts))
     return 0
 

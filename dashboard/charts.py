@@ -20,27 +20,51 @@ def _highlight(config: str | None = None):
     return alt.selection_point(fields=["config"], bind="legend", name="pick", value=start)
 
 
-def band_chart(data: pd.DataFrame, *, x_title: str, y_title: str, title: str, log_y: bool = False,
-               log_x: bool = False, baseline: float | None = None, baseline_label: str = "baseline",
-               highlight: str | None = None) -> alt.Chart:
+def band_chart(
+    data: pd.DataFrame,
+    *,
+    x_title: str,
+    y_title: str,
+    title: str,
+    log_y: bool = False,
+    log_x: bool = False,
+    baseline: float | None = None,
+    baseline_label: str = "baseline",
+    highlight: str | None = None,
+) -> alt.Chart:
     """Mean line with a shaded band per configuration, optional horizontal baseline."""
     pick = _highlight(highlight)
     y_scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
     x_scale = alt.Scale(type="log") if log_x else alt.Scale()
     base = alt.Chart(data).encode(
         x=alt.X("x:Q", title=x_title, scale=x_scale),
-        color=alt.Color("config:N", title="configuration", scale=alt.Scale(scheme="tableau10"),
-                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=400, symbolOpacity=1)),
+        color=alt.Color(
+            "config:N",
+            title="configuration",
+            scale=alt.Scale(scheme="tableau10"),
+            legend=alt.Legend(orient="bottom", columns=2, labelLimit=400, symbolOpacity=1),
+        ),
     )
-    line = base.mark_line().encode(
-        y=alt.Y("mean:Q", title=y_title, scale=y_scale),
-        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
-        tooltip=[alt.Tooltip("config:N"), alt.Tooltip("x:Q", title=x_title), alt.Tooltip("mean:Q", format=".4g"),
-                 alt.Tooltip("lo:Q", title="band low", format=".4g"), alt.Tooltip("hi:Q", title="band high", format=".4g"),
-                 alt.Tooltip("interval:N", title="band"), alt.Tooltip("n:Q", title="seeds")],
-    ).add_params(pick)
-    area = base.mark_area().encode(y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q",
-                                   opacity=alt.condition(pick, alt.value(0.18), alt.value(0.03)))
+    line = (
+        base.mark_line()
+        .encode(
+            y=alt.Y("mean:Q", title=y_title, scale=y_scale),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
+            tooltip=[
+                alt.Tooltip("config:N"),
+                alt.Tooltip("x:Q", title=x_title),
+                alt.Tooltip("mean:Q", format=".4g"),
+                alt.Tooltip("lo:Q", title="band low", format=".4g"),
+                alt.Tooltip("hi:Q", title="band high", format=".4g"),
+                alt.Tooltip("interval:N", title="band"),
+                alt.Tooltip("n:Q", title="seeds"),
+            ],
+        )
+        .add_params(pick)
+    )
+    area = base.mark_area().encode(
+        y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q", opacity=alt.condition(pick, alt.value(0.18), alt.value(0.03))
+    )
     layers = [area, line]
     if baseline is not None:
         rule_data = pd.DataFrame({"y": [baseline], "label": [f"{baseline_label} {baseline:.4g}"]})
@@ -49,7 +73,9 @@ def band_chart(data: pd.DataFrame, *, x_title: str, y_title: str, title: str, lo
     return alt.layer(*layers).properties(title=title, width=WIDTH, height=280)
 
 
-def heatmap(data: pd.DataFrame, *, x: str, y: str, value: str, title: str, x_title: str, y_title: str, value_title: str) -> alt.Chart:
+def heatmap(
+    data: pd.DataFrame, *, x: str, y: str, value: str, title: str, x_title: str, y_title: str, value_title: str
+) -> alt.Chart:
     return (
         alt.Chart(data)
         .mark_rect()
@@ -57,7 +83,11 @@ def heatmap(data: pd.DataFrame, *, x: str, y: str, value: str, title: str, x_tit
             x=alt.X(f"{x}:O", title=x_title),
             y=alt.Y(f"{y}:N", title=y_title),
             color=alt.Color(f"{value}:Q", title=value_title, scale=alt.Scale(domain=[0, 1], scheme="viridis")),
-            tooltip=[alt.Tooltip(f"{y}:N", title=y_title), alt.Tooltip(f"{x}:O", title=x_title), alt.Tooltip(f"{value}:Q", title=value_title, format=".3f")],
+            tooltip=[
+                alt.Tooltip(f"{y}:N", title=y_title),
+                alt.Tooltip(f"{x}:O", title=x_title),
+                alt.Tooltip(f"{value}:Q", title=value_title, format=".3f"),
+            ],
         )
         .properties(title=title, width=WIDTH, height=max(120, 40 * data[y].nunique()))
     )
@@ -69,7 +99,12 @@ def bar_chart(data: pd.DataFrame, *, value_title: str, title: str) -> alt.Chart:
     bars = base.mark_bar().encode(
         x=alt.X("mean:Q", title=value_title),
         color=alt.Color("config:N", legend=None),
-        tooltip=[alt.Tooltip("config:N"), alt.Tooltip("mean:Q", format=".4g"), alt.Tooltip("lo:Q", format=".4g"), alt.Tooltip("hi:Q", format=".4g")],
+        tooltip=[
+            alt.Tooltip("config:N"),
+            alt.Tooltip("mean:Q", format=".4g"),
+            alt.Tooltip("lo:Q", format=".4g"),
+            alt.Tooltip("hi:Q", format=".4g"),
+        ],
     )
     whiskers = base.mark_rule(color="black").encode(x="lo:Q", x2="hi:Q")
     return alt.layer(bars, whiskers).properties(title=title, width=WIDTH, height=max(100, 28 * len(data)))

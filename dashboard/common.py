@@ -64,4 +64,6 @@ def empty_store() -> None:
 
 
 def csv_download(frame, name: str, key: str) -> None:
-    st.download_button("Download CSV", frame.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv", key=key)
+    st.download_button(
+        "Download CSV", frame.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv", key=key
+    )

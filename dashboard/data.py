@@ -14,7 +14,11 @@ def config_labels(runs: pd.DataFrame, by: list[str] | None = None) -> pd.Series:
     chosen = [a for a in (by or axes) if a in runs.columns] or axes
     if not chosen:
         return pd.Series("all runs", index=runs.index)
-    return runs[chosen].astype(str).apply(lambda r: ", ".join(f"{c.lstrip('@').split('.')[-1]}={v}" for c, v in r.items()), axis=1)
+    return (
+        runs[chosen]
+        .astype(str)
+        .apply(lambda r: ", ".join(f"{c.lstrip('@').split('.')[-1]}={v}" for c, v in r.items()), axis=1)
+    )
 
 
 # Below this many seeds the band is the seeds' range: a 95% t-interval from two seeds spans
@@ -45,7 +49,9 @@ def band_caption(*bands: pd.DataFrame | None) -> str:
     if "95% CI" in kinds:
         parts.append("the 95% interval of the mean over seeds")
     if "seed range" in kinds:
-        parts.append(f"the range between the seeds where there are fewer than {MIN_SEEDS_FOR_CI} (too few for a 95% interval)")
+        parts.append(
+            f"the range between the seeds where there are fewer than {MIN_SEEDS_FOR_CI} (too few for a 95% interval)"
+        )
     if "one seed" in kinds:
         parts.append("none for a single seed")
     return ("Bands: " + "; ".join(parts) + ".") if parts else ""

@@ -41,7 +41,9 @@ def running(name: str) -> int | None:
     return pid if _alive(pid) else None
 
 
-def launch(name: str, study_path: str | Path, store_url: str, workers: int | None = None, scheduler: str | None = None) -> tuple[int, bool]:
+def launch(
+    name: str, study_path: str | Path, store_url: str, workers: int | None = None, scheduler: str | None = None
+) -> tuple[int, bool]:
     """(pid, started): started is False when the study is already running."""
     pid = running(name)
     if pid is not None:

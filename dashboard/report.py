@@ -46,7 +46,9 @@ def build_report(store, study: str) -> str:
     checks = spec.get("checks", [])
     if checks:
         v = verdict(study, meta.get("claim", ""), checks, runs)
-        parts.append(f"<h2>Verdict: <span class='{'holds' if v.holds else 'fails'}'>{html.escape(v.label)}</span></h2><ul>")
+        parts.append(
+            f"<h2>Verdict: <span class='{'holds' if v.holds else 'fails'}'>{html.escape(v.label)}</span></h2><ul>"
+        )
         for c in v.checks:
             mark = {True: "holds", False: "fails", None: "not measured"}[c.holds]
             parts.append(f"<li><b>{mark}</b>: {html.escape(c.what)}<br><code>{html.escape(c.text)}</code></li>")
@@ -58,15 +60,26 @@ def build_report(store, study: str) -> str:
     loss = metrics[metrics["name"] == "loss"]
     if len(loss):
         b = band(loss.rename(columns={"step": "x0"}), "x0")
-        parts.append("<figure>" + svg(charts.band_chart(b, x_title="step", y_title="training loss", title="Loss"))
-                     + f"<figcaption>{html.escape(band_caption(b))}</figcaption></figure>")
+        parts.append(
+            "<figure>"
+            + svg(charts.band_chart(b, x_title="step", y_title="training loss", title="Loss"))
+            + f"<figcaption>{html.escape(band_caption(b))}</figcaption></figure>"
+        )
     probes = with_config(data["probes"], runs, labels)
     gtt = probes[(probes["probe"] == "grad_through_time") & (probes["name"] == "norm")] if len(probes) else probes
     if len(gtt):
         first = gtt[gtt["step"] == gtt["step"].min()].rename(columns={"idx": "lag"})
         b = band(first, "lag")
         b = b[b["mean"] > 0]
-        parts.append("<figure>" + svg(charts.band_chart(b, x_title="lag", y_title="||dL/dh_k||", title="Gradient through time at initialisation", log_y=True)) + "</figure>")
+        parts.append(
+            "<figure>"
+            + svg(
+                charts.band_chart(
+                    b, x_title="lag", y_title="||dL/dh_k||", title="Gradient through time at initialisation", log_y=True
+                )
+            )
+            + "</figure>"
+        )
     versions = sorted({f"{k} {v}" for r in store.runs_of(study) for k, v in r["versions"].items()})
     if versions:
         parts.append("<h2>Plugin versions</h2><ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in versions) + "</ul>")
@@ -80,5 +93,7 @@ def build_report(store, study: str) -> str:
     else:
         parts.append("<p>No notes yet.</p>")
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>ablab: {html.escape(study)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(parts)}<p><small>ablab report, {stamp}</small></p></body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>ablab: {html.escape(study)}</title>"
+        f"<style>{STYLE}</style></head><body>{''.join(parts)}<p><small>ablab report, {stamp}</small></p></body></html>"
+    )

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ablab.plugin import hookimpl
 from ablab.core.engine.activation import Activation
+from ablab.plugin import hookimpl
 
 SELU_ALPHA = 1.6732632423543772  # Klambauer et al. (2017)
 SELU_SCALE = 1.0507009873554805
@@ -56,7 +56,9 @@ def _selu(x):
 
 BUILTINS = [
     Activation("identity", lambda x: x, lambda x, y: np.ones_like(x), "f(x) = x; keeps a deep net linear"),
-    Activation("sigmoid", _sigmoid, _sigmoid_deriv, "logistic 1/(1+e^-x), range (0, 1)", bounded=True, deriv_from_output=True),
+    Activation(
+        "sigmoid", _sigmoid, _sigmoid_deriv, "logistic 1/(1+e^-x), range (0, 1)", bounded=True, deriv_from_output=True
+    ),
     Activation(
         "hard_sigmoid",
         lambda x: np.clip(x / 6 + 0.5, 0, 1),
@@ -65,7 +67,9 @@ BUILTINS = [
         bounded=True,
     ),
     Activation("tanh", np.tanh, _tanh_deriv, "hyperbolic tangent, range (-1, 1)", bounded=True, deriv_from_output=True),
-    Activation("relu", lambda x: np.maximum(x, 0), lambda x, y: (x > 0).astype(x.dtype), "max(x, 0); zero slope for x <= 0"),
+    Activation(
+        "relu", lambda x: np.maximum(x, 0), lambda x, y: (x > 0).astype(x.dtype), "max(x, 0); zero slope for x <= 0"
+    ),
     Activation(
         "leaky_relu",
         lambda x, alpha: np.where(x > 0, x, alpha * x),

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ablab.plugin import hookimpl
 from ablab.core.engine.initializer import Initializer
+from ablab.plugin import hookimpl
 
 
 def _normal(rng, fan_in, fan_out, std):

@@ -19,12 +19,20 @@ def marginal_xent(y: np.ndarray, classes: int, mask: np.ndarray | None) -> float
     return total / w.sum()
 
 
-REBER = {0: {"B": 1}, 1: {"T": 2, "P": 3}, 2: {"S": 2, "X": 4}, 3: {"T": 3, "V": 5}, 4: {"X": 3, "S": 6}, 5: {"P": 4, "V": 6}, 6: {"E": None}}
+REBER = {
+    0: {"B": 1},
+    1: {"T": 2, "P": 3},
+    2: {"S": 2, "X": 4},
+    3: {"T": 3, "V": 5},
+    4: {"X": 3, "S": 6},
+    5: {"P": 4, "V": 6},
+    6: {"E": None},
+}
 
 
 def accepts_reber(s: str) -> bool:
     state = 0
-    for i, c in enumerate(s):
+    for _i, c in enumerate(s):
         if state is None or c not in REBER[state]:
             return False
         state = REBER[state][c]

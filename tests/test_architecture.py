@@ -18,8 +18,20 @@ ALLOWED = {
     "ablab.plugin": {"ablab.core.errors", "ablab.core.engine", "ablab.core.plugin_system"},
     "ablab.plugins": {"ablab.core.errors", "ablab.core.engine", "ablab.plugin"},
     "ablab.core.lab": {"ablab.core.errors", "ablab.core.engine", "ablab.core.plugin_system", "ablab.studies"},
-    "ablab.dashboard": {"ablab.core.errors", "ablab.core.engine", "ablab.core.plugin_system", "ablab.core.lab", "ablab.studies"},
-    "ablab.core.cli": {"ablab.core.errors", "ablab.core.engine", "ablab.core.plugin_system", "ablab.core.lab", "ablab.studies"},
+    "ablab.dashboard": {
+        "ablab.core.errors",
+        "ablab.core.engine",
+        "ablab.core.plugin_system",
+        "ablab.core.lab",
+        "ablab.studies",
+    },
+    "ablab.core.cli": {
+        "ablab.core.errors",
+        "ablab.core.engine",
+        "ablab.core.plugin_system",
+        "ablab.core.lab",
+        "ablab.studies",
+    },
     "ablab.studies": set(),
 }
 

@@ -17,8 +17,16 @@ import pytest
 
 CHROMIUM = os.environ.get("ABLAB_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def require_browser():
@@ -46,9 +54,18 @@ def free_port() -> int:
 def dashboard(tmp_path):
     require_browser()
     port = free_port()
-    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "ABLAB_STORE": f"sqlite:///{tmp_path / 'store.sqlite'}"}
-    proc = subprocess.Popen([sys.executable, "-m", "ablab.core.cli", "dashboard", "--port", str(port)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "ABLAB_STORE": f"sqlite:///{tmp_path / 'store.sqlite'}",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ablab.core.cli", "dashboard", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         with socket.socket() as s:

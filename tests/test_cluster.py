@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from ablab.core.plugin_system.registry import build_registry
 from ablab.core.lab.runner import run_study
 from ablab.core.lab.store import Store
 from ablab.core.lab.study import parse_study
+from ablab.core.plugin_system.registry import build_registry
 
 REGISTRY = build_registry(entry_points=False)
 STUDY = """
@@ -37,8 +37,12 @@ def cluster():
     except ImportError:
         message = "cluster tests need dask[distributed] (pip install -e '.[test]')"
         pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  worker_dashboard_address=None) as lc, distributed.Client(lc) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, worker_dashboard_address=None
+        ) as lc,
+        distributed.Client(lc) as client,
+    ):
         yield client
 
 

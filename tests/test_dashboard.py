@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ablab.core.plugin_system.registry import build_registry
 from ablab.core.lab.runner import run_study
 from ablab.core.lab.store import Store
 from ablab.core.lab.study import parse_study
+from ablab.core.plugin_system.registry import build_registry
 from ablab.dashboard import charts
 from ablab.dashboard.data import band, band_caption, config_labels
 
@@ -53,7 +53,13 @@ def page(url: str, name: str, monkeypatch, query: dict | None = None) -> AppTest
 
 
 def texts(at) -> str:
-    parts = [m.value for m in at.markdown] + [m.value for m in at.caption] + [m.value for m in at.info] + [m.value for m in at.warning] + [m.value for m in at.error]
+    parts = (
+        [m.value for m in at.markdown]
+        + [m.value for m in at.caption]
+        + [m.value for m in at.info]
+        + [m.value for m in at.warning]
+        + [m.value for m in at.error]
+    )
     return "\n".join(str(p) for p in parts)
 
 
@@ -101,7 +107,9 @@ def test_a_highlight_spans_every_chart_and_the_link(filled_store, monkeypatch):
     assert len(starts) >= 6 and all(v == [{"config": "cell=lstm"}] for v in starts)
     at.selectbox(key="highlight").set_value("none").run()
     assert "hl" not in at.query_params
-    assert not [p for c in at.get("vega_lite_chart") for p in json.loads(c.proto.spec).get("params", []) if "value" in p]
+    assert not [
+        p for c in at.get("vega_lite_chart") for p in json.loads(c.proto.spec).get("params", []) if "value" in p
+    ]
     at = page(filled_store, "results", monkeypatch, {"study": "dash", "hl": "cell=gone"})  # a stale link
     assert at.selectbox(key="highlight").value == "none" and not at.exception
 
@@ -147,7 +155,9 @@ def test_review_notes_are_stored(filled_store, monkeypatch):
 def test_band_chart_spec():
     runs = pd.DataFrame({"key": ["a", "b", "c"], "@model.cell": ["rnn", "rnn", "lstm"]})
     labels = config_labels(runs)
-    values = pd.DataFrame({"config": labels.repeat(2).values, "step": [0, 1] * 3, "value": [1.0, 0.5, 1.2, 0.7, 0.9, 0.1]})
+    values = pd.DataFrame(
+        {"config": labels.repeat(2).values, "step": [0, 1] * 3, "value": [1.0, 0.5, 1.2, 0.7, 0.9, 0.1]}
+    )
     data = band(values, "step")
     rnn0 = data[(data["config"] == "cell=rnn") & (data["x"] == 0)].iloc[0]
     # two seeds: the band is their range, not a t-interval 12.7 standard errors wide
@@ -172,15 +182,21 @@ def test_band_is_a_t_interval_from_three_seeds():
     assert row["lo"] < 1.0  # wider than the seeds' range here, as an interval of the mean from 3 seeds is
     two = band(values.iloc[:2], "step")
     assert band_caption(band(values, "step"), two, None) == (
-        "Bands: the 95% interval of the mean over seeds; the range between the seeds where there are fewer than 3 (too few for a 95% interval).")
+        "Bands: the 95% interval of the mean over seeds; the range between the seeds where there are "
+        "fewer than 3 (too few for a 95% interval)."
+    )
     assert band_caption(None) == ""
 
 
 def test_heatmap_and_bar_specs():
     heat = pd.DataFrame({"config": ["a", "a", "b"], "lag": [1, 2, 1], "accuracy": [1.0, 0.5, 0.2]})
-    spec = charts.heatmap(heat, x="lag", y="config", value="accuracy", title="t", x_title="lag", y_title="cfg", value_title="acc").to_dict()
+    spec = charts.heatmap(
+        heat, x="lag", y="config", value="accuracy", title="t", x_title="lag", y_title="cfg", value_title="acc"
+    ).to_dict()
     assert spec["mark"]["type"] == "rect" and spec["encoding"]["color"]["scale"]["domain"] == [0, 1]
-    bars = charts.bar_chart(pd.DataFrame({"config": ["a"], "mean": [1.0], "lo": [0.9], "hi": [1.1]}), value_title="v", title="t").to_dict()
+    bars = charts.bar_chart(
+        pd.DataFrame({"config": ["a"], "mean": [1.0], "lo": [0.9], "hi": [1.1]}), value_title="v", title="t"
+    ).to_dict()
     assert [layer["mark"]["type"] for layer in bars["layer"]] == ["bar", "rule"]
 
 

@@ -4,14 +4,22 @@ model is checked against central differences in float64."""
 import numpy as np
 import pytest
 
-from ablab.core.errors import ConfigError
 from ablab.core.engine.gradcheck import GradcheckError, check_activation, check_cell, check_loss, check_model
 from ablab.core.engine.model import RecurrentNet, RecurrentSpec
+from ablab.core.errors import ConfigError
 from ablab.core.plugin_system.registry import build_registry
 
 REGISTRY = build_registry(strict=False)
 
-LSTM_FLAGS = ["peepholes", "no_input_gate", "no_forget_gate", "no_output_gate", "no_input_activation", "no_output_activation", "coupled"]
+LSTM_FLAGS = [
+    "peepholes",
+    "no_input_gate",
+    "no_forget_gate",
+    "no_output_gate",
+    "no_input_activation",
+    "no_output_activation",
+    "coupled",
+]
 
 
 def cell_cases():
@@ -136,7 +144,9 @@ def test_learned_embedding_gradient_is_sparse_and_frozen_ones_stay_zero():
     rng = np.random.default_rng(0)
     tokens = np.array([[[0, 2], [2, 2]]])  # (S=1, T=2, B=2): token 1 never appears
     for name, trained in (("learned", True), ("random", False)):
-        spec = RecurrentSpec(n_in=3, n_out=2, hidden=3, cell="rnn", readout="last", vocab=3, embedding={"name": name, "dim": 4})
+        spec = RecurrentSpec(
+            n_in=3, n_out=2, hidden=3, cell="rnn", readout="last", vocab=3, embedding={"name": name, "dim": 4}
+        )
         net = RecurrentNet(spec, REGISTRY)
         params = net.init([0], np.float64)
         y, cache = net.forward(params, tokens)
@@ -158,7 +168,9 @@ def test_backward_without_input_grad_gives_the_same_parameter_gradients():
     assert full.keys() == lean.keys() and all(np.array_equal(full[k], lean[k]) for k in full)
 
 
-@pytest.mark.parametrize("cell, layers, readout", [("lstm", 2, "all"), ("lstm-peephole", 1, "last"), ("rnn", 2, "last")])
+@pytest.mark.parametrize(
+    "cell, layers, readout", [("lstm", 2, "all"), ("lstm-peephole", 1, "last"), ("rnn", 2, "last")]
+)
 def test_fused_step_matches_the_step_path(cell, layers, readout):
     """z_t = [x_t, 1, h_{t-1}] [W; b; U] in one matmul (step_z) gives what a_t + h_{t-1} U
     (step) gives, forward and backward."""

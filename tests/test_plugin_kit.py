@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ablab.core.plugin_system import hookspecs
 from ablab.core.errors import ConfigError
+from ablab.core.plugin_system import hookspecs
 from ablab.core.plugin_system.registry import Entry, build_registry
 from ablab.core.plugin_system.scaffold import KINDS, new_plugin
 from ablab.core.plugin_system.testing import ContractError, check_cell, check_plugin, check_task
@@ -34,14 +34,34 @@ def test_scaffold_of_every_kind_passes_the_contract(tmp_path, monkeypatch, kind)
 
 def test_scaffolded_cell_installs_and_its_tests_pass(tmp_path):
     root = new_plugin("kit-cell", "cell", tmp_path)
-    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "-e", str(root)]  # as a user would: isolated build
+    pip = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "-e",
+        str(root),
+    ]  # as a user would: isolated build
     subprocess.run(pip, check=True)
     try:
         tests = subprocess.run([sys.executable, "-m", "pytest", "-q", str(root)], capture_output=True, text=True)
         assert tests.returncode == 0, tests.stdout + tests.stderr
-        listing = json.loads(subprocess.run([sys.executable, "-m", "ablab.core.cli", "plugins", "--json"], capture_output=True, text=True, check=True).stdout)
-        assert any(r["name"] == "kit-cell" and r["provider"] == "ablab-kit-cell" and r["status"] == "ok" for r in listing)
-        check = subprocess.run([sys.executable, "-m", "ablab.core.cli", "check-plugin", "cell", "kit-cell"], capture_output=True, text=True)
+        listing = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "ablab.core.cli", "plugins", "--json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        assert any(
+            r["name"] == "kit-cell" and r["provider"] == "ablab-kit-cell" and r["status"] == "ok" for r in listing
+        )
+        check = subprocess.run(
+            [sys.executable, "-m", "ablab.core.cli", "check-plugin", "cell", "kit-cell"], capture_output=True, text=True
+        )
         assert check.returncode == 0 and "passes the ablab contract" in check.stdout
     finally:
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "--quiet", "ablab-kit-cell"], check=True)
@@ -96,8 +116,13 @@ class Float64(RNN):
 
 @pytest.mark.parametrize(
     "cls,message",
-    [(WrongBackward, "float64 gradient check"), (MixesMembers, "ensemble-member independence"), (Float64, "turned float32 state 'h' into float64"),
-     (IgnoresOut, "must write da_t into out"), (ProbesTheWrongPoint, "f(pre) is not the output")],
+    [
+        (WrongBackward, "float64 gradient check"),
+        (MixesMembers, "ensemble-member independence"),
+        (Float64, "turned float32 state 'h' into float64"),
+        (IgnoresOut, "must write da_t into out"),
+        (ProbesTheWrongPoint, "f(pre) is not the output"),
+    ],
 )
 def test_contract_failures_name_what_and_where(cls, message):
     with pytest.raises(ContractError) as info:
@@ -105,8 +130,18 @@ def test_contract_failures_name_what_and_where(cls, message):
     assert "cell 'broken'" in str(info.value) and message in str(info.value)
 
 
-@pytest.mark.parametrize("cell, options", [("lstm", {}), ("lstm-peephole", {}), ("lstm-cifg", {}), ("lstm", {"gate_activation": "hard_sigmoid"}),
-                                           ("gru", {}), ("gru", {"reset_after": True}), ("rnn", {"activation": "relu"})])
+@pytest.mark.parametrize(
+    "cell, options",
+    [
+        ("lstm", {}),
+        ("lstm-peephole", {}),
+        ("lstm-cifg", {}),
+        ("lstm", {"gate_activation": "hard_sigmoid"}),
+        ("gru", {}),
+        ("gru", {"reset_after": True}),
+        ("rnn", {"activation": "relu"}),
+    ],
+)
 def test_builtin_cells_pass_the_plugin_contract(cell, options):
     assert check_cell(cell, options, registry=build_registry(entry_points=False))
 
@@ -119,7 +154,9 @@ def test_nondeterministic_task_fails_the_contract():
             b = super().batch(rng, batch_size)
             return type(b)(b.x + np.random.default_rng().normal(size=b.x.shape), b.y)
 
-    with pytest.raises(ContractError, match="task 'noisy': determinism per seed: the same rng seed gave different batches"):
+    with pytest.raises(
+        ContractError, match="task 'noisy': determinism per seed: the same rng seed gave different batches"
+    ):
         check_task("noisy", registry=registry_with("noisy", Noisy, "task"))
 
 
@@ -130,8 +167,12 @@ def test_example_plugin_passes_the_contract_and_runs_in_a_study(tmp_path):
 
     registry = build_registry()
     assert check_cell("mgu", registry=registry)
-    study = parse_study('[study]\nname = "mgu"\nseeds = [0]\n[base]\ntask = { name = "adding", length = 5 }\n'
-                        'model = { cell = "mgu", hidden = 4 }\ntrain = { steps = 5, batch_size = 4 }\n', "mgu.toml", registry)
+    study = parse_study(
+        '[study]\nname = "mgu"\nseeds = [0]\n[base]\ntask = { name = "adding", length = 5 }\n'
+        'model = { cell = "mgu", hidden = 4 }\ntrain = { steps = 5, batch_size = 4 }\n',
+        "mgu.toml",
+        registry,
+    )
     store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
     assert run_study(study, registry, store, workers=0).done == 1
 
@@ -148,7 +189,9 @@ def test_every_hook_is_documented(hook):
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_is_exercised_by_a_test(hook):
-    used = [p.name for p in (ROOT / "tests").glob("test_*.py") if p.name != "test_plugin_kit.py" and hook in p.read_text()]
+    used = [
+        p.name for p in (ROOT / "tests").glob("test_*.py") if p.name != "test_plugin_kit.py" and hook in p.read_text()
+    ]
     scaffolded = hook.removeprefix("register_")[:-1] in KINDS  # the scaffold tests above cover the kind
     assert used or scaffolded, f"no test registers a plugin through {hook}"
 
@@ -157,7 +200,9 @@ def test_an_activation_whose_derivative_needs_its_input_cannot_claim_deriv_from_
     from ablab.core.engine.activation import Activation
     from ablab.core.plugin_system.testing import check_activation
 
-    relu = Activation("bad-relu", lambda x: np.maximum(x, 0), lambda x, y: (x > 0).astype(x.dtype), "relu", deriv_from_output=True)
+    relu = Activation(
+        "bad-relu", lambda x: np.maximum(x, 0), lambda x, y: (x > 0).astype(x.dtype), "relu", deriv_from_output=True
+    )
     with pytest.raises(ContractError, match="deriv_from_output is set but deriv\\(None, y\\) fails"):
         check_activation("bad-relu", registry=registry_with("bad-relu", relu, "activation"))
     honest = Activation("ok-relu", relu.fn, lambda x, y: (y > 0).astype(y.dtype), "relu", deriv_from_output=True)

@@ -4,15 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ablab.core.engine.cell import with_transposes
 from ablab.core.engine.clipping import ClipSpec
 from ablab.core.engine.feedforward import FeedForwardNet, FeedForwardSpec
 from ablab.core.engine.model import RecurrentNet, RecurrentSpec
 from ablab.core.engine.optim import OptimizerSpec
 from ablab.core.engine.probe import ProbeContext
-from ablab.core.plugin_system.registry import build_registry
 from ablab.core.engine.task import Batch
 from ablab.core.engine.train import TrainSpec, train
-from ablab.core.engine.cell import with_transposes
+from ablab.core.plugin_system.registry import build_registry
 from ablab.plugins.probes.gradients import state_jacobian
 
 REGISTRY = build_registry(entry_points=False)
@@ -35,7 +35,18 @@ def teacher():
 
 
 def test_every_builtin_probe_is_covered():
-    tested = {"dead_fraction", "mean_shift", "saturation", "grad_through_time", "jacobian", "clipping", "gates", "memory_span", "layer_stats", "linearity"}
+    tested = {
+        "dead_fraction",
+        "mean_shift",
+        "saturation",
+        "grad_through_time",
+        "jacobian",
+        "clipping",
+        "gates",
+        "memory_span",
+        "layer_stats",
+        "linearity",
+    }
     assert set(REGISTRY.names("probe")) == tested
 
 
@@ -49,7 +60,9 @@ def test_relu_layer_with_large_negative_bias_is_all_dead():
     assert dead[(0, 1)] == 1.0 and dead[(0, 2)] == 1.0  # nothing reaches layer 2 either
     assert dead[(1, 1)] < 0.2 and dead[(0, 0)] < 0.2
     leaky = FeedForwardNet(FeedForwardSpec(n_in=8, n_out=1, depth=3, width=16, activation="leaky_relu"), REGISTRY)
-    df = frame(probe("dead_fraction").measure(context(leaky, params, teacher(), x, np.zeros((2, 256, 1)), seeds=(0, 1))))
+    df = frame(
+        probe("dead_fraction").measure(context(leaky, params, teacher(), x, np.zeros((2, 256, 1)), seeds=(0, 1)))
+    )
     assert df["value"].max() == 0.0  # leaky ReLU never has a zero derivative
 
 
@@ -76,7 +89,9 @@ def test_saturation_of_tanh_with_huge_preactivations():
 
 def linear_rnn(rho, H=6, T=12, B=3):
     """h_t = h_{t-1} (rho Q) + x_t W with Q orthogonal, identity activation, readout at T."""
-    net = RecurrentNet(RecurrentSpec(n_in=2, n_out=1, hidden=H, cell="rnn", cell_options={"activation": "identity"}), REGISTRY)
+    net = RecurrentNet(
+        RecurrentSpec(n_in=2, n_out=1, hidden=H, cell="rnn", cell_options={"activation": "identity"}), REGISTRY
+    )
     params = net.init([0], np.float64)
     q, _ = np.linalg.qr(np.random.default_rng(3).normal(size=(H, H)))
     params["l0.U"][0] = rho * q
@@ -124,28 +139,40 @@ def test_jacobian_of_lstm_matches_finite_differences():
 
 
 def test_gates_probe_sees_an_open_forget_gate():
-    net = RecurrentNet(RecurrentSpec(n_in=2, n_out=1, hidden=4, cell="lstm", cell_options={"forget_bias": 30.0}), REGISTRY)
+    net = RecurrentNet(
+        RecurrentSpec(n_in=2, n_out=1, hidden=4, cell="lstm", cell_options={"forget_bias": 30.0}), REGISTRY
+    )
     params = net.init([0], np.float64)
     x = np.random.default_rng(0).normal(size=(1, 5, 8, 2))
-    df = frame(probe("gates").measure(context(net, params, REGISTRY.get("task", "adding")(length=5), x, np.ones((1, 8, 1)))))
+    df = frame(
+        probe("gates").measure(context(net, params, REGISTRY.get("task", "adding")(length=5), x, np.ones((1, 8, 1))))
+    )
     values = df.set_index("name")["value"]
     assert values["forget_mean"] == pytest.approx(1.0, abs=1e-9) and values["forget_saturated"] == 1.0
     assert 0.2 < values["input_mean"] < 0.8
     gru = RecurrentNet(RecurrentSpec(n_in=2, n_out=1, hidden=4, cell="gru"), REGISTRY)
-    df = frame(probe("gates").measure(context(gru, gru.init([0], np.float64), REGISTRY.get("task", "adding")(length=5), x, np.ones((1, 8, 1)))))
+    df = frame(
+        probe("gates").measure(
+            context(gru, gru.init([0], np.float64), REGISTRY.get("task", "adding")(length=5), x, np.ones((1, 8, 1)))
+        )
+    )
     assert {"reset_mean", "update_mean", "reset_saturated", "update_saturated"} == set(df["name"])
 
 
 def test_clipping_probe_counts_clipped_steps_per_member():
     task = REGISTRY.get("task", "adding")(length=8)
     net = RecurrentNet(RecurrentSpec(n_in=2, n_out=1, hidden=4, cell="rnn"), REGISTRY)
-    spec = TrainSpec(steps=20, batch_size=4, clip=ClipSpec("norm", 1e-6), probe_every=10, optimizer=OptimizerSpec(lr=1e-3))
+    spec = TrainSpec(
+        steps=20, batch_size=4, clip=ClipSpec("norm", 1e-6), probe_every=10, optimizer=OptimizerSpec(lr=1e-3)
+    )
     result = train(net, task, spec, seeds=[0, 1], probes=[probe("clipping")])
     df = frame(result.probe_records)
     rates = df[df["name"] == "clip_rate"]
     assert sorted(rates["step"].unique()) == [10, 20]  # nothing to report at initialisation
     assert (rates["value"] == 1.0).all()
-    unclipped = train(net, task, TrainSpec(steps=20, batch_size=4, probe_every=10), seeds=[0], probes=[probe("clipping")])
+    unclipped = train(
+        net, task, TrainSpec(steps=20, batch_size=4, probe_every=10), seeds=[0], probes=[probe("clipping")]
+    )
     norms = frame(unclipped.probe_records).set_index(["step", "name"])["value"]
     assert norms[(20, "clip_rate")] == 0.0 and norms[(20, "preclip_norm_max")] >= norms[(20, "preclip_norm_mean")] > 0
 
@@ -193,10 +220,19 @@ def test_linearity_separates_identity_from_relu_networks():
     assert errors["identity"] < 1e-10 and errors["relu"] > 0.05
 
 
-@pytest.mark.parametrize("cell, options", [
-    ("lstm", {}), ("lstm-peephole", {}), ("lstm-cifg", {}), ("lstm", {"gate_activation": "hard_sigmoid"}),
-    ("lstm", {"no_input_activation": True, "no_output_gate": True}), ("gru", {}), ("gru", {"reset_after": True}), ("rnn", {"activation": "relu"}),
-])
+@pytest.mark.parametrize(
+    "cell, options",
+    [
+        ("lstm", {}),
+        ("lstm-peephole", {}),
+        ("lstm-cifg", {}),
+        ("lstm", {"gate_activation": "hard_sigmoid"}),
+        ("lstm", {"no_input_activation": True, "no_output_gate": True}),
+        ("gru", {}),
+        ("gru", {"reset_after": True}),
+        ("rnn", {"activation": "relu"}),
+    ],
+)
 def test_probes_see_the_preactivations_each_output_came_from(cell, options):
     """Cells may drop pre-activations from the training cache and recompute them for the
     probes; the recomputed values must be the very ones the outputs were computed from."""

@@ -8,14 +8,26 @@ import types
 
 import pytest
 
-from ablab.plugin import hookimpl
 from ablab.core.engine.activation import Activation
 from ablab.core.errors import PluginError, UnknownPluginError
 from ablab.core.plugin_system.registry import KINDS, build_registry
+from ablab.plugin import hookimpl
 
 BUILTIN_NAMES = {
     "cell": {"rnn", "lstm", "lstm-peephole", "lstm-cifg", "gru"},
-    "activation": {"identity", "sigmoid", "hard_sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "softplus", "swish"},
+    "activation": {
+        "identity",
+        "sigmoid",
+        "hard_sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "elu",
+        "selu",
+        "gelu",
+        "softplus",
+        "swish",
+    },
     "initializer": {"normal", "uniform", "xavier", "he", "orthogonal", "identity"},
 }
 
@@ -72,7 +84,11 @@ def test_duplicate_name_names_both_providers(cube_plugin):
     dup = plugin_module("dup", register_activations=register_activations)
     registry = build_registry(entry_points=False, extra=[(dup, "dup-dist", "1.0")], strict=False)
     (failure,) = registry.failures
-    assert "'ablab'" in failure.error and "'dup-dist'" in failure.error and "duplicate activation name 'tanh'" in failure.error
+    assert (
+        "'ablab'" in failure.error
+        and "'dup-dist'" in failure.error
+        and "duplicate activation name 'tanh'" in failure.error
+    )
     assert registry.get("activation", "tanh").summary.startswith("hyperbolic")  # the built-in is kept
     with pytest.raises(PluginError, match="duplicate activation name 'tanh'"):
         build_registry(entry_points=False, extra=[(dup, "dup-dist", "1.0")], strict=True)
@@ -83,7 +99,9 @@ def test_raising_hook_is_recorded_and_skipped(cube_plugin):
         raise RuntimeError("boom in my cell plugin")
 
     bad = plugin_module("bad", register_cells=register_cells)
-    registry = build_registry(entry_points=False, extra=[(bad, "bad-dist", "0.1"), (cube_plugin, "cube-dist", "2.0")], strict=False)
+    registry = build_registry(
+        entry_points=False, extra=[(bad, "bad-dist", "0.1"), (cube_plugin, "cube-dist", "2.0")], strict=False
+    )
     (failure,) = registry.failures
     assert failure.provider == "bad-dist" and failure.kind == "cell" and "boom in my cell plugin" in failure.error
     assert "cube" in registry.names("activation") and "lstm" in registry.names("cell")
@@ -116,7 +134,9 @@ def broken_distribution(tmp_path, monkeypatch):
     """A real installed distribution (dist-info on sys.path) whose entry point fails to import."""
     site = tmp_path / "site"
     (site / "brokenplug-0.3.dist-info").mkdir(parents=True)
-    (site / "brokenplug-0.3.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: brokenplug\nVersion: 0.3\n")
+    (site / "brokenplug-0.3.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: brokenplug\nVersion: 0.3\n"
+    )
     (site / "brokenplug-0.3.dist-info" / "entry_points.txt").write_text("[ablab]\nbroken = brokenplug_mod\n")
     (site / "brokenplug_mod.py").write_text("import this_module_does_not_exist\n")
     monkeypatch.syspath_prepend(str(site))
@@ -140,7 +160,9 @@ def test_example_plugin_is_discovered_through_its_entry_point(registry):
 
 
 def test_cli_plugins_json_lists_builtins_and_example():
-    out = subprocess.run([sys.executable, "-m", "ablab.core.cli", "plugins", "--json"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "ablab.core.cli", "plugins", "--json"], capture_output=True, text=True, check=True
+    )
     rows = json.loads(out.stdout)
     assert all(set(r) == {"kind", "name", "provider", "version", "status", "summary"} for r in rows)
     assert {r["kind"] for r in rows} <= set(KINDS)

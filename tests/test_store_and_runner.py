@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from ablab.core.plugin_system.registry import build_registry
 from ablab.core.lab.runner import run_study
 from ablab.core.lab.store import Store, StoreError
 from ablab.core.lab.study import parse_study
+from ablab.core.plugin_system.registry import build_registry
 
 REGISTRY = build_registry(entry_points=False)
 
@@ -35,7 +35,9 @@ probes = ["grad_through_time", "clipping"]
 
 
 def cli(*args, env=None, **kw):
-    return subprocess.run([sys.executable, "-m", "ablab.core.cli", *args], capture_output=True, text=True, env=env, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "ablab.core.cli", *args], capture_output=True, text=True, env=env, **kw
+    )
 
 
 @pytest.fixture
@@ -62,12 +64,20 @@ def test_unopenable_store_is_a_clear_error(tmp_path):
 
 def _write_many(url, worker, n):
     store = Store(url)
-    study = parse_study(STUDY.replace('name = "e2e"', f'name = "w{worker}"').replace("seeds = [0, 1]", f"seeds = {list(range(worker * 100, worker * 100 + n))}"), "x", REGISTRY)
+    study = parse_study(
+        STUDY.replace('name = "e2e"', f'name = "w{worker}"').replace(
+            "seeds = [0, 1]", f"seeds = {list(range(worker * 100, worker * 100 + n))}"
+        ),
+        "x",
+        REGISTRY,
+    )
     runs = study.runs(REGISTRY)
     store.save_study(study, runs)
     for r in runs:
         store.mark_running([r.key], {})
-        store.write_run(r.key, "done", seconds=0.1, metrics=[{"step": s, "name": "loss", "value": 1.0 / (s + 1)} for s in range(50)])
+        store.write_run(
+            r.key, "done", seconds=0.1, metrics=[{"step": s, "name": "loss", "value": 1.0 / (s + 1)} for s in range(50)]
+        )
 
 
 def test_concurrent_writers(any_store_url):
@@ -174,10 +184,14 @@ def test_cli_bad_study_stores_nothing(tmp_path, store_url):
 def start_slow_study_mid_flight(tmp_path, store_url, **popen):
     """Start `ablab run` on a slow study; return (process, path, store) once some runs are
     done and others are in flight."""
-    slow = STUDY.replace("steps = 20", "steps = 400").replace('"model.cell" = ["rnn", "gru"]', '"model.cell" = ["rnn", "gru", "lstm", "lstm-cifg"]')
+    slow = STUDY.replace("steps = 20", "steps = 400").replace(
+        '"model.cell" = ["rnn", "gru"]', '"model.cell" = ["rnn", "gru", "lstm", "lstm-cifg"]'
+    )
     path = tmp_path / "slow.toml"
     path.write_text(slow)
-    proc = subprocess.Popen([sys.executable, "-m", "ablab.core.cli", "run", str(path), "--store", store_url, "--workers", "2"], **popen)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ablab.core.cli", "run", str(path), "--store", store_url, "--workers", "2"], **popen
+    )
     store = Store(store_url)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -189,8 +203,9 @@ def start_slow_study_mid_flight(tmp_path, store_url, **popen):
 
 
 def test_sigkill_mid_study_then_rerun_completes_without_duplicates(tmp_path, store_url):
-    proc, path, store = start_slow_study_mid_flight(tmp_path, store_url, stdout=subprocess.DEVNULL,
-                                                    stderr=subprocess.DEVNULL, start_new_session=True)
+    proc, path, store = start_slow_study_mid_flight(
+        tmp_path, store_url, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     counts = {s["name"]: s["counts"] for s in store.studies()}["e2e"]
@@ -205,7 +220,9 @@ def test_sigkill_mid_study_then_rerun_completes_without_duplicates(tmp_path, sto
 
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path, store_url):
-    proc, path, store = start_slow_study_mid_flight(tmp_path, store_url, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, path, store = start_slow_study_mid_flight(
+        tmp_path, store_url, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err

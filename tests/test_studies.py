@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from ablab.core.lab.claims import verdict
-from ablab.core.plugin_system.registry import build_registry
 from ablab.core.lab.results import run_frame
 from ablab.core.lab.runner import run_study
 from ablab.core.lab.store import Store
 from ablab.core.lab.study import StudyError, load_study, parse_study, plugin_versions
+from ablab.core.plugin_system.registry import build_registry
 from ablab.studies import builtin_study_paths
 
 REGISTRY = build_registry(entry_points=False)
@@ -39,7 +39,9 @@ TINY = textwrap.dedent(
 def test_grid_and_one_at_a_time_expansion():
     grid = parse_study(TINY, "tiny.toml", REGISTRY)
     assert len(grid.points()) == 4 and len(grid.runs(REGISTRY)) == 8
-    ofat = parse_study(TINY.replace('seeds = [0, 1]', 'seeds = [0, 1]\ndesign = "one-at-a-time"'), "tiny.toml", REGISTRY)
+    ofat = parse_study(
+        TINY.replace("seeds = [0, 1]", 'seeds = [0, 1]\ndesign = "one-at-a-time"'), "tiny.toml", REGISTRY
+    )
     # base (rnn, default lr) + gru + lr 0.01 + lr 0.1
     assert [p for p in ofat.points()] == [{}, {"model.cell": "gru"}, {"optimizer.lr": 0.01}, {"optimizer.lr": 0.1}]
 
@@ -57,18 +59,37 @@ def test_keys_are_stable_and_distinct():
 
 BAD = [
     ("[study\nname = 'x'", "not valid TOML"),
-    (TINY.replace('seeds = [0, 1]', 'seeds = [0, 1]\ncolour = "red"'), "[study.colour] unknown key; allowed keys:"),
+    (TINY.replace("seeds = [0, 1]", 'seeds = [0, 1]\ncolour = "red"'), "[study.colour] unknown key; allowed keys:"),
     (TINY.replace("hidden = 4", "hidden = 4, hiden = 5"), "unknown key 'hiden'; allowed keys:"),
     (TINY.replace("hidden = 4", 'hidden = "four"'), "model.hidden must be a whole number >= 1"),
     (TINY.replace('name = "adding"', 'name = "addition"'), "no task named 'addition'; available tasks: adding, charlm"),
     (TINY.replace('"model.cell" = ["rnn", "gru"]', '"model.cell" = []'), "[axes.model.cell] must be a non-empty list"),
-    (TINY.replace('"model.cell" = ["rnn", "gru"]', '"model.cell" = ["rnn", "grux"]'), "in model.cell = 'grux', optimizer.lr = 0.01: no cell named 'grux'; available cells: gru"),
-    (TINY.replace('probes = ["grad_through_time"]', 'probes = ["gradient"]'), "unknown probe 'gradient'; available probes:"),
-    (TINY.replace('seeds = [0, 1]', 'seeds = []'), "[study.seeds] must be a non-empty list"),
-    (TINY.replace('task = { name = "adding", length = 6 }', 'task = { name = "adding", length = 1 }'), "length must be >= 2"),
-    (TINY.replace('"optimizer.lr" = [0.01, 0.1]', '"optimizer.lr" = [0.01, -0.1]'), "optimizer.lr must be a number > 0"),
-    (TINY + '\n[[checks]]\nwhat = "x"\nquantity = "final_loss"\nop = "<"\nwhere = { "model.depth" = 3 }\nvalue = 1\n', "which is not an axis"),
-    (TINY + '\n[[checks]]\nwhat = "x"\nquantity = "final_los"\nop = "<"\nvalue = 1\n', "quantity 'final_los' is unknown"),
+    (
+        TINY.replace('"model.cell" = ["rnn", "gru"]', '"model.cell" = ["rnn", "grux"]'),
+        "in model.cell = 'grux', optimizer.lr = 0.01: no cell named 'grux'; available cells: gru",
+    ),
+    (
+        TINY.replace('probes = ["grad_through_time"]', 'probes = ["gradient"]'),
+        "unknown probe 'gradient'; available probes:",
+    ),
+    (TINY.replace("seeds = [0, 1]", "seeds = []"), "[study.seeds] must be a non-empty list"),
+    (
+        TINY.replace('task = { name = "adding", length = 6 }', 'task = { name = "adding", length = 1 }'),
+        "length must be >= 2",
+    ),
+    (
+        TINY.replace('"optimizer.lr" = [0.01, 0.1]', '"optimizer.lr" = [0.01, -0.1]'),
+        "optimizer.lr must be a number > 0",
+    ),
+    (
+        TINY
+        + '\n[[checks]]\nwhat = "x"\nquantity = "final_loss"\nop = "<"\nwhere = { "model.depth" = 3 }\nvalue = 1\n',
+        "which is not an axis",
+    ),
+    (
+        TINY + '\n[[checks]]\nwhat = "x"\nquantity = "final_los"\nop = "<"\nvalue = 1\n',
+        "quantity 'final_los' is unknown",
+    ),
 ]
 
 
@@ -174,10 +195,19 @@ def test_summary_of_a_target_never_reached_is_inf_without_a_spread():
 
     from ablab.core.lab.results import summary
 
-    frame = pd.DataFrame({"key": ["a", "b", "c", "d"], "seed": [0, 1, 0, 1], "status": ["done"] * 4, "@cell": ["rnn", "rnn", "lstm", "lstm"],
-                          "steps_to_0.5x_baseline": [np.inf, np.inf, 10.0, 14.0]})
+    frame = pd.DataFrame(
+        {
+            "key": ["a", "b", "c", "d"],
+            "seed": [0, 1, 0, 1],
+            "status": ["done"] * 4,
+            "@cell": ["rnn", "rnn", "lstm", "lstm"],
+            "steps_to_0.5x_baseline": [np.inf, np.inf, 10.0, 14.0],
+        }
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # no "invalid value" from std over inf
         table = summary(frame).set_index("cell")
-    assert table.loc["rnn", "steps_to_0.5x_baseline"] == np.inf and np.isnan(table.loc["rnn", "steps_to_0.5x_baseline ±95%"])
+    assert table.loc["rnn", "steps_to_0.5x_baseline"] == np.inf and np.isnan(
+        table.loc["rnn", "steps_to_0.5x_baseline ±95%"]
+    )
     assert table.loc["lstm", "steps_to_0.5x_baseline"] == 12.0 and table.loc["lstm", "steps_to_0.5x_baseline ±95%"] > 0

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from plugins_helpers import marginal_xent  # noqa: F401  (see conftest: tests/ is on sys.path)
 
 from ablab.core.engine.losses import softmax_xent
 from ablab.core.plugin_system.registry import build_registry
-from plugins_helpers import marginal_xent  # noqa: F401  (see conftest: tests/ is on sys.path)
 
 REGISTRY = build_registry(entry_points=False)
 TASKS = {
@@ -111,9 +111,13 @@ def test_recall_places_the_symbol_lag_steps_before_the_query():
 
 @pytest.mark.parametrize(
     "name,options,message",
-    [("adding", {"length": 1}, "length must be >= 2"), ("copy", {"symbols": 0}, "symbols must be >= 1"),
-     ("recall", {"min_lag": 5, "max_lag": 2}, "min_lag <= max_lag"), ("copy", {"delai": 3}, "no option 'delai'"),
-     ("adding", {"length": 2.5}, "whole number")],
+    [
+        ("adding", {"length": 1}, "length must be >= 2"),
+        ("copy", {"symbols": 0}, "symbols must be >= 1"),
+        ("recall", {"min_lag": 5, "max_lag": 2}, "min_lag <= max_lag"),
+        ("copy", {"delai": 3}, "no option 'delai'"),
+        ("adding", {"length": 2.5}, "whole number"),
+    ],
 )
 def test_bad_task_options(name, options, message):
     from ablab.core.errors import ConfigError

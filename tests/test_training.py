@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from ablab.core.engine.clipping import ClipSpec, clip, global_norm
-from ablab.core.errors import ConfigError, UnknownPluginError
 from ablab.core.engine.model import RecurrentNet, RecurrentSpec
 from ablab.core.engine.optim import OptimizerSpec, init_state, learning_rate, update
-from ablab.core.plugin_system.registry import build_registry
 from ablab.core.engine.train import TrainSpec, train
+from ablab.core.errors import ConfigError, UnknownPluginError
+from ablab.core.plugin_system.registry import build_registry
 
 REGISTRY = build_registry(entry_points=False)
 
@@ -21,7 +21,9 @@ def net(cell="lstm", hidden=8, **kw):
     return RecurrentNet(RecurrentSpec(n_in=2, n_out=1, hidden=hidden, cell=cell, **kw), REGISTRY)
 
 
-SPEC = TrainSpec(steps=25, batch_size=8, optimizer=OptimizerSpec(name="adam", lr=0.02), clip=ClipSpec("norm", 0.5), log_every=1)
+SPEC = TrainSpec(
+    steps=25, batch_size=8, optimizer=OptimizerSpec(name="adam", lr=0.02), clip=ClipSpec("norm", 0.5), log_every=1
+)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -79,7 +81,9 @@ def test_lstm_and_gru_learn_adding_but_loss_falls_below_baseline():
         assert np.all(result.series("loss")[-3:].mean(axis=0) < 0.5 * task.baseline()), cell
 
 
-@pytest.mark.parametrize("name,extra", [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}), ("rmsprop", {}), ("adam", {})])
+@pytest.mark.parametrize(
+    "name,extra", [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}), ("rmsprop", {}), ("adam", {})]
+)
 def test_optimisers_minimise_a_quadratic_per_member(name, extra):
     spec = OptimizerSpec(name=name, lr=0.05, **extra)
     target = np.array([[1.0, -2.0], [3.0, 0.5]])  # two members, two parameters

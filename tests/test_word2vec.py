@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from ablab.core.engine.word2vec import SGNSConfig, pairs, train_sgns
 from ablab.core.errors import ConfigError
 from ablab.core.plugin_system.registry import build_registry
-from ablab.core.engine.word2vec import SGNSConfig, pairs, train_sgns
 
 REGISTRY = build_registry(entry_points=False)
 
@@ -57,8 +57,15 @@ def test_word2vec_embedding_feeds_a_recurrent_model(finetune):
     from ablab.core.engine.train import TrainSpec, train
 
     task = REGISTRY.get("task", "reber")()
-    spec = RecurrentSpec(n_in=task.n_in, n_out=task.n_out, hidden=4, cell="lstm", readout="all", vocab=task.vocab,
-                         embedding={"name": "word2vec", "dim": 5, "epochs": 2, "stream_batches": 3, "finetune": finetune})
+    spec = RecurrentSpec(
+        n_in=task.n_in,
+        n_out=task.n_out,
+        hidden=4,
+        cell="lstm",
+        readout="all",
+        vocab=task.vocab,
+        embedding={"name": "word2vec", "dim": 5, "epochs": 2, "stream_batches": 3, "finetune": finetune},
+    )
     net = RecurrentNet(spec, REGISTRY)
     with pytest.raises(ConfigError, match="needs a token task"):
         net.init([0])

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from ablab.core.errors import AblabError
 
@@ -39,12 +38,21 @@ def cmd_dashboard(args) -> int:
     if args.store:
         env["ABLAB_STORE"] = args.store
     command = [
-        sys.executable, "-m", "streamlit", "run", str(app),
-        "--server.address", "127.0.0.1",
-        "--server.port", str(args.port),
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "minimal",  # no "Deploy" button: this is a local lab
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(args.port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",  # no "Deploy" button: this is a local lab
     ]
     print(f"ablab dashboard on http://127.0.0.1:{args.port}", flush=True)
     return subprocess.call(command, env=env)
@@ -57,14 +65,18 @@ def _store(args):
 
 
 def _add_store(p) -> None:
-    p.add_argument("--store", default=None, metavar="URL",
-                   help="results store URL (default: $ABLAB_STORE, else sqlite:///~/.local/share/ablab/ablab.sqlite)")
+    p.add_argument(
+        "--store",
+        default=None,
+        metavar="URL",
+        help="results store URL (default: $ABLAB_STORE, else sqlite:///~/.local/share/ablab/ablab.sqlite)",
+    )
 
 
 def cmd_run(args) -> int:
-    from ablab.core.plugin_system.registry import default_registry
     from ablab.core.lab.runner import progress_line, run_study
     from ablab.core.lab.study import load_study
+    from ablab.core.plugin_system.registry import default_registry
 
     registry = default_registry()
     study = load_study(args.study, registry)
@@ -80,15 +92,32 @@ def cmd_run(args) -> int:
         line = progress_line(p)
         print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
 
-    print(f"study {study.name}: {len(study.runs(registry))} runs in {len(study.points())} configurations, store {store.display_url}", file=sys.stderr)
-    p = run_study(study, registry, store, workers=args.workers, executor=executor, rerun_failed=args.rerun_failed, on_progress=show)
+    print(
+        f"study {study.name}: {len(study.runs(registry))} runs in {len(study.points())} configurations, "
+        f"store {store.display_url}",
+        file=sys.stderr,
+    )
+    p = run_study(
+        study,
+        registry,
+        store,
+        workers=args.workers,
+        executor=executor,
+        rerun_failed=args.rerun_failed,
+        on_progress=show,
+    )
     if tty:
         print(file=sys.stderr)
     if p.interrupted:
-        print(f"interrupted: {p.finished} runs finished; run the same command again to finish the rest", file=sys.stderr)
+        print(
+            f"interrupted: {p.finished} runs finished; run the same command again to finish the rest", file=sys.stderr
+        )
         return 130
-    print(f"done: {p.done} finished, {p.diverged} diverged, {p.failed} failed, {p.skipped} already in the store "
-          f"({time.time() - p.started:.1f} s)", file=sys.stderr)
+    print(
+        f"done: {p.done} finished, {p.diverged} diverged, {p.failed} failed, {p.skipped} already in the store "
+        f"({time.time() - p.started:.1f} s)",
+        file=sys.stderr,
+    )
     if p.failed:
         print("failed runs keep their traceback in the store; `ablab run --rerun-failed` retries them", file=sys.stderr)
     return 1 if p.failed else 0
@@ -99,7 +128,13 @@ def cmd_studies(args) -> int:
     if not studies:
         print("no studies in the store yet: try `ablab claims` or `ablab run STUDY.toml`")
         return 0
-    rows = [{"study": s["name"], **{k: str(s["counts"].get(k, 0)) for k in ("done", "diverged", "failed", "running", "pending")}} for s in studies]
+    rows = [
+        {
+            "study": s["name"],
+            **{k: str(s["counts"].get(k, 0)) for k in ("done", "diverged", "failed", "running", "pending")},
+        }
+        for s in studies
+    ]
     print(format_table(rows, ["study", "done", "diverged", "failed", "running", "pending"]))
     return 0
 
@@ -131,10 +166,10 @@ def pd_options():
 
 def cmd_claims(args) -> int:
     from ablab.core.lab.claims import verdict
-    from ablab.core.plugin_system.registry import default_registry
     from ablab.core.lab.results import run_frame
     from ablab.core.lab.runner import progress_line, run_study
     from ablab.core.lab.study import load_study
+    from ablab.core.plugin_system.registry import default_registry
     from ablab.studies import builtin_study_paths
 
     registry = default_registry()
@@ -197,9 +232,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a study file; finished runs in the store are skipped")
     p.add_argument("study", metavar="STUDY.toml", help="the study file")
     _add_store(p)
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core; 0 runs in this process)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: one per core; 0 runs in this process)"
+    )
     p.add_argument("--rerun-failed", action="store_true", help="also redo runs that failed before")
-    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="send jobs to a Dask scheduler instead of local workers")
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="tcp://HOST:PORT",
+        help="send jobs to a Dask scheduler instead of local workers",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("studies", help="list stored studies with run counts by status")

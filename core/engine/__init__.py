@@ -1,1 +1,2 @@
-"""The numerical engine: cells and their contract, models, BPTT, training, optimisers, probes' and tasks' contracts. Knows nothing of studies, stores or plugins' discovery."""
+"""The numerical engine: cells and their contract, models, BPTT, training, optimisers, the
+probe and task contracts. Knows nothing of studies, stores or how plugins are discovered."""

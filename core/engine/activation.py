@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class Activation:
     # pre-activation from their caches and call deriv(None, y), which saves memory traffic.
     deriv_from_output: bool = False
 
-    def bind(self, options: dict[str, Any] | None = None) -> "BoundActivation":
+    def bind(self, options: dict[str, Any] | None = None) -> BoundActivation:
         opts = dict(self.defaults)
         for key, value in (options or {}).items():
             if key not in self.defaults:
@@ -70,6 +71,8 @@ def resolve(registry, spec: str | dict) -> BoundActivation:
 
 def validate_plugin(name: str, obj: Any) -> None:
     if not isinstance(obj, Activation):
-        raise PluginError(f"activation {name!r} must be an ablab.core.engine.activation.Activation, got {type(obj).__name__}")
+        raise PluginError(
+            f"activation {name!r} must be an ablab.core.engine.activation.Activation, got {type(obj).__name__}"
+        )
     if obj.name != name:
         raise PluginError(f"activation registered as {name!r} calls itself {obj.name!r}; use one name")

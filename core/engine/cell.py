@@ -102,10 +102,11 @@ class Cell:
         return []
 
 
-def fused_matrix(cell: "Cell", hidden: int) -> str | None:
+def fused_matrix(cell: Cell, hidden: int) -> str | None:
     """The recurrent matrix ablab may fold into the per-step matmul (see step_z), or None.
     Only when step and step_z come from the same class: a subclass that overrides step()
     alone must have its step() called."""
+
     def owner(name):
         return next(k for k in type(cell).__mro__ if name in vars(k))
 
@@ -113,18 +114,18 @@ def fused_matrix(cell: "Cell", hidden: int) -> str | None:
         return None
     hoisted = cell.hoisted(hidden)
     if len(hoisted) == 1:
-        (name, cols), = hoisted.items()
+        ((name, cols),) = hoisted.items()
         if cols == slice(None):
             return name
     return None
 
 
-def writes_da_in_place(cell: "Cell") -> bool:
+def writes_da_in_place(cell: Cell) -> bool:
     """Whether cell.backward_step accepts `out` (see the module docstring)."""
     return "out" in inspect.signature(cell.backward_step).parameters
 
 
-def with_transposes(cell: "Cell", p: dict, hidden: int) -> dict:
+def with_transposes(cell: Cell, p: dict, hidden: int) -> dict:
     """The parameter dict backward_step receives: p plus a contiguous "NAME.T" per matrix."""
     out = dict(p)
     for name, rp in cell.recurrent_params(hidden).items():

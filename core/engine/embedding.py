@@ -61,6 +61,8 @@ def scatter_add(grad_table: np.ndarray, tokens: np.ndarray, dx: np.ndarray) -> N
 
 def validate_plugin(name: str, obj: Any) -> None:
     if not (isinstance(obj, type) and issubclass(obj, Embedding)):
-        raise PluginError(f"embedding {name!r} must be a subclass of ablab.core.engine.embedding.Embedding, got {obj!r}")
+        raise PluginError(
+            f"embedding {name!r} must be a subclass of ablab.core.engine.embedding.Embedding, got {obj!r}"
+        )
     if obj.forward is Embedding.forward:
         raise PluginError(f"embedding {name!r} ({obj.__qualname__}) does not implement forward()")

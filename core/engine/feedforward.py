@@ -93,8 +93,9 @@ class FeedForwardNet:
         y = np.matmul(h, params["out.V"]) + params["out.c"][:, None, :]
         return y, {"layers": layers, "top": h}
 
-    def backward(self, params: dict, dy: np.ndarray, cache: dict, window=None, trace: dict | None = None,
-                 input_grad: bool = True):
+    def backward(
+        self, params: dict, dy: np.ndarray, cache: dict, window=None, trace: dict | None = None, input_grad: bool = True
+    ):
         """Gradients for every parameter and dx (None with input_grad=False); the same
         signature as RecurrentNet.backward, where window and trace have no use here."""
         grads = {k: np.zeros_like(v) for k, v in params.items()}
@@ -110,7 +111,9 @@ class FeedForwardNet:
                 grads[f"l{l}.gamma"][:] = (du * zhat).sum(axis=1)
                 grads[f"l{l}.beta"][:] = du.sum(axis=1)
                 dzhat = du * params[f"l{l}.gamma"][:, None, :]
-                dz = inv_std * (dzhat - dzhat.mean(axis=1, keepdims=True) - zhat * (dzhat * zhat).mean(axis=1, keepdims=True))
+                dz = inv_std * (
+                    dzhat - dzhat.mean(axis=1, keepdims=True) - zhat * (dzhat * zhat).mean(axis=1, keepdims=True)
+                )
             else:
                 grads[f"l{l}.b"][:] = du.sum(axis=1)
                 dz = du

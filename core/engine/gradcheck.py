@@ -7,13 +7,14 @@ a time so a failure names the parameter (after HIPS/autograd's check_vjp idea).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from ablab.core.engine.cell import with_transposes
-from ablab.core.errors import AblabError
 from ablab.core.engine.losses import LOSSES
+from ablab.core.errors import AblabError
 
 EPS = 1e-5
 TOL = 1e-6
@@ -65,7 +66,9 @@ def check_gradients(
     return errors
 
 
-def check_cell(registry, name: str, options: dict[str, Any] | None = None, *, S=2, T=4, B=3, H=3, seed=0) -> dict[str, float]:
+def check_cell(
+    registry, name: str, options: dict[str, Any] | None = None, *, S=2, T=4, B=3, H=3, seed=0
+) -> dict[str, float]:
     """Check a cell's backward_step over T steps: recurrent parameters, projected inputs a_t
     and the initial state, for an ensemble of S members."""
     cell = registry.get("cell", name)(registry, **(options or {}))
@@ -171,7 +174,9 @@ def check_model(net, *, loss: str = "mse", S=2, T=5, B=3, seed=0, tol: float = T
     y, cache = net.forward(params, x)
     _, dy = fn(y, target, mask)
     grads, dx = net.backward(params, dy, cache)
-    inputs, analytic = ({**params}, {**grads}) if tokens else ({**params, "x": x}, {**grads, "x": dx})  # tokens have no gradient
+    inputs, analytic = (
+        ({**params}, {**grads}) if tokens else ({**params, "x": x}, {**grads, "x": dx})
+    )  # tokens have no gradient
     if tokens and not net.embedding.trainable:  # a frozen embedding's gradient is zero on purpose
         inputs = {k: v for k, v in inputs.items() if not k.startswith("emb.")}
     return check_gradients(total, inputs, analytic, f"model {spec.cell} x{spec.layers}", seed=seed, tol=tol)

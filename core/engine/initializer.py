@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,9 @@ def draw(
                 raise ConfigError("spectral_radius applies to square recurrent matrices only")
             current = spectral_radius(w)
             if current == 0:
-                raise ConfigError(f"initializer {init.name!r} drew a zero matrix; it cannot be rescaled to spectral_radius {radius}")
+                raise ConfigError(
+                    f"initializer {init.name!r} drew a zero matrix; it cannot be rescaled to spectral_radius {radius}"
+                )
             w = w * (radius / current)
         parts.append(w)
     return np.concatenate(parts, axis=1)
@@ -61,6 +64,8 @@ def draw(
 
 def validate_plugin(name: str, obj: Any) -> None:
     if not isinstance(obj, Initializer):
-        raise PluginError(f"initializer {name!r} must be an ablab.core.engine.initializer.Initializer, got {type(obj).__name__}")
+        raise PluginError(
+            f"initializer {name!r} must be an ablab.core.engine.initializer.Initializer, got {type(obj).__name__}"
+        )
     if obj.name != name:
         raise PluginError(f"initializer registered as {name!r} calls itself {obj.name!r}; use one name")

@@ -39,7 +39,12 @@ def softmax_xent(logits: np.ndarray, target: np.ndarray, mask: np.ndarray | None
     denom = total.reshape((-1,) + (1,) * (logits.ndim - 2))
     loss = -(w * picked).reshape(logits.shape[0], -1).sum(axis=1) / total
     dlogits = np.exp(logp)
-    np.put_along_axis(dlogits, target[..., None].astype(np.intp), np.take_along_axis(dlogits, target[..., None].astype(np.intp), axis=-1) - 1.0, axis=-1)
+    np.put_along_axis(
+        dlogits,
+        target[..., None].astype(np.intp),
+        np.take_along_axis(dlogits, target[..., None].astype(np.intp), axis=-1) - 1.0,
+        axis=-1,
+    )
     dlogits *= (w / denom)[..., None]
     return loss, dlogits.astype(logits.dtype, copy=False)
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from ablab.core.engine.cell import fused_matrix, with_transposes, writes_da_in_place
-from ablab.core.errors import ConfigError
 from ablab.core.engine.initializer import draw
 from ablab.core.engine.spec import one_of, positive, positive_int
+from ablab.core.errors import ConfigError
 
 INIT_STREAM = 1  # rng stream ids: a member's weights and data come from different streams
 EMBED_STREAM = 4
@@ -69,8 +69,11 @@ class RecurrentNet:
         self.spec = spec
         self.embedding = None
         if spec.embedding is not None:
-            name, opts = (spec.embedding, {}) if isinstance(spec.embedding, str) else (
-                spec.embedding.get("name"), {k: v for k, v in spec.embedding.items() if k != "name"})
+            name, opts = (
+                (spec.embedding, {})
+                if isinstance(spec.embedding, str)
+                else (spec.embedding.get("name"), {k: v for k, v in spec.embedding.items() if k != "name"})
+            )
             self.embedding = registry.get("embedding", name)(registry, spec.vocab, **opts)
         cell_cls = registry.get("cell", spec.cell)
         self.cells = [cell_cls(registry, **spec.cell_options) for _ in range(spec.layers)]
@@ -79,9 +82,7 @@ class RecurrentNet:
         self.input_init = _init_spec(registry, spec.input_init, "model.input_init")
         self.recurrent_init = _init_spec(registry, spec.recurrent_init, "model.recurrent_init")
         H = spec.hidden
-        self.layer_keys = [
-            ["W", "b", *cell.recurrent_params(H)] for cell in self.cells
-        ]
+        self.layer_keys = [["W", "b", *cell.recurrent_params(H)] for cell in self.cells]
 
     @property
     def readout(self) -> str:
@@ -174,8 +175,15 @@ class RecurrentNet:
             y = np.matmul(inp.reshape(S, T * B, H), V).reshape(S, T, B, -1) + c[:, None, None, :]
         return y, {"steps": caches, "rows": rows, "top": inp, "tokens": tokens}
 
-    def backward(self, params: dict, dy: np.ndarray, cache: dict, window: int | None = None, trace: dict | None = None,
-                 input_grad: bool = True):
+    def backward(
+        self,
+        params: dict,
+        dy: np.ndarray,
+        cache: dict,
+        window: int | None = None,
+        trace: dict | None = None,
+        input_grad: bool = True,
+    ):
         """Gradients of the loss for every parameter, and dx. `window` truncates BPTT: no
         gradient crosses from step t to t-1 when t is a multiple of window. With `trace`,
         trace["dh"][l] receives dL/dh_t of layer l for every step, (S,T,B,H). With

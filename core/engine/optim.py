@@ -69,7 +69,9 @@ def _freeze(update: np.ndarray, active: np.ndarray | None) -> np.ndarray:
     return update * active.reshape((-1,) + (1,) * (update.ndim - 1))
 
 
-def update(spec: OptimizerSpec, params: dict, grads: dict, state: dict, lr: float, active: np.ndarray | None = None) -> None:
+def update(
+    spec: OptimizerSpec, params: dict, grads: dict, state: dict, lr: float, active: np.ndarray | None = None
+) -> None:
     """One step for every member. Frozen members (active False) must come with zero grads."""
     state["t"] += 1
     t = state["t"]

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.errors import PluginError
 from ablab.core.engine.losses import LOSSES
 from ablab.core.engine.task import Batch, Task
+from ablab.core.errors import PluginError
 
 PROBE_STREAM = 3
 
@@ -76,7 +76,15 @@ class ProbeContext:
         """One record per ensemble member from a (S,) array."""
         values = np.asarray(values, dtype=np.float64).reshape(len(self.seeds))
         return [
-            {"step": self.step, "probe": probe, "name": name, "layer": int(layer), "index": int(index), "seed": seed, "value": float(v)}
+            {
+                "step": self.step,
+                "probe": probe,
+                "name": name,
+                "layer": int(layer),
+                "index": int(index),
+                "seed": seed,
+                "value": float(v),
+            }
             for seed, v in zip(self.seeds, values)
         ]
 

@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 
 from ablab.core.engine.clipping import ClipSpec, clip
-from ablab.core.errors import ConfigError
 from ablab.core.engine.losses import LOSSES, accuracy
+from ablab.core.engine.optim import OptimizerSpec, init_state, learning_rate, update
 from ablab.core.engine.perf import tune_allocator
 from ablab.core.engine.probe import Probe, ProbeContext, WindowStats, probe_rng
-from ablab.core.engine.optim import OptimizerSpec, init_state, learning_rate, update
 from ablab.core.engine.spec import positive_int
 from ablab.core.engine.task import Task, member_rng, stack_batches
+from ablab.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,17 @@ def train(
         nonlocal window
         if not active_probes:
             return
-        ctx = ProbeContext(step, net, params, task, list(seeds), probe_batch,
-                           encode_inputs(net, task, probe_batch.x, dtype), window, dtype)
+        ctx = ProbeContext(
+            step,
+            net,
+            params,
+            task,
+            list(seeds),
+            probe_batch,
+            encode_inputs(net, task, probe_batch.x, dtype),
+            window,
+            dtype,
+        )
         for probe in active_probes:
             result.probe_records += probe.measure(ctx)
         window = WindowStats()

@@ -68,7 +68,9 @@ def train_sgns(tokens: np.ndarray, vocab: int, config: SGNSConfig, seed: int) ->
     losses = []
     for _ in range(config.epochs):
         if config.subsample > 0:
-            keep = rng.random(len(tokens)) < np.minimum(1.0, np.sqrt(config.subsample / np.maximum(freq[tokens], 1e-12)))
+            keep = rng.random(len(tokens)) < np.minimum(
+                1.0, np.sqrt(config.subsample / np.maximum(freq[tokens], 1e-12))
+            )
             stream = tokens[keep]
         else:
             stream = tokens

@@ -1,1 +1,2 @@
-"""The lab: study files, the runner, the results store, result tables and verdicts. Builds on the engine and the plugin system."""
+"""The lab: study files, the runner, the results store, result tables and verdicts.
+Builds on the engine and the plugin system."""

@@ -36,7 +36,16 @@ from ablab.core.lab.results import label as _label
 CHECK_KEYS = {"what", "quantity", "where", "op", "than", "than_quantity", "value", "factor", "offset", "each"}
 OPS = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
 SPREAD_OPS = ("spread<", "spread>")
-BASE_QUANTITIES = ("diverged", "final_loss", "final_loss_or_inf", "mean_loss", "final_accuracy", "final_grad_norm", "final_clipped", "gradcheck_error")
+BASE_QUANTITIES = (
+    "diverged",
+    "final_loss",
+    "final_loss_or_inf",
+    "mean_loss",
+    "final_accuracy",
+    "final_grad_norm",
+    "final_clipped",
+    "gradcheck_error",
+)
 
 
 def validate_check(check: dict, axes: dict) -> None:
@@ -49,14 +58,17 @@ def validate_check(check: dict, axes: dict) -> None:
     q = check["quantity"]
     speed = tuple(f"steps_to_{f}x_baseline" for f in SPEED_FRACTIONS)
     if q not in BASE_QUANTITIES + speed and not (q.endswith(("@init", "@final")) and q.count(".") >= 1):
-        raise ConfigError(f"quantity {q!r} is unknown; use one of {', '.join(BASE_QUANTITIES + speed)} or PROBE.NAME@init / PROBE.NAME@final")
+        raise ConfigError(
+            f"quantity {q!r} is unknown; use one of {', '.join(BASE_QUANTITIES + speed)} "
+            "or PROBE.NAME@init / PROBE.NAME@final"
+        )
     op = check["op"]
     if op not in OPS and op != "between" and op not in SPREAD_OPS:
         raise ConfigError(f"op {op!r} is unknown; ops: {', '.join(list(OPS) + ['between', *SPREAD_OPS])}")
     for side in ("where", "than"):
         sel = check.get(side, {})
         if not isinstance(sel, dict):
-            raise ConfigError(f"{side} must be a table of axis values such as {{ \"model.cell\" = \"lstm\" }}")
+            raise ConfigError(f'{side} must be a table of axis values such as {{ "model.cell" = "lstm" }}')
         for path, value in sel.items():
             if path not in axes:
                 raise ConfigError(f"{side} names {path!r}, which is not an axis; axes: {', '.join(axes) or 'none'}")
@@ -99,7 +111,11 @@ def quantity_values(frame: pd.DataFrame, q: str) -> pd.Series:
     if q == "diverged":
         return (frame["status"] == "diverged").astype(float)
     if q == "final_loss_or_inf":  # a diverged run counts as infinitely bad, not as missing
-        loss = frame["final_loss"].astype(float) if "final_loss" in frame.columns else pd.Series(float("nan"), index=frame.index)
+        loss = (
+            frame["final_loss"].astype(float)
+            if "final_loss" in frame.columns
+            else pd.Series(float("nan"), index=frame.index)
+        )
         return loss.where(frame["status"] != "diverged", float("inf"))
     if q not in frame.columns:
         return pd.Series(float("nan"), index=frame.index)
@@ -113,8 +129,13 @@ def evaluate_check(frame: pd.DataFrame, check: dict) -> CheckResult:
         per_config = _per_configuration(frame, left_rows, q)
         lo, hi = per_config.min(), per_config.max()
         ratio = hi / lo if lo > 0 else float("inf")
-        holds = None if per_config.isna().any() or len(per_config) < 2 else (ratio < check["value"] if op == "spread<" else ratio > check["value"])
-        text = f"{q}: max/min over {len(per_config)} configurations = {ratio:.3g} ({'<' if op == 'spread<' else '>'} {check['value']} needed)"
+        holds = (
+            None
+            if per_config.isna().any() or len(per_config) < 2
+            else (ratio < check["value"] if op == "spread<" else ratio > check["value"])
+        )
+        sign = "<" if op == "spread<" else ">"
+        text = f"{q}: max/min over {len(per_config)} configurations = {ratio:.3g} ({sign} {check['value']} needed)"
         return CheckResult(check["what"], holds, float(ratio), None, text)
     if check.get("each"):
         return _evaluate_each(frame, left_rows, check)
@@ -138,7 +159,9 @@ def evaluate_check(frame: pd.DataFrame, check: dict) -> CheckResult:
     target = factor * float(right) + offset
     holds = None if math.isnan(left) or math.isnan(target) else bool(OPS[op](left, target))
     where = ", ".join(f"{k}={_label(v)}" for k, v in check.get("where", {}).items()) or "all"
-    scaled = f"{'' if factor == 1 else f'{factor:g} x '}{float(right):.4g} ({label}){'' if offset == 0 else f' {offset:+g}'}"
+    scaled = (
+        f"{'' if factor == 1 else f'{factor:g} x '}{float(right):.4g} ({label}){'' if offset == 0 else f' {offset:+g}'}"
+    )
     text = f"{q}: {left:.4g} ({where}) {op} {scaled}"
     return CheckResult(check["what"], holds, left, float(right), text)
 
@@ -158,7 +181,8 @@ def _evaluate_each(frame: pd.DataFrame, rows: pd.DataFrame, check: dict) -> Chec
     failing = [str(k) for k, v in per_config.items() if not OPS[op](v, value)]
     holds = not failing
     text = f"{q}: worst of {len(per_config)} configurations = {worst:.4g}, each {op} {value:g} needed" + (
-        f"; fails for {', '.join(failing)}" if failing else "")
+        f"; fails for {', '.join(failing)}" if failing else ""
+    )
     return CheckResult(check["what"], holds, float(worst), value, text)
 
 
@@ -176,7 +200,12 @@ class Verdict:
 
 def verdict(study_name: str, claim: str, checks: list[dict], frame: pd.DataFrame) -> Verdict:
     if frame.empty:  # nothing stored yet: no check can be measured
-        return Verdict(study_name, claim, None, [CheckResult(c["what"], None, float("nan"), None, "no runs stored") for c in checks])
+        return Verdict(
+            study_name,
+            claim,
+            None,
+            [CheckResult(c["what"], None, float("nan"), None, "no runs stored") for c in checks],
+        )
     results = [evaluate_check(frame, c) for c in checks]
     if not results:
         return Verdict(study_name, claim, None, results)

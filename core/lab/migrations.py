@@ -3,7 +3,7 @@ database, so every store, SQLite or PostgreSQL, reaches the same schema the same
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -19,7 +19,8 @@ def migration(fn):
 def m001_initial(conn: sa.Connection) -> None:
     md = sa.MetaData()
     sa.Table(
-        "studies", md,
+        "studies",
+        md,
         sa.Column("name", sa.String(200), primary_key=True),
         sa.Column("hash", sa.String(32), nullable=False),
         sa.Column("spec", sa.Text, nullable=False),  # the study file's data as JSON
@@ -28,7 +29,8 @@ def m001_initial(conn: sa.Connection) -> None:
         sa.Column("updated_at", sa.Float, nullable=False),
     )
     sa.Table(
-        "runs", md,
+        "runs",
+        md,
         sa.Column("key", sa.String(32), primary_key=True),
         sa.Column("config_key", sa.String(32), nullable=False, index=True),
         sa.Column("config", sa.Text, nullable=False),
@@ -43,20 +45,23 @@ def m001_initial(conn: sa.Connection) -> None:
         sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     )
     sa.Table(
-        "study_runs", md,
+        "study_runs",
+        md,
         sa.Column("study", sa.String(200), sa.ForeignKey("studies.name", ondelete="CASCADE"), primary_key=True),
         sa.Column("run_key", sa.String(32), sa.ForeignKey("runs.key", ondelete="CASCADE"), primary_key=True),
         sa.Column("point", sa.Text, nullable=False),  # the axis values of the run's configuration
     )
     sa.Table(
-        "metrics", md,
+        "metrics",
+        md,
         sa.Column("run_key", sa.String(32), sa.ForeignKey("runs.key", ondelete="CASCADE"), nullable=False, index=True),
         sa.Column("step", sa.Integer, nullable=False),
         sa.Column("name", sa.String(64), nullable=False),
         sa.Column("value", sa.Float),
     )
     sa.Table(
-        "probes", md,
+        "probes",
+        md,
         sa.Column("run_key", sa.String(32), sa.ForeignKey("runs.key", ondelete="CASCADE"), nullable=False, index=True),
         sa.Column("step", sa.Integer, nullable=False),
         sa.Column("probe", sa.String(64), nullable=False),
@@ -66,7 +71,8 @@ def m001_initial(conn: sa.Connection) -> None:
         sa.Column("value", sa.Float),
     )
     sa.Table(
-        "reviews", md,
+        "reviews",
+        md,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("study", sa.String(200), nullable=False, index=True),
         sa.Column("author", sa.String(200), nullable=False),

@@ -10,8 +10,38 @@ import pandas as pd
 FINAL_FRACTION = 0.1  # final loss = mean of the last 10% of logged values
 SPEED_FRACTIONS = (0.5, 0.2, 0.1)  # steps_to_0.2x_baseline: first step the loss is 0.2 x baseline
 # two-sided 95% Student t quantiles for 1..30 degrees of freedom; 1.96 beyond
-T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-       2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+T95 = [
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+]
 
 
 def t95(n: int) -> float:
@@ -32,7 +62,9 @@ def _final_values(m: pd.DataFrame) -> pd.Series:
 def _steps_to(loss: pd.DataFrame, baselines: pd.Series, fraction: float) -> pd.Series:
     """Per run: first logged step at which the loss, smoothed over 5 logs, is <= fraction x
     baseline; inf when it never gets there (slower than any run that did, not missing)."""
-    smooth = loss.groupby("run_key", sort=False)["value"].rolling(5, min_periods=1).mean().reset_index(level=0, drop=True)
+    smooth = (
+        loss.groupby("run_key", sort=False)["value"].rolling(5, min_periods=1).mean().reset_index(level=0, drop=True)
+    )
     threshold = loss["run_key"].map(baselines) * fraction
     hit = loss[(smooth.reindex(loss.index) <= threshold).to_numpy()]
     first = hit.groupby("run_key")["step"].min().astype(float)
@@ -56,8 +88,14 @@ def run_tables(store, study: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
     probes = store.probes_of(keys)
     rows = []
     for r in runs:
-        row = {"key": r["key"], "seed": r["seed"], "status": r["status"], "diverged_step": r["diverged_step"],
-               "seconds": r["seconds"], **{f"@{k}": label(v) for k, v in r["point"].items()}}
+        row = {
+            "key": r["key"],
+            "seed": r["seed"],
+            "status": r["status"],
+            "diverged_step": r["diverged_step"],
+            "seconds": r["seconds"],
+            **{f"@{k}": label(v) for k, v in r["point"].items()},
+        }
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("key")
     if len(metrics):
@@ -109,8 +147,13 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     axes = [c for c in axis_columns(frame) if frame[c].astype(str).nunique() > 1] or []
-    numeric = [c for c in frame.columns if c not in ("key", "seed", "diverged_step", "seconds", "baseline") and not c.startswith("@")
-               and pd.api.types.is_numeric_dtype(frame[c])]
+    numeric = [
+        c
+        for c in frame.columns
+        if c not in ("key", "seed", "diverged_step", "seconds", "baseline")
+        and not c.startswith("@")
+        and pd.api.types.is_numeric_dtype(frame[c])
+    ]
     first = ["final_loss", "final_accuracy", "mean_loss"]  # the headline numbers lead
     numeric = [c for c in first if c in numeric] + [c for c in numeric if c not in first]
     keyed = frame.assign(_cfg=frame[axes].astype(str).agg("|".join, axis=1) if axes else "all")
@@ -124,6 +167,8 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
             values = group[c].dropna().to_numpy(dtype=float)
             row[c] = float(values.mean()) if len(values) else float("nan")
             spreadable = len(values) > 1 and np.isfinite(values).all()  # inf: a target never reached
-            row[c + " ±95%"] = float(t95(len(values)) * values.std(ddof=1) / math.sqrt(len(values))) if spreadable else float("nan")
+            row[c + " ±95%"] = (
+                float(t95(len(values)) * values.std(ddof=1) / math.sqrt(len(values))) if spreadable else float("nan")
+            )
         out.append(row)
     return pd.DataFrame(out)

@@ -10,9 +10,9 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ablab.core.lab.store import FINISHED, Store
 
@@ -72,9 +72,9 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
     """Train one ensemble and store every member's run. Runs in a worker process (or a Dask
     worker); everything it needs comes in its arguments."""
     from ablab.core.engine.gradcheck import check_feedforward, check_model
-    from ablab.core.plugin_system.registry import default_registry
-    from ablab.core.lab.study import build
     from ablab.core.engine.train import train
+    from ablab.core.lab.study import build
+    from ablab.core.plugin_system.registry import default_registry
 
     store = _store(store_url)
     store.mark_running(job.keys, job.versions)
@@ -100,15 +100,31 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
     for i, (seed, key) in enumerate(zip(job.seeds, job.keys)):
         metrics = [
             {"step": int(step), "name": name, "value": _clean(values[i])}
-            for name, series in result.metrics.items() for step, values in zip(result.steps, series)
+            for name, series in result.metrics.items()
+            for step, values in zip(result.steps, series)
         ] + extra
         probes_rows = [
-            {"step": r["step"], "probe": r["probe"], "name": r["name"], "layer": r["layer"], "idx": r["index"], "value": _clean(r["value"])}
-            for r in result.probe_records if r["seed"] == seed
+            {
+                "step": r["step"],
+                "probe": r["probe"],
+                "name": r["name"],
+                "layer": r["layer"],
+                "idx": r["index"],
+                "value": _clean(r["value"]),
+            }
+            for r in result.probe_records
+            if r["seed"] == seed
         ]
         diverged = int(result.diverged_at[i])
         status = "diverged" if diverged >= 0 else "done"
-        store.write_run(key, status, seconds=seconds, metrics=metrics, probes=probes_rows, diverged_step=diverged if diverged >= 0 else None)
+        store.write_run(
+            key,
+            status,
+            seconds=seconds,
+            metrics=metrics,
+            probes=probes_rows,
+            diverged_step=diverged if diverged >= 0 else None,
+        )
         out.append((key, status))
     return out
 
@@ -122,7 +138,8 @@ def _run_word2vec(store: Store, job: Job, task, model, started: float) -> list[t
         final = len(losses)
         probes_rows = [
             {"step": step, "probe": "word_vectors", "name": name, "layer": -1, "idx": -1, "value": _clean(value)}
-            for step in (0, final) for name, value in (task.measure(vectors).items() if step == final else [])
+            for step in (0, final)
+            for name, value in (task.measure(vectors).items() if step == final else [])
         ]
         store.write_run(key, "done", seconds=time.time() - t0, metrics=metrics, probes=probes_rows)
         out.append((key, "done"))
@@ -146,7 +163,11 @@ def make_executor(workers: int | None) -> Executor:
         return InlineExecutor()
     os.environ["OPENBLAS_NUM_THREADS"] = "1"  # inherited by the workers: one BLAS thread each
     os.environ["OMP_NUM_THREADS"] = "1"
-    return ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+    return ProcessPoolExecutor(
+        max_workers=workers or os.cpu_count() or 1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+    )
 
 
 def plan(study, registry, store: Store, rerun_failed: bool = False) -> tuple[list[Job], Progress]:
@@ -164,8 +185,16 @@ def plan(study, registry, store: Store, rerun_failed: bool = False) -> tuple[lis
     return list(groups.values()), Progress(total=len(runs), skipped=len(runs) - len(todo))
 
 
-def run_study(study, registry, store: Store, *, workers: int | None = None, executor: Executor | None = None,
-              rerun_failed: bool = False, on_progress: Callable[[Progress], None] | None = None) -> Progress:
+def run_study(
+    study,
+    registry,
+    store: Store,
+    *,
+    workers: int | None = None,
+    executor: Executor | None = None,
+    rerun_failed: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> Progress:
     jobs, progress = plan(study, registry, store, rerun_failed)
     if on_progress:
         on_progress(progress)
@@ -179,7 +208,11 @@ def run_study(study, registry, store: Store, *, workers: int | None = None, exec
             try:
                 outcome = future.result()
             except Exception as exc:  # the worker itself died: its runs stay "running", redone next time
-                print(f"ablab: a worker failed ({exc.__class__.__name__}: {exc}); its runs will be redone on the next run", file=sys.stderr)
+                print(
+                    f"ablab: a worker failed ({exc.__class__.__name__}: {exc}); "
+                    "its runs will be redone on the next run",
+                    file=sys.stderr,
+                )
                 continue
             for _, status in outcome:
                 setattr(progress, status, getattr(progress, status) + 1)  # done, diverged or failed
@@ -205,5 +238,8 @@ def progress_line(p: Progress, width: int = 30) -> str:
     have = p.skipped + p.finished
     filled = int(width * have / total)
     eta = p.eta_seconds()
-    eta_text = "--:--" if eta is None else time.strftime("%M:%S", time.gmtime(eta)) if eta < 3600 else f"{eta / 3600:.1f}h"
-    return f"[{'#' * filled}{'.' * (width - filled)}] {have}/{p.total} runs  diverged {p.diverged}  failed {p.failed}  ETA {eta_text}"
+    eta_text = (
+        "--:--" if eta is None else time.strftime("%M:%S", time.gmtime(eta)) if eta < 3600 else f"{eta / 3600:.1f}h"
+    )
+    bar = f"[{'#' * filled}{'.' * (width - filled)}]"
+    return f"{bar} {have}/{p.total} runs  diverged {p.diverged}  failed {p.failed}  ETA {eta_text}"

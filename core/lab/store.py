@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -53,7 +54,9 @@ class Store:
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             self.migrate()
         except (sa.exc.SQLAlchemyError, OSError, ImportError, ValueError) as exc:
-            raise StoreError(f"cannot open the results store {self.display_url}: {exc.__class__.__name__}: {exc}".split("\n")[0]) from None
+            raise StoreError(
+                f"cannot open the results store {self.display_url}: {exc.__class__.__name__}: {exc}".split("\n")[0]
+            ) from None
         md = sa.MetaData()
         md.reflect(self.engine)
         self.t = md.tables
@@ -71,13 +74,21 @@ class Store:
         with self.engine.begin() as conn:
             if self.engine.dialect.name == "postgresql":  # one migrator at a time
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(4242)"))
-            conn.execute(sa.text("CREATE TABLE IF NOT EXISTS ablab_migrations (name VARCHAR(200) PRIMARY KEY, applied_at FLOAT NOT NULL)"))
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE IF NOT EXISTS ablab_migrations "
+                    "(name VARCHAR(200) PRIMARY KEY, applied_at FLOAT NOT NULL)"
+                )
+            )
             done = {r[0] for r in conn.execute(sa.text("SELECT name FROM ablab_migrations"))}
             for name, fn in MIGRATIONS:
                 if name in done:
                     continue
                 fn(conn)
-                conn.execute(sa.text("INSERT INTO ablab_migrations (name, applied_at) VALUES (:n, :t)"), {"n": name, "t": time.time()})
+                conn.execute(
+                    sa.text("INSERT INTO ablab_migrations (name, applied_at) VALUES (:n, :t)"),
+                    {"n": name, "t": time.time()},
+                )
                 applied.append(name)
         return applied
 
@@ -97,17 +108,35 @@ class Store:
                 conn.execute(studies.update().where(studies.c.name == study.name).values(**row))
             else:
                 conn.execute(studies.insert().values(name=study.name, created_at=now, **row))
-            have = {r[0] for r in conn.execute(sa.select(runs_t.c.key).where(runs_t.c.key.in_([r.key for r in runs])))} if runs else set()
+            have = (
+                {r[0] for r in conn.execute(sa.select(runs_t.c.key).where(runs_t.c.key.in_([r.key for r in runs])))}
+                if runs
+                else set()
+            )
             new = [
-                {"key": r.key, "config_key": r.config_key, "config": json.dumps(r.config, sort_keys=True), "seed": r.seed,
-                 "status": "pending", "versions": "{}", "attempts": 0}
-                for r in runs if r.key not in have
+                {
+                    "key": r.key,
+                    "config_key": r.config_key,
+                    "config": json.dumps(r.config, sort_keys=True),
+                    "seed": r.seed,
+                    "status": "pending",
+                    "versions": "{}",
+                    "attempts": 0,
+                }
+                for r in runs
+                if r.key not in have
             ]
             if new:
                 conn.execute(runs_t.insert(), new)
             linked = {r[0] for r in conn.execute(sa.select(links.c.run_key).where(links.c.study == study.name))}
-            conn.execute(links.delete().where(links.c.study == study.name).where(links.c.run_key.not_in([r.key for r in runs])))
-            fresh = [{"study": study.name, "run_key": r.key, "point": json.dumps(r.point, sort_keys=True)} for r in runs if r.key not in linked]
+            conn.execute(
+                links.delete().where(links.c.study == study.name).where(links.c.run_key.not_in([r.key for r in runs]))
+            )
+            fresh = [
+                {"study": study.name, "run_key": r.key, "point": json.dumps(r.point, sort_keys=True)}
+                for r in runs
+                if r.key not in linked
+            ]
             if fresh:
                 conn.execute(links.insert(), fresh)
 
@@ -118,20 +147,42 @@ class Store:
         with self.engine.connect() as conn:
             for i in range(0, len(keys), 500):
                 chunk = keys[i : i + 500]
-                out.update({k: s for k, s in conn.execute(sa.select(runs_t.c.key, runs_t.c.status).where(runs_t.c.key.in_(chunk)))})
+                out.update(
+                    {
+                        k: s
+                        for k, s in conn.execute(
+                            sa.select(runs_t.c.key, runs_t.c.status).where(runs_t.c.key.in_(chunk))
+                        )
+                    }
+                )
         return out
 
     def mark_running(self, keys: list[str], versions: dict) -> None:
         runs_t = self.t["runs"]
         with self.engine.begin() as conn:
             conn.execute(
-                runs_t.update().where(runs_t.c.key.in_(keys)).values(
-                    status="running", started_at=time.time(), versions=json.dumps(versions), attempts=runs_t.c.attempts + 1, error=None
+                runs_t.update()
+                .where(runs_t.c.key.in_(keys))
+                .values(
+                    status="running",
+                    started_at=time.time(),
+                    versions=json.dumps(versions),
+                    attempts=runs_t.c.attempts + 1,
+                    error=None,
                 )
             )
 
-    def write_run(self, key: str, status: str, *, seconds: float, metrics: list[dict] = (), probes: list[dict] = (),
-                  diverged_step: int | None = None, error: str | None = None) -> None:
+    def write_run(
+        self,
+        key: str,
+        status: str,
+        *,
+        seconds: float,
+        metrics: list[dict] = (),
+        probes: list[dict] = (),
+        diverged_step: int | None = None,
+        error: str | None = None,
+    ) -> None:
         """A run's final status and all its results, in one transaction; old partial rows of
         the same run (from an interrupted attempt) are replaced, never duplicated."""
         assert status in STATUSES
@@ -143,21 +194,41 @@ class Store:
                 conn.execute(metrics_t.insert(), [{"run_key": key, **m} for m in metrics])
             if probes:
                 conn.execute(probes_t.insert(), [{"run_key": key, **p} for p in probes])
-            conn.execute(runs_t.update().where(runs_t.c.key == key).values(
-                status=status, finished_at=time.time(), seconds=seconds, diverged_step=diverged_step, error=error))
+            conn.execute(
+                runs_t.update()
+                .where(runs_t.c.key == key)
+                .values(
+                    status=status, finished_at=time.time(), seconds=seconds, diverged_step=diverged_step, error=error
+                )
+            )
 
     # -- reading --------------------------------------------------------------------------
     def studies(self) -> list[dict[str, Any]]:
         studies, runs_t, links = self.t["studies"], self.t["runs"], self.t["study_runs"]
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(studies.c.name, studies.c.hash, studies.c.source, studies.c.updated_at).order_by(studies.c.name)).all()
+            rows = conn.execute(
+                sa.select(studies.c.name, studies.c.hash, studies.c.source, studies.c.updated_at).order_by(
+                    studies.c.name
+                )
+            ).all()
             counts = conn.execute(
-                sa.select(links.c.study, runs_t.c.status, sa.func.count()).join(runs_t, runs_t.c.key == links.c.run_key).group_by(links.c.study, runs_t.c.status)
+                sa.select(links.c.study, runs_t.c.status, sa.func.count())
+                .join(runs_t, runs_t.c.key == links.c.run_key)
+                .group_by(links.c.study, runs_t.c.status)
             ).all()
         by_study: dict[str, dict[str, int]] = {}
         for study, status, n in counts:
             by_study.setdefault(study, {})[status] = n
-        return [{"name": r.name, "hash": r.hash, "source": r.source, "updated_at": r.updated_at, "counts": by_study.get(r.name, {})} for r in rows]
+        return [
+            {
+                "name": r.name,
+                "hash": r.hash,
+                "source": r.source,
+                "updated_at": r.updated_at,
+                "counts": by_study.get(r.name, {}),
+            }
+            for r in rows
+        ]
 
     def study_spec(self, name: str) -> dict | None:
         studies = self.t["studies"]
@@ -168,10 +239,25 @@ class Store:
     def runs_of(self, study: str) -> list[dict[str, Any]]:
         runs_t, links = self.t["runs"], self.t["study_runs"]
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(runs_t, links.c.point).join(links, links.c.run_key == runs_t.c.key).where(links.c.study == study).order_by(runs_t.c.config_key, runs_t.c.seed)
-            ).mappings().all()
-        return [{**dict(r), "config": json.loads(r["config"]), "point": json.loads(r["point"]), "versions": json.loads(r["versions"] or "{}")} for r in rows]
+            rows = (
+                conn.execute(
+                    sa.select(runs_t, links.c.point)
+                    .join(links, links.c.run_key == runs_t.c.key)
+                    .where(links.c.study == study)
+                    .order_by(runs_t.c.config_key, runs_t.c.seed)
+                )
+                .mappings()
+                .all()
+            )
+        return [
+            {
+                **dict(r),
+                "config": json.loads(r["config"]),
+                "point": json.loads(r["point"]),
+                "versions": json.loads(r["versions"] or "{}"),
+            }
+            for r in rows
+        ]
 
     def metrics_of(self, keys: list[str]):
         return self._frame("metrics", keys)
@@ -199,16 +285,25 @@ class Store:
         """Changes whenever results change: a cache key for readers such as the dashboard."""
         runs_t, reviews = self.t["runs"], self.t["reviews"]
         with self.engine.connect() as conn:
-            a = conn.execute(sa.select(sa.func.count(), sa.func.max(runs_t.c.finished_at), sa.func.max(runs_t.c.started_at))).first()
+            a = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(runs_t.c.finished_at), sa.func.max(runs_t.c.started_at))
+            ).first()
             b = conn.execute(sa.select(sa.func.count(), sa.func.max(reviews.c.created_at))).first()
         return tuple(a) + tuple(b)
 
     # -- reviews -------------------------------------------------------------------------
     def add_review(self, study: str, author: str, note: str, verdict: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(self.t["reviews"].insert().values(study=study, author=author, note=note, verdict=verdict, created_at=time.time()))
+            conn.execute(
+                self.t["reviews"]
+                .insert()
+                .values(study=study, author=author, note=note, verdict=verdict, created_at=time.time())
+            )
 
     def reviews_of(self, study: str) -> list[dict[str, Any]]:
         t = self.t["reviews"]
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(sa.select(t).where(t.c.study == study).order_by(t.c.created_at)).mappings()]
+            return [
+                dict(r)
+                for r in conn.execute(sa.select(t).where(t.c.study == study).order_by(t.c.created_at)).mappings()
+            ]

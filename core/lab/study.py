@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from ablab.core.engine.clipping import ClipSpec
-from ablab.core.errors import AblabError, ConfigError
 from ablab.core.engine.feedforward import FeedForwardNet, FeedForwardSpec
 from ablab.core.engine.model import RecurrentNet, RecurrentSpec
 from ablab.core.engine.optim import OptimizerSpec
 from ablab.core.engine.spec import from_dict
 from ablab.core.engine.train import TrainSpec
+from ablab.core.errors import AblabError, ConfigError
 
 SECTIONS = {"study", "base", "axes", "checks"}
 STUDY_KEYS = {"name", "claim", "description", "design", "seeds", "expect"}
@@ -114,7 +114,11 @@ class Study:
             versions = plugin_versions(config, registry)
             config_key = digest({"config": config, "versions": versions})
             for seed in self.seeds:
-                out.append(RunSpec(config, seed, digest({"config": config, "seed": seed, "versions": versions}), config_key, point))
+                out.append(
+                    RunSpec(
+                        config, seed, digest({"config": config, "seed": seed, "versions": versions}), config_key, point
+                    )
+                )
         return out
 
 
@@ -151,11 +155,14 @@ def plugin_versions(config: dict, registry) -> dict[str, str]:
 
 # -- building the objects a run needs ----------------------------------------------------
 
+
 def build(config: dict, registry):
     """(task, net, TrainSpec, probes) of a resolved configuration. Raises ConfigError."""
     task_cfg = dict(config["task"])
     if "name" not in task_cfg:
-        raise ConfigError("task.name is required, e.g. task = { name = \"adding\" }; tasks: " + ", ".join(registry.names("task")))
+        raise ConfigError(
+            'task.name is required, e.g. task = { name = "adding" }; tasks: ' + ", ".join(registry.names("task"))
+        )
     task = registry.get("task", task_cfg.pop("name"))(**task_cfg)
     model = dict(config.get("model", {}))
     kind = model.pop("kind", "recurrent")
@@ -166,11 +173,13 @@ def build(config: dict, registry):
         from ablab.core.engine.word2vec import SGNSConfig, Word2VecModel
 
         if not hasattr(task, "corpus") or not hasattr(task, "measure"):
-            raise ConfigError(f"model.kind = \"word2vec\" needs a corpus task such as wordpairs, not {config['task']['name']!r}")
+            raise ConfigError(
+                f'model.kind = "word2vec" needs a corpus task such as wordpairs, not {config["task"]["name"]!r}'
+            )
         return task, Word2VecModel(from_dict(SGNSConfig, model, "model")), None, []
     if kind == "recurrent":
         if task.readout == "vector":
-            raise ConfigError(f"task {config['task']['name']!r} is not a sequence task; use model.kind = \"feedforward\"")
+            raise ConfigError(f'task {config["task"]["name"]!r} is not a sequence task; use model.kind = "feedforward"')
         if task.vocab is not None:  # token inputs go through an embedding, one-hot unless chosen
             io.update(vocab=task.vocab, embedding=model.pop("embedding", "onehot"))
         net = RecurrentNet(from_dict(RecurrentSpec, {**model, **io, "readout": task.readout}, "model"), registry)
@@ -178,7 +187,7 @@ def build(config: dict, registry):
             net.embedding.attach(task)
     else:
         if task.readout != "vector":
-            raise ConfigError(f"task {config['task']['name']!r} is a sequence task; use model.kind = \"recurrent\"")
+            raise ConfigError(f'task {config["task"]["name"]!r} is a sequence task; use model.kind = "recurrent"')
         net = FeedForwardNet(from_dict(FeedForwardSpec, {**model, **io}, "model"), registry)
     optimizer = from_dict(OptimizerSpec, config.get("optimizer", {}), "optimizer")
     clip = from_dict(ClipSpec, config.get("clip", {}), "clip")
@@ -188,6 +197,7 @@ def build(config: dict, registry):
 
 
 # -- loading -------------------------------------------------------------------------------
+
 
 def load_study(path: str | Path, registry) -> Study:
     path = Path(path)
@@ -219,7 +229,11 @@ def parse_study(text: str, source: str, registry) -> Study:
     if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name):
         fail("study.name", f"must be a non-empty name without spaces, got {name!r}")
     seeds = meta.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
         fail("study.seeds", f"must be a non-empty list of whole numbers >= 0, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
         fail("study.seeds", f"seeds must be distinct, got {seeds}")
@@ -232,7 +246,10 @@ def parse_study(text: str, source: str, registry) -> Study:
     for key in set(base) - BASE_KEYS:
         fail(f"base.{key}", f"unknown key; allowed keys: {', '.join(sorted(BASE_KEYS))}")
     if not isinstance(base.get("task"), dict):
-        fail("base.task", f"missing: give a table such as {{ name = \"adding\" }}; tasks: {', '.join(registry.names('task'))}")
+        fail(
+            "base.task",
+            f'missing: give a table such as {{ name = "adding" }}; tasks: {", ".join(registry.names("task"))}',
+        )
     for key in ("model", "optimizer", "clip", "train"):
         if not isinstance(base.get(key, {}), dict):
             fail(f"base.{key}", f"must be a table, got {base[key]!r}")
@@ -257,7 +274,11 @@ def parse_study(text: str, source: str, registry) -> Study:
         if len(parts) > 1:
             for value in values:
                 if not isinstance(value, list) or len(value) != len(parts):
-                    fail(f"axes.{path}", f"varies {len(parts)} paths together, so each value must be a list of {len(parts)} values, got {value!r}")
+                    fail(
+                        f"axes.{path}",
+                        f"varies {len(parts)} paths together, so each value must be a list of {len(parts)} values, "
+                        f"got {value!r}",
+                    )
     checks = data.get("checks", [])
     if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
         fail("checks", "must be an array of tables ([[checks]])")
@@ -268,8 +289,18 @@ def parse_study(text: str, source: str, registry) -> Study:
             validate_check(check, axes)
         except ConfigError as exc:
             fail(f"checks[{i}]", str(exc))
-    study = Study(name=name, source=source, data=data, seeds=list(seeds), design=design, base=base, axes=dict(axes),
-                  checks=list(checks), claim=meta.get("claim", ""), description=meta.get("description", ""))
+    study = Study(
+        name=name,
+        source=source,
+        data=data,
+        seeds=list(seeds),
+        design=design,
+        base=base,
+        axes=dict(axes),
+        checks=list(checks),
+        claim=meta.get("claim", ""),
+        description=meta.get("description", ""),
+    )
     for point, config in study.configurations():
         where = ", ".join(f"{k} = {v!r}" for k, v in point.items()) or "the base configuration"
         try:

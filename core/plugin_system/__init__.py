@@ -1,1 +1,2 @@
-"""The plugin system: hook specifications, the registry that discovers plugins, contract checks and the plugin scaffold. Builds on the engine."""
+"""The plugin system: hook specifications, the registry that discovers plugins,
+contract checks and the plugin scaffold. Builds on the engine."""

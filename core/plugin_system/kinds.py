@@ -3,8 +3,9 @@ scaffold and the command line's choices are all derived from it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ablab.core.engine import activation, cell, embedding, initializer, probe, task
 
@@ -17,11 +18,14 @@ class PluginKind:
 
 
 # The order is the order `ablab plugins` prints.
-KINDS: dict[str, PluginKind] = {k.name: k for k in (
-    PluginKind("cell", "register_cells", cell.validate_plugin),
-    PluginKind("activation", "register_activations", activation.validate_plugin),
-    PluginKind("embedding", "register_embeddings", embedding.validate_plugin),
-    PluginKind("initializer", "register_initializers", initializer.validate_plugin),
-    PluginKind("task", "register_tasks", task.validate_plugin),
-    PluginKind("probe", "register_probes", probe.validate_plugin),
-)}
+KINDS: dict[str, PluginKind] = {
+    k.name: k
+    for k in (
+        PluginKind("cell", "register_cells", cell.validate_plugin),
+        PluginKind("activation", "register_activations", activation.validate_plugin),
+        PluginKind("embedding", "register_embeddings", embedding.validate_plugin),
+        PluginKind("initializer", "register_initializers", initializer.validate_plugin),
+        PluginKind("task", "register_tasks", task.validate_plugin),
+        PluginKind("probe", "register_probes", probe.validate_plugin),
+    )
+}

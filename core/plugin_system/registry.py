@@ -11,14 +11,15 @@ import importlib
 import importlib.metadata as md
 import inspect
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import pluggy
 
+from ablab.core.errors import PluginError, UnknownPluginError
 from ablab.core.plugin_system import hookspecs
 from ablab.core.plugin_system.kinds import KINDS
-from ablab.core.errors import PluginError, UnknownPluginError
 
 ENTRY_POINT_GROUP = "ablab"
 BUILTIN_PROVIDER = "ablab"
@@ -78,9 +79,7 @@ class Registry:
             return self.entries[(kind, name)]
         except KeyError:
             available = ", ".join(self.names(kind)) or "(none registered)"
-            raise UnknownPluginError(
-                f"no {kind} named {name!r}; available {kind}s: {available}"
-            ) from None
+            raise UnknownPluginError(f"no {kind} named {name!r}; available {kind}s: {available}") from None
 
     def names(self, kind: str) -> list[str]:
         return sorted(n for (k, n) in self.entries if k == kind)
@@ -153,11 +152,13 @@ def build_registry(
             provider, version = providers[id(impl.plugin)]
             staged: list[Entry] = []
 
-            def register(name: str, obj: Any, *, _kind=kind, _p=provider, _v=version) -> None:
+            def register(
+                name: str, obj: Any, *, _kind=kind, _p=provider, _v=version, _check=validate, _to=staged
+            ) -> None:
                 if not isinstance(name, str) or not name or name != name.strip() or " " in name:
                     raise PluginError(f"{_kind} names must be non-empty strings without spaces, got {name!r}")
-                validate(name, obj)
-                staged.append(Entry(_kind, name, obj, _p, _v))
+                _check(name, obj)
+                _to.append(Entry(_kind, name, obj, _p, _v))
 
             try:
                 impl.function(register=register)
@@ -185,9 +186,25 @@ def default_registry() -> Registry:
 
 def plugin_rows(registry) -> list[dict[str, str]]:
     rows = [
-        {"kind": e.kind, "name": e.name, "provider": e.provider, "version": e.version, "status": "ok", "summary": e.summary}
+        {
+            "kind": e.kind,
+            "name": e.name,
+            "provider": e.provider,
+            "version": e.version,
+            "status": "ok",
+            "summary": e.summary,
+        }
         for e in registry.all()
     ]
     for f in registry.failures:
-        rows.append({"kind": f.kind or "", "name": "", "provider": f.provider, "version": f.version, "status": "failed", "summary": f.error})
+        rows.append(
+            {
+                "kind": f.kind or "",
+                "name": "",
+                "provider": f.provider,
+                "version": f.version,
+                "status": "failed",
+                "summary": f.error,
+            }
+        )
     return rows

@@ -9,7 +9,7 @@ from ablab.core.errors import ConfigError
 
 KINDS = ("cell", "activation", "initializer", "task", "probe")
 
-PYPROJECT = '''[build-system]
+PYPROJECT = """[build-system]
 requires = ["setuptools>=64"]
 build-backend = "setuptools.build_meta"
 
@@ -28,9 +28,9 @@ test = ["pytest"]
 
 [tool.setuptools]
 packages = ["{module}"]
-'''
+"""
 
-README = '''# ablab-{dist}
+README = """# ablab-{dist}
 
 An ablab {kind} plugin: `{name}`.
 
@@ -41,14 +41,14 @@ An ablab {kind} plugin: `{name}`.
 
 Edit `{module}/__init__.py`; keep the backward pass in step with the forward pass, and the
 contract check will tell you when they disagree.
-'''
+"""
 
-TEST = '''from ablab.core.plugin_system.testing import check_{kind}
+TEST = """from ablab.core.plugin_system.testing import check_{kind}
 
 
 def test_{module}_passes_the_ablab_contract():
     assert check_{kind}("{name}")
-'''
+"""
 
 CELL = '''"""{name}: an ablab cell plugin (edit the equations, keep the backward in step)."""
 
@@ -137,7 +137,8 @@ def _lecun(rng, fan_in, fan_out, gain):
 
 @hookimpl
 def register_initializers(register):
-    register("{name}", Initializer("{name}", _lecun, "LeCun normal, Var = gain^2 / fan_in (scaffolded)", {{"gain": 1.0}}))
+    summary = "LeCun normal, Var = gain^2 / fan_in (scaffolded)"
+    register("{name}", Initializer("{name}", _lecun, summary, {{"gain": 1.0}}))
 '''
 
 TASK = '''"""{name}: an ablab task plugin."""
@@ -211,7 +212,7 @@ TEMPLATES = {"cell": CELL, "activation": ACTIVATION, "initializer": INITIALIZER,
 def new_plugin(name: str, kind: str, directory: str | Path = ".") -> Path:
     """Write the package ablab-NAME under `directory`; returns its folder."""
     if kind not in KINDS:
-        raise ConfigError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r} (embeddings get a contract with the embeddings work)")
+        raise ConfigError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
         raise ConfigError(f"plugin name {name!r}: use lowercase letters, digits, '-' and '_', starting with a letter")
     module = "ablab_" + name.replace("-", "_")
@@ -219,8 +220,14 @@ def new_plugin(name: str, kind: str, directory: str | Path = ".") -> Path:
     root = Path(directory) / f"ablab-{name}"
     if root.exists():
         raise ConfigError(f"{root} already exists; choose another --dir or name")
-    fields = {"name": name, "dist": name, "module": module, "cls": cls, "kind": kind,
-              "summary": f"{name}: an ablab {kind} plugin"}
+    fields = {
+        "name": name,
+        "dist": name,
+        "module": module,
+        "cls": cls,
+        "kind": kind,
+        "summary": f"{name}: an ablab {kind} plugin",
+    }
     (root / module).mkdir(parents=True)
     (root / "tests").mkdir()
     (root / "pyproject.toml").write_text(PYPROJECT.format(**fields))

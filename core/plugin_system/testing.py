@@ -4,12 +4,21 @@ checks that passed and raises ContractError naming what is wrong and where."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
+from ablab.core.engine.gradcheck import (
+    GradcheckError,
+    check_model,
+)
+from ablab.core.engine.gradcheck import (
+    check_activation as _grad_activation,
+)
+from ablab.core.engine.gradcheck import (
+    check_cell as _grad_cell,
+)
 from ablab.core.errors import AblabError
-from ablab.core.engine.gradcheck import GradcheckError, check_activation as _grad_activation, check_cell as _grad_cell, check_model
 
 
 class ContractError(AblabError, AssertionError):
@@ -60,64 +69,108 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
     x = np.random.default_rng(0).normal(size=(S, T, B, D)).astype(np.float32)
 
     def structure():
-        _expect(isinstance(cell.n_blocks, int) and cell.n_blocks >= 1, f"n_blocks must be a whole number >= 1, got {cell.n_blocks!r}")
-        _expect(isinstance(cell.state_names, tuple) and cell.state_names and all(isinstance(s, str) for s in cell.state_names),
-                f"state_names must be a non-empty tuple of names with h first, got {cell.state_names!r}")
+        _expect(
+            isinstance(cell.n_blocks, int) and cell.n_blocks >= 1,
+            f"n_blocks must be a whole number >= 1, got {cell.n_blocks!r}",
+        )
+        _expect(
+            isinstance(cell.state_names, tuple)
+            and cell.state_names
+            and all(isinstance(s, str) for s in cell.state_names),
+            f"state_names must be a non-empty tuple of names with h first, got {cell.state_names!r}",
+        )
         params = cell.recurrent_params(H)
-        _expect(all(isinstance(p, RecurrentParam) and p.kind in ("matrix", "vector") for p in params.values()),
-                f"recurrent_params() must map names to RecurrentParam('matrix' | 'vector'), got {params!r}")
+        _expect(
+            all(isinstance(p, RecurrentParam) and p.kind in ("matrix", "vector") for p in params.values()),
+            f"recurrent_params() must map names to RecurrentParam('matrix' | 'vector'), got {params!r}",
+        )
         bias = np.asarray(cell.bias_init(H))
-        _expect(bias.shape == (cell.n_blocks * H,), f"bias_init({H}) must have shape ({cell.n_blocks * H},), got {bias.shape}")
-        for key, cols in cell.hoisted(H).items():
-            _expect(key in params and params[key].kind == "matrix", f"hoisted() names {key!r}, which is not a recurrent matrix")
+        _expect(
+            bias.shape == (cell.n_blocks * H,),
+            f"bias_init({H}) must have shape ({cell.n_blocks * H},), got {bias.shape}",
+        )
+        for key, _cols in cell.hoisted(H).items():
+            _expect(
+                key in params and params[key].kind == "matrix",
+                f"hoisted() names {key!r}, which is not a recurrent matrix",
+            )
 
     def shapes_and_dtypes():
         params = net.init([0, 1], np.float32)
         y, cache = net.forward(params, x)
-        _expect(y.shape == (S, B, 2) and y.dtype == np.float32, f"model output should be float32 {(S, B, 2)}, got {y.dtype} {y.shape}")
+        _expect(
+            y.shape == (S, B, 2) and y.dtype == np.float32,
+            f"model output should be float32 {(S, B, 2)}, got {y.dtype} {y.shape}",
+        )
         state = tuple(np.zeros((S, B, H), np.float32) for _ in cell.state_names)
         a = np.zeros((S, B, cell.n_blocks * H), np.float32)
         new_state, _ = cell.step(net.layer(params, 0), a, state)
-        _expect(len(new_state) == len(cell.state_names), f"step() returned {len(new_state)} states for state_names {cell.state_names}")
+        _expect(
+            len(new_state) == len(cell.state_names),
+            f"step() returned {len(new_state)} states for state_names {cell.state_names}",
+        )
         for s_name, s in zip(cell.state_names, new_state):
-            _expect(s.shape == (S, B, H), f"step() state {s_name!r} has shape {s.shape}, expected (S, B, H) = {(S, B, H)}")
-            _expect(s.dtype == np.float32, f"step() turned float32 state {s_name!r} into {s.dtype}; keep the input dtype")
+            _expect(
+                s.shape == (S, B, H), f"step() state {s_name!r} has shape {s.shape}, expected (S, B, H) = {(S, B, H)}"
+            )
+            _expect(
+                s.dtype == np.float32, f"step() turned float32 state {s_name!r} into {s.dtype}; keep the input dtype"
+            )
         grads, dx = net.backward(params, np.ones_like(y), cache)
         _expect(dx.shape == x.shape, f"input gradient has shape {dx.shape}, expected {x.shape}")
         for k, g in grads.items():
-            _expect(g.shape == params[k].shape, f"gradient of {k!r} has shape {g.shape}, parameter has {params[k].shape}")
+            _expect(
+                g.shape == params[k].shape, f"gradient of {k!r} has shape {g.shape}, parameter has {params[k].shape}"
+            )
             _expect(np.all(np.isfinite(g)), f"gradient of {k!r} is not finite")
 
     def determinism():
         a, b = net.init([7]), net.init([7])
         for k in a:
             _expect(np.array_equal(a[k], b[k]), f"two initialisations with seed 7 differ in {k!r}")
-        _expect(np.array_equal(net.forward(a, x[:1])[0], net.forward(b, x[:1])[0]), "the same parameters and input gave different outputs")
+        _expect(
+            np.array_equal(net.forward(a, x[:1])[0], net.forward(b, x[:1])[0]),
+            "the same parameters and input gave different outputs",
+        )
 
     def member_independence():
         ens = net.init([3, 5])
         solo = net.init([5])
         y_ens, cache_e = net.forward(ens, x)
         y_solo, cache_s = net.forward(solo, x[1:])
-        _expect(np.array_equal(y_ens[1], y_solo[0]), "ensemble member 1 (seed 5) differs from a solo run with seed 5: members must not interact")
+        _expect(
+            np.array_equal(y_ens[1], y_solo[0]),
+            "ensemble member 1 (seed 5) differs from a solo run with seed 5: members must not interact",
+        )
         g_ens, _ = net.backward(ens, np.ones_like(y_ens), cache_e)
         g_solo, _ = net.backward(solo, np.ones_like(y_solo), cache_s)
         for k in g_ens:
-            _expect(np.allclose(g_ens[k][1], g_solo[k][0], rtol=1e-5, atol=1e-6), f"gradient of {k!r} for member 1 depends on member 0")
+            _expect(
+                np.allclose(g_ens[k][1], g_solo[k][0], rtol=1e-5, atol=1e-6),
+                f"gradient of {k!r} for member 1 depends on member 0",
+            )
 
     def state_reset():
         params = net.init([0, 1])
         first = net.forward(params, x)[0]
         second = net.forward(params, x)[0]
-        _expect(np.array_equal(first, second), "a second forward pass gave other outputs: state leaked between sequences")
+        _expect(
+            np.array_equal(first, second), "a second forward pass gave other outputs: state leaked between sequences"
+        )
 
     def probe_values():
         params = net.init([0, 1])
         _, cache = net.forward(params, x)
-        for layer, act_name, act, pre, post in net.activations(cache):
-            _expect(pre.shape == post.shape, f"activation_values() {act_name!r}: pre {pre.shape} and output {post.shape} differ in shape")
-            _expect(np.array_equal(act(pre), post), f"activation_values() {act_name!r}: f(pre) is not the output; "
-                                                    "probes would read derivatives at the wrong points")
+        for _layer, act_name, act, pre, post in net.activations(cache):
+            _expect(
+                pre.shape == post.shape,
+                f"activation_values() {act_name!r}: pre {pre.shape} and output {post.shape} differ in shape",
+            )
+            _expect(
+                np.array_equal(act(pre), post),
+                f"activation_values() {act_name!r}: f(pre) is not the output; "
+                "probes would read derivatives at the wrong points",
+            )
 
     def fused_step():
         from ablab.core.engine.cell import fused_matrix
@@ -129,11 +182,17 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
         plain = RecurrentNet(net.spec, registry)
         plain.fused = [None] * len(plain.cells)  # the step() path
         y_plain, cache_p = plain.forward(params, x64)
-        _expect(np.allclose(y_fused, y_plain, rtol=1e-12, atol=1e-12), "step_z(p, z, ...) disagrees with step(p, a, ...) on the same input")
+        _expect(
+            np.allclose(y_fused, y_plain, rtol=1e-12, atol=1e-12),
+            "step_z(p, z, ...) disagrees with step(p, a, ...) on the same input",
+        )
         g_fused, _ = net.backward(params, np.ones_like(y_fused), cache_f)
         g_plain, _ = plain.backward(params, np.ones_like(y_plain), cache_p)
         for k in g_fused:
-            _expect(np.allclose(g_fused[k], g_plain[k], rtol=1e-10, atol=1e-12), f"with step_z the gradient of {k!r} differs from the step() path")
+            _expect(
+                np.allclose(g_fused[k], g_plain[k], rtol=1e-10, atol=1e-12),
+                f"with step_z the gradient of {k!r} differs from the step() path",
+            )
 
     def da_in_place():
         from ablab.core.engine.cell import with_transposes, writes_da_in_place
@@ -152,19 +211,37 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
         buffer = np.full((S, 2, B, cell.n_blocks * H), np.nan)  # a strided slice, like ablab's
         into = {k: np.zeros_like(v) for k, v in p.items()}
         returned, prev_out = cell.backward_step(pb, dstate, cache, into, out=buffer[:, 1])
-        _expect(np.shares_memory(returned, buffer) and np.array_equal(buffer[:, 1], da),
-                "backward_step(out=...) must write da_t into out and return it, equal to the da_t it returns without out")
-        _expect(all(np.array_equal(a, b) for a, b in zip(prev, prev_out)), "backward_step(out=...) changed the state gradients")
+        _expect(
+            np.shares_memory(returned, buffer) and np.array_equal(buffer[:, 1], da),
+            "backward_step(out=...) must write da_t into out and return it, equal to the da_t it returns without out",
+        )
+        _expect(
+            all(np.array_equal(a, b) for a, b in zip(prev, prev_out)),
+            "backward_step(out=...) changed the state gradients",
+        )
         _expect(np.isnan(buffer[:, 0]).all(), "backward_step(out=...) wrote outside out")
 
     def gradients():
         _grad_cell(registry, name, options)
-        check_model(RecurrentNet(RecurrentSpec(n_in=D, n_out=2, hidden=3, cell=name, cell_options=options, layers=2), registry))
+        check_model(
+            RecurrentNet(RecurrentSpec(n_in=D, n_out=2, hidden=3, cell=name, cell_options=options, layers=2), registry)
+        )
 
     # da in place first: a cell that ignores `out` would otherwise fail later checks obscurely
-    return _run([("structure", structure), ("backward_step writes da in place", da_in_place), ("shapes and dtypes", shapes_and_dtypes),
-                 ("determinism per seed", determinism), ("ensemble-member independence", member_independence),
-                 ("state reset", state_reset), ("step_z agrees with step", fused_step), ("probe values", probe_values), ("float64 gradient check", gradients)], f"cell {name!r}")
+    return _run(
+        [
+            ("structure", structure),
+            ("backward_step writes da in place", da_in_place),
+            ("shapes and dtypes", shapes_and_dtypes),
+            ("determinism per seed", determinism),
+            ("ensemble-member independence", member_independence),
+            ("state reset", state_reset),
+            ("step_z agrees with step", fused_step),
+            ("probe values", probe_values),
+            ("float64 gradient check", gradients),
+        ],
+        f"cell {name!r}",
+    )
 
 
 def check_activation(name: str, registry=None) -> list[str]:
@@ -217,14 +294,19 @@ def check_task(name: str, options: dict | None = None, registry=None) -> list[st
     def shapes():
         batch = task.batch(np.random.default_rng(0), 5)
         if task.readout == "vector":
-            _expect(batch.x.shape == (5, task.n_in), f"x has shape {batch.x.shape}, expected (B, n_in) = (5, {task.n_in})")
+            _expect(
+                batch.x.shape == (5, task.n_in), f"x has shape {batch.x.shape}, expected (B, n_in) = (5, {task.n_in})"
+            )
             return
         _expect(task.readout in ("last", "all"), f"readout must be 'last', 'all' or 'vector', got {task.readout!r}")
         T = batch.x.shape[0]
         if task.vocab is None:
             _expect(batch.x.shape == (T, 5, task.n_in), f"x has shape {batch.x.shape}, expected (T, B, n_in)")
         else:
-            _expect(batch.x.shape == (T, 5) and np.issubdtype(batch.x.dtype, np.integer), "token tasks give x as (T, B) integers")
+            _expect(
+                batch.x.shape == (T, 5) and np.issubdtype(batch.x.dtype, np.integer),
+                "token tasks give x as (T, B) integers",
+            )
             _expect(batch.x.min() >= 0 and batch.x.max() < task.vocab, f"tokens must lie in [0, vocab = {task.vocab})")
         if task.readout == "all":
             _expect(batch.mask is None or batch.mask.shape == (T, 5), "mask must be (T, B)")
@@ -235,7 +317,10 @@ def check_task(name: str, options: dict | None = None, registry=None) -> list[st
 
     def baseline():
         value = task.baseline()
-        _expect(isinstance(value, float) and np.isfinite(value) and value >= 0, f"baseline() must be a finite float >= 0, got {value!r}")
+        _expect(
+            isinstance(value, float) and np.isfinite(value) and value >= 0,
+            f"baseline() must be a finite float >= 0, got {value!r}",
+        )
 
     return _run([("shapes", shapes), ("determinism per seed", determinism), ("baseline", baseline)], f"task {name!r}")
 
@@ -267,8 +352,11 @@ def check_probe(name: str, registry=None) -> list[str]:
 
 
 CHECKS: dict[str, Callable[..., list[str]]] = {
-    "cell": check_cell, "activation": check_activation, "initializer": check_initializer,
-    "task": check_task, "probe": check_probe,
+    "cell": check_cell,
+    "activation": check_activation,
+    "initializer": check_initializer,
+    "task": check_task,
+    "probe": check_probe,
 }
 
 
@@ -276,5 +364,3 @@ def check_plugin(kind: str, name: str, registry=None) -> list[str]:
     if kind not in CHECKS:
         raise ContractError(f"no contract check for kind {kind!r}; kinds: {', '.join(CHECKS)}")
     return CHECKS[kind](name, registry=registry)
-
-

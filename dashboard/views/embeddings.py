@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ablab.core.plugin_system.registry import default_registry
 from ablab.core.engine.word2vec import SGNSConfig, train_sgns
+from ablab.core.plugin_system.registry import default_registry
 
 st.title("Embeddings")
 st.caption("Skip-gram with negative sampling on the wordpairs corpus, where antonyms share their contexts.")
@@ -33,18 +33,29 @@ chosen = st.multiselect("Words", words, default=[w for w in default if w in inde
 if len(chosen) >= 2:
     sub = unit[[index[w] for w in chosen]]
     sims = sub @ sub.T
-    frame = pd.DataFrame([(a, b, float(sims[i, j])) for i, a in enumerate(chosen) for j, b in enumerate(chosen)], columns=["a", "b", "cosine"])
-    heat = alt.Chart(frame).mark_rect().encode(
-        x=alt.X("a:N", sort=chosen, title=None), y=alt.Y("b:N", sort=chosen, title=None),
-        color=alt.Color("cosine:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue", reverse=True)),
-        tooltip=["a", "b", alt.Tooltip("cosine:Q", format=".3f")],
-    ).properties(title="Cosine similarity", height=420)
+    frame = pd.DataFrame(
+        [(a, b, float(sims[i, j])) for i, a in enumerate(chosen) for j, b in enumerate(chosen)],
+        columns=["a", "b", "cosine"],
+    )
+    heat = (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            x=alt.X("a:N", sort=chosen, title=None),
+            y=alt.Y("b:N", sort=chosen, title=None),
+            color=alt.Color("cosine:Q", scale=alt.Scale(domain=[-1, 1], scheme="redblue", reverse=True)),
+            tooltip=["a", "b", alt.Tooltip("cosine:Q", format=".3f")],
+        )
+        .properties(title="Cosine similarity", height=420)
+    )
     centred = sub - sub.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     xy = centred @ vt[:2].T
     points = pd.DataFrame({"word": chosen, "pc1": xy[:, 0], "pc2": xy[:, 1]})
     base = alt.Chart(points).encode(x=alt.X("pc1:Q", title="PC 1"), y=alt.Y("pc2:Q", title="PC 2"), tooltip=["word"])
-    scatter = (base.mark_circle(size=80) + base.mark_text(dx=8, align="left").encode(text="word:N")).properties(title="PCA projection", height=420)
+    scatter = (base.mark_circle(size=80) + base.mark_text(dx=8, align="left").encode(text="word:N")).properties(
+        title="PCA projection", height=420
+    )
     left, right = st.columns(2)
     left.altair_chart(heat, width="stretch")
     right.altair_chart(scatter, width="stretch")
@@ -54,6 +65,9 @@ query = st.text_input("Nearest neighbours of", value="hot", key="e_query").strip
 if query in index:
     sims = unit @ unit[index[query]]
     order = [i for i in np.argsort(-sims) if words[i] != query][:8]
-    st.dataframe(pd.DataFrame({"word": [words[i] for i in order], "cosine": [round(float(sims[i]), 3) for i in order]}), hide_index=True)
+    st.dataframe(
+        pd.DataFrame({"word": [words[i] for i in order], "cosine": [round(float(sims[i]), 3) for i in order]}),
+        hide_index=True,
+    )
 elif query:
     st.warning(f"{query!r} is not in the corpus vocabulary; words include: {', '.join(words[:12])}, ...")

@@ -5,8 +5,7 @@ import inspect
 import pandas as pd
 import streamlit as st
 
-from ablab.core.plugin_system.registry import plugin_rows
-from ablab.core.plugin_system.registry import KINDS, default_registry
+from ablab.core.plugin_system.registry import KINDS, default_registry, plugin_rows
 
 st.title("Plugins")
 registry = default_registry()

@@ -25,7 +25,9 @@ varying = [c for c in axis_columns(runs) if runs[c].astype(str).nunique() > 1]
 names = {c: c.lstrip("@") for c in varying}
 with st.expander("Group and filter", expanded=bool(varying)):
     wanted = [c for c in st.query_params.get_all("color") if "@" + c in varying]
-    color_by = st.multiselect("Colour by", [names[c] for c in varying], default=wanted or [names[c] for c in varying], key="color_by")
+    color_by = st.multiselect(
+        "Colour by", [names[c] for c in varying], default=wanted or [names[c] for c in varying], key="color_by"
+    )
     st.query_params["color"] = color_by
     filters = {}
     for c in varying:
@@ -55,9 +57,12 @@ csv_download(table, f"{study}-summary", "dl_summary")
 configs = sorted(labels.unique())
 shared = st.query_params.get("hl")
 picked = st.selectbox(
-    "Highlight in every chart", ["none"] + configs, key="highlight",
+    "Highlight in every chart",
+    ["none"] + configs,
+    key="highlight",
     index=configs.index(shared) + 1 if shared in configs else 0,
-    help="A legend click highlights within one chart; this highlights in all of them and goes into the link.")
+    help="A legend click highlights within one chart; this highlights in all of them and goes into the link.",
+)
 highlight = None if picked == "none" else picked  # labels are "axis=value" pairs, never "none"
 if highlight is None:
     st.query_params.pop("hl", None)
@@ -80,21 +85,49 @@ with left:
     loss = metric_band("loss")
     if loss is not None:
         baseline = runs["baseline"].dropna().mean() if "baseline" in runs else None
-        spread = loss["mean"].max() / max(loss["mean"][loss["mean"] > 0].min(), 1e-300) if (loss["mean"] > 0).any() else 1
+        spread = (
+            loss["mean"].max() / max(loss["mean"][loss["mean"] > 0].min(), 1e-300) if (loss["mean"] > 0).any() else 1
+        )
         log_loss = st.toggle("log scale", value=bool(spread > 1e3), key="loss_log")  # exploding runs need it
         if log_loss:
             loss["mean"], loss["lo"], loss["hi"] = positive(loss["mean"]), positive(loss["lo"]), positive(loss["hi"])
-        show(charts.band_chart(loss, x_title="step", y_title="training loss", title="Loss", baseline=baseline,
-                               baseline_label="trivial predictor", log_y=log_loss, highlight=highlight), loss, "loss")
+        show(
+            charts.band_chart(
+                loss,
+                x_title="step",
+                y_title="training loss",
+                title="Loss",
+                baseline=baseline,
+                baseline_label="trivial predictor",
+                log_y=log_loss,
+                highlight=highlight,
+            ),
+            loss,
+            "loss",
+        )
 with right:
     acc = metric_band("accuracy")
     norm = metric_band("grad_norm")
     if acc is not None:
-        show(charts.band_chart(acc, x_title="step", y_title="accuracy", title="Accuracy", highlight=highlight), acc, "accuracy")
+        show(
+            charts.band_chart(acc, x_title="step", y_title="accuracy", title="Accuracy", highlight=highlight),
+            acc,
+            "accuracy",
+        )
     elif norm is not None:
         norm["mean"], norm["lo"], norm["hi"] = positive(norm["mean"]), positive(norm["lo"]), positive(norm["hi"])
-        show(charts.band_chart(norm, x_title="step", y_title="pre-clip gradient norm", title="Gradient norm", log_y=True,
-                               highlight=highlight), norm, "grad_norm")
+        show(
+            charts.band_chart(
+                norm,
+                x_title="step",
+                y_title="pre-clip gradient norm",
+                title="Gradient norm",
+                log_y=True,
+                highlight=highlight,
+            ),
+            norm,
+            "grad_norm",
+        )
 caption = band_caption(loss, acc, norm)
 if caption:
     st.caption(caption)
@@ -108,8 +141,18 @@ if len(probes):
         sub = gtt[gtt["step"] == at].rename(columns={"idx": "lag"})
         g = band(sub, "lag")
         g["mean"], g["lo"], g["hi"] = positive(g["mean"]), positive(g["lo"]), positive(g["hi"])
-        show(charts.band_chart(g, x_title="lag from the last step (t - k)", y_title="||dL/dh_k||",
-                               title=f"Gradient norm through time at step {at}", log_y=True, highlight=highlight), g, "grad_through_time")
+        show(
+            charts.band_chart(
+                g,
+                x_title="lag from the last step (t - k)",
+                y_title="||dL/dh_k||",
+                title=f"Gradient norm through time at step {at}",
+                log_y=True,
+                highlight=highlight,
+            ),
+            g,
+            "grad_through_time",
+        )
 
     panels = [
         ("dead_fraction", "h", "share of dead units", "Dead units"),
@@ -133,12 +176,32 @@ if len(probes):
             series["config"] = series["run_key"].map(config_of)
             b = band(series, "step")
             with cols[i % 2]:
-                show(charts.band_chart(b, x_title="step", y_title=y_title, title=title, highlight=highlight), b, f"{probe}-{name}")
+                show(
+                    charts.band_chart(b, x_title="step", y_title=y_title, title=title, highlight=highlight),
+                    b,
+                    f"{probe}-{name}",
+                )
 
     span = probes[(probes["probe"] == "memory_span") & (probes["name"] == "accuracy")]
     if len(span):
         st.subheader("Memory span")
         final = span[span["step"] == span["step"].max()]
-        heat = final.groupby(["config", "idx"], as_index=False)["value"].mean().rename(columns={"idx": "lag", "value": "accuracy"})
-        show(charts.heatmap(heat, x="lag", y="config", value="accuracy", title="Recall accuracy by lag (end of training)",
-                            x_title="lag", y_title="configuration", value_title="accuracy"), heat, "memory_span")
+        heat = (
+            final.groupby(["config", "idx"], as_index=False)["value"]
+            .mean()
+            .rename(columns={"idx": "lag", "value": "accuracy"})
+        )
+        show(
+            charts.heatmap(
+                heat,
+                x="lag",
+                y="config",
+                value="accuracy",
+                title="Recall accuracy by lag (end of training)",
+                x_title="lag",
+                y_title="configuration",
+                value_title="accuracy",
+            ),
+            heat,
+            "memory_span",
+        )

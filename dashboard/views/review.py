@@ -38,7 +38,12 @@ if any(s["counts"] for s in store.studies() if s["name"] == study):  # run count
 
     # Built on click, in its own thread: drawing the charts as SVG takes seconds and must not
     # hold up the notes above.
-    st.download_button("Export HTML report", lambda: build_report(store, study).encode(), file_name=f"{study}-report.html",
-                       mime="text/html", key="report")
+    st.download_button(
+        "Export HTML report",
+        lambda: build_report(store, study).encode(),
+        file_name=f"{study}-report.html",
+        mime="text/html",
+        key="report",
+    )
 else:
     st.caption(f"Study {study!r} has no runs yet; there is nothing to report.")

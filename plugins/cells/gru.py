@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ablab.plugin import hookimpl
 from ablab.core.engine.activation import resolve
 from ablab.core.engine.cell import Cell, RecurrentParam
+from ablab.plugin import hookimpl
 
 
 class GRU(Cell):

@@ -4,10 +4,10 @@ import functools
 
 import numpy as np
 
-from ablab.plugin import hookimpl
 from ablab.core.engine.activation import resolve
 from ablab.core.engine.cell import Cell, RecurrentParam, preset
 from ablab.core.errors import ConfigError
+from ablab.plugin import hookimpl
 
 
 class LSTM(Cell):
@@ -47,16 +47,25 @@ class LSTM(Cell):
         super().__init__(registry, **options)
         o = self.options
         if o["coupled"] and (o["no_input_gate"] or o["no_forget_gate"]):
-            raise ConfigError("lstm option coupled (f = 1 - i) needs both the input and the forget gate; "
-                              "drop no_input_gate / no_forget_gate or coupled")
+            raise ConfigError(
+                "lstm option coupled (f = 1 - i) needs both the input and the forget gate; "
+                "drop no_input_gate / no_forget_gate or coupled"
+            )
         self.sigma = resolve(registry, o["gate_activation"])
         self.phi = None if o["no_input_activation"] else resolve(registry, o["cell_activation"])
         self.psi = None if o["no_output_activation"] else resolve(registry, o["cell_activation"])
         self.coupled = o["coupled"]
         self.peep = o["peepholes"]
         # Learned gates first and contiguous, so one activation call covers all of them.
-        self.gates = [g for g, on in (("i", not o["no_input_gate"]), ("f", not (o["no_forget_gate"] or o["coupled"])),
-                                      ("o", not o["no_output_gate"])) if on]
+        self.gates = [
+            g
+            for g, on in (
+                ("i", not o["no_input_gate"]),
+                ("f", not (o["no_forget_gate"] or o["coupled"])),
+                ("o", not o["no_output_gate"]),
+            )
+            if on
+        ]
         self.blocks = self.gates + ["g"]
         self._sl_hidden = None
         # Pre-activations whose derivative is read from the output are not kept in the cache:
@@ -131,7 +140,20 @@ class LSTM(Cell):
             o = gates[..., sl["o"]]
         s = c if self.psi is None else self.psi(c)  # (S,B,H)
         h = s if o is None else o * s  # (S,B,H)
-        return (h, c), (h_prev, c_prev, recompute, gz if self._keep_gz else None, gates, i, f, o, zg if self._keep_zg else None, g, c, s)
+        return (h, c), (
+            h_prev,
+            c_prev,
+            recompute,
+            gz if self._keep_gz else None,
+            gates,
+            i,
+            f,
+            o,
+            zg if self._keep_zg else None,
+            g,
+            c,
+            s,
+        )
 
     def backward_step(self, p, dstate, cache, grads, out=None):
         dh, dc_next = dstate
@@ -200,7 +222,11 @@ class LSTM(Cell):
             z = recompute()  # as step() had it (no peepholes here)
             gz = z[..., : len(self.gates) * H] if gz is None else gz
             zg = z[..., sl["g"]] if zg is None else zg
-        out = [(name + "_gate", self.sigma, gz[..., sl[k]], gates[..., sl[k]]) for k, name in (("i", "input"), ("f", "forget"), ("o", "output")) if k in self.gates]
+        out = [
+            (name + "_gate", self.sigma, gz[..., sl[k]], gates[..., sl[k]])
+            for k, name in (("i", "input"), ("f", "forget"), ("o", "output"))
+            if k in self.gates
+        ]
         if self.phi is not None:
             out.append(("cell_input", self.phi, zg, g))
         if self.psi is not None:
@@ -211,5 +237,11 @@ class LSTM(Cell):
 @hookimpl
 def register_cells(register):
     register("lstm", LSTM)
-    register("lstm-peephole", preset(LSTM, "LSTM with diagonal peephole connections (Gers & Schmidhuber 2000)", peepholes=True))
-    register("lstm-cifg", preset(LSTM, "LSTM with coupled input and forget gate, f = 1 - i (Greff et al. 2017)", coupled=True))
+    register(
+        "lstm-peephole",
+        preset(LSTM, "LSTM with diagonal peephole connections (Gers & Schmidhuber 2000)", peepholes=True),
+    )
+    register(
+        "lstm-cifg",
+        preset(LSTM, "LSTM with coupled input and forget gate, f = 1 - i (Greff et al. 2017)", coupled=True),
+    )

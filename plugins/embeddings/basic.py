@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ablab.plugin import hookimpl
 from ablab.core.engine.embedding import Embedding, lookup, scatter_add
+from ablab.plugin import hookimpl
 
 
 class OneHot(Embedding):

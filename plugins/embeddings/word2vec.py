@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from ablab.plugin import hookimpl
 from ablab.core.engine.embedding import scatter_add
-from ablab.core.errors import ConfigError
 from ablab.core.engine.word2vec import SGNSConfig, train_sgns
+from ablab.core.errors import ConfigError
+from ablab.plugin import hookimpl
 from ablab.plugins.embeddings.basic import Random
 
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ablab.plugin import hookimpl
 from ablab.core.engine.probe import Probe
+from ablab.plugin import hookimpl
 
 SATURATION_EPS = 1e-2  # a derivative below this passes (almost) no gradient
 
@@ -33,7 +33,7 @@ class MeanShift(Probe):
 
     def measure(self, ctx):
         out = []
-        for layer, name, act, pre, post in ctx.net.activations(ctx.forward[1]):
+        for layer, name, _act, _pre, post in ctx.net.activations(ctx.forward[1]):
             unit_mean = post.mean(axis=1)  # (S,units)
             out += ctx.record(self.name, name, unit_mean.mean(axis=1), layer)
             if name == "h":

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from ablab.plugin import hookimpl
 from ablab.core.engine.cell import with_transposes
 from ablab.core.engine.losses import LOSSES
 from ablab.core.engine.probe import Probe, is_recurrent
+from ablab.plugin import hookimpl
 
 
 def fit_eta(norms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

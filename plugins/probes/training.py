@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ablab.plugin import hookimpl
 from ablab.core.engine.losses import accuracy
 from ablab.core.engine.probe import Probe, is_recurrent
+from ablab.plugin import hookimpl
 
 GATE_SATURATED = 0.05  # a gate within this of 0 or 1 is (nearly) shut or open
 
@@ -69,7 +69,9 @@ class MemorySpan(Probe):
         out, span = [], np.zeros(len(ctx.seeds))
         solved = np.ones(len(ctx.seeds), dtype=bool)
         for lag in range(1, ctx.task.options["max_lag"] + 1):
-            parts = [ctx.task.batch_at_lag(np.random.default_rng([seed, 3, lag]), self.batch_size, lag) for seed in ctx.seeds]
+            parts = [
+                ctx.task.batch_at_lag(np.random.default_rng([seed, 3, lag]), self.batch_size, lag) for seed in ctx.seeds
+            ]
             batch = Batch(np.stack([p.x for p in parts]), np.stack([p.y for p in parts]))
             y, _ = ctx.net.forward(ctx.params, encode_inputs(ctx.net, ctx.task, batch.x, ctx.dtype))
             acc = accuracy(y, batch.y)
@@ -92,15 +94,13 @@ class LayerStats(Probe):
     def measure(self, ctx):
         out = []
         grads, _ = ctx.backward
-        for layer, name, act, pre, post in ctx.net.activations(ctx.forward[1]):
+        for layer, _name, _act, _pre, post in ctx.net.activations(ctx.forward[1]):
             flat = post.reshape(post.shape[0], -1).astype(np.float64)
             out += ctx.record(self.name, "act_mean", flat.mean(axis=1), layer)
             out += ctx.record(self.name, "act_std", flat.std(axis=1), layer)
             g = grads[f"l{layer}.W"].reshape(post.shape[0], -1).astype(np.float64)
             out += ctx.record(self.name, "grad_norm", np.sqrt((g * g).sum(axis=1)), layer)
         return out
-
-
 
 
 class Linearity(Probe):

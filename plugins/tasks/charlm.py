@@ -5,9 +5,9 @@ from importlib.resources import files
 
 import numpy as np
 
-from ablab.plugin import hookimpl
-from ablab.core.errors import ConfigError
 from ablab.core.engine.task import Batch, Task
+from ablab.core.errors import ConfigError
+from ablab.plugin import hookimpl
 
 
 @cache
@@ -34,7 +34,9 @@ class CharLM(Task):
 
     def check(self):
         if not 2 <= self.options["length"] < len(corpus()[1]) // 2:
-            raise ConfigError(f"task charlm: length must be in [2, {len(corpus()[1]) // 2}), got {self.options['length']}")
+            raise ConfigError(
+                f"task charlm: length must be in [2, {len(corpus()[1]) // 2}), got {self.options['length']}"
+            )
 
     @property
     def vocab(self):

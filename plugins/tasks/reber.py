@@ -2,14 +2,21 @@
 
 import numpy as np
 
-from ablab.plugin import hookimpl
-from ablab.core.errors import ConfigError
 from ablab.core.engine.task import Batch, Task
+from ablab.core.errors import ConfigError
+from ablab.plugin import hookimpl
 
 SYMBOLS = "BTSXPVE"
 # Reber automaton: state -> [(symbol, next state)]; state 6 emits E and stops
-GRAMMAR = {0: [("B", 1)], 1: [("T", 2), ("P", 3)], 2: [("S", 2), ("X", 4)], 3: [("T", 3), ("V", 5)],
-           4: [("X", 3), ("S", 6)], 5: [("P", 4), ("V", 6)], 6: [("E", None)]}
+GRAMMAR = {
+    0: [("B", 1)],
+    1: [("T", 2), ("P", 3)],
+    2: [("S", 2), ("X", 4)],
+    3: [("T", 3), ("V", 5)],
+    4: [("X", 3), ("S", 6)],
+    5: [("P", 4), ("V", 6)],
+    6: [("E", None)],
+}
 
 
 def reber_string(rng) -> str:
@@ -41,7 +48,9 @@ class Reber(Task):
 
     def check(self):
         if self.options["max_length"] < 9:
-            raise ConfigError(f"task reber: max_length must be >= 9 (the shortest string), got {self.options['max_length']}")
+            raise ConfigError(
+                f"task reber: max_length must be >= 9 (the shortest string), got {self.options['max_length']}"
+            )
 
     @property
     def n_out(self):

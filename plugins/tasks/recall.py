@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from ablab.plugin import hookimpl
-from ablab.core.errors import ConfigError
 from ablab.core.engine.task import Batch, Task
+from ablab.core.errors import ConfigError
+from ablab.plugin import hookimpl
 
 
 class Recall(Task):

@@ -4,9 +4,9 @@ from functools import cached_property
 
 import numpy as np
 
-from ablab.plugin import hookimpl
-from ablab.core.errors import ConfigError
 from ablab.core.engine.task import Batch, Task
+from ablab.core.errors import ConfigError
+from ablab.plugin import hookimpl
 
 
 class Teacher(Task):

@@ -9,28 +9,88 @@ from functools import cached_property
 
 import numpy as np
 
-from ablab.plugin import hookimpl
-from ablab.core.errors import ConfigError
 from ablab.core.engine.task import Batch, Task
+from ablab.core.errors import ConfigError
+from ablab.plugin import hookimpl
 
 ANTONYMS = [("hot", "cold"), ("good", "bad"), ("up", "down"), ("early", "late"), ("open", "closed"), ("happy", "sad")]
 SYNONYMS = [("big", "large"), ("fast", "quick"), ("small", "little"), ("start", "begin")]
 # each family: templates with one slot filled by either word of its pairs
 FAMILIES = {
-    ("hot", "cold"): ["the soup is {} today", "a {} wind blew from the hills", "she drank the {} tea slowly", "the room felt {} at night"],
-    ("good", "bad"): ["it was a {} film", "he had a {} day at work", "the food tasted {} again", "that is {} news for us"],
-    ("up", "down"): ["prices went {} this year", "the lift moved {} slowly", "she looked {} at the sky", "the numbers kept going {}"],
-    ("early", "late"): ["the train arrived {} again", "we left {} in the evening", "he woke {} on sunday", "the bus was {} as usual"],
-    ("open", "closed"): ["the shop was {} on monday", "keep the door {} please", "the gate stood {} all day", "the museum is {} in winter"],
-    ("happy", "sad"): ["the child looked {} today", "a {} song played on the radio", "they felt {} after the game", "her letter sounded {}"],
-    ("big", "large"): ["a {} house stood on the corner", "they bought a {} table", "the {} dog barked loudly", "a {} crowd gathered outside"],
-    ("fast", "quick"): ["a {} runner won the race", "he made a {} decision", "the {} car passed us", "she gave a {} answer"],
-    ("small", "little"): ["a {} bird sat on the fence", "they lived in a {} village", "the {} boat drifted away", "a {} cup of coffee"],
-    ("start", "begin"): ["the lessons {} at nine", "we will {} the work tomorrow", "the concert will {} soon", "let us {} again"],
+    ("hot", "cold"): [
+        "the soup is {} today",
+        "a {} wind blew from the hills",
+        "she drank the {} tea slowly",
+        "the room felt {} at night",
+    ],
+    ("good", "bad"): [
+        "it was a {} film",
+        "he had a {} day at work",
+        "the food tasted {} again",
+        "that is {} news for us",
+    ],
+    ("up", "down"): [
+        "prices went {} this year",
+        "the lift moved {} slowly",
+        "she looked {} at the sky",
+        "the numbers kept going {}",
+    ],
+    ("early", "late"): [
+        "the train arrived {} again",
+        "we left {} in the evening",
+        "he woke {} on sunday",
+        "the bus was {} as usual",
+    ],
+    ("open", "closed"): [
+        "the shop was {} on monday",
+        "keep the door {} please",
+        "the gate stood {} all day",
+        "the museum is {} in winter",
+    ],
+    ("happy", "sad"): [
+        "the child looked {} today",
+        "a {} song played on the radio",
+        "they felt {} after the game",
+        "her letter sounded {}",
+    ],
+    ("big", "large"): [
+        "a {} house stood on the corner",
+        "they bought a {} table",
+        "the {} dog barked loudly",
+        "a {} crowd gathered outside",
+    ],
+    ("fast", "quick"): [
+        "a {} runner won the race",
+        "he made a {} decision",
+        "the {} car passed us",
+        "she gave a {} answer",
+    ],
+    ("small", "little"): [
+        "a {} bird sat on the fence",
+        "they lived in a {} village",
+        "the {} boat drifted away",
+        "a {} cup of coffee",
+    ],
+    ("start", "begin"): [
+        "the lessons {} at nine",
+        "we will {} the work tomorrow",
+        "the concert will {} soon",
+        "let us {} again",
+    ],
 }
 SENSES = {
-    "river": ["the {} of the river was muddy", "fish swam near the {} of the stream", "we sat on the grassy {} by the water", "the flood washed over the {} and the shore"],
-    "money": ["the {} raised its interest rate", "she put her money in the {}", "the {} approved the loan", "he paid cash at the {} downtown"],
+    "river": [
+        "the {} of the river was muddy",
+        "fish swam near the {} of the stream",
+        "we sat on the grassy {} by the water",
+        "the flood washed over the {} and the shore",
+    ],
+    "money": [
+        "the {} raised its interest rate",
+        "she put her money in the {}",
+        "the {} approved the loan",
+        "he paid cash at the {} downtown",
+    ],
 }
 # words that fill a sense's slots too: "bank" shares half its contexts with each group
 SENSE_WORDS = {"river": ["shore", "edge"], "money": ["lender", "firm"]}
@@ -54,7 +114,9 @@ class WordPairs(Task):
     @cached_property
     def words(self) -> list[str]:
         vocab = {"."}
-        for family, templates in list(FAMILIES.items()) + [((POLYSEMOUS, *SENSE_WORDS[k]), t) for k, t in SENSES.items()]:
+        for family, templates in list(FAMILIES.items()) + [
+            ((POLYSEMOUS, *SENSE_WORDS[k]), t) for k, t in SENSES.items()
+        ]:
             vocab.update(family)
             for t in templates:
                 vocab.update(w for w in t.split() if w != "{}")
@@ -73,7 +135,8 @@ class WordPairs(Task):
         rng = np.random.default_rng([seed, 6])
         index = {w: i for i, w in enumerate(self.words)}
         slots = [(family, t) for family, ts in FAMILIES.items() for t in ts] + [
-            ((POLYSEMOUS, *SENSE_WORDS[k]), t) for k, ts in SENSES.items() for t in ts]
+            ((POLYSEMOUS, *SENSE_WORDS[k]), t) for k, ts in SENSES.items() for t in ts
+        ]
         out = []
         for k in rng.integers(0, len(slots), self.options["sentences"]):
             family, template = slots[k]
@@ -96,7 +159,9 @@ class WordPairs(Task):
             va, vb = vectors[index[a]], vectors[index[b]]
             return float(va @ vb / (np.linalg.norm(va) * np.linalg.norm(vb) + 1e-12))
 
-        unrelated = [(a[0], s[0]) for a in ANTONYMS for s in SYNONYMS] + [(a[0], b[0]) for a in ANTONYMS for b in ANTONYMS if a < b]
+        unrelated = [(a[0], s[0]) for a in ANTONYMS for s in SYNONYMS] + [
+            (a[0], b[0]) for a in ANTONYMS for b in ANTONYMS if a < b
+        ]
         river, money = SENSE_WORDS["river"], SENSE_WORDS["money"]
         return {
             "antonym_cos": float(np.mean([cos(a, b) for a, b in ANTONYMS])),

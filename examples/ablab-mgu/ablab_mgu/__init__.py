@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ablab.plugin import hookimpl
 from ablab.core.engine.cell import Cell, RecurrentParam
+from ablab.plugin import hookimpl
 
 
 def _sigmoid(x):
