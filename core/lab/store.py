@@ -18,8 +18,10 @@ import sqlalchemy as sa
 from ablab.core.errors import AblabError
 from ablab.core.lab.migrations import MIGRATIONS
 
-FINISHED = ("done", "diverged")
-STATUSES = ("pending", "running", "done", "diverged", "failed")
+# The run statuses, the one list of them, in the order tables show them.
+STATUSES = ("done", "diverged", "failed", "running", "pending")
+FINISHED = ("done", "diverged")  # has results: never rerun
+ENDED = ("done", "diverged", "failed")  # no longer running: counts as progress
 
 
 class StoreError(AblabError):
