@@ -187,11 +187,14 @@ def rebuild_study(conn, tables, study: str) -> None:
         rebuild(conn, tables, study, point)
 
 
-def links_of(conn, tables, key: str) -> list[tuple[str, str]]:
-    links = tables["study_runs"]
-    return [
-        (r.study, r.point) for r in conn.execute(sa.select(links.c.study, links.c.point).where(links.c.run_key == key))
-    ]
+def links_of(conn, tables, keys: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """run key -> the (study, point) pairs that link it."""
+    links, out = tables["study_runs"], defaultdict(list)
+    for i in range(0, len(keys), 500):
+        q = sa.select(links.c.run_key, links.c.study, links.c.point).where(links.c.run_key.in_(keys[i : i + 500]))
+        for r in conn.execute(q):
+            out[r.run_key].append((r.study, r.point))
+    return out
 
 
 def decode_point(point: str) -> dict:

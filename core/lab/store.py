@@ -234,26 +234,35 @@ class Store:
             if probe_rows:
                 conn.execute(probes_t.insert(), probe_rows)
             now = time.time()
-            for r in results:
-                conn.execute(
-                    runs_t.update()
-                    .where(runs_t.c.key == r.key)
-                    .values(
-                        status=r.status,
-                        finished_at=now,
-                        seconds=r.seconds,
-                        diverged_step=r.diverged_step,
-                        error=r.error,
-                    )
-                )
+            conn.execute(
+                runs_t.update()
+                .where(runs_t.c.key == sa.bindparam("k"))
+                .values(
+                    status=sa.bindparam("status"),
+                    finished_at=now,
+                    seconds=sa.bindparam("seconds"),
+                    diverged_step=sa.bindparam("diverged_step"),
+                    error=sa.bindparam("error"),
+                ),
+                [
+                    {
+                        "k": r.key,
+                        "status": r.status,
+                        "seconds": r.seconds,
+                        "diverged_step": r.diverged_step,
+                        "error": r.error,
+                    }
+                    for r in results
+                ],
+            )
+            links = curves.links_of(conn, self.t, keys)
             rebuild: set[tuple[str, str]] = set()
             merges = []
             for r in results:
-                links = curves.links_of(conn, self.t, r.key)
                 if before.get(r.key) in FINISHED:  # a re-run replaces values already merged: recompute
-                    rebuild.update(links)
+                    rebuild.update(links.get(r.key, []))
                 elif r.status in FINISHED:
-                    merges.append((links, curves.run_values(r.metrics, r.probes)))
+                    merges.append((links.get(r.key, []), curves.run_values(r.metrics, r.probes)))
             for study, point in sorted(rebuild):
                 curves.rebuild(conn, self.t, study, point)
             curves.add_runs(conn, self.t["curve_stats"], [m for m in merges if not rebuild.intersection(m[0])])
