@@ -23,7 +23,8 @@ import math
 from collections import defaultdict
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+
+from ablab.core.lab import bulk
 
 FINISHED = ("done", "diverged")
 SCALAR = -1  # idx of a scalar record; idx >= 0 indexes a profile (e.g. the lag)
@@ -71,25 +72,24 @@ def run_values(metrics, probes) -> dict[tuple[str, str, int, int], float]:
 
 def _upsert(conn, table: sa.Table, rows: list[dict]) -> None:
     """Merge rows of (n, mean, m2, min, max) into the stored statistics."""
-    if not rows:
-        return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    old, new = table.c, stmt.excluded
-    n = old.n + new.n
-    delta = new.mean - old.mean
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["study", "point_hash", "kind", "name", "idx", "step"],
-        set_={
-            # every right-hand side reads the row as it was before this update
-            "n": n,
-            "mean": old.mean + delta * new.n / n,
-            "m2": old.m2 + new.m2 + delta * delta * old.n * new.n / n,
-            "min": sa.case((new.min < old.min, new.min), else_=old.min),
-            "max": sa.case((new.max > old.max, new.max), else_=old.max),
-        },
-    )
-    conn.execute(stmt, rows)
+
+    def merge(stmt):
+        old, new = table.c, stmt.excluded
+        n = old.n + new.n
+        delta = new.mean - old.mean
+        return stmt.on_conflict_do_update(
+            index_elements=["study", "point_hash", "kind", "name", "idx", "step"],
+            set_={
+                # every right-hand side reads the row as it was before this update
+                "n": n,
+                "mean": old.mean + delta * new.n / n,
+                "m2": old.m2 + new.m2 + delta * delta * old.n * new.n / n,
+                "min": sa.case((new.min < old.min, new.min), else_=old.min),
+                "max": sa.case((new.max > old.max, new.max), else_=old.max),
+            },
+        )
+
+    bulk.insert_rows(conn, table, rows, merge)
 
 
 def add_runs(conn, table: sa.Table, runs: list[tuple[list[tuple[str, str]], dict]]) -> None:
@@ -175,7 +175,7 @@ def rebuild(conn, tables, study: str, point: str) -> None:
             }
         )
     if rows:
-        conn.execute(stats.insert(), rows)
+        bulk.insert_rows(conn, stats, rows)
 
 
 def rebuild_study(conn, tables, study: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ablab.core.errors import AblabError
-from ablab.core.lab import curves
+from ablab.core.lab import bulk, curves
 from ablab.core.lab.migrations import MIGRATIONS
 
 FINISHED = ("done", "diverged")
@@ -230,9 +230,9 @@ class Store:
             metric_rows = [{"run_key": r.key, **m} for r in results for m in r.metrics]
             probe_rows = [{"run_key": r.key, **p} for r in results for p in r.probes]
             if metric_rows:
-                conn.execute(metrics_t.insert(), metric_rows)
+                bulk.insert_rows(conn, metrics_t, metric_rows)
             if probe_rows:
-                conn.execute(probes_t.insert(), probe_rows)
+                bulk.insert_rows(conn, probes_t, probe_rows)
             now = time.time()
             conn.execute(
                 runs_t.update()
