@@ -124,7 +124,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_studies(args) -> int:
-    from ablab.core.lab.store import STATUSES
+    from ablab.core.lab.status import STATUSES
 
     studies = _store(args).studies()
     if not studies:

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from ablab.core.lab.store import FINISHED, RunResult, Store
+from ablab.core.lab.status import FINISHED
+from ablab.core.lab.store import RunResult, Store
 
 
 @dataclass

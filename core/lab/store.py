@@ -19,11 +19,7 @@ import sqlalchemy as sa
 from ablab.core.errors import AblabError
 from ablab.core.lab import bulk, curves
 from ablab.core.lab.migrations import MIGRATIONS
-
-# The run statuses, the one list of them, in the order tables show them.
-STATUSES = ("done", "diverged", "failed", "running", "pending")
-FINISHED = ("done", "diverged")  # has results: never rerun
-ENDED = ("done", "diverged", "failed")  # no longer running: counts as progress
+from ablab.core.lab.status import FINISHED, STATUSES
 
 
 @dataclass(frozen=True)
