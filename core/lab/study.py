@@ -161,12 +161,8 @@ def build(config: dict, registry):
         raise ConfigError(
             'task.name is required, e.g. task = { name = "adding" }; tasks: ' + ", ".join(registry.names("task"))
         )
-    task_name = task_cfg.pop("name")
-    task = registry.get("task", task_name)(**task_cfg)
-    try:
-        net = build_net(config.get("model", {}), task, registry)
-    except ConfigError as exc:
-        raise ConfigError(f"task {task_name!r}: {exc}") from None
+    task = registry.get("task", task_cfg.pop("name"))(**task_cfg)
+    net = build_net(config.get("model", {}), task, registry)
     optimizer = from_dict(OptimizerSpec, config.get("optimizer", {}), "optimizer")
     clip = from_dict(ClipSpec, config.get("clip", {}), "clip")
     train = from_dict(TrainSpec, {**config.get("train", {}), "optimizer": optimizer, "clip": clip}, "train")
