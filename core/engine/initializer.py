@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,8 @@ class Initializer:
             if key not in self.defaults:
                 allowed = ", ".join(self.defaults) or "none"
                 raise ConfigError(f"initializer {self.name!r} has no option {key!r}; options: {allowed}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"initializer {self.name!r} option {key!r} must be a finite number, got {value!r}")
             opts[key] = float(value)
         return opts
 
