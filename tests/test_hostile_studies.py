@@ -105,7 +105,8 @@ HOSTILE = {
     ),
     "check with a table value": (
         GOOD
-        + '\n[[checks]]\nwhat = "x"\nquantity = "final_loss"\nop = "<"\nwhere = { "model.cell" = {a = 1} }\nvalue = 1\n',
+        + '\n[[checks]]\nwhat = "x"\nquantity = "final_loss"\nop = "<"\nwhere = { "model.cell" = {a = 1} }\n'
+        + "value = 1\n",
         "[checks[0]]",
     ),
     "claim is a table": (edit('name = "tiny"', 'name = "tiny"\nclaim = { a = 1 }'), "[study.claim] must be text"),

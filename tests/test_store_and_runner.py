@@ -48,9 +48,9 @@ def store_url(tmp_path):
 def test_migrations_are_recorded_and_idempotent(any_store_url):
     store_url = any_store_url
     store = Store(store_url)
-    assert store.applied_migrations() == ["m001_initial"]
+    assert store.applied_migrations() == ["m001_initial", "m002_leases_stale_bigint"]
     assert store.migrate() == []  # nothing left to apply
-    assert Store(store_url).applied_migrations() == ["m001_initial"]
+    assert Store(store_url).applied_migrations() == ["m001_initial", "m002_leases_stale_bigint"]
 
 
 def test_unopenable_store_is_a_clear_error(tmp_path):
