@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 
@@ -91,7 +92,9 @@ class Store:
             path = self._sqlite_path()
             if path is not None and not write and path.exists() and not _writable(path):
                 self.readonly = True
-                self.engine = sa.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", future=True)
+                # a folder we cannot write holds no -shm file for WAL readers: read it as immutable
+                flags = "mode=ro" if os.access(path.parent, os.W_OK) else "mode=ro&immutable=1"
+                self.engine = sa.create_engine(f"sqlite:///file:{quote(str(path))}?{flags}&uri=true", future=True)
                 sa.event.listen(self.engine, "connect", _sqlite_readonly_pragmas)
             else:
                 if path is not None:

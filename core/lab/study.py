@@ -13,6 +13,7 @@ plugin names, every expanded configuration), and it has a stable content hash.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import itertools
 import json
@@ -145,8 +146,9 @@ def set_path(tree: dict, path: str, value: Any) -> None:
 
 
 def plugin_versions(config: dict, registry) -> dict[str, str]:
-    """Provider versions of the plugins a configuration uses: part of every run key, so a new
-    version of a plugin makes new runs instead of mixing with old results."""
+    """Provider version and code fingerprint of the plugins a configuration uses: part of
+    every run key, so a new version of a plugin, or an edit to its code (ablab's built-ins
+    never change version), makes new runs instead of mixing with old results."""
     used = [("task", config["task"]["name"])]
     model = config.get("model", {})
     if model.get("kind", "recurrent") == "recurrent":
@@ -155,7 +157,37 @@ def plugin_versions(config: dict, registry) -> dict[str, str]:
         if embedding is not None:
             used.append(("embedding", embedding if isinstance(embedding, str) else embedding.get("name", "")))
     used += [("probe", p) for p in config.get("probes", [])]
-    return {f"{k}:{n}": registry.entry(k, n).provider + "==" + registry.entry(k, n).version for k, n in used}
+    out = {}
+    for k, n in used:
+        entry = registry.entry(k, n)
+        out[f"{k}:{n}"] = f"{entry.provider}=={entry.version}#{code_fingerprint(entry.obj)}"
+    return out
+
+
+def code_fingerprint(obj: Any) -> str:
+    """Hash of the source file of the module that defines obj (a class, a function or an
+    instance); "nosource" when there is none (a plugin built at run time)."""
+    import inspect
+
+    # a class or function is its own definition; a wrapper such as Activation(fn=...) is its fn's
+    target = obj if isinstance(obj, type) or inspect.isroutine(obj) else getattr(obj, "fn", None) or type(obj)
+    return _module_fingerprint(getattr(target, "__module__", None) or "")
+
+
+@functools.cache
+def _module_fingerprint(module: str) -> str:
+    import importlib.util
+    import sys
+
+    mod = sys.modules.get(module)
+    path = getattr(mod, "__file__", None)
+    if path is None:
+        spec = importlib.util.find_spec(module) if module else None
+        path = spec.origin if spec is not None else None
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12] if path else "nosource"
+    except OSError:
+        return "nosource"
 
 
 # -- building the objects a run needs ----------------------------------------------------
