@@ -357,3 +357,43 @@ def test_builtin_fingerprint_is_the_hash_of_the_plugin_module():
 
     source = (ROOT / "plugins" / "cells" / "gru.py").read_bytes()
     assert versions["cell:gru"].endswith("#" + hashlib.sha256(source).hexdigest()[:12])
+
+
+# -- plugins -----------------------------------------------------------------------------------
+
+
+def test_a_plugin_calling_sys_exit_at_import_is_recorded_not_fatal(tmp_path):
+    site = tmp_path / "site"
+    (site / "exitplug-0.1.dist-info").mkdir(parents=True)
+    (site / "exitplug-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: exitplug\nVersion: 0.1\n")
+    (site / "exitplug-0.1.dist-info" / "entry_points.txt").write_text("[ablab]\nexiting = exitplug_mod\n")
+    (site / "exitplug_mod.py").write_text("import sys\nsys.exit(3)\n")
+    code = f"import sys; sys.path.insert(0, {str(site)!r}); from ablab.core.cli.main import main; sys.exit(main(['plugins', '--json']))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    failed = [r for r in json.loads(out.stdout) if r["status"] == "failed"]
+    assert failed[0]["provider"] == "exitplug" and "SystemExit(3)" in failed[0]["summary"]
+
+
+def test_a_full_disk_leaves_the_study_incomplete_and_says_so(tmp_path):
+    from ablab.core.lab import runner
+
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    study = parse_study(STUDY.replace("log_every = 5", "log_every = 1"), "rel.toml", REGISTRY)
+    store = Store(url)
+    store.save_study(study, study.runs(REGISTRY))
+    with store.engine.connect() as conn:
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+    full = Store(url)  # the workers' view of the store: a disk with no page left (SQLITE_FULL)
+    full.engine.dispose()
+    sa.event.listen(full.engine, "connect", lambda c, _: c.execute(f"PRAGMA max_page_count = {pages}"))
+    runner._STORES[url] = full
+    try:
+        progress = run_study(study, REGISTRY, store, workers=0)
+    finally:
+        del runner._STORES[url]
+    statuses = [r["status"] for r in store.runs_of("rel")]
+    assert progress.left >= 4 and progress.left == statuses.count("pending")  # given back, redone next time
+    assert set(statuses) <= {"pending", "done"}
