@@ -368,7 +368,10 @@ def test_a_plugin_calling_sys_exit_at_import_is_recorded_not_fatal(tmp_path):
     (site / "exitplug-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: exitplug\nVersion: 0.1\n")
     (site / "exitplug-0.1.dist-info" / "entry_points.txt").write_text("[ablab]\nexiting = exitplug_mod\n")
     (site / "exitplug_mod.py").write_text("import sys\nsys.exit(3)\n")
-    code = f"import sys; sys.path.insert(0, {str(site)!r}); from ablab.core.cli.main import main; sys.exit(main(['plugins', '--json']))"
+    code = (
+        f"import sys; sys.path.insert(0, {str(site)!r}); "
+        "from ablab.core.cli.main import main; sys.exit(main(['plugins', '--json']))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     import json

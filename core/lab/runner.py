@@ -319,8 +319,9 @@ def run_study(
                     try:
                         outcome = future.result()
                     except Exception as exc:  # the worker died or the store failed: stop claiming
+                        if not broken:  # one line, not one per job the broken pool fails
+                            print(f"ablab: a job failed ({exc.__class__.__name__}: {str(exc)[:200]})", file=sys.stderr)
                         broken = True
-                        print(f"ablab: a job failed ({exc.__class__.__name__}: {str(exc)[:200]})", file=sys.stderr)
                         _release(store, owner, job.keys)
                         continue
                     for _, st in outcome:
@@ -340,6 +341,7 @@ def run_study(
                 executor.shutdown(wait=True)
     final = store.statuses(keys)
     progress.left = sum(final.get(k) not in DONE for k in keys)
+    progress.skipped = len(keys) - progress.left - progress.finished  # includes runs another process computed
     return progress
 
 
