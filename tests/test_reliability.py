@@ -15,8 +15,9 @@ import sqlalchemy as sa
 
 from ablab.core.errors import ConfigError
 from ablab.core.lab import study as study_module
+from ablab.core.lab.leases import LEASE_SECONDS
 from ablab.core.lab.runner import run_study
-from ablab.core.lab.store import LEASE_SECONDS, Store, StoreError
+from ablab.core.lab.store import Store, StoreError
 from ablab.core.lab.study import parse_study
 from ablab.core.plugin_system.registry import build_registry
 
@@ -306,6 +307,8 @@ def test_a_read_only_store_can_be_read(tmp_path):
 
 
 def test_64_bit_seeds_and_long_names_on_both_stores(any_store_url):
+    with pytest.raises(ConfigError, match="review author must be text without NUL"):
+        Store(any_store_url).add_review("rel", "a\x00b", "note", "holds")
     name = "n" * 64
     text = STUDY.replace('name = "rel"', f'name = "{name}"').replace("seeds = [0, 1]", f"seeds = [{2**63 - 1}]")
     study = parse_study(text.replace('"lstm"]', "]"), "big.toml", REGISTRY)

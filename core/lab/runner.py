@@ -15,7 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from ablab.core.lab.store import FINISHED, LEASE_SECONDS, Store, new_owner
+from ablab.core.lab.leases import LEASE_SECONDS, new_owner
+from ablab.core.lab.store import FINISHED, Store
 
 
 @dataclass
