@@ -84,7 +84,22 @@ def m001_initial(conn: sa.Connection) -> None:
 
 
 @migration
-def m002_leases_stale_bigint(conn: sa.Connection) -> None:
+def m002_curve_stats(conn: sa.Connection) -> None:
+    """Per-configuration curve statistics kept by the store (see ablab.core.lab.curves), and an index
+    to find a run's studies when it finishes; existing studies are filled from their records."""
+    from ablab.core.lab import curves
+
+    md = sa.MetaData()
+    md.reflect(conn)
+    table = curves.define(md)
+    table.create(conn)
+    sa.Index("ix_study_runs_run_key", md.tables["study_runs"].c.run_key).create(conn)
+    for (study,) in conn.execute(sa.text("SELECT name FROM studies")).all():
+        curves.rebuild_study(conn, md.tables, study)
+
+
+@migration
+def m003_leases_stale_bigint(conn: sa.Connection) -> None:
     """Run leases (owner + expiry, so two `ablab run`s never compute a run twice and a dead
     one's runs are redone), stale study links (kept, labelled, when a plugin's code changes),
     64-bit seeds on PostgreSQL (SQLite integers are 64-bit already), and the ablab version

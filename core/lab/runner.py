@@ -16,7 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExe
 from dataclasses import dataclass, field
 
 from ablab.core.lab.leases import LEASE_SECONDS, new_owner
-from ablab.core.lab.store import FINISHED, Store
+from ablab.core.lab.store import FINISHED, RunResult, Store
 
 
 @dataclass
@@ -127,6 +127,7 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
         return [(key, "failed") for key in job.keys]
     seconds = (time.time() - started) / len(job.seeds)
     out = []
+    results = []
     for i, (seed, key) in enumerate(zip(job.seeds, job.keys)):
         metrics = [
             {"step": int(step), "name": name, "value": _clean(values[i])}
@@ -147,16 +148,9 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
         ]
         diverged = int(result.diverged_at[i])
         status = "diverged" if diverged >= 0 else "done"
-        store.write_run(
-            key,
-            status,
-            seconds=seconds,
-            metrics=metrics,
-            probes=probes_rows,
-            diverged_step=diverged if diverged >= 0 else None,
-            owner=job.owner,
-        )
+        results.append(RunResult(key, status, seconds, metrics, probes_rows, diverged if diverged >= 0 else None))
         out.append((key, status))
+    store.write_runs(results, owner=job.owner)  # the job's seeds in one transaction, while it holds them
     return out
 
 

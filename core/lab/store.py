@@ -12,6 +12,7 @@ import json
 import os
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +20,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from ablab.core.errors import AblabError, ConfigError
+from ablab.core.lab import bulk, curves
 from ablab.core.lab.leases import Leases
 from ablab.core.lab.migrations import MIGRATIONS
 
@@ -26,7 +28,20 @@ FINISHED = ("done", "diverged")
 STATUSES = ("pending", "running", "done", "diverged", "failed")
 
 
-SCHEMA_TABLES = ("studies", "runs", "study_runs", "metrics", "probes", "reviews")
+SCHEMA_TABLES = ("studies", "runs", "study_runs", "metrics", "probes", "reviews", "curve_stats")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished attempt of one run leaves in the store."""
+
+    key: str
+    status: str
+    seconds: float
+    metrics: list[dict] = field(default_factory=list)  # {step, name, value}
+    probes: list[dict] = field(default_factory=list)  # {step, probe, name, layer, idx, value}
+    diverged_step: int | None = None
+    error: str | None = None
 
 
 class StoreError(AblabError):
@@ -83,6 +98,8 @@ def _writable(path: Path) -> bool:
 class Store(Leases):
     """write=False (the read-only commands): a SQLite file this user cannot write is opened
     read-only, and nothing is written unless the schema needs migrating."""
+
+    readonly = False
 
     def __init__(self, url: str | None = None, *, write: bool = True):
         self.url = url or default_store_url()
@@ -262,6 +279,12 @@ class Store(Leases):
             ]
             for i in range(0, len(new), 500):
                 self._insert_new(conn, runs_t, new[i : i + 500])
+            linked = {
+                k: (point, stale)
+                for k, point, stale in conn.execute(
+                    sa.select(links.c.run_key, links.c.point, links.c.stale).where(links.c.study == study.name)
+                )
+            }
             fresh = [
                 {"study": study.name, "run_key": r.key, "point": json.dumps(r.point, sort_keys=True)} for r in runs
             ]
@@ -270,6 +293,21 @@ class Store(Leases):
             mine = links.c.study == study.name
             conn.execute(links.update().where(mine).where(links.c.run_key.not_in(keys)).values(stale=1))
             conn.execute(links.update().where(mine).where(links.c.run_key.in_(keys)).values(stale=0))
+            # a finished run that joins or leaves the study's current runs changes its curves
+            keep = set(keys)
+            gone = {k: point for k, (point, stale) in linked.items() if k not in keep and not stale}
+            joined = {f["run_key"]: f["point"] for f in fresh if linked.get(f["run_key"], (None, 1))[1]}
+            moved = {**gone, **joined}
+            finished = self._finished(conn, list(moved))
+            for point in sorted({moved[k] for k in finished}):
+                curves.rebuild(conn, self.t, study.name, point)
+
+    def _finished(self, conn, keys: list[str]) -> set[str]:
+        runs_t, out = self.t["runs"], set()
+        for i in range(0, len(keys), 500):
+            q = sa.select(runs_t.c.key).where(runs_t.c.key.in_(keys[i : i + 500]), runs_t.c.status.in_(FINISHED))
+            out |= {r[0] for r in conn.execute(q)}
+        return out
 
     def statuses(self, keys: Iterable[str]) -> dict[str, str]:
         keys = list(keys)
@@ -320,32 +358,80 @@ class Store(Leases):
         the same run (from an interrupted attempt) are replaced, never duplicated. With an
         owner, nothing is written unless owner still holds the run's lease; returns whether
         it was written."""
-        assert status in STATUSES
+        result = RunResult(key, status, seconds, list(metrics), list(probes), diverged_step, error)
+        return bool(self.write_runs([result], owner=owner))
+
+    def write_runs(self, results: list[RunResult], owner: str | None = None) -> list[str]:
+        """Several runs' results in ONE transaction (an ensemble job's seeds): one commit and
+        one batch of inserts instead of one per run, which is what limits a store's write rate.
+        With an owner, only the runs it still holds a lease on are written (a run whose lease
+        expired and was taken belongs to its new owner); returns the keys written."""
+        for r in results:
+            assert r.status in STATUSES
         runs_t, metrics_t, probes_t = self.t["runs"], self.t["metrics"], self.t["probes"]
-        q = runs_t.update().where(runs_t.c.key == key)
-        if owner is not None:
-            q = q.where(runs_t.c.owner == owner)
         with self.engine.begin() as conn:
-            updated = conn.execute(
-                q.values(
-                    status=status,
-                    finished_at=time.time(),
-                    seconds=seconds,
-                    diverged_step=diverged_step,
-                    error=error,
+            if owner is not None:
+                results = self._still_held(conn, results, owner)
+                if not results:
+                    return []
+            keys = [r.key for r in results]
+            before = dict(conn.execute(sa.select(runs_t.c.key, runs_t.c.status).where(runs_t.c.key.in_(keys))).all())
+            conn.execute(metrics_t.delete().where(metrics_t.c.run_key.in_(keys)))
+            conn.execute(probes_t.delete().where(probes_t.c.run_key.in_(keys)))
+            metric_rows = [{"run_key": r.key, **m} for r in results for m in r.metrics]
+            probe_rows = [{"run_key": r.key, **p} for r in results for p in r.probes]
+            if metric_rows:
+                bulk.insert_rows(conn, metrics_t, metric_rows)
+            if probe_rows:
+                bulk.insert_rows(conn, probes_t, probe_rows)
+            now = time.time()
+            conn.execute(
+                runs_t.update()
+                .where(runs_t.c.key == sa.bindparam("k"))
+                .values(
+                    status=sa.bindparam("status"),
+                    finished_at=now,
+                    seconds=sa.bindparam("seconds"),
+                    diverged_step=sa.bindparam("diverged_step"),
+                    error=sa.bindparam("error"),
                     owner=None,
                     lease_until=None,
-                )
-            ).rowcount
-            if not updated:  # the lease was lost (expired and taken): the other owner's results count
-                return False
-            conn.execute(metrics_t.delete().where(metrics_t.c.run_key == key))
-            conn.execute(probes_t.delete().where(probes_t.c.run_key == key))
-            if metrics:
-                conn.execute(metrics_t.insert(), [{"run_key": key, **m} for m in metrics])
-            if probes:
-                conn.execute(probes_t.insert(), [{"run_key": key, **p} for p in probes])
-        return True
+                ),
+                [
+                    {
+                        "k": r.key,
+                        "status": r.status,
+                        "seconds": r.seconds,
+                        "diverged_step": r.diverged_step,
+                        "error": r.error,
+                    }
+                    for r in results
+                ],
+            )
+            links = curves.links_of(conn, self.t, keys)
+            rebuild: set[tuple[str, str]] = set()
+            merges = []
+            for r in results:
+                if before.get(r.key) in FINISHED:  # a re-run replaces values already merged: recompute
+                    rebuild.update(links.get(r.key, []))
+                elif r.status in FINISHED:
+                    merges.append((links.get(r.key, []), curves.run_values(r.metrics, r.probes)))
+            for study, point in sorted(rebuild):
+                curves.rebuild(conn, self.t, study, point)
+            curves.add_runs(conn, self.t["curve_stats"], [m for m in merges if not rebuild.intersection(m[0])])
+        return keys
+
+    def _still_held(self, conn: sa.Connection, results: list[RunResult], owner: str) -> list[RunResult]:
+        """The results whose runs owner still holds, locked until this transaction ends so no
+        one can claim them in between (SQLite: the write lock; PostgreSQL: row locks)."""
+        runs_t = self.t["runs"]
+        q = sa.select(runs_t.c.key).where(runs_t.c.key.in_([r.key for r in results]), runs_t.c.owner == owner)
+        if self.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            q = q.with_for_update()
+        held = {r[0] for r in conn.execute(q)}
+        return [r for r in results if r.key in held]
 
     # -- reading --------------------------------------------------------------------------
     def studies(self) -> list[dict[str, Any]]:
