@@ -236,7 +236,7 @@ def test_a_newer_store_is_refused_naming_both_versions(tmp_path):
     with store.engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO ablab_migrations VALUES ('m999_future', 0)"))
         conn.execute(sa.text("UPDATE ablab_meta SET value = '9.9' WHERE key = 'ablab_version'"))
-    with pytest.raises(StoreError, match=r"migrated by ablab 9\.9 \(schema 3, up to m999_future\), newer than this"):
+    with pytest.raises(StoreError, match=r"migrated by ablab 9\.9 \(schema 4, up to m999_future\), newer than this"):
         Store(url)
     out = cli("studies", "--store", url)
     assert out.returncode == 2 and len(out.stderr.splitlines()) == 1 and "upgrade ablab" in out.stderr
@@ -340,6 +340,10 @@ def test_changed_plugin_code_makes_new_runs_and_old_ones_stay_stale(tmp_path, mo
     stale = store.runs_of("rel", stale=True)
     assert len(stale) == 2 and {r["key"] for r in stale} == old - current
     assert [s["stale"] for s in store.studies()] == [2]
+    from ablab.core.lab import aggregates
+
+    curve = aggregates.metric_curve(store, "rel", "loss")
+    assert set(curve["n"]) == {2}  # each configuration's curve counts its current seeds only
     listing = cli("studies", "--store", url)
     assert "stale" in listing.stdout and listing.stdout.splitlines()[2].split()[-1] == "2"
 
