@@ -58,6 +58,9 @@ class Cell:
     summary: str = ""
     defaults: dict[str, Any] = {}
     state_names: tuple[str, ...] = ("h",)
+    # The option naming the cell's main (non-gate) activation, which `model.activation` sets, so
+    # one study axis "model.activation" = ["relu", "tanh"] spans cells whose options differ.
+    activation_option: str | None = None
 
     def __init__(self, registry, **options: Any) -> None:
         self.options = check_options(type(self), options)
@@ -156,6 +159,23 @@ def check_options(cls: type, options: dict[str, Any]) -> dict[str, Any]:
                 raise ConfigError(f"cell option {key!r} must be a name, got {value!r}")
         merged[key] = value
     return merged
+
+
+def cell_options(cell_cls: type, name: str, options: dict, activation: Any) -> dict:
+    """A cell's options with `model.activation` folded in under the cell's own option name."""
+    if activation is None:
+        return dict(options)
+    key = cell_cls.activation_option
+    if key is None:
+        raise ConfigError(
+            f"model.activation: cell {name!r} has no activation to set; set it through model.cell_options "
+            f"(options: {', '.join(cell_cls.defaults) or 'none'})"
+        )
+    if key in options:
+        raise ConfigError(
+            f"model.activation and model.cell_options.{key} both set cell {name!r}'s activation; keep one"
+        )
+    return {**options, key: activation}
 
 
 def preset(base: type, summary: str, **overrides: Any) -> type:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.engine.cell import fused_matrix, with_transposes, writes_da_in_place
+from ablab.core.engine.cell import cell_options, fused_matrix, with_transposes, writes_da_in_place
 from ablab.core.engine.initializer import draw
 from ablab.core.engine.spec import one_of, positive, positive_int
 from ablab.core.errors import ConfigError
@@ -31,6 +31,7 @@ class RecurrentSpec:
     hidden: int = 32
     cell: str = "lstm"
     cell_options: dict = field(default_factory=dict)
+    activation: Any = None  # the cell's main activation under its own option name (Cell.activation_option)
     layers: int = 1
     input_init: Any = "xavier"  # a name, or {name = ..., option = value}
     recurrent_init: Any = "orthogonal"
@@ -76,7 +77,8 @@ class RecurrentNet:
             )
             self.embedding = registry.get("embedding", name)(registry, spec.vocab, **opts)
         cell_cls = registry.get("cell", spec.cell)
-        self.cells = [cell_cls(registry, **spec.cell_options) for _ in range(spec.layers)]
+        options = cell_options(cell_cls, spec.cell, spec.cell_options, spec.activation)
+        self.cells = [cell_cls(registry, **options) for _ in range(spec.layers)]
         self.da_in_place = writes_da_in_place(self.cells[0])
         self.fused = [fused_matrix(cell, spec.hidden) for cell in self.cells]  # see Cell.step_z
         self.input_init = _init_spec(registry, spec.input_init, "model.input_init")

@@ -21,6 +21,7 @@ class RNN(Cell):
     """
 
     summary = "Elman RNN h = f(W x + U h + b), f any registered activation"
+    activation_option = "activation"
     defaults = {"activation": "tanh"}
     state_names = ("h",)
 
