@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from ablab.core.lab.claims import quantity_values, verdict
+from ablab.core.lab.claims import verdict
 from ablab.core.lab.results import run_frame
 from ablab.core.lab.study import load_study
 from ablab.core.plugin_system.registry import default_registry
 from ablab.dashboard import charts, launcher
 from ablab.dashboard.common import get_store
-from ablab.dashboard.data import band, config_labels
+from ablab.dashboard.data import band_caption, evidence_rows
 
 st.title("Claims")
 st.caption(
@@ -19,6 +19,7 @@ store = get_store()
 registry = default_registry()
 from ablab.studies import builtin_study_paths  # noqa: E402
 
+watched: list[str] = []  # claims running now
 for path in builtin_study_paths():
     study = load_study(path, registry)
     frame = run_frame(store, study.name)
@@ -33,11 +34,12 @@ for path in builtin_study_paths():
             key=f"run_{study.name}",
             disabled=running is not None,
         ):
-            pid, _ = launcher.launch(study.name, path, store.url)
+            launcher.launch(study.name, path, store.url)
             st.query_params["claim"] = study.name
-            st.info(f"Running {study.name} in the background (pid {pid}); reopen this page to see the verdict.")
+            st.rerun()  # redraw with the button disabled; the watcher below refreshes when it ends
         if running is not None:
-            st.caption(f"running (pid {running})")
+            watched.append(study.name)
+            st.caption(f"running (pid {running}); this page refreshes when it finishes")
         if v is None:
             continue
         st.table(
@@ -51,7 +53,20 @@ for path in builtin_study_paths():
             ]
         )
         first = study.checks[0]
-        values = frame.assign(config=config_labels(frame), value=quantity_values(frame, first["quantity"]))
-        evidence = band(values.assign(x=0), "x")
-        st.altair_chart(charts.bar_chart(evidence, value_title=first["quantity"], title=first["what"]), width="stretch")
+        evidence = evidence_rows(frame, first["quantity"])
+        if len(evidence):
+            chart = charts.bar_chart(evidence, value_title=first["quantity"], title=first["what"])
+            st.altair_chart(chart, width="stretch")
+            st.caption("One row per configuration; dots: the mean over seeds. " + band_caption(evidence, noun="Bars"))
         st.page_link("views/results.py", label="All results of this study", query_params={"study": study.name})
+
+
+@st.fragment(run_every=3)
+def watch(names: list[str]) -> None:
+    """Rerun the page when a claim started here finishes, so its verdict shows without a reload."""
+    if any(launcher.running(n) is None for n in names):
+        st.rerun()
+
+
+if watched:
+    watch(watched)
