@@ -14,12 +14,16 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-WIDTH = "container"
+# Charts have fixed pixel sizes, legends and axes added around the plot (autosize "pad"). Sized
+# to their container (Streamlit's default, autosize "fit") the legend's rows were taken out of
+# the plot's height, which collapsed the plot at 12+ configurations.
+PLOT_WIDTH = 520  # with a legend of 24 whole labels beside it, fits a 1400 px window
+FIXED = alt.AutoSizeParams(type="pad", contains="padding")
 # Vega's tableau10: distinct in hue and lightness; past ten series the dash tells them apart.
 PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
 DASHES = [[1, 0], [7, 3], [2, 2], [10, 3, 2, 3], [4, 6]]
 PLOT_HEIGHT = 240  # one plot area, px; a faceted chart grows a row at a time
-FACET_WIDTH = 330
+FACET_WIDTH = 270  # three across fit a 1400 px window beside the sidebar
 FACET_COLUMNS = 3
 
 
@@ -43,10 +47,21 @@ def _highlight(config: str | None = None):
     return alt.selection_point(fields=["config"], bind="legend", name="pick", value=start)
 
 
-def _encodings(labels, legend_title: str) -> dict:
+def _encodings(labels, legend_title: str, below: bool = False) -> dict:
+    """Colour and dash from one legend that is never cut: beside the plot, or below a facet grid
+    (which takes the page's width), in as many columns as fit."""
     style = styles(labels)
     legend = alt.Legend(
-        orient="right", columns=1, symbolLimit=0, labelLimit=0, symbolOpacity=1, symbolStrokeWidth=2, title=legend_title
+        orient="bottom" if below else "right",
+        columns=2 if below else 1,
+        symbolLimit=0,
+        labelLimit=0,
+        titleLimit=0,
+        symbolOpacity=1,
+        symbolType="stroke",  # a line sample, so the dash shows in the legend too
+        symbolStrokeWidth=2.5,
+        symbolSize=320,
+        title=legend_title,
     )
     domain = list(style["config"])
     return {
@@ -75,8 +90,8 @@ def band_chart(
     pick = _highlight(highlight)
     y_scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
     x_scale = alt.Scale(type="log") if log_x else alt.Scale()
-    faceted = "facet" in data.columns and data["facet"].nunique() > 1
-    enc = _encodings(data["config"], legend_title)
+    faceted = "facet" in data.columns  # even one facet: its header says which value the data has
+    enc = _encodings(data["config"], legend_title, below=faceted)
     base = alt.Chart().encode(x=alt.X("x:Q", title=x_title, scale=x_scale), color=enc["color"])
     line = (
         base.mark_line(strokeWidth=2)
@@ -109,15 +124,17 @@ def band_chart(
         )
         layers.append(rule)
     if not faceted:
-        return alt.layer(*layers, data=data).properties(title=title, width=WIDTH, height=PLOT_HEIGHT)
-    columns = min(FACET_COLUMNS, data["facet"].nunique())
-    return (
-        alt.layer(*layers, data=data)
-        .properties(width=FACET_WIDTH, height=PLOT_HEIGHT)
-        .facet(facet=alt.Facet("facet:N", title=facet_title, header=alt.Header(labelLimit=0)), columns=columns)
-        .properties(title=title)
-        .resolve_scale(y="shared", x="shared")
-    )
+        chart = alt.layer(*layers, data=data).properties(title=title, width=PLOT_WIDTH, height=PLOT_HEIGHT)
+    else:
+        columns = min(FACET_COLUMNS, data["facet"].nunique())
+        chart = (
+            alt.layer(*layers, data=data)
+            .properties(width=FACET_WIDTH, height=PLOT_HEIGHT)
+            .facet(facet=alt.Facet("facet:N", title=facet_title, header=alt.Header(labelLimit=0)), columns=columns)
+            .properties(title=title)
+            .resolve_scale(y="shared", x="shared")
+        )
+    return chart.properties(autosize=FIXED)
 
 
 def heatmap(
@@ -136,7 +153,7 @@ def heatmap(
                 alt.Tooltip(f"{value}:Q", title=value_title, format=".3f"),
             ],
         )
-        .properties(title=title, width=WIDTH, height=max(120, 24 * data[y].nunique()))
+        .properties(title=title, width=PLOT_WIDTH, height=max(120, 24 * data[y].nunique()), autosize=FIXED)
     )
 
 
@@ -158,4 +175,6 @@ def bar_chart(data: pd.DataFrame, *, value_title: str, title: str) -> alt.Chart:
         x=alt.X("lo:Q", title=value_title, scale=alt.Scale(zero=False)), x2="hi:Q", tooltip=tips
     )
     dots = base.mark_point(filled=True, size=70, color="#e15759").encode(x="mean:Q", tooltip=tips)
-    return alt.layer(interval, dots).properties(title=title, width=WIDTH, height=max(60, ROW_HEIGHT * rows))
+    return alt.layer(interval, dots).properties(
+        title=title, width=PLOT_WIDTH, height=max(60, ROW_HEIGHT * rows), autosize=FIXED
+    )

@@ -17,6 +17,15 @@ def varying_axes(runs: pd.DataFrame) -> list[str]:
     return [c for c in axis_columns(runs) if runs[c].astype(str).nunique() > 1]
 
 
+def default_facet(runs: pd.DataFrame) -> str | None:
+    """Past ten configurations, one small multiple per value of the axis with the most values
+    (the cell, in the mission's study); fewer configurations read well in one chart."""
+    axes = varying_axes(runs)
+    if len(axes) < 2 or runs[axes].astype(str).drop_duplicates().shape[0] <= 10:
+        return None
+    return max(axes, key=lambda a: runs[a].astype(str).nunique())  # the first of equals
+
+
 def config_labels(runs: pd.DataFrame, by: list[str] | None = None) -> pd.Series:
     """A readable configuration label per run from the axes that vary (or the chosen ones;
     an empty choice gives every run the label "all runs")."""
@@ -181,19 +190,34 @@ def filter_runs(runs: pd.DataFrame, filters: dict[str, list[str]]) -> pd.DataFra
     return runs[mask]
 
 
+# Cells name their activations differently (rnn "h", the LSTM's "cell_input" and "cell_output",
+# the GRU's "candidate"): this quantity, the mean over a run's activations other than gates, puts
+# every cell on one chart of dead units, mean shift or saturation.
+ACROSS_CELLS = "activations but gates"
+
+
 def probe_quantities(probes: pd.DataFrame) -> tuple[list, list]:
     """Every probe quantity in the records, generically: (scalars, profiles).
 
-    scalars: (probe, name, frame of run_key, step, value) for records without an index (one
-    number per checkpoint), averaged over layers. profiles: (probe, name, frame of run_key, step,
-    idx, value) for records with an index (a lag, a unit), averaged over layers."""
+    scalars: (probe, name, frame of run_key, step, value) for quantities with one number per
+    checkpoint (records without an index), averaged over layers. profiles: (probe, name, frame of
+    run_key, step, idx, value) for quantities recorded only along an index (a lag), averaged over
+    layers. A quantity with both (a summary and per-unit values) is a scalar: units have no order
+    a curve could follow."""
     scalars, profiles = [], []
     mean = probes.groupby(["probe", "name", "run_key", "step", "idx"], as_index=False, sort=True)["value"].mean()
+    gated = mean[mean["name"].str.contains("gate")]["probe"].unique()  # probes that read cell activations
+    activations = mean[(mean["idx"] == -1) & ~mean["name"].str.contains("gate") & mean["probe"].isin(gated)]
+    for probe, group in activations.groupby("probe", sort=True):  # a view across cells, see ACROSS_CELLS
+        if group["name"].nunique() > 1:
+            across = group.groupby(["run_key", "step"], as_index=False)["value"].mean()
+            scalars.append((probe, ACROSS_CELLS, across))
     for (probe, name), group in mean.groupby(["probe", "name"], sort=True):
-        if (group["idx"] == -1).all():
-            scalars.append((probe, name, group[["run_key", "step", "value"]]))
+        summary = group[group["idx"] == -1]
+        if len(summary):
+            scalars.append((probe, name, summary[["run_key", "step", "value"]]))
         else:
-            profiles.append((probe, name, group[group["idx"] != -1][["run_key", "step", "idx", "value"]]))
+            profiles.append((probe, name, group[["run_key", "step", "idx", "value"]]))
     return scalars, profiles
 
 

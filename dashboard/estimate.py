@@ -9,11 +9,14 @@ of the background process and its workers, also measured once.
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from ablab.core.lab.study import build, canonical
 
@@ -38,6 +41,7 @@ def shape_key(config: dict) -> str:
 class Speed:
     step: float  # seconds per training step of the ensemble
     checkpoint: float  # seconds per probe checkpoint
+    job: float = 0.0  # seconds per job (one configuration's ensemble) besides training
 
 
 def measure(config: dict, n_seeds: int, registry) -> Speed:
@@ -59,9 +63,35 @@ def measure(config: dict, n_seeds: int, registry) -> Speed:
         return time.perf_counter() - started
 
     timed(1, False)  # warm-up: first calls allocate and import
-    two, six = timed(2, True), timed(6, True)
-    step = max((six - two) / 4, 1e-6)
-    return Speed(step=step, checkpoint=max(two - 2 * step, 0.0) / 2)  # 2 checkpoints: init and end
+    two, ten = timed(2, True), timed(10, True)
+    step = max((ten - two) / 8, 1e-6)
+    checkpoint = max(two - 2 * step, 0.0) / 2  # 2 checkpoints: init and end
+    return Speed(step=step, checkpoint=checkpoint, job=job_overhead(config, n_seeds, registry, step, checkpoint))
+
+
+def job_overhead(config: dict, n_seeds: int, registry, step: float, checkpoint: float) -> float:
+    """What a worker spends on a job besides training: building the model, the baseline, marking
+    the runs and writing every record (one transaction per run). Measured by running a 2-step
+    copy of the job for real into a throwaway SQLite store, less its training."""
+    from tomli_w import dumps
+
+    from ablab.core.lab.runner import Job, run_job
+    from ablab.core.lab.store import Store
+    from ablab.core.lab.study import parse_study
+
+    short = copy.deepcopy(config)
+    short["train"] = {**short.get("train", {}), "steps": 2, "probe_every": 0}
+    study = parse_study(
+        dumps({"study": {"name": "estimate", "seeds": list(range(n_seeds))}, "base": short}), "", registry
+    )
+    runs = study.runs(registry)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'estimate.sqlite'}"
+        Store(url).save_study(study, runs)  # the runner's own bookkeeping, outside the timing
+        started = time.perf_counter()
+        run_job(url, Job(runs[0].config, [r.seed for r in runs], [r.key for r in runs], {}))
+        total = time.perf_counter() - started
+    return max(total - 2 * step - 2 * checkpoint, 0.0)
 
 
 def startup_seconds() -> float:
@@ -86,7 +116,7 @@ def config_seconds(config: dict, speed: Speed) -> float:
         return speed.step
     steps = int(train.get("steps", 300))
     every = int(train.get("probe_every", 0)) or steps
-    return speed.step * steps + speed.checkpoint * (steps // every + 1)
+    return speed.job + speed.step * steps + speed.checkpoint * (steps // every + 1)
 
 
 def study_seconds(costs: list[float], startup: float, workers: int) -> float:
@@ -100,3 +130,14 @@ def study_seconds(costs: list[float], startup: float, workers: int) -> float:
 
 def default_workers() -> int:
     return os.cpu_count() or 1
+
+
+def free_cores() -> int:
+    """Worker processes that will really run side by side: the cores the machine's load leaves
+    free (a busy shared machine gives two workers on two cores the speed of one), at least one."""
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # not on every platform
+        busy = 0.0
+    return max(1, min(cores, round(cores - busy)))

@@ -17,11 +17,11 @@ from ablab.dashboard import charts
 from ablab.dashboard.data import (
     band_caption,
     curves,
+    default_facet,
     load_study,
     probe_quantities,
     short_name,
     value_bounds,
-    varying_axes,
 )
 
 STYLE = """
@@ -46,13 +46,6 @@ def headline_columns(table: pd.DataFrame) -> list[str]:
     fixed = {"runs", "diverged", "failed", "final_loss", "final_loss ±95%", "final_accuracy", "final_accuracy ±95%"}
     first = list(table.columns[: list(table.columns).index("runs")]) if "runs" in table.columns else []
     return first + [c for c in table.columns if c in fixed]
-
-
-def default_facet(runs: pd.DataFrame) -> str | None:
-    """One small multiple per value of the first varying axis past ten configurations."""
-    axes = varying_axes(runs)
-    configs = runs[axes].astype(str).drop_duplicates().shape[0] if axes else 1
-    return axes[0] if configs > 10 and len(axes) > 1 else None
 
 
 def figure(frame: pd.DataFrame, *, x_title: str, y_title: str, title: str, facet, log_y: bool = False) -> str:

@@ -469,3 +469,27 @@ def test_claims_evidence_has_one_row_per_configuration():
     ]
     spec = charts.bar_chart(rows, value_title="diverged", title="t").to_dict()
     assert spec["height"] >= charts.ROW_HEIGHT * 4 and spec["layer"][0]["encoding"]["y"]["axis"]["labelLimit"] == 0
+
+
+def test_probe_quantities_are_found_generically_and_across_cells():
+    from ablab.dashboard.data import ACROSS_CELLS, probe_quantities
+
+    rows = [
+        ("r", "dead_fraction", "h", -1, 0.5),
+        ("l", "dead_fraction", "cell_output", -1, 0.2),
+        ("l", "dead_fraction", "input_gate", -1, 0.9),
+        ("r", "grad_through_time", "eta", -1, 1.1),
+        ("r", "grad_through_time", "fit_r2", -1, 0.9),
+        ("r", "grad_through_time", "norm", 0, 1.0),
+        ("r", "grad_through_time", "norm", 1, 0.5),
+        ("r", "mean_shift", "h", -1, 0.3),
+        ("r", "mean_shift", "h", 4, 0.7),  # per-unit values beside the summary: still a scalar
+    ]
+    probes = pd.DataFrame(rows, columns=["run_key", "probe", "name", "idx", "value"]).assign(step=0, layer=0)
+    scalars, profiles = probe_quantities(probes)
+    names = {(p, n) for p, n, _ in scalars}
+    assert ("dead_fraction", ACROSS_CELLS) in names and ("grad_through_time", ACROSS_CELLS) not in names
+    assert {("grad_through_time", "eta"), ("mean_shift", "h"), ("dead_fraction", "input_gate")} <= names
+    (across,) = [f for p, n, f in scalars if (p, n) == ("dead_fraction", ACROSS_CELLS)]
+    assert dict(zip(across["run_key"], across["value"])) == {"l": 0.2, "r": 0.5}  # gates left out
+    assert [(p, n, list(f["idx"])) for p, n, f in profiles] == [("grad_through_time", "norm", [0, 1])]

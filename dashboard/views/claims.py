@@ -56,7 +56,7 @@ for path in builtin_study_paths():
         evidence = evidence_rows(frame, first["quantity"])
         if len(evidence):
             chart = charts.bar_chart(evidence, value_title=first["quantity"], title=first["what"])
-            st.altair_chart(chart, width="stretch")
+            st.altair_chart(chart, width="content")
             st.caption("One row per configuration; dots: the mean over seeds. " + band_caption(evidence, noun="Bars"))
         st.page_link("views/results.py", label="All results of this study", query_params={"study": study.name})
 

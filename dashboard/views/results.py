@@ -9,9 +9,11 @@ from ablab.core.lab.results import summary
 from ablab.dashboard import charts
 from ablab.dashboard.common import csv_download, get_store, load, study_picker
 from ablab.dashboard.data import (
+    ACROSS_CELLS,
     band_caption,
     config_labels,
     curves,
+    default_facet,
     filter_runs,
     probe_quantities,
     smooth,
@@ -36,17 +38,16 @@ st.caption(" · ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + f" · {
 
 varying = varying_axes(runs)
 names = [c.lstrip("@") for c in varying]
-n_configs = runs[varying].astype(str).drop_duplicates().shape[0] if varying else 1
-with st.expander("Group, filter and smooth", expanded=bool(varying)):
-    # Past ten configurations one chart per value of an axis reads better than 24 lines in one.
-    default_facet = names[0] if n_configs > 10 and len(names) > 1 else "none"
+facet_default = default_facet(runs)
+default_facet_name = facet_default.lstrip("@") if facet_default else "none"
+with st.expander("Group and smooth", expanded=bool(varying)):
     facet_name = st.selectbox(
         "Small multiples: one chart per value of",
         ["none"] + names,
-        index=(["none"] + names).index(url_value("facet", names + ["none"], default_facet)),
+        index=(["none"] + names).index(url_value("facet", names + ["none"], default_facet_name)),
         key="facet",
     )
-    keep("facet", facet_name, default_facet)
+    keep("facet", facet_name, default_facet_name)
     others = [n for n in names if n != facet_name]
     wanted = url_values("color", others)
     colour_names = st.multiselect(
@@ -56,12 +57,6 @@ with st.expander("Group, filter and smooth", expanded=bool(varying)):
         key="color_by",
     )
     keep("color", colour_names, others)
-    filters = {}
-    for c, n in zip(varying, names):
-        values = sorted(runs[c].astype(str).unique())
-        chosen = url_values(f"f.{n}", values)
-        filters[c] = st.multiselect(f"Show {n}", values, default=chosen or values, key=f"filter_{c}")
-        keep(f"f.{n}", sorted(filters[c]), values)
     window = st.slider(
         "Smoothing: rolling mean over this many logged points, per run (1: none)",
         1,
@@ -70,6 +65,14 @@ with st.expander("Group, filter and smooth", expanded=bool(varying)):
         key="smooth",
     )
     keep("smooth", window, 1)
+filtering = any(k.startswith("f.") for k in st.query_params)
+with st.expander("Filter", expanded=filtering):
+    filters = {}
+    for c, n in zip(varying, names):
+        values = sorted(runs[c].astype(str).unique())
+        chosen = url_values(f"f.{n}", values)
+        filters[c] = st.multiselect(f"Show {n}", values, default=chosen or values, key=f"filter_{c}")
+        keep(f"f.{n}", sorted(filters[c]), values)
 
 runs = filter_runs(runs, filters)
 if runs.empty:
@@ -144,7 +147,7 @@ def draw(values, key: str, title: str, y_title: str, *, x: str = "step", x_title
         legend_title=legend,
         facet_title=facet_name if facet else None,
     )
-    st.altair_chart(chart, width="stretch" if facet is None else "content")
+    st.altair_chart(chart, width="content")  # its own pixel size: see charts.PLOT_WIDTH
     csv_download(frame, f"{study}-{key}", f"dl_{key}")
     drawn.append(frame)
 
@@ -164,6 +167,9 @@ if len(metrics):
             draw(sel, name, title, y_title, baseline=base)
 
 TITLES = {  # readable titles for the built-in probes; any other quantity is titled "probe: name"
+    ("dead_fraction", ACROSS_CELLS): "Dead units (share), every cell's activations but gates",
+    ("mean_shift", ACROSS_CELLS): "Mean activation (mean shift), every cell's activations but gates",
+    ("saturation", ACROSS_CELLS): "Saturated units (share), every cell's activations but gates",
     ("dead_fraction", "h"): "Dead units (share)",
     ("mean_shift", "h"): "Mean activation (mean shift)",
     ("saturation", "h"): "Saturated units (share)",
@@ -178,9 +184,23 @@ if len(probes):
     scalars, profiles = probe_quantities(probes)
     if scalars:
         st.subheader("Probes over training")
+    by_probe: dict[str, dict] = {}
     for probe, name, series in scalars:
+        by_probe.setdefault(probe, {})[name] = series
+    for probe, quantities in by_probe.items():  # one chart per probe; its quantities one pick away
+        names_ = sorted(quantities)
+        first = next((n for n in (ACROSS_CELLS, "h") if n in quantities), names_[0])
+        name = first
+        if len(names_) > 1:
+            name = st.selectbox(
+                f"{probe}: quantity ({len(names_)})",
+                names_,
+                index=names_.index(url_value(f"q.{probe}", names_, first)),
+                key=f"q_{probe}",
+            )
+            keep(f"q.{probe}", name, first)
         title = TITLES.get((probe, name), f"{probe}: {name}")
-        draw(smooth(series, window), f"{probe}.{name}", title, f"{probe}.{name}")
+        draw(smooth(quantities[name], window), f"{probe}.{name}", title, f"{probe}.{name}")
     for probe, name, profile in profiles:
         key = f"{probe}.{name}"
         st.subheader(TITLES.get((probe, name), f"{probe}: {name} by index"))

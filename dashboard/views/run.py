@@ -180,7 +180,7 @@ def study_estimate() -> float:
     for _, config in configurations:
         speed = shape_speed(estimate.shape_key(config), len(study.seeds), config)
         costs.append(estimate.config_seconds(config, speed))
-    return estimate.study_seconds(costs, startup(), workers)
+    return estimate.study_seconds(costs, startup(), min(workers, estimate.free_cores()))
 
 
 c1, c2, c3 = st.columns(3)
@@ -188,7 +188,12 @@ c1.metric("configurations", len(configurations))
 c2.metric("runs (configurations x seeds)", len(runs))
 try:
     seconds = study_estimate()
-    c3.metric("estimated time", f"~{seconds:.0f} s", help=f"from measured speed, {workers} worker processes")
+    c3.metric(
+        "estimated time",
+        f"~{seconds:.0f} s",
+        help=f"from measured speed: each model shape timed once, {workers} worker processes, "
+        f"{estimate.free_cores()} core(s) free now",
+    )
 except AblabError as exc:  # a configuration the registry cannot build: say which, launch nothing
     st.error(str(exc))
     st.stop()
@@ -247,7 +252,8 @@ def progress() -> None:
     eta = ""
     if alive and since:
         elapsed = time.time() - since["at"]
-        left_s = max(since["estimate"] - elapsed, 0.0)
+        # before the first run ends, the estimate; after, the pace so far
+        left_s = elapsed / finished * (total - finished) if finished else max(since["estimate"] - elapsed, 0.0)
         eta = f" · {elapsed:.0f} s elapsed, about {left_s:.0f} s left"
     st.progress(
         min(finished / total, 1.0) if total else 0.0,

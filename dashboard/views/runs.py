@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from ablab.core.lab.results import run_frame
+from ablab.dashboard import charts
 from ablab.dashboard.common import get_store, study_picker
 from ablab.dashboard.data import config_labels, varying_axes
 from ablab.dashboard.viewstate import keep, url_value
@@ -47,9 +48,9 @@ if len(metrics):
                 color=alt.Color("seed:N", title="seed"),
                 tooltip=["seed:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
             )
-            .properties(title=f"{name}, each seed", width="container", height=220)
+            .properties(title=f"{name}, each seed", width=charts.PLOT_WIDTH, height=220, autosize=charts.FIXED)
         )
-        st.altair_chart(chart, width="stretch")
+        st.altair_chart(chart, width="content")
 
 key = st.selectbox(
     "Run",
