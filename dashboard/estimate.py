@@ -25,7 +25,10 @@ SPEED_KEYS = ("task", "probes")  # with model minus what does not change a step'
 
 def shape_key(config: dict) -> str:
     """The part of a configuration that sets the cost of a training step."""
-    model = {k: v for k, v in config.get("model", {}).items() if k not in ("input_init", "recurrent_init")}
+    # Initialisers and the activation function change the numbers, not the work per step.
+    model = {
+        k: v for k, v in config.get("model", {}).items() if k not in ("input_init", "recurrent_init", "activation")
+    }
     train = config.get("train", {})
     return canonical(
         {

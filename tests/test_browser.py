@@ -105,6 +105,11 @@ def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
+    started = time.perf_counter()
+
+    def mark(what: str) -> None:  # where the test's time goes, printed (never asserted)
+        print(f"{time.perf_counter() - started:6.1f} s  {what}")
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
@@ -114,19 +119,21 @@ def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
 
         page.goto(f"{dashboard}/run")
         expect(page.get_by_label("steps", exact=True)).to_be_visible(timeout=30000)
+        # Sizes first: each model shape is timed once for the estimate, so set them before the axes.
+        set_number(page, "hidden units", 8)
+        set_number(page, "seeds", 2)
+        set_number(page, "steps", 10)
+        set_number(page, "probe every (steps)", 5)
         add_option(page, "Activation of the cells", "relu")
         add_option(page, "Activation of the cells", "tanh")
         add_option(page, "Clipping (an axis)", "norm")
         add_option(page, "Recurrent initialisers", "normal")
-        set_number(page, "hidden units", 8)
-        set_number(page, "steps", 10)
-        set_number(page, "probe every (steps)", 5)
-        set_number(page, "seeds", 2)
         metric = page.locator("[data-testid='stMetricValue']")
         expect(metric.nth(0)).to_have_text("24", timeout=60000)
         expect(metric.nth(1)).to_have_text("48", timeout=60000)
         expect(metric.nth(2)).to_contain_text("~", timeout=120000)
         estimate = metric.nth(2).inner_text()
+        mark("form filled")
         page.get_by_role("button", name="Launch").click()
         expect(page.get_by_role("button", name="Stop")).to_be_visible(timeout=30000)
         expect(page.get_by_role("button", name="Launch")).to_be_disabled()
@@ -135,6 +142,7 @@ def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
         print(f"estimate {estimate}; {page.get_by_text('Finished in').inner_text()}")
         expect(page.get_by_role("button", name="Launch")).to_be_enabled()
         page.screenshot(path=ARTIFACTS / "run.png", full_page=True)
+        mark("study ran")
 
         page.set_viewport_size({"width": 1400, "height": 6000})  # Streamlit scrolls inside: a tall window shows all
         page.goto(f"{dashboard}/results?study=my-study")
@@ -144,6 +152,7 @@ def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
         page.wait_for_timeout(1000)  # the last view finishes its first render
         views = page.evaluate(VEGA_VIEWS)
         page.screenshot(path=ARTIFACTS / "results.png")
+        mark("results drawn")
         assert len(views) >= 4 and all(v["found"] for v in views), views
         for v in views:
             assert v["plotHeight"] >= 150 and v["plotWidth"] >= 150, v  # never a collapsed plot
@@ -161,11 +170,13 @@ def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
         pairs = {(colour, dash) for _, colour, dash in widest["series"]}
         assert len(widest["series"]) == 24 and len(pairs) == 24 and widest["plotHeight"] >= 150
         page.screenshot(path=ARTIFACTS / "results-24-in-one.png")
+        mark("24 in one chart")
 
         page.goto(f"{dashboard}/runs?study=my-study")
         expect(page.get_by_text("Configuration", exact=True).first).to_be_visible(timeout=30000)
         expect(page.locator(".vega-embed").first).to_be_visible(timeout=30000)
         page.screenshot(path=ARTIFACTS / "runs.png")
+        mark("runs page")
 
         page.set_viewport_size({"width": 1400, "height": 1600})
         page.goto(f"{dashboard}/review?study=my-study")
@@ -175,6 +186,7 @@ def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
         report = Path(download.value.path()).read_text()
         assert download.value.suggested_filename == "my-study-report.html" and report.count("<svg") >= 2
         (ARTIFACTS / "report.html").write_text(report)
+        mark("report exported")
 
         for name in ("claims", "review", "plugins", "embeddings"):
             page.goto(f"{dashboard}/{name}")
@@ -184,4 +196,5 @@ def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
         page.goto(dashboard)
         expect(page.get_by_text("Studies in this store")).to_be_visible(timeout=30000)
         page.screenshot(path=ARTIFACTS / "home.png")
+        mark("every page")
         browser.close()
