@@ -7,7 +7,7 @@ import streamlit as st
 
 from ablab.core.lab.results import summary
 from ablab.dashboard import charts
-from ablab.dashboard.common import csv_download, get_store, load, study_picker
+from ablab.dashboard.common import csv_download, get_store, memo, study_data, study_picker
 from ablab.dashboard.data import (
     ACROSS_CELLS,
     band_caption,
@@ -27,7 +27,8 @@ store = get_store()
 study = study_picker(store)
 if study is None:
     st.stop()
-data = load(store, study)
+token = store.state_token()
+data = study_data(store.url, study, token)
 runs = data["runs"]
 if runs.empty:
     st.warning(f"Study {study!r} has no runs yet.")
@@ -75,6 +76,9 @@ with st.expander("Filter", expanded=filtering):
         keep(f"f.{n}", sorted(filters[c]), values)
 
 runs = filter_runs(runs, filters)
+# Everything below is a function of the store's state and these choices: memoised on them, a
+# repeat view (or a rerun for another widget) recomputes nothing.
+view_key = (store.url, study, token, tuple((c, tuple(v)) for c, v in sorted(filters.items())))
 if runs.empty:
     st.warning("No runs match these filters; widen them.")
     st.stop()
@@ -83,7 +87,7 @@ colour = ["@" + n for n in colour_names]
 kept = set(runs["key"])
 
 st.subheader("Configurations (mean and 95% interval over seeds)")
-table = summary(runs)
+table = memo(view_key + ("summary",), lambda: summary(runs))
 headline = [c for c in table.columns if c in names or c in ("runs", "diverged", "failed")]
 headline += [c for c in ("final_loss", "final_loss ±95%", "final_accuracy", "final_accuracy ±95%") if c in table]
 all_columns = list(table.columns)
@@ -110,61 +114,65 @@ keep("hl", highlight, None)
 drawn = []
 
 
-def draw(values, key: str, title: str, y_title: str, *, x: str = "step", x_title: str = "step", baseline=None):
-    """One chart of per-run records (run_key, x, value): its log toggle, the chart, its CSV."""
-    values = values[values["run_key"].isin(kept)]
+def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step", baseline=None, variant=None):
+    """One chart of per-run records (run_key, x, value) that select() returns: its log toggle,
+    the chart and its CSV. The records, the curves and the chart spec are memoised."""
+    quantity = view_key + (key, variant, x, window)  # variant: the checkpoint of a profile
+
+    def stats():
+        values = select()
+        values = values[values["run_key"].isin(kept)]
+        positive = values["value"][values["value"] > 0]
+        spread = positive.max() / positive.min() if len(positive) == len(values) and len(positive) else 1.0
+        return values, bool(spread > 1e3), len(positive) > 0, value_bounds(key, values["value"])
+
+    values, default_log, loggable, bounds = memo(quantity + ("values",), stats)
     if values.empty:
         return
-    positive = values["value"][values["value"] > 0]
-    spread = positive.max() / positive.min() if len(positive) == len(values) and len(positive) else 1.0
-    default_log = bool(spread > 1e3)  # exploding or vanishing quantities need it
     logs, linear = st.query_params.get_all("log"), st.query_params.get_all("lin")
-    start = True if key in logs else False if key in linear else default_log
-    log_y = st.toggle(f"log scale ({title})", value=start, key=f"log_{key}", disabled=len(positive) == 0)
-    on = [k for k in logs if k != key] + ([key] if log_y and not default_log else [])
-    off = [k for k in linear if k != key] + ([key] if default_log and not log_y else [])
-    keep("log", on, [])
-    keep("lin", off, [])
-    frame = curves(
-        values.rename(columns={x: "xv"}) if x != "xv" else values,
-        runs,
-        colour=colour,
-        facet=facet,
-        x="xv",
-        log=log_y,
-        bounds=value_bounds(key, values["value"]),
-    )
-    legend = ", ".join(colour_names) or "all runs"
-    chart = charts.band_chart(
-        frame,
-        x_title=x_title,
-        y_title=y_title,
-        title=title,
-        log_y=log_y,
-        baseline=baseline,
-        baseline_label="trivial predictor",
-        highlight=highlight,
-        legend_title=legend,
-        facet_title=facet_name if facet else None,
-    )
-    st.altair_chart(chart, width="content")  # its own pixel size: see charts.PLOT_WIDTH
+    start = True if key in logs else False if key in linear else default_log  # exploding quantities need it
+    log_y = st.toggle(f"log scale ({title})", value=start, key=f"log_{key}", disabled=not loggable)
+    keep("log", [k for k in logs if k != key] + ([key] if log_y and not default_log else []), [])
+    keep("lin", [k for k in linear if k != key] + ([key] if default_log and not log_y else []), [])
+
+    def build():
+        frame = curves(
+            values.rename(columns={x: "xv"}), runs, colour=colour, facet=facet, x="xv", log=log_y, bounds=bounds
+        )
+        chart = charts.band_chart(
+            frame,
+            x_title=x_title,
+            y_title=y_title,
+            title=title,
+            log_y=log_y,
+            baseline=baseline,
+            baseline_label="trivial predictor",
+            highlight=highlight,
+            legend_title=", ".join(colour_names) or "all runs",
+            facet_title=facet_name if facet else None,
+        )
+        return frame, chart.to_dict(validate=False)  # the builders make valid specs; tests validate them
+
+    frame, spec = memo(quantity + (tuple(colour), facet, log_y, highlight, title, baseline), build)
+    st.vega_lite_chart(spec, width="content")  # its own pixel size: see charts.PLOT_WIDTH
     csv_download(frame, f"{study}-{key}", f"dl_{key}")
     drawn.append(frame)
 
 
 metrics = data["metrics"]
 if len(metrics):
-    metrics = smooth(metrics, window)
     baseline = runs["baseline"].dropna().mean() if "baseline" in runs else None
     st.subheader("Training")
+    present = set(memo(view_key + ("metric names",), lambda: set(metrics["name"])))
     for name, y_title, title, base in (
         ("loss", "training loss", "Loss", baseline),
         ("accuracy", "accuracy", "Accuracy", None),
         ("grad_norm", "pre-clip gradient norm", "Gradient norm", None),
     ):
-        sel = metrics[metrics["name"] == name]
-        if len(sel):
-            draw(sel, name, title, y_title, baseline=base)
+        if name in present:
+            draw(
+                lambda name=name: smooth(metrics[metrics["name"] == name], window), name, title, y_title, baseline=base
+            )
 
 TITLES = {  # readable titles for the built-in probes; any other quantity is titled "probe: name"
     ("dead_fraction", ACROSS_CELLS): "Dead units (share), every cell's activations but gates",
@@ -181,7 +189,7 @@ TITLES = {  # readable titles for the built-in probes; any other quantity is tit
 }
 probes = data["probes"]
 if len(probes):
-    scalars, profiles = probe_quantities(probes)
+    scalars, profiles = memo(view_key + ("probe quantities",), lambda: probe_quantities(probes))
     if scalars:
         st.subheader("Probes over training")
     by_probe: dict[str, dict] = {}
@@ -200,7 +208,7 @@ if len(probes):
             )
             keep(f"q.{probe}", name, first)
         title = TITLES.get((probe, name), f"{probe}: {name}")
-        draw(smooth(quantities[name], window), f"{probe}.{name}", title, f"{probe}.{name}")
+        draw(lambda q=quantities[name]: smooth(q, window), f"{probe}.{name}", title, f"{probe}.{name}")
     for probe, name, profile in profiles:
         key = f"{probe}.{name}"
         st.subheader(TITLES.get((probe, name), f"{probe}: {name} by index"))
@@ -213,9 +221,15 @@ if len(probes):
             key=f"at_{key}",
         )
         keep(f"at.{key}", str(at), str(default_at))
-        sub = profile[profile["step"] == at]
         x_title = "lag from the last step (t - k)" if probe in ("grad_through_time", "memory_span") else "index"
-        draw(sub, key, f"{key} at step {at}", key, x="idx", x_title=x_title)
+        draw(
+            lambda p=profile, at=at: p[p["step"] == at],
+            f"{key}@{at}",
+            f"{key} at step {at}",
+            key,
+            x="idx",
+            x_title=x_title,
+        )
 
 caption = band_caption(*drawn)
 if caption:
