@@ -47,10 +47,14 @@ def store_url(tmp_path):
 
 def test_migrations_are_recorded_and_idempotent(any_store_url):
     store_url = any_store_url
+    from ablab.core.lab.migrations import MIGRATIONS
+
+    names = [name for name, _ in MIGRATIONS]
+    assert names[:2] == ["m001_initial", "m002_curve_stats"] and names == sorted(names)
     store = Store(store_url)
-    assert store.applied_migrations() == ["m001_initial"]
+    assert store.applied_migrations() == names
     assert store.migrate() == []  # nothing left to apply
-    assert Store(store_url).applied_migrations() == ["m001_initial"]
+    assert Store(store_url).applied_migrations() == names
 
 
 def test_unopenable_store_is_a_clear_error(tmp_path):

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from ablab.core.lab.store import FINISHED, Store
+from ablab.core.lab.store import FINISHED, RunResult, Store
 
 
 @dataclass
@@ -97,6 +97,7 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
         return [(key, "failed") for key in job.keys]
     seconds = (time.time() - started) / len(job.seeds)
     out = []
+    results = []
     for i, (seed, key) in enumerate(zip(job.seeds, job.keys)):
         metrics = [
             {"step": int(step), "name": name, "value": _clean(values[i])}
@@ -117,15 +118,9 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
         ]
         diverged = int(result.diverged_at[i])
         status = "diverged" if diverged >= 0 else "done"
-        store.write_run(
-            key,
-            status,
-            seconds=seconds,
-            metrics=metrics,
-            probes=probes_rows,
-            diverged_step=diverged if diverged >= 0 else None,
-        )
+        results.append(RunResult(key, status, seconds, metrics, probes_rows, diverged if diverged >= 0 else None))
         out.append((key, status))
+    store.write_runs(results)  # the job's seeds in one transaction
     return out
 
 
