@@ -162,7 +162,7 @@ def band_caption(*bands: pd.DataFrame | None, noun: str = "Bands") -> str:
 def evidence_rows(frame: pd.DataFrame, quantity: str) -> pd.DataFrame:
     """One row per configuration (every varying axis in its label) of a check's quantity: the
     mean over seeds and its band, for the Claims page's evidence chart."""
-    from ablab.core.lab.claims import quantity_values
+    from ablab.core.lab.verdicts import quantity_values
 
     values = frame.assign(config=config_labels(frame), value=quantity_values(frame, quantity), x=0)
     values = values[np.isfinite(values["value"].astype(float))]
