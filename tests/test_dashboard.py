@@ -406,6 +406,10 @@ def fake_store(tmp_path_factory):
             store.write_run(r.key, "failed", seconds=0.1, error="Traceback (most recent call last):\nValueError: boom")
         else:
             store.write_run(r.key, "done", seconds=0.1, metrics=metrics, probes=probes)
+    other = parse_study(
+        FAKE.replace('name = "fake"', 'name = "fake2"').replace('"rnn", "lstm"', '"rnn"'), "f2", REGISTRY
+    )
+    store.save_study(other, other.runs(REGISTRY))  # the same rnn runs, under a second study
     return url
 
 
@@ -525,3 +529,15 @@ def test_claims_page_lists_a_users_study_with_checks(tmp_path, monkeypatch):
     assert "**holds**" in mine
     table = at.table[0].value
     assert "n = 4 runs" in " ".join(table.iloc[:, -1].astype(str))
+
+
+def test_two_studies_compare_in_one_table_and_one_chart_per_study(fake_store, monkeypatch):
+    at = page(fake_store, "compare", monkeypatch, {"studies": ["fake", "fake2"]})
+    assert at.multiselect(key="compare_studies").value == ["fake", "fake2"]
+    table = at.dataframe[0].value
+    assert sorted(set(table["study"])) == ["fake", "fake2"] and len(table) == 3  # 2 + 1 configurations
+    (chart,) = at.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    assert spec["facet"]["field"] == "facet" and spec["spec"]["height"] >= 150
+    at.multiselect(key="compare_studies").set_value(["fake"]).run()
+    assert "Pick at least two studies" in texts(at)
