@@ -217,6 +217,7 @@ def test_launcher_refuses_names_that_leave_its_folder(tmp_path, monkeypatch):
 def test_review_notes_are_stored(filled_store, monkeypatch):
     at = page(filled_store, "review", monkeypatch, {"study": "dash"})
     assert [b.label for b in at.get("download_button")] == ["Export HTML report"]  # built only on click
+    assert "final_loss" in at.multiselect(key="report_columns").value  # a compact table by default
     at.text_input[0].set_value("Ada")
     at.text_area[0].set_value("LSTM clearly wins at lag 3.")
     at.button[0].click().run()
@@ -358,6 +359,8 @@ def test_html_report_is_self_contained(filled_store):
     assert "Gates help &lt;a lot&gt;.<br>Second line." in page_html and "Grace" in page_html
     table = page_html.split("<table")[1].split("</table>")[0]
     assert table.count("<th") <= 9 and "columns; the dashboard" in page_html  # compact, not 142 columns
+    picked = build_report(store, "dash", ["model.cell", "runs"])  # the Review page's column picker
+    assert picked.split("<table")[1].split("</table>")[0].count("<th") == 2
     assert "<script" not in page_html and "http://" not in page_html.replace("http://www.w3.org", "")
     assert "rnn" in page_html and "lstm" in page_html
     with pytest.raises(ValueError, match="no runs"):
