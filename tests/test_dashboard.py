@@ -360,7 +360,7 @@ def test_html_report_is_self_contained(filled_store):
     table = page_html.split("<table")[1].split("</table>")[0]
     assert table.count("<th") <= 9 and "columns; the dashboard" in page_html  # compact, not 142 columns
     picked = build_report(store, "dash", ["model.cell", "runs"])  # the Review page's column picker
-    assert picked.split("<table")[1].split("</table>")[0].count("<th") == 2
+    assert picked.split("<table")[1].split("</table>")[0].count("<th>") == 2
     assert "<script" not in page_html and "http://" not in page_html.replace("http://www.w3.org", "")
     assert "rnn" in page_html and "lstm" in page_html
     with pytest.raises(ValueError, match="no runs"):
