@@ -78,6 +78,7 @@ def job_overhead(config: dict, n_seeds: int, registry, step: float, checkpoint: 
     copy of the job for real into a throwaway SQLite store, less its training."""
     from tomli_w import dumps
 
+    from ablab.core.lab import runner
     from ablab.core.lab.runner import Job, run_job
     from ablab.core.lab.store import Store
     from ablab.core.lab.study import parse_study
@@ -94,6 +95,7 @@ def job_overhead(config: dict, n_seeds: int, registry, step: float, checkpoint: 
         started = time.perf_counter()
         run_job(url, Job(runs[0].config, [r.seed for r in runs], [r.key for r in runs], {}))
         total = time.perf_counter() - started
+        runner._STORES.pop(url).engine.dispose()  # the runner keeps a store per URL; this one is gone
     return max(total - 2 * step - 2 * checkpoint, 0.0)
 
 

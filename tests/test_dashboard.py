@@ -1,6 +1,7 @@
 """Dashboard pages under Streamlit's AppTest, and the pure chart builders."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -544,3 +545,19 @@ def test_two_studies_compare_in_one_table_and_one_chart_per_study(fake_store, mo
     assert spec["facet"]["field"] == "facet" and spec["spec"]["height"] >= 150
     at.multiselect(key="compare_studies").set_value(["fake"]).run()
     assert "Pick at least two studies" in texts(at)
+
+
+def test_the_estimate_times_each_model_shape_once_and_spreads_configurations_over_workers():
+    from ablab.dashboard import estimate
+
+    base = {"task": {"name": "adding", "length": 5}, "model": {"cell": "rnn", "hidden": 4}, "train": {"steps": 20}}
+    other_lr = {**base, "optimizer": {"lr": 1.0}, "model": {**base["model"], "activation": "relu"}}
+    bigger = {**base, "model": {**base["model"], "hidden": 64}}
+    assert estimate.shape_key(base) == estimate.shape_key(other_lr) != estimate.shape_key(bigger)
+    speed = estimate.measure(base, 2, REGISTRY)
+    assert speed.step > 0 and speed.checkpoint >= 0 and speed.job >= 0
+    cost = estimate.config_seconds({**base, "train": {"steps": 20, "probe_every": 5}}, speed)
+    assert cost == pytest.approx(speed.job + 20 * speed.step + 5 * speed.checkpoint)
+    assert estimate.study_seconds([4.0, 4.0, 4.0, 4.0], startup=1.0, workers=2) == 2 + 8  # 16 s of work on 2
+    assert estimate.study_seconds([9.0, 1.0], startup=0.0, workers=2) == 9  # never below the longest
+    assert 1 <= estimate.free_cores() <= (os.cpu_count() or 1)
