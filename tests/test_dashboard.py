@@ -561,3 +561,24 @@ def test_the_estimate_times_each_model_shape_once_and_spreads_configurations_ove
     assert estimate.study_seconds([4.0, 4.0, 4.0, 4.0], startup=1.0, workers=2) == 2 + 8  # 16 s of work on 2
     assert estimate.study_seconds([9.0, 1.0], startup=0.0, workers=2) == 9  # never below the longest
     assert 1 <= estimate.free_cores() <= (os.cpu_count() or 1)
+
+
+def test_stop_interrupts_a_launched_study_like_ctrl_c(tmp_path, monkeypatch):
+    import time
+
+    from ablab.dashboard import launcher
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    text = STUDY.replace('name = "dash"', 'name = "long"').replace("steps = 30", "steps = 1000000")
+    path = launcher.write_study("long", text)
+    pid, started = launcher.launch("long", path, f"sqlite:///{tmp_path / 'store.sqlite'}", workers=1)
+    assert started and launcher.running("long") == pid
+    assert launcher.launch("long", path, "sqlite://")[1] is False  # one launch per name at a time
+    log = launcher.launch_dir() / "long.log"
+    deadline = time.time() + 120
+    while "runs" not in log.read_text() and time.time() < deadline:  # its progress line: the runner is up
+        time.sleep(0.5)
+    assert launcher.stop("long")
+    while launcher.running("long") is not None and time.time() < deadline:
+        time.sleep(0.5)
+    assert launcher.running("long") is None and "interrupted" in log.read_text()
