@@ -196,5 +196,13 @@ def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
         page.goto(dashboard)
         expect(page.get_by_text("Studies in this store")).to_be_visible(timeout=30000)
         page.screenshot(path=ARTIFACTS / "home.png")
+
+        dark = browser.new_page(viewport={"width": 1400, "height": 1600}, color_scheme="dark")  # the OS's dark mode
+        dark.goto(f"{dashboard}/embeddings")
+        expect(dark.locator(".vega-embed").nth(1)).to_be_visible(timeout=60000)
+        dark.wait_for_timeout(1000)
+        fills = {fill for v in dark.evaluate(VEGA_VIEWS) for fill in v.get("textFills", [])}
+        assert fills == {"#fafafa"}, fills  # the PCA word labels in the dark theme's text colour
+        dark.screenshot(path=ARTIFACTS / "embeddings-dark.png")
         mark("every page")
         browser.close()

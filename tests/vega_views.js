@@ -1,7 +1,7 @@
 // Reads every rendered Vega view on a Streamlit page: the view is found through React's fiber
 // of each .vega-embed element (Streamlit keeps it in a hook's ref). For each chart: whether the
 // view was found, its plot-area size (the cell size of a faceted chart), its box on the page and
-// the (colour, dash) pair of every series in its colour scale.
+// the (colour, dash) pair of every series in its colour scale, and the fill of its text marks.
 () => {
   const out = [];
   for (const el of document.querySelectorAll('.vega-embed')) {
@@ -26,8 +26,16 @@
       try { dash = view.scale('strokeDash'); } catch (e) {}
       for (const v of colour.domain()) series.push([String(v), colour(v), dash ? JSON.stringify(dash(v)) : 'solid']);
     } catch (e) {}
+    const textFills = new Set();
+    const walk = node => {
+      if (!node) return;
+      if (node.marktype === 'text' && node.role === 'mark') for (const item of node.items || []) textFills.add(item.fill);
+      for (const item of node.items || []) walk(item);
+    };
+    walk(view.scenegraph().root);
     out.push({
       found: true,
+      textFills: [...textFills],
       faceted,
       plotHeight: faceted ? signal('child_height') : signal('height'),
       plotWidth: faceted ? signal('child_width') : signal('width'),
