@@ -582,3 +582,13 @@ def test_stop_interrupts_a_launched_study_like_ctrl_c(tmp_path, monkeypatch):
     while launcher.running("long") is not None and time.time() < deadline:
         time.sleep(0.5)
     assert launcher.running("long") is None and "interrupted" in log.read_text()
+
+
+def test_run_form_names_a_cell_without_an_activation_and_builds_feedforward_studies(filled_store, monkeypatch):
+    at = page(filled_store, "run", monkeypatch)
+    at.multiselect(key="b_cells").set_value(["rnn", "mgu"])
+    at.multiselect(key="b_cell_acts").set_value(["relu"]).run()
+    assert any("cell(s) mgu take no activation choice" in e.value for e in at.error)
+    at.selectbox(key="b_task").set_value("teacher").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert {m.label: m.value for m in at.metric}["configurations"] == "2"  # relu and tanh, the default axis
