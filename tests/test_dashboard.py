@@ -392,6 +392,16 @@ train = { steps = 20, log_every = 10 }
 """
 
 
+CHECK = """
+[[checks]]
+what = "the LSTM ends lower than the RNN"
+quantity = "final_loss"
+where = { "model.cell" = "lstm" }
+op = "<"
+than = { "model.cell" = "rnn" }
+"""
+
+
 @pytest.fixture(scope="module")
 def fake_store(tmp_path_factory):
     """Stored records written directly (no training): a plugin's probe quantity and a failed run."""
@@ -414,6 +424,9 @@ def fake_store(tmp_path_factory):
         FAKE.replace('name = "fake"', 'name = "fake2"').replace('"rnn", "lstm"', '"rnn"'), "f2", REGISTRY
     )
     store.save_study(other, other.runs(REGISTRY))  # the same rnn runs, under a second study
+    checked = FAKE.replace('name = "fake"', 'name = "fakecheck"') + CHECK
+    checked_study = parse_study(checked, "fakecheck.toml", REGISTRY)
+    store.save_study(checked_study, checked_study.runs(REGISTRY))  # a stored study with a check
     return url
 
 
@@ -592,3 +605,15 @@ def test_run_form_names_a_cell_without_an_activation_and_builds_feedforward_stud
     at.selectbox(key="b_task").set_value("teacher").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert {m.label: m.value for m in at.metric}["configurations"] == "2"  # relu and tanh, the default axis
+
+
+def test_claims_evidence_chart_has_a_row_per_configuration_and_whole_labels(fake_store, monkeypatch):
+    at = page(fake_store, "claims", monkeypatch)
+    import pyarrow as pa
+
+    (element,) = [c for c in at.get("vega_lite_chart") if "the LSTM ends lower" in c.proto.spec]
+    evidence = json.loads(element.proto.spec)
+    rows = {c for d in element.proto.datasets for c in pa.ipc.open_stream(d.data.data).read_all()["config"].to_pylist()}
+    assert rows == {"cell=rnn", "cell=lstm"} and evidence["height"] >= 2 * charts.ROW_HEIGHT
+    assert evidence["layer"][0]["encoding"]["y"]["axis"]["labelLimit"] == 0
+    assert any("One row per configuration" in c.value for c in at.caption)
