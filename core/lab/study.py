@@ -284,7 +284,8 @@ def parse_study(text: str, source: str, registry) -> Study:
     ):
         fail(
             "study.seeds",
-            f"must be a number of seeds (20: seeds 0..19) or a non-empty list of whole numbers >= 0, got {seeds!r}",
+            f"must be a non-empty list of whole numbers >= 0, a number of seeds (20: seeds 0..19) or a plan "
+            f"{{ start = 10, add = 5, max = 40 }}, got {seeds!r}",
         )
     if len(set(seeds)) != len(seeds):
         fail("study.seeds", f"seeds must be distinct, got {seeds}")
