@@ -84,6 +84,14 @@ def dashboard(tmp_path):
 VEGA_VIEWS = (Path(__file__).resolve().parent / "vega_views.js").read_text()
 
 
+def drawn_views(page, at_least: int) -> list[dict]:
+    """The page's Vega views once at least `at_least` charts have a rendered plot: Streamlit mounts
+    charts one by one, after the text around them, so wait for the views, never count early."""
+    ready = f"() => {{ const v = ({VEGA_VIEWS.strip()})(); "
+    ready += f"return v.length >= {at_least} && v.every(x => x.found && x.plotHeight > 0) ? v : null; }}"
+    return page.wait_for_function(ready, timeout=60000, polling=250).json_value()
+
+
 def add_option(page, label: str, option: str) -> None:
     """Pick one option of a Streamlit multiselect by its exact name."""
     box = page.locator("[data-testid='stMultiSelect']").filter(has_text=label)
@@ -148,9 +156,7 @@ def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
         page.goto(f"{dashboard}/results?study=my-study")
         # The band caption is written after the last chart: wait for it, never for a count.
         expect(page.get_by_text("Bands:")).to_be_visible(timeout=60000)
-        expect(page.locator(".vega-embed").last).to_be_visible(timeout=30000)
-        page.wait_for_timeout(1000)  # the last view finishes its first render
-        views = page.evaluate(VEGA_VIEWS)
+        views = drawn_views(page, 7)  # loss, gradient norm, 4 probes, gradient through time
         page.screenshot(path=ARTIFACTS / "results.png")
         mark("results drawn")
         assert len(views) >= 4 and all(v["found"] for v in views), views
@@ -164,8 +170,7 @@ def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
 
         page.goto(f"{dashboard}/results?study=my-study&facet=none")  # all 24 in one chart, from the link
         expect(page.get_by_text("Bands:")).to_be_visible(timeout=60000)
-        page.wait_for_timeout(1000)
-        views = page.evaluate(VEGA_VIEWS)
+        views = drawn_views(page, 7)
         widest = max(views, key=lambda v: len(v["series"]))
         pairs = {(colour, dash) for _, colour, dash in widest["series"]}
         assert len(widest["series"]) == 24 and len(pairs) == 24 and widest["plotHeight"] >= 150
@@ -199,9 +204,7 @@ def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
 
         dark = browser.new_page(viewport={"width": 1400, "height": 1600}, color_scheme="dark")  # the OS's dark mode
         dark.goto(f"{dashboard}/embeddings")
-        expect(dark.locator(".vega-embed").nth(1)).to_be_visible(timeout=60000)
-        dark.wait_for_timeout(1000)
-        fills = {fill for v in dark.evaluate(VEGA_VIEWS) for fill in v.get("textFills", [])}
+        fills = {fill for v in drawn_views(dark, 2) for fill in v.get("textFills", [])}
         assert fills == {"#fafafa"}, fills  # the PCA word labels in the dark theme's text colour
         dark.screenshot(path=ARTIFACTS / "embeddings-dark.png")
         mark("every page")
