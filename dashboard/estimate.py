@@ -54,9 +54,9 @@ def measure(config: dict, n_seeds: int, registry) -> Speed:
 
     task, net, spec, probes = build(config, registry)
     seeds = list(range(n_seeds))
-    if spec is None:  # word2vec: one seed's whole fit is the unit
+    if net.kind == "word2vec":  # no training steps to sample: one seed's whole fit is the unit
         started = time.perf_counter()
-        net.fit(task, 0)
+        net.fit(task, spec, seeds[:1], [])
         return Speed(step=(time.perf_counter() - started) * n_seeds, checkpoint=0.0)
 
     def timed(steps: int, with_probes: bool) -> float:

@@ -24,10 +24,12 @@ from ablab.dashboard.data import (
     value_bounds,
 )
 
+VERDICT_CLASS = {True: "holds", False: "fails", None: "inconclusive"}  # CSS class of a verdict
+
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222;padding:0 1em}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
-th{background:#f3f3f3}.holds{color:#1a7f37}.fails{color:#b42318}.open{color:#9a6700}
+th{background:#f3f3f3}.holds{color:#1a7f37}.fails{color:#b42318}.inconclusive{color:#9a6700}
 pre{background:#f6f6f6;padding:1em;overflow-x:auto}
 figure{margin:1.5em 0;overflow-x:auto}.note{border-left:3px solid #ccc;padding-left:.8em;margin:1em 0}
 .note p{white-space:normal;margin:.3em 0}
@@ -87,8 +89,7 @@ def build_report(store, study: str, columns: list[str] | None = None) -> str:
     checks = spec.get("checks", [])
     if checks:
         v = stored_verdict(store, study)  # the same evidence as `ablab claims` and the Claims page
-        css = {True: "holds", False: "fails", None: "open"}[v.holds]
-        parts.append(f"<h2>Verdict: <span class='{css}'>{html.escape(v.label)}</span></h2><ul>")
+        parts.append(f"<h2>Verdict: <span class='{VERDICT_CLASS[v.holds]}'>{html.escape(v.label)}</span></h2><ul>")
         for c in v.checks:
             parts.append(f"<li><b>{c.label}</b>: {html.escape(c.what)}<br><code>{html.escape(c.text)}</code></li>")
         parts.append("</ul>")

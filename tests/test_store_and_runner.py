@@ -126,7 +126,7 @@ def test_a_raising_run_is_recorded_as_failed_and_the_study_goes_on(any_store_url
     rnn = REGISTRY.get("cell", "rnn")
 
     class Exploding(rnn):
-        def step(self, p, a, state):
+        def step_z(self, p, z, state, recompute):  # the RNN is a FusedCell: its arithmetic is step_z
             raise RuntimeError("cell exploded on purpose")
 
     registry = build_registry(entry_points=False)

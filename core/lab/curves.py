@@ -25,8 +25,8 @@ from collections import defaultdict
 import sqlalchemy as sa
 
 from ablab.core.lab import bulk
+from ablab.core.lab.status import FINISHED
 
-FINISHED = ("done", "diverged")
 SCALAR = -1  # idx of a scalar record; idx >= 0 indexes a profile (e.g. the lag)
 
 

@@ -19,9 +19,7 @@ import sqlalchemy as sa
 from ablab.core.errors import AblabError
 from ablab.core.lab import bulk, curves
 from ablab.core.lab.migrations import MIGRATIONS
-
-FINISHED = ("done", "diverged")
-STATUSES = ("pending", "running", "done", "diverged", "failed")
+from ablab.core.lab.status import FINISHED, STATUSES
 
 
 @dataclass(frozen=True)

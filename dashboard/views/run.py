@@ -8,6 +8,7 @@ from tomli_w import dumps
 
 from ablab.core.errors import AblabError
 from ablab.core.lab.names import check_study_name
+from ablab.core.lab.status import ENDED
 from ablab.core.lab.study import parse_study
 from ablab.core.plugin_system.registry import default_registry
 from ablab.dashboard import estimate, launcher
@@ -247,7 +248,7 @@ def progress() -> None:
         st.caption("Starting..." if alive else "")
         return
     total = len(runs)
-    finished = sum(counts.get(k, 0) for k in ("done", "diverged", "failed"))
+    finished = sum(counts.get(k, 0) for k in ENDED)
     since = st.session_state.get("launched", {}).get(study.name)
     eta = ""
     if alive and since:
