@@ -79,6 +79,10 @@ def dashboard(tmp_path):
     yield f"http://127.0.0.1:{port}"
     os.killpg(proc.pid, 15)
     proc.wait(10)
+    try:  # the Streamlit server in the same group, if it outlived the CLI (once seen in a full run)
+        os.killpg(proc.pid, 9)
+    except ProcessLookupError:
+        pass
 
 
 VEGA_VIEWS = (Path(__file__).resolve().parent / "vega_views.js").read_text()
