@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ablab.core.engine.options import check_options
-from ablab.core.errors import PluginError
+from ablab.core.errors import ConfigError, PluginError
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ class Cell:
     state_names: tuple[str, ...] = ("h",)
     # True only for FusedCell: the one switch the model reads to take the speed paths.
     fused: ClassVar[bool] = False
+    # The option naming the cell's main (non-gate) activation, which `model.activation` sets, so
+    # one study axis "model.activation" = ["relu", "tanh"] spans cells whose options differ.
+    activation_option: ClassVar[str | None] = None
 
     def __init__(self, registry, **options: Any) -> None:
         self.options = check_options(f"cell {type(self).__name__}", self.defaults, options, min_whole=1)
@@ -86,6 +89,23 @@ class Cell:
         """(name, bound activation, pre-activation, output) at one step, each array (S, B, H):
         what the dead-unit, saturation and mean-shift probes read."""
         return []
+
+
+def cell_options(cell_cls: type, name: str, options: dict, activation: Any) -> dict:
+    """A cell's options with `model.activation` folded in under the cell's own option name."""
+    if activation is None:
+        return dict(options)
+    key = cell_cls.activation_option
+    if key is None:
+        raise ConfigError(
+            f"model.activation: cell {name!r} has no activation to set; set it through model.cell_options "
+            f"(options: {', '.join(cell_cls.defaults) or 'none'})"
+        )
+    if key in options:
+        raise ConfigError(
+            f"model.activation and model.cell_options.{key} both set cell {name!r}'s activation; keep one"
+        )
+    return {**options, key: activation}
 
 
 def preset(base: type, summary: str, **overrides: Any) -> type:

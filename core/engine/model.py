@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ablab.core.engine import streams
+from ablab.core.engine.cell import cell_options
 from ablab.core.engine.fused_cell import backward_into, backward_params, hoisted
 from ablab.core.engine.gradcheck import check_model
 from ablab.core.engine.initializer import draw
@@ -32,6 +33,7 @@ class RecurrentSpec:
     hidden: int = 32
     cell: str = "lstm"
     cell_options: dict = field(default_factory=dict)
+    activation: Any = None  # the cell's main activation under its own option name (Cell.activation_option)
     layers: int = 1
     input_init: Any = "xavier"  # a name, or {name = ..., option = value}
     recurrent_init: Any = "orthogonal"
@@ -90,7 +92,8 @@ class RecurrentNet:
             name, opts = name_and_options(spec.embedding, "model.embedding")
             self.embedding = registry.get("embedding", name)(registry, spec.vocab, **opts)
         cell_cls = registry.get("cell", spec.cell)
-        self.cells = [cell_cls(registry, **spec.cell_options) for _ in range(spec.layers)]
+        options = cell_options(cell_cls, spec.cell, spec.cell_options, spec.activation)
+        self.cells = [cell_cls(registry, **options) for _ in range(spec.layers)]
         # Per layer, the matrix folded into the per-step matmul (FusedCell.step_z), or None.
         self.fused = [cell.fused_matrix if cell.fused else None for cell in self.cells]
         self.input_init = _init_spec(registry, spec.input_init, "model.input_init")
