@@ -34,6 +34,7 @@ da_t per step is saved. Cells without the keyword work unchanged.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,11 +45,32 @@ from ablab.core.errors import ConfigError, PluginError
 
 @dataclass(frozen=True)
 class RecurrentParam:
-    """How to create one recurrent parameter: a matrix (H, blocks*H) drawn with the recurrent
-    initialiser, or a zero-initialised vector of length `size` (peepholes, extra biases)."""
+    """One recurrent parameter of a cell, per ensemble member:
+
+    - kind "matrix": shape (H, blocks * H), drawn block by block with the study's recurrent
+      initialiser (model.recurrent_init, rescaled to model.spectral_radius when set);
+    - kind "vector": shape (H,), zeros (peepholes, extra biases).
+
+    `init(rng, hidden)`, when given, replaces that default: it returns the member's float64
+    array of the shape above and must draw only from `rng`, the member's own generator (so
+    member s of an ensemble equals a solo run with seed s). IndRNN's u ~ uniform[0, 1] is
+    `RecurrentParam("vector", init=lambda rng, hidden: rng.uniform(0, 1, hidden))`.
+    """
 
     kind: str  # "matrix" | "vector"
-    blocks: int = 1
+    blocks: int = 1  # matrices only: gate blocks side by side
+    init: Callable[[np.random.Generator, int], np.ndarray] | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("matrix", "vector"):
+            raise PluginError(f"RecurrentParam kind must be 'matrix' or 'vector', got {self.kind!r}")
+        if isinstance(self.blocks, bool) or not isinstance(self.blocks, int) or self.blocks < 1:
+            raise PluginError(f"RecurrentParam blocks must be a whole number >= 1, got {self.blocks!r}")
+        if self.init is not None and not callable(self.init):
+            raise PluginError(f"RecurrentParam init must be a function init(rng, hidden), got {self.init!r}")
+
+    def shape(self, hidden: int) -> tuple[int, ...]:
+        return (hidden, self.blocks * hidden) if self.kind == "matrix" else (hidden,)
 
 
 class Cell:
@@ -79,6 +101,11 @@ class Cell:
     def bias_init(self, hidden: int) -> np.ndarray:
         """Initial value of the input-projection bias b, length n_blocks * H."""
         return np.zeros(self.n_blocks * hidden)
+
+    def constrain(self, p: dict) -> None:
+        """Optional: called after every optimiser step with this layer's parameters (the
+        ensemble arrays themselves, (S, ...), keys as in recurrent_params plus "W" and "b");
+        modify them in place, member by member (IndRNN clips |u| <= 2^(1/T) here)."""
 
     # -- arithmetic --------------------------------------------------------------------
     def step(self, p: dict, a: np.ndarray, state: tuple) -> tuple[tuple, Any]:
@@ -118,6 +145,11 @@ def fused_matrix(cell: Cell, hidden: int) -> str | None:
         if cols == slice(None):
             return name
     return None
+
+
+def constrains(cell: Cell) -> bool:
+    """Whether the cell overrides constrain() (the training loop skips the call otherwise)."""
+    return type(cell).constrain is not Cell.constrain
 
 
 def writes_da_in_place(cell: Cell) -> bool:

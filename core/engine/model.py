@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.engine.cell import fused_matrix, with_transposes, writes_da_in_place
+from ablab.core.engine.cell import constrains, fused_matrix, with_transposes, writes_da_in_place
 from ablab.core.engine.initializer import draw
 from ablab.core.engine.spec import one_of, positive, positive_int
-from ablab.core.errors import ConfigError
+from ablab.core.errors import ConfigError, PluginError
 
 INIT_STREAM = 1  # rng stream ids: a member's weights and data come from different streams
 EMBED_STREAM = 4
@@ -79,6 +79,7 @@ class RecurrentNet:
         self.cells = [cell_cls(registry, **spec.cell_options) for _ in range(spec.layers)]
         self.da_in_place = writes_da_in_place(self.cells[0])
         self.fused = [fused_matrix(cell, spec.hidden) for cell in self.cells]  # see Cell.step_z
+        self.constrained = [constrains(cell) for cell in self.cells]  # see Cell.constrain
         self.input_init = _init_spec(registry, spec.input_init, "model.input_init")
         self.recurrent_init = _init_spec(registry, spec.recurrent_init, "model.recurrent_init")
         H = spec.hidden
@@ -104,16 +105,33 @@ class RecurrentNet:
             params[f"l{l}.W"] = draw(init, opts, rng, n_in, H, cell.n_blocks)
             params[f"l{l}.b"] = np.asarray(cell.bias_init(H), dtype=np.float64)
             for name, rp in cell.recurrent_params(H).items():
-                if rp.kind == "matrix":
-                    init, opts = self.recurrent_init
-                    params[f"l{l}.{name}"] = draw(init, opts, rng, H, H, rp.blocks, spec.spectral_radius)
-                else:
-                    params[f"l{l}.{name}"] = np.zeros(H)
+                params[f"l{l}.{name}"] = self._recurrent_param(cell, name, rp, rng)
             n_in = H
         init, opts = self.input_init
         params["out.V"] = draw(init, opts, rng, H, spec.n_out)
         params["out.c"] = np.zeros(spec.n_out)
         return params
+
+    def _recurrent_param(self, cell, name: str, rp, rng: np.random.Generator) -> np.ndarray:
+        H = self.spec.hidden
+        if rp.init is not None:  # the cell owns this parameter's initialisation
+            value = np.asarray(rp.init(rng, H), dtype=np.float64)
+            if value.shape != rp.shape(H):
+                raise PluginError(
+                    f"cell {type(cell).__name__}: init of {rp.kind} {name!r} returned shape {value.shape}, "
+                    f"expected {rp.shape(H)} for hidden = {H}"
+                )
+            return value
+        if rp.kind == "matrix":
+            init, opts = self.recurrent_init
+            return draw(init, opts, rng, H, H, rp.blocks, self.spec.spectral_radius)
+        return np.zeros(H)
+
+    def constrain(self, params: dict) -> None:
+        """Let each cell constrain its parameters in place (after an optimiser step)."""
+        for l, cell in enumerate(self.cells):
+            if self.constrained[l]:
+                cell.constrain(self.layer(params, l))
 
     def init(self, seeds: list[int], dtype=np.float32) -> dict[str, np.ndarray]:
         members = [self.init_member(s) for s in seeds]

@@ -10,6 +10,7 @@ import numpy as np
 from ablab.core.errors import ConfigError, PluginError
 
 DATA_STREAM = 2  # a member's data rng stream (weights use stream 1)
+READOUTS = ("last", "all", "vector")
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,9 @@ class Task:
     summary: str = ""
     defaults: dict[str, Any] = {}
     loss: str = "mse"  # "mse" | "xent"
-    readout: str = "last"  # "last" | "all"
+    # "last": one target per sequence; "all": a target every step; "vector": inputs without a
+    # time axis, x (B, n_in), for model.kind = "feedforward"
+    readout: str = "last"
     metric: str = "loss"  # name of the headline metric; "accuracy" for classification
 
     def __init__(self, **options: Any) -> None:
@@ -89,3 +92,8 @@ def validate_plugin(name: str, obj: Any) -> None:
         raise PluginError(f"task {name!r} must be a subclass of ablab.core.engine.task.Task, got {obj!r}")
     if obj.batch is Task.batch:
         raise PluginError(f"task {name!r} ({obj.__qualname__}) does not implement batch()")
+    for attr, allowed in (("loss", ("mse", "xent")), ("readout", READOUTS)):
+        if getattr(obj, attr) not in allowed:
+            raise PluginError(
+                f"task {name!r}: {attr} must be one of {', '.join(map(repr, allowed))}, got {getattr(obj, attr)!r}"
+            )

@@ -67,6 +67,8 @@ def _example(cache, b: int, reps: int):
         return np.repeat(cache[:, b : b + 1], reps, axis=1)
     if isinstance(cache, (tuple, list)):
         return type(cache)(_example(c, b, reps) for c in cache)
+    if isinstance(cache, dict):
+        return {k: _example(c, b, reps) for k, c in cache.items()}
     return cache
 
 
