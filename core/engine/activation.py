@@ -28,6 +28,7 @@ class Activation:
     deriv_from_output: bool = False
 
     def bind(self, options: dict[str, Any] | None = None) -> BoundActivation:
+        """Fix the options (unknown keys are a ConfigError naming the allowed ones)."""
         opts = dict(self.defaults)
         for key, value in (options or {}).items():
             if key not in self.defaults:
@@ -46,16 +47,19 @@ class BoundActivation:
 
     @property
     def name(self) -> str:
+        """The registered name."""
         return self.activation.name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.activation.fn(x, **self.options)
 
     def deriv(self, x: np.ndarray | None, y: np.ndarray) -> np.ndarray:
+        """f'(x), given y = f(x) too (x may be None when deriv_from_output is set)."""
         return self.activation.deriv(x, y, **self.options)
 
     @property
     def deriv_from_output(self) -> bool:
+        """Whether deriv reads y alone, so caches may drop the pre-activation."""
         return self.activation.deriv_from_output
 
 

@@ -70,6 +70,7 @@ class RecurrentParam:
             raise PluginError(f"RecurrentParam init must be a function init(rng, hidden), got {self.init!r}")
 
     def shape(self, hidden: int) -> tuple[int, ...]:
+        """One member's shape: (H, blocks*H) for a matrix, (H,) for a vector."""
         return (hidden, self.blocks * hidden) if self.kind == "matrix" else (hidden,)
 
 
@@ -88,9 +89,11 @@ class Cell:
     # -- shape of the cell ---------------------------------------------------------------
     @property
     def n_blocks(self) -> int:
+        """Column blocks of the input projection W (one per gate or candidate): W is (D, n_blocks*H)."""
         raise NotImplementedError
 
     def recurrent_params(self, hidden: int) -> dict[str, RecurrentParam]:
+        """The cell's recurrent parameters by name, e.g. {"U": RecurrentParam("matrix", 4)}."""
         raise NotImplementedError
 
     def hoisted(self, hidden: int) -> dict[str, slice]:
@@ -109,9 +112,14 @@ class Cell:
 
     # -- arithmetic --------------------------------------------------------------------
     def step(self, p: dict, a: np.ndarray, state: tuple) -> tuple[tuple, Any]:
+        """One time step: a_t (S, B, n_blocks*H) and the state tuple (h first, each (S, B, H))
+        -> (new state tuple, cache). The cache holds what backward_step needs, every array in it
+        shaped (S, B, ...) (see docs/plugins.md, "What probes read from a cell")."""
         raise NotImplementedError
 
     def backward_step(self, p: dict, dstate: tuple, cache: Any, grads: dict) -> tuple[np.ndarray, tuple]:
+        """dL/dstate_t and the step's cache -> (da_t, dL/dstate_{t-1}); adds each recurrent
+        parameter's gradient into grads[name] (except hoisted matrices). p also holds "NAME.T"."""
         raise NotImplementedError
 
     def step_z(self, p: dict, z: np.ndarray, state: tuple, recompute) -> tuple[tuple, Any]:

@@ -21,6 +21,9 @@ EMBED_STREAM = 4  # a member's embedding draws come from their own rng stream
 
 
 class Embedding:
+    """Base class for token embeddings: set `defaults` (a "dim" option unless dim is a
+    property), `trainable`, and implement init_member, forward and, if trainable, backward."""
+
     summary: str = ""
     defaults: dict[str, Any] = {}
     trainable: bool = False
@@ -34,15 +37,19 @@ class Embedding:
 
     @property
     def dim(self) -> int:
+        """Width of the vectors forward() returns."""
         return int(self.options["dim"])
 
     def init_member(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """One member's float64 parameters (no ensemble axis), drawn only from rng."""
         return {}
 
     def forward(self, p: dict, tokens: np.ndarray) -> np.ndarray:
+        """tokens (S, T, B) -> vectors (S, T, B, dim); p holds (S, ...) parameters."""
         raise NotImplementedError
 
     def backward(self, p: dict, tokens: np.ndarray, dx: np.ndarray, grads: dict) -> None:
+        """Add dL/dp into grads, given dx = dL/dvectors (S, T, B, dim)."""
         return None
 
 

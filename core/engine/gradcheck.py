@@ -140,8 +140,11 @@ def _check_one_step(cell, what: str, *, S: int, B: int, H: int, seed: int) -> di
     for key, cols in cell.hoisted(H).items():  # summed by ablab after the time loop
         grads[key] += np.matmul(h_prev.transpose(0, 2, 1), np.asarray(da)[..., cols])
     grads.update({"da": da, **dict(zip(names[1:], dprev))})
-    # parameters first: their gradients do not depend on the state gradients
-    return check_gradients(loss, {**p, **inputs}, grads, f"{what} (one step)", seed=seed)
+    # the cell's own parameter gradients first, then da, then the state gradients, then the
+    # hoisted matrices, whose gradient ablab derives from da: each failure names its cause
+    hoisted = cell.hoisted(H)
+    order = {**{k: v for k, v in p.items() if k not in hoisted}, **inputs, **{k: p[k] for k in hoisted}}
+    return check_gradients(loss, order, grads, f"{what} (one step)", seed=seed)
 
 
 def check_activation(registry, name: str, options: dict | None = None, *, seed=0) -> dict[str, float]:

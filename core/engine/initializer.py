@@ -21,6 +21,7 @@ class Initializer:
     defaults: dict[str, float] = field(default_factory=dict)
 
     def check_options(self, options: dict[str, Any]) -> dict[str, float]:
+        """The defaults updated with options (unknown keys are a ConfigError)."""
         opts = dict(self.defaults)
         for key, value in options.items():
             if key not in self.defaults:

@@ -87,6 +87,7 @@ class RecurrentNet:
 
     @property
     def readout(self) -> str:
+        """ "last" or "all", from the spec."""
         return self.spec.readout
 
     # -- parameters ----------------------------------------------------------------------
@@ -134,13 +135,16 @@ class RecurrentNet:
                 cell.constrain(self.layer(params, l))
 
     def init(self, seeds: list[int], dtype=np.float32) -> dict[str, np.ndarray]:
+        """Parameters of an ensemble, one member per seed, stacked on axis 0."""
         members = [self.init_member(s) for s in seeds]
         return {k: np.stack([m[k] for m in members]).astype(dtype) for k in members[0]}
 
     def embedding_params(self, params: dict) -> dict[str, np.ndarray]:
+        """The embedding's parameters, without their "emb." prefix."""
         return {k[4:]: v for k, v in params.items() if k.startswith("emb.")}
 
     def layer(self, params: dict, l: int) -> dict[str, np.ndarray]:
+        """Layer l's parameters by short name ("W", "b", "U", ...), the arrays themselves."""
         return {k: params[f"l{l}.{k}"] for k in self.layer_keys[l]}
 
     # -- forward and backward through time -------------------------------------------------

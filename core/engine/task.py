@@ -64,11 +64,13 @@ class Task:
 
     @property
     def n_out(self) -> int:
+        """Output width: classes for "xent", target size for "mse"."""
         raise NotImplementedError
 
     vocab: int | None = None  # set for token tasks: x holds ints in [0, vocab)
 
     def batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        """One member's time-major batch, drawn only from rng."""
         raise NotImplementedError
 
     def baseline(self) -> float:

@@ -6,11 +6,16 @@ from __future__ import annotations
 import inspect
 from types import ModuleType
 
+import pluggy
+
 HEADER = """# ablab.plugin API reference
 
 Generated from the docstrings by `python -m ablab.plugin > docs/api.md`; do not edit by hand.
 These names (`ablab.plugin.__all__`) are the stable plugin API; docs/plugins.md shows them in use.
 """
+
+HOOKIMPL = """The marker of a hook implementation: decorate each `register_*(register)` function of
+your plugin module with it (pluggy's HookimplMarker for the "ablab" project)."""
 
 
 def _signature(obj) -> str:
@@ -41,7 +46,10 @@ def render(module: ModuleType) -> str:
     parts = [HEADER]
     for name in module.__all__:
         obj = getattr(module, name)
-        if inspect.isclass(obj):
+        if isinstance(obj, pluggy.HookimplMarker):  # pluggy's own docstring speaks of pluggy, not ablab
+            parts.append(f"## `@{name}`\n")
+            parts.append(HOOKIMPL + "\n")
+        elif inspect.isclass(obj):
             bases = ", ".join(b.__name__ for b in obj.__bases__ if b is not object)
             parts.append(f"## class `{name}`" + (f" ({bases})" if bases else "") + "\n")
             if not issubclass(obj, BaseException):

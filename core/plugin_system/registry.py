@@ -70,9 +70,11 @@ class Registry:
     failures: list[Failure] = field(default_factory=list)
 
     def get(self, kind: str, name: str) -> Any:
+        """The registered object; a missing name lists the available ones and failed plugins."""
         return self.entry(kind, name).obj
 
     def entry(self, kind: str, name: str) -> Entry:
+        """The object with its provider and version."""
         if kind not in KINDS:
             raise UnknownPluginError(f"unknown plugin kind {kind!r}; kinds are: {', '.join(KINDS)}")
         try:
@@ -92,12 +94,15 @@ class Registry:
         return f"; {n} plugin{'s' if n > 1 else ''} failed to load: {listed} (see `ablab plugins`)"
 
     def names(self, kind: str) -> list[str]:
+        """Registered names of one kind, sorted."""
         return sorted(n for (k, n) in self.entries if k == kind)
 
     def of_kind(self, kind: str) -> list[Entry]:
+        """Entries of one kind, by name."""
         return [self.entries[(kind, n)] for n in self.names(kind)]
 
     def all(self) -> list[Entry]:
+        """Every entry, kind by kind."""
         return [e for kind in KINDS for e in self.of_kind(kind)]
 
 
