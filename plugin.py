@@ -10,6 +10,7 @@ docs/api.md is generated from these docstrings: `python -m ablab.plugin > docs/a
 from ablab.core.engine.activation import Activation, BoundActivation, resolve
 from ablab.core.engine.cell import Cell, RecurrentParam, preset
 from ablab.core.engine.embedding import Embedding, lookup, scatter_add
+from ablab.core.engine.fused_cell import FusedCell
 from ablab.core.engine.initializer import Initializer
 from ablab.core.engine.model import RecurrentNet, RecurrentSpec
 from ablab.core.engine.probe import Probe, ProbeContext
@@ -42,6 +43,7 @@ __all__ = [
     "Embedding",
     "lookup",
     "scatter_add",
+    "FusedCell",
     "Initializer",
     "Task",
     "Batch",

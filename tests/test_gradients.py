@@ -7,7 +7,7 @@ import pytest
 from ablab.core.engine.gradcheck import GradcheckError, check_activation, check_cell, check_loss, check_model
 from ablab.core.engine.model import RecurrentNet, RecurrentSpec
 from ablab.core.errors import ConfigError
-from ablab.core.plugin_system.registry import build_registry
+from ablab.core.plugin_system.registry import Entry, build_registry
 
 REGISTRY = build_registry(strict=False)
 
@@ -102,8 +102,8 @@ def test_gradcheck_catches_a_wrong_backward():
     rnn = REGISTRY.get("cell", "rnn")
 
     class Broken(rnn):
-        def backward_step(self, p, dstate, cache, grads):
-            da, (dh_prev,) = super().backward_step(p, dstate, cache, grads)
+        def backward_step(self, p, dstate, cache, grads, out):
+            da, (dh_prev,) = super().backward_step(p, dstate, cache, grads, out)
             return da, (dh_prev * 1.001,)  # 0.1% off through time
 
     REGISTRY.entries[("cell", "broken")] = type(REGISTRY.entry("cell", "rnn"))("cell", "broken", Broken, "test", "0")
@@ -192,15 +192,29 @@ def test_fused_step_matches_the_step_path(cell, layers, readout):
         np.testing.assert_allclose(grads[k], grads_plain[k], rtol=1e-12, atol=1e-13, err_msg=k)
 
 
-def test_a_subclass_that_overrides_step_alone_keeps_its_step():
-    from ablab.core.engine.cell import fused_matrix
-
+def test_speed_paths_are_declared_not_discovered():
+    """The model reads FusedCell's declarations: fused_matrix picks the step_z path; a
+    FusedCell without fused_matrix runs its own step()."""
     rnn = REGISTRY.get("cell", "rnn")
+    calls = []
 
-    class Custom(rnn):
+    class OwnStep(rnn):
+        fused_matrix = None
+
+        def hoisted(self, hidden):
+            return {"U": slice(None)}
+
         def step(self, p, a, state):
-            return super().step(p, a, state)
+            calls.append(1)
+            (h_prev,) = state
+            return self.step_z(p, a + np.matmul(h_prev, p["U"]), state, None)
 
-    assert fused_matrix(rnn(REGISTRY), 4) == "U"
-    assert fused_matrix(Custom(REGISTRY), 4) is None
-    assert fused_matrix(REGISTRY.get("cell", "gru")(REGISTRY), 4) is None  # U_ru covers 2 of 3 blocks
+    registry = build_registry(entry_points=False)
+    registry.entries[("cell", "own-step")] = Entry("cell", "own-step", OwnStep, "test", "0")
+    spec = dict(n_in=2, n_out=1, hidden=4, layers=2)
+    assert RecurrentNet(RecurrentSpec(cell="rnn", **spec), registry).fused == ["U", "U"]
+    assert RecurrentNet(RecurrentSpec(cell="gru", **spec), registry).fused == [None, None]  # U_ru: 2 of 3 blocks
+    net = RecurrentNet(RecurrentSpec(cell="own-step", **spec), registry)
+    assert net.fused == [None, None]
+    net.forward(net.init([0]), np.zeros((1, 3, 2, 2), np.float32))
+    assert len(calls) == 2 * 3  # every step of both layers went through OwnStep.step

@@ -108,20 +108,27 @@ RNN = build_registry(entry_points=False).get("cell", "rnn")
 
 
 class WrongBackward(RNN):
-    def backward_step(self, p, dstate, cache, grads):
-        da, dprev = super().backward_step(p, dstate, cache, grads)
-        return da * 1.01, dprev
+    def backward_step(self, p, dstate, cache, grads, out):
+        da, dprev = super().backward_step(p, dstate, cache, grads, out)
+        da *= 1.01
+        return da, dprev
 
 
 class MixesMembers(RNN):
-    def step(self, p, a, state):
-        (h,), cache = super().step(p, a, state)
+    def step_z(self, p, z, state, recompute):  # the RNN is fused: the model steps through step_z
+        (h,), cache = super().step_z(p, z, state, recompute)
         return (h + h.mean(axis=0, keepdims=True) * 0.1,), cache  # leaks across the ensemble axis
 
 
+class ChangesStepAlone(RNN):
+    def step(self, p, a, state):  # the model calls step_z, so this change would be silently skipped
+        (h,), cache = super().step(p, a, state)
+        return (h * 0.5,), cache
+
+
 class IgnoresOut(RNN):
-    def backward_step(self, p, dstate, cache, grads, out=None):
-        return super().backward_step(p, dstate, cache, grads)  # accepts out but never writes it
+    def backward_step(self, p, dstate, cache, grads, out):
+        return super().backward_step(p, dstate, cache, grads, np.empty_like(out))  # never writes out
 
 
 class ProbesTheWrongPoint(RNN):
@@ -140,8 +147,9 @@ class Float64(RNN):
     [
         (WrongBackward, "float64 gradient check"),
         (MixesMembers, "ensemble-member independence"),
+        (ChangesStepAlone, "step_z(p, z, ...) disagrees with step(p, a, ...)"),
         (Float64, "turned float32 state 'h' into float64"),
-        (IgnoresOut, "must write da_t into out"),
+        (IgnoresOut, "must write da_t into out and return it"),
         (ProbesTheWrongPoint, "f(pre) is not the output"),
     ],
 )
@@ -228,3 +236,27 @@ def test_an_activation_whose_derivative_needs_its_input_cannot_claim_deriv_from_
         check_activation("bad-relu", registry=replacing("bad-relu", relu, "activation"))
     honest = Activation("ok-relu", relu.fn, lambda x, y: (y > 0).astype(y.dtype), "relu", deriv_from_output=True)
     assert check_activation("ok-relu", registry=replacing("ok-relu", honest, "activation"))
+
+
+def test_a_fused_cell_must_implement_what_it_declares():
+    from ablab.core.engine.cell import validate_plugin
+    from ablab.core.engine.fused_cell import FusedCell
+    from ablab.core.errors import PluginError
+
+    class NoStepZ(FusedCell):
+        fused_matrix = "U"
+
+        def recurrent_params(self, hidden):
+            return {"U": None}
+
+        def backward_step(self, p, dstate, cache, grads, out):
+            return out, dstate
+
+    class NoStep(NoStepZ):
+        fused_matrix = None
+
+    with pytest.raises(PluginError, match=r"cell 'x' \(.*NoStepZ\) does not implement step_z\(\)"):
+        validate_plugin("x", NoStepZ)
+    with pytest.raises(PluginError, match=r"does not implement step\(\)"):
+        validate_plugin("x", NoStep)
+    validate_plugin("x", type("WithStepZ", (NoStepZ,), {"step_z": lambda self, p, z, state, recompute: None}))

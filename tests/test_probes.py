@@ -4,16 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ablab.core.engine.cell import with_transposes
 from ablab.core.engine.clipping import ClipSpec
 from ablab.core.engine.feedforward import FeedForwardNet, FeedForwardSpec
-from ablab.core.engine.model import RecurrentNet, RecurrentSpec
+from ablab.core.engine.model import RecurrentNet, RecurrentSpec, state_jacobian
 from ablab.core.engine.optim import OptimizerSpec
 from ablab.core.engine.probe import ProbeContext
 from ablab.core.engine.task import Batch
 from ablab.core.engine.train import TrainSpec, train
 from ablab.core.plugin_system.registry import build_registry
-from ablab.plugins.probes.gradients import state_jacobian
 
 REGISTRY = build_registry(entry_points=False)
 
@@ -134,7 +132,7 @@ def test_jacobian_of_lstm_matches_finite_differences():
 
     numeric = np.stack([(f(s0 + 1e-6 * e) - f(s0 - 1e-6 * e)) / 2e-6 for e in np.eye(6)], axis=1)
     _, cache = cell.step(p, a, (s0[None, None, :3], s0[None, None, 3:]))
-    analytic = state_jacobian(cell, with_transposes(cell, p, 3), cache, 0, 3)[0]
+    analytic = state_jacobian(cell, cell.with_transposes(p, 3), cache, 0, 3)[0]
     np.testing.assert_allclose(analytic, numeric, atol=1e-8)
 
 

@@ -23,8 +23,8 @@ class Activation:
     summary: str = ""
     defaults: dict[str, float] = field(default_factory=dict)
     bounded: bool = False  # output confined to an interval (a valid gate needs [0, 1])
-    # True when deriv reads only y (tanh' = 1 - y^2): cells may then drop the
-    # pre-activation from their caches and call deriv(None, y), which saves memory traffic.
+    # True when deriv reads only y (tanh' = 1 - y^2): deriv(None, y) then works, and cells may
+    # drop the pre-activation from their caches and call output_deriv(y) (less memory traffic).
     deriv_from_output: bool = False
 
     def bind(self, options: dict[str, Any] | None = None) -> BoundActivation:
@@ -53,9 +53,15 @@ class BoundActivation:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.activation.fn(x, **self.options)
 
-    def deriv(self, x: np.ndarray | None, y: np.ndarray) -> np.ndarray:
-        """f'(x), given y = f(x) too (x may be None when deriv_from_output is set)."""
+    def deriv(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """f'(x), given y = f(x) too."""
         return self.activation.deriv(x, y, **self.options)
+
+    def output_deriv(self, y: np.ndarray) -> np.ndarray:
+        """f' from the output alone; only for activations with deriv_from_output."""
+        if not self.activation.deriv_from_output:
+            raise ValueError(f"activation {self.name!r} needs its input for f'; keep the pre-activation")
+        return self.activation.deriv(None, y, **self.options)
 
     @property
     def deriv_from_output(self) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.engine.cell import with_transposes
+from ablab.core.engine.fused_cell import backward_into, backward_params, hoisted
 from ablab.core.engine.losses import LOSSES
 from ablab.core.errors import AblabError
 
@@ -85,35 +85,33 @@ def check_cell(
     r_h = rng.normal(0, 1.0, (S, T, B, H)) / np.sqrt(S * T * B * H)
     r_last = [rng.normal(0, 1.0, (S, B, H)) / np.sqrt(S * B * H) for _ in cell.state_names]
 
-    def run(keep: bool):
+    def run():
         state = tuple(state0.values())
-        caches, total = [], 0.0
-        hs.clear()
+        caches, hs, total = [], [], 0.0
         for t in range(T):
             state, cache = cell.step(p, a[:, t], state)
             caches.append(cache)
             hs.append(state[0])
             total += float(np.vdot(r_h[:, t], state[0]))
         total += sum(float(np.vdot(r, s)) for r, s in zip(r_last, state))
-        return total, caches
+        return total, caches, hs
 
-    hs: list[np.ndarray] = []
-    _, caches = run(True)
+    _, caches, hs = run()
     grads = {k: np.zeros_like(v) for k, v in p.items()}
     da = np.zeros_like(a)
     dstate = tuple(r.copy() for r in r_last)
-    pb = with_transposes(cell, p, H)
+    pb = backward_params(cell, p, H)
     for t in reversed(range(T)):
         dstate = (dstate[0] + r_h[:, t],) + dstate[1:]
-        da[:, t], dstate = cell.backward_step(pb, dstate, caches[t], grads)
-    h_seq = [state0[f"state0.{cell.state_names[0]}"]] + [c_h for c_h in hs[:-1]]
-    for name, cols in cell.hoisted(H).items():  # gradients ablab sums after the time loop
+        dstate = backward_into(cell, pb, dstate, caches[t], grads, da[:, t])
+    h_seq = [state0[f"state0.{cell.state_names[0]}"]] + hs[:-1]
+    for name, cols in hoisted(cell, H).items():  # gradients ablab sums after the time loop
         for t in range(T):
             grads[name] += np.matmul(h_seq[t].transpose(0, 2, 1), da[:, t][..., cols])
     grads["a"] = da
     grads.update({k: d for k, d in zip(state0, dstate)})
     inputs = {**p, "a": a, **state0}
-    return check_gradients(lambda: run(False)[0], inputs, grads, f"cell {name!r} {options or {}}", seed=seed)
+    return check_gradients(lambda: run()[0], inputs, grads, f"cell {name!r} {options or {}}", seed=seed)
 
 
 def _check_one_step(cell, what: str, *, S: int, B: int, H: int, seed: int) -> dict[str, float]:
@@ -135,15 +133,16 @@ def _check_one_step(cell, what: str, *, S: int, B: int, H: int, seed: int) -> di
 
     _, cache = cell.step(p, inputs["da"], tuple(inputs[k] for k in names[1:]))
     grads = {k: np.zeros_like(v) for k, v in p.items()}
-    da, dprev = cell.backward_step(with_transposes(cell, p, H), tuple(ri.copy() for ri in r), cache, grads)
+    da = np.empty_like(inputs["da"])
+    dprev = backward_into(cell, backward_params(cell, p, H), tuple(ri.copy() for ri in r), cache, grads, da)
     h_prev = inputs[names[1]]
-    for key, cols in cell.hoisted(H).items():  # summed by ablab after the time loop
-        grads[key] += np.matmul(h_prev.transpose(0, 2, 1), np.asarray(da)[..., cols])
+    hoisted_cols = hoisted(cell, H)
+    for key, cols in hoisted_cols.items():  # summed by ablab after the time loop
+        grads[key] += np.matmul(h_prev.transpose(0, 2, 1), da[..., cols])
     grads.update({"da": da, **dict(zip(names[1:], dprev))})
     # the cell's own parameter gradients first, then da, then the state gradients, then the
     # hoisted matrices, whose gradient ablab derives from da: each failure names its cause
-    hoisted = cell.hoisted(H)
-    order = {**{k: v for k, v in p.items() if k not in hoisted}, **inputs, **{k: p[k] for k in hoisted}}
+    order = {**{k: v for k, v in p.items() if k not in hoisted_cols}, **inputs, **{k: p[k] for k in hoisted_cols}}
     return check_gradients(loss, order, grads, f"{what} (one step)", seed=seed)
 
 

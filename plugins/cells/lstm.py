@@ -1,16 +1,15 @@
 """LSTM cell with peepholes, replaceable gate functions and the Greff et al. (2017) ablations."""
 
-import functools
-
 import numpy as np
 
 from ablab.core.engine.activation import resolve
-from ablab.core.engine.cell import Cell, RecurrentParam, preset
+from ablab.core.engine.cell import RecurrentParam, preset
+from ablab.core.engine.fused_cell import FusedCell
 from ablab.core.errors import ConfigError
 from ablab.plugin import hookimpl
 
 
-class LSTM(Cell):
+class LSTM(FusedCell):
     """Long short-term memory (Hochreiter & Schmidhuber 1997; forget gate: Gers et al. 2000).
 
     With a_t = W x_t + b computed before the time loop, sigma the gate activation, phi the
@@ -42,6 +41,7 @@ class LSTM(Cell):
         "coupled": False,
     }
     state_names = ("h", "c")
+    fused_matrix = "U"  # z_t = a_t + h_{t-1} U: step() comes from FusedCell, dU is hoisted
 
     def __init__(self, registry, **options):
         super().__init__(registry, **options)
@@ -90,25 +90,11 @@ class LSTM(Cell):
             params.update({"p_" + g: RecurrentParam("vector") for g in self.gates})
         return params
 
-    def hoisted(self, hidden):
-        return {"U": slice(None)}
-
     def bias_init(self, hidden):
         b = np.zeros(self.n_blocks * hidden)
         if "f" in self.gates:
             b[self._slices(hidden)["f"]] = self.options["forget_bias"]
         return b
-
-    def _recurrent_input(self, p, a, h_prev):
-        """z = a + h_prev U; step() hands activation_values() this very recipe to recompute it."""
-        z = np.matmul(h_prev, p["U"])  # (S,B,nb*H), blocks [i, f, o, g]
-        z += a
-        return z
-
-    def step(self, p, a, state):
-        h_prev = state[0]
-        z = self._recurrent_input(p, a, h_prev)
-        return self.step_z(p, z, state, functools.partial(self._recurrent_input, p, a, h_prev))
 
     def step_z(self, p, z, state, recompute):
         h_prev, c_prev = state  # (S,B,H) each
@@ -155,12 +141,12 @@ class LSTM(Cell):
             s,
         )
 
-    def backward_step(self, p, dstate, cache, grads, out=None):
+    def backward_step(self, p, dstate, cache, grads, out):
         dh, dc_next = dstate
         h_prev, c_prev, _, gz, gates, i, f, o, zg, g, c, s = cache
         H = h_prev.shape[-1]
         sl = self._slices(H)
-        dz = np.empty(h_prev.shape[:-1] + (self.n_blocks * H,), dtype=dh.dtype) if out is None else out  # (S,B,nb*H)
+        dz = out  # (S,B,nb*H)
         # dz[..., :nG] first holds dL/d(gate output); sigma' turns it into dL/d(pre-activation)
         # h = o * s
         if o is not None:
@@ -198,7 +184,9 @@ class LSTM(Cell):
         # gates = sigma(gz), in one call over the gates not already done
         done = self.peep and o is not None
         pre = slice(0, (len(self.gates) - done) * H)
-        dz[..., pre] *= self.sigma.deriv(None if gz is None else gz[..., pre], gates[..., pre])
+        dz[..., pre] *= (
+            self.sigma.output_deriv(gates[..., pre]) if gz is None else self.sigma.deriv(gz[..., pre], gates[..., pre])
+        )
         if self.peep:
             for name in ("i", "f"):
                 if name in self.gates:

@@ -39,14 +39,11 @@ class Gates(Probe):
     def measure(self, ctx):
         out = []
         _, cache = ctx.forward
-        for l, (cell, steps) in enumerate(zip(ctx.net.cells, cache["steps"])):
-            per_step = [cell.gate_values(c) for c in steps]
-            for gate in per_step[0]:
-                v = np.concatenate([g[gate] for g in per_step], axis=1)  # (S, T*B, H)
-                v = v.reshape(v.shape[0], -1)
-                out += ctx.record(self.name, f"{gate}_mean", v.mean(axis=1), l)
-                sat = (v < GATE_SATURATED) | (v > 1 - GATE_SATURATED)
-                out += ctx.record(self.name, f"{gate}_saturated", sat.mean(axis=1), l)
+        for l, gate, v in ctx.net.gate_values(cache):  # v (S, T*B, H)
+            v = v.reshape(v.shape[0], -1)
+            out += ctx.record(self.name, f"{gate}_mean", v.mean(axis=1), l)
+            sat = (v < GATE_SATURATED) | (v > 1 - GATE_SATURATED)
+            out += ctx.record(self.name, f"{gate}_saturated", sat.mean(axis=1), l)
         return out
 
 
