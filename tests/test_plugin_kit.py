@@ -92,6 +92,16 @@ def test_one_package_registers_several_kinds_and_its_readme_explains_each_hook(t
         assert f"`{hook}(register)`" in readme and f"ablab check-plugin {kind} mish" in readme
     source = (root / "ablab_mish" / "__init__.py").read_text() + (root / "tests" / "test_ablab_mish.py").read_text()
     assert "ablab.core" not in source  # a plugin imports only the public API
+    ruff = [sys.executable, "-m", "ruff"]
+    lint = subprocess.run(
+        [*ruff, "check", "--isolated", "--select", "E,F,W,I,B,UP", "--line-length", "120", "."],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0, lint.stdout  # what an author gets is already clean
+    fmt = subprocess.run([*ruff, "format", "--isolated", "--line-length", "120", "--check", "."], cwd=root)
+    assert fmt.returncode == 0
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root)], capture_output=True, text=True
     )

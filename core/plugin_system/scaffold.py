@@ -232,7 +232,7 @@ PROBE = '''class {cls}Probe(Probe):
 
     def measure(self, ctx):
         out = []
-        for layer, act_name, act, pre, post in ctx.net.activations(ctx.forward[1]):
+        for layer, act_name, _act, _pre, post in ctx.net.activations(ctx.forward[1]):
             value = np.abs(post).reshape(post.shape[0], -1).mean(axis=1)
             out += ctx.record(self.name, act_name, value, layer)
         return out
@@ -255,13 +255,21 @@ TEMPLATES = {
 
 def _module_text(kinds: list[str], fields: dict) -> str:
     needs = {n for kind in kinds for n in IMPORTS[kind]}
-    api = sorted(needs - {"numpy"}, key=str.lower)
+    api = sorted(needs - {"numpy"} | {"hookimpl"}, key=lambda n: (n[0].islower(), n))  # as isort orders them
     lines = [f'"""{fields["summary"]}."""', ""]
     if "numpy" in needs:
-        lines += ["import numpy as np", ""]
-    lines += [f"from ablab.plugin import {', '.join(['hookimpl', *api])}", "", ""]
+        lines += ["import numpy as np"]  # numpy and ablab are both third-party to the plugin: one block
+    lines += [_import_line("ablab.plugin", api), "", "", ""]
     bodies = [TEMPLATES[kind].format(**fields).rstrip() + "\n" for kind in kinds]
-    return "\n".join(lines) + "\n\n\n".join(bodies)
+    return "\n".join(lines) + "\n\n".join(bodies)
+
+
+def _import_line(module: str, names: list[str]) -> str:
+    """`from module import a, b`, wrapped as ruff format would past 120 characters."""
+    line = f"from {module} import {', '.join(names)}"
+    if len(line) <= 120:
+        return line
+    return f"from {module} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
 
 
 def new_plugin(name: str, kinds: str | list[str], directory: str | Path = ".") -> Path:
@@ -280,7 +288,8 @@ def new_plugin(name: str, kinds: str | list[str], directory: str | Path = ".") -
     root = Path(directory) / f"ablab-{name}"
     if root.exists():
         raise ConfigError(f"{root} already exists; choose another --dir or name")
-    listing = ", ".join(f"the {kind} `{name}`" for kind in kinds)
+    things = [f"the {kind} `{name}`" for kind in kinds]
+    listing = " and ".join(things) if len(things) < 3 else ", ".join(things[:-1]) + " and " + things[-1]
     fields = {
         "name": name,
         "dist": name,
@@ -296,7 +305,8 @@ def new_plugin(name: str, kinds: str | list[str], directory: str | Path = ".") -
     (root / "pyproject.toml").write_text(PYPROJECT.format(**fields))
     (root / "README.md").write_text(README.format(**fields))
     (root / module / "__init__.py").write_text(_module_text(kinds, fields))
-    imports = f"import {module}\nfrom ablab.plugin import {', '.join(f'check_{k}' for k in kinds)}, registry_with\n"
+    checks = sorted(f"check_{k}" for k in kinds) + ["registry_with"]
+    imports = f"{_import_line('ablab.plugin', checks)}\n\nimport {module}\n"
     tests = "\n\n".join(TEST.format(kind=k, **fields) for k in kinds)
     (root / "tests" / f"test_{module}.py").write_text(f"{imports}\n\n{tests}")
     return root
