@@ -270,3 +270,31 @@ def test_a_fused_cell_must_implement_what_it_declares():
     with pytest.raises(PluginError, match=r"does not implement step\(\)"):
         validate_plugin("x", NoStep)
     validate_plugin("x", type("WithStepZ", (NoStepZ,), {"step_z": lambda self, p, z, state, recompute: None}))
+
+
+def test_the_indrnn_study_runs_and_stores_the_plugins_probe(tmp_path):
+    from ablab.core.lab.runner import run_study
+    from ablab.core.lab.store import Store
+    from ablab.core.lab.study import load_study, parse_study
+
+    registry = build_registry()
+    path = ROOT / "examples" / "ablab-indrnn" / "indrnn_adding.toml"
+    full = load_study(path, registry)
+    assert len(full.runs(registry)) == 9 and {r.config["model"]["cell"] for r in full.runs(registry)} == {
+        "indrnn",
+        "rnn",
+        "lstm",
+    }
+    small = (
+        path.read_text()
+        .replace("seeds = [0, 1, 2]", "seeds = [0]")
+        .replace("steps = 1500", "steps = 4")
+        .replace("length = 30", "length = 5")
+    )
+    study = parse_study(small, "small.toml", registry)
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    assert run_study(study, registry, store, workers=0).done == 3
+    runs = {r["config"]["model"]["cell"]: r["key"] for r in store.runs_of("indrnn_adding")}
+    probes = store.probes_of([runs["indrnn"]])
+    assert {"u_mean", "u_max", "at_bound"} <= set(probes[probes["probe"] == "indrnn_u"]["name"])
+    assert store.probes_of([runs["lstm"]]).query("probe == 'indrnn_u'").empty  # it applies to IndRNN only
