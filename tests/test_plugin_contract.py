@@ -279,3 +279,12 @@ def test_builtin_embeddings_pass_and_a_mixing_embedding_fails():
 
     with pytest.raises(ContractError, match="embedding 'mixing': ensemble-member independence"):
         check_embedding("mixing", registry=registry_with(SimpleNamespace(register_embeddings=register_embeddings)))
+
+
+def test_a_probe_for_one_cell_on_one_task_is_found_and_run():
+    class Narrow(OnlyOn):
+        def applies(self, net, task):
+            return super().applies(net, task) and hasattr(task, "batch_at_lag")  # recall only
+
+    outcomes = check_probe("narrow", registry=with_probe(Narrow("narrow", {"lstm-cifg"})))
+    assert [o.status for o in outcomes] == ["ok", "ok", "ok"]

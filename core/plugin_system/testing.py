@@ -432,34 +432,46 @@ def _tasks(registry) -> dict:
     return tasks
 
 
-def _probe_nets(registry):
-    """(cell or model label, task name, net, task): one pairing per registered cell (on the first task
-    that suits it) and per registered task (on the first cell), small sizes, default options."""
+def _probe_nets(registry, probe):
+    """(cell or model label, task name, net, task) where the probe applies: every registered
+    cell on the first task it applies to there, and every registered task with the first
+    cell it applies to there (or the feedforward net, for "vector" tasks). Small sizes,
+    default options."""
     from ablab.core.engine.feedforward import FeedForwardNet, FeedForwardSpec
     from ablab.core.engine.model import RecurrentNet, RecurrentSpec
 
     tasks = _tasks(registry)
+    cells = registry.names("cell")
+    sequence = [t for t, task in tasks.items() if task.readout != "vector"]
 
     def recurrent(cell: str, task):
         token = {"vocab": task.vocab, "embedding": "onehot"} if task.vocab is not None else {}
         spec = RecurrentSpec(n_in=task.n_in, n_out=task.n_out, hidden=4, cell=cell, readout=task.readout, **token)
         return RecurrentNet(spec, registry)
 
-    sequence = [t for t, task in tasks.items() if task.readout != "vector"]
-    cells = registry.names("cell")
-    pairs = []
+    done: set[tuple[str, str]] = set()
+
+    def first_applying(pairs):
+        for cell, task_name in pairs:
+            net = recurrent(cell, tasks[task_name])
+            if probe.applies(net, tasks[task_name]):
+                return cell, task_name, net
+        return None
+
     for cell in cells:
-        for task_name in sequence:
-            pairs.append((cell, task_name))
-            break
+        found = first_applying((cell, t) for t in sequence)
+        if found:
+            done.add(found[:2])
+            yield found[0], found[1], found[2], tasks[found[1]]
     for task_name, task in tasks.items():
         if task.readout == "vector":
             net = FeedForwardNet(FeedForwardSpec(n_in=task.n_in, n_out=task.n_out, depth=2, width=4), registry)
-            yield "feedforward", task_name, net, task
-        elif cells and (cells[0], task_name) not in pairs:
-            pairs.append((cells[0], task_name))
-    for cell, task_name in pairs:
-        yield cell, task_name, recurrent(cell, tasks[task_name]), tasks[task_name]
+            if probe.applies(net, task):
+                yield "feedforward", task_name, net, task
+        elif not any(t == task_name for _, t in done):
+            found = first_applying((c, task_name) for c in cells)
+            if found:
+                yield found[0], task_name, found[2], task
 
 
 def check_probe(name: str, registry=None) -> list[Outcome]:
@@ -477,9 +489,7 @@ def check_probe(name: str, registry=None) -> list[Outcome]:
     first: list = []
 
     def everywhere():
-        for model, task_name, net, task in _probe_nets(registry):
-            if not probe.applies(net, task):
-                continue
+        for model, task_name, net, task in _probe_nets(registry, probe):
             where = f"{model} on task {task_name!r}"
             tried.append(where)
             try:
