@@ -288,3 +288,8 @@ def test_a_probe_for_one_cell_on_one_task_is_found_and_run():
 
     outcomes = check_probe("narrow", registry=with_probe(Narrow("narrow", {"lstm-cifg"})))
     assert [o.status for o in outcomes] == ["ok", "ok", "ok"]
+
+
+def test_every_builtin_probe_passes_its_contract_somewhere():
+    for name in BUILTINS.names("probe"):
+        assert check_probe(name, registry=BUILTINS), name
