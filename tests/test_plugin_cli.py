@@ -15,6 +15,14 @@ def test_check_plugin_takes_options_and_prints_skipped_paths(capsys):
     assert "cell 'indrnn' passes the ablab contract" in out
 
 
+def test_activation_and_initializer_options_reach_their_checks(capsys):
+    assert main(["check-plugin", "activation", "leaky_relu", "--option", "alpha=0.2"]) == 0
+    assert main(["check-plugin", "initializer", "normal", "--option", "std=0.5"]) == 0
+    capsys.readouterr()
+    assert main(["check-plugin", "activation", "leaky_relu", "--option", "beta=0.2"]) == 2
+    assert "activation 'leaky_relu' has no option 'beta'; options: alpha" in capsys.readouterr().err
+
+
 def test_check_plugin_with_a_wrong_option_names_it(capsys):
     assert main(["check-plugin", "cell", "indrnn", "--option", "horizn=10"]) == 2
     assert (

@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="an option of the cell, task or embedding (a TOML value), repeatable: --option horizon=10",
+        help="an option of the plugin (a TOML value), repeatable: --option horizon=10",
     )
     p.set_defaults(func=cmd_check_plugin)
 

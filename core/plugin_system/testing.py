@@ -338,10 +338,10 @@ def _builtin_probes_on_cell(registry, cell: str, options: dict) -> None:
             ) from exc
 
 
-def check_activation(name: str, registry=None) -> list[Outcome]:
+def check_activation(name: str, options: dict | None = None, registry=None) -> list[Outcome]:
     """Shapes and dtypes, deriv_from_output honesty and the float64 derivative check."""
     registry = _registry(registry)
-    act = registry.get("activation", name).bind()
+    act = registry.get("activation", name).bind(options)
     x = np.random.default_rng(0).normal(0, 2, (4, 5)).astype(np.float32)
 
     def shapes():
@@ -358,16 +358,16 @@ def check_activation(name: str, registry=None) -> list[Outcome]:
             _expect(np.array_equal(d_out, d), "deriv_from_output is set but deriv(None, y) differs from deriv(x, y)")
 
     def gradients():
-        _grad_activation(registry, name)
+        _grad_activation(registry, name, options)
 
     return _run([("shapes and dtypes", shapes), ("float64 derivative check", gradients)], f"activation {name!r}")
 
 
-def check_initializer(name: str, registry=None) -> list[Outcome]:
+def check_initializer(name: str, options: dict | None = None, registry=None) -> list[Outcome]:
     """Shapes (fan_in, fan_out), finite values and draws only from the rng given."""
     registry = _registry(registry)
     init = registry.get("initializer", name)
-    opts = init.check_options({})
+    opts = init.check_options(options or {})
 
     def shapes():
         for fan_in, fan_out in ((3, 5), (6, 6), (8, 2)):
@@ -605,7 +605,7 @@ CHECKS: dict[str, Callable[..., list[Outcome]]] = {
     "task": check_task,
     "probe": check_probe,
 }
-TAKES_OPTIONS = ("cell", "embedding", "task")
+TAKES_OPTIONS = ("cell", "activation", "embedding", "initializer", "task")  # a probe is an instance
 
 
 def check_plugin(kind: str, name: str, registry=None, options: dict | None = None) -> list[Outcome]:
