@@ -34,6 +34,8 @@ def cell_cases():
         ("lstm", {"peepholes": True, "coupled": True}),
         ("lstm", {"peepholes": True, "no_input_gate": True, "no_output_gate": True}),
         ("lstm", {"peepholes": True, "no_forget_gate": True, "no_output_activation": True}),
+        ("lstm", {"no_output_gate": True, "no_output_activation": True}),  # dc starts from dh itself
+        ("lstm", {"no_input_gate": True, "no_forget_gate": True, "no_output_gate": True}),  # no gates at all
         ("lstm", {"gate_activation": "tanh"}),
         ("lstm", {"gate_activation": "relu", "cell_activation": "elu"}),
         ("lstm", {"gate_activation": "hard_sigmoid", "peepholes": True}),
