@@ -101,7 +101,7 @@ class Cell:
     def step(self, p: dict, a: np.ndarray, state: tuple) -> tuple[tuple, Any]:
         """One time step: a_t (S, B, n_blocks*H) and the state tuple (h first, each (S, B, H))
         -> (new state tuple, cache). The cache holds what backward_step needs, every array in it
-        shaped (S, B, ...) (see docs/plugins.md, "What probes read from a cell")."""
+        shaped (S, B, ...) (see docs/plugins.md, "What probes read")."""
         raise NotImplementedError
 
     def backward_step(self, p: dict, dstate: tuple, cache: Any, grads: dict) -> tuple[np.ndarray, tuple]:

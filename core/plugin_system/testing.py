@@ -334,7 +334,7 @@ def _builtin_probes_on_cell(registry, cell: str, options: dict) -> None:
         except Exception as exc:
             raise ContractError(
                 f"the built-in probe {entry.name!r} raised {exc.__class__.__name__}: {exc} "
-                "(see docs/plugins.md, 'What probes read from a cell')"
+                "(see docs/plugins.md, 'What probes read': a cache is a tuple of (S, B, ...) arrays)"
             ) from exc
 
 
