@@ -227,11 +227,20 @@ def test_every_hook_is_documented(hook):
 
 
 @pytest.mark.parametrize("hook", HOOKS)
-def test_every_hook_is_exercised_by_a_test(hook):
+def test_every_hook_is_exercised_by_a_test(hook, tmp_path):
+    """A hook is exercised when another test file implements it, or when the package that
+    ablab new-plugin writes implements it (test_scaffold_of_every_kind_passes_the_contract
+    loads every scaffold through the registry and checks what it registered)."""
     used = [
-        p.name for p in (ROOT / "tests").glob("test_*.py") if p.name != "test_plugin_kit.py" and hook in p.read_text()
+        p.name
+        for p in (ROOT / "tests").glob("test_*.py")
+        if p.name != "test_plugin_kit.py" and f"def {hook}(register)" in p.read_text()
     ]
-    scaffolded = hook.removeprefix("register_")[:-1] in KINDS  # the scaffold tests above cover the kind
+    kind = hook.removeprefix("register_")[:-1]
+    scaffolded = False
+    if kind in KINDS:
+        root = new_plugin(f"hook-{kind}", kind, tmp_path)
+        scaffolded = f"def {hook}(register)" in (root / f"ablab_hook_{kind}" / "__init__.py").read_text()
     assert used or scaffolded, f"no test registers a plugin through {hook}"
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.errors import ConfigError, PluginError
+from ablab.core.engine.options import check_options, name_and_options
+from ablab.core.errors import PluginError
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,8 @@ class Activation:
 
     def bind(self, options: dict[str, Any] | None = None) -> BoundActivation:
         """Fix the options (unknown keys are a ConfigError naming the allowed ones)."""
-        opts = dict(self.defaults)
-        for key, value in (options or {}).items():
-            if key not in self.defaults:
-                allowed = ", ".join(self.defaults) or "none"
-                raise ConfigError(f"activation {self.name!r} has no option {key!r}; options: {allowed}")
-            opts[key] = float(value)
-        return BoundActivation(self, opts)
+        numbers = {k: float(v) for k, v in self.defaults.items()}  # every activation option is a number
+        return BoundActivation(self, check_options(f"activation {self.name!r}", numbers, options or {}))
 
 
 @dataclass(frozen=True)
@@ -71,12 +67,8 @@ class BoundActivation:
 
 def resolve(registry, spec: str | dict) -> BoundActivation:
     """'tanh' or {name = 'leaky_relu', alpha = 0.1} -> a bound activation."""
-    if isinstance(spec, str):
-        return registry.get("activation", spec).bind()
-    if isinstance(spec, dict) and "name" in spec:
-        opts = {k: v for k, v in spec.items() if k != "name"}
-        return registry.get("activation", spec["name"]).bind(opts)
-    raise ConfigError(f"an activation is a name or a table with a 'name' key, got {spec!r}")
+    name, options = name_and_options(spec, "an activation")
+    return registry.get("activation", name).bind(options)
 
 
 def validate_plugin(name: str, obj: Any) -> None:

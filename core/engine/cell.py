@@ -30,7 +30,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ablab.core.errors import ConfigError, PluginError
+from ablab.core.engine.options import check_options
+from ablab.core.errors import PluginError
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class Cell:
     fused: ClassVar[bool] = False
 
     def __init__(self, registry, **options: Any) -> None:
-        self.options = check_options(type(self), options)
+        self.options = check_options(f"cell {type(self).__name__}", self.defaults, options, min_whole=1)
         self.registry = registry
 
     # -- shape of the cell ---------------------------------------------------------------
@@ -125,33 +126,9 @@ def constrains(cell: Cell) -> bool:
     return type(cell).constrain is not Cell.constrain
 
 
-def check_options(cls: type, options: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(cls.defaults)
-    for key, value in options.items():
-        if key not in cls.defaults:
-            allowed = ", ".join(f"{k} (default {v!r})" for k, v in cls.defaults.items()) or "none"
-            raise ConfigError(f"{cls.__name__} has no option {key!r}; options: {allowed}")
-        default = cls.defaults[key]
-        if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"cell option {key!r} must be true or false, got {value!r}")
-        elif isinstance(default, int):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"option {key!r} must be a whole number >= 1, got {value!r}")
-        elif isinstance(default, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"cell option {key!r} must be a number, got {value!r}")
-            value = float(value)
-        elif isinstance(default, str):
-            if not isinstance(value, (str, dict)):
-                raise ConfigError(f"cell option {key!r} must be a name, got {value!r}")
-        merged[key] = value
-    return merged
-
-
 def preset(base: type, summary: str, **overrides: Any) -> type:
     """A registered variant of a cell with other defaults (e.g. lstm-peephole)."""
-    check_options(base, overrides)
+    check_options(f"cell {base.__name__}", base.defaults, overrides, min_whole=1)
     return type(base.__name__ + "Preset", (base,), {"defaults": {**base.defaults, **overrides}, "summary": summary})
 
 

@@ -188,7 +188,7 @@ def check_model(net, *, loss: str = "mse", S=2, T=5, B=3, seed=0, tol: float = T
     for k in params:  # move off the initial values (zero biases, zero peepholes)
         params[k] += rng.normal(0, 0.1, params[k].shape)
     spec = net.spec
-    tokens = getattr(net, "embedding", None) is not None
+    tokens = net.embedding is not None
     x = rng.integers(0, spec.vocab, (S, T, B)) if tokens else rng.normal(0, 1.0, (S, T, B, spec.n_in))
     out_shape = (S, B) if spec.readout == "last" else (S, T, B)
     if loss == "xent":

@@ -12,14 +12,15 @@ from typing import Any
 
 import numpy as np
 
+from ablab.core.engine import streams
 from ablab.core.engine.cell import constrains
 from ablab.core.engine.fused_cell import backward_into, backward_params, hoisted
+from ablab.core.engine.gradcheck import check_model
 from ablab.core.engine.initializer import draw
-from ablab.core.engine.spec import one_of, positive, positive_int
+from ablab.core.engine.options import name_and_options
+from ablab.core.engine.spec import from_dict, one_of, positive, positive_int
+from ablab.core.engine.train import fit_by_gradient
 from ablab.core.errors import ConfigError, PluginError
-
-INIT_STREAM = 1  # rng stream ids: a member's weights and data come from different streams
-EMBED_STREAM = 4
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,7 @@ class RecurrentSpec:
 
 
 def _init_spec(registry, spec: Any, where: str):
-    if isinstance(spec, str):
-        name, opts = spec, {}
-    elif isinstance(spec, dict) and "name" in spec:
-        name, opts = spec["name"], {k: v for k, v in spec.items() if k != "name"}
-    else:
-        raise ConfigError(f"{where} must be an initializer name or a table with 'name', got {spec!r}")
+    name, opts = name_and_options(spec, where)
     init = registry.get("initializer", name)
     return init, init.check_options(opts)
 
@@ -66,15 +62,33 @@ def _init_spec(registry, spec: Any, where: str):
 class RecurrentNet:
     """A resolved RecurrentSpec: cell instances and initialisers looked up in the registry."""
 
+    kind = "recurrent"
+    recurrent = True
+
+    @classmethod
+    def from_config(cls, model: dict, task, registry) -> RecurrentNet:
+        if task.readout == "vector":
+            raise ConfigError('the task is not a sequence task (readout "vector"); use model.kind = "feedforward"')
+        model = dict(model)
+        io = {"n_in": task.n_in, "n_out": task.n_out, "readout": task.readout}
+        if task.vocab is not None:  # token inputs go through an embedding, one-hot unless chosen
+            io.update(vocab=task.vocab, embedding=model.pop("embedding", "onehot"))
+        net = cls(from_dict(RecurrentSpec, {**model, **io}, "model"), registry)
+        if net.embedding is not None:
+            net.embedding.attach(task)
+        return net
+
+    def fit(self, task, spec, seeds, probes):
+        return fit_by_gradient(self, task, spec, seeds, probes)
+
+    def gradcheck(self, tol: float) -> dict[str, float]:
+        return check_model(self, tol=tol)
+
     def __init__(self, spec: RecurrentSpec, registry):
         self.spec = spec
         self.embedding = None
         if spec.embedding is not None:
-            name, opts = (
-                (spec.embedding, {})
-                if isinstance(spec.embedding, str)
-                else (spec.embedding.get("name"), {k: v for k, v in spec.embedding.items() if k != "name"})
-            )
+            name, opts = name_and_options(spec.embedding, "model.embedding")
             self.embedding = registry.get("embedding", name)(registry, spec.vocab, **opts)
         cell_cls = registry.get("cell", spec.cell)
         self.cells = [cell_cls(registry, **spec.cell_options) for _ in range(spec.layers)]
@@ -94,12 +108,12 @@ class RecurrentNet:
     # -- parameters ----------------------------------------------------------------------
     def init_member(self, seed: int) -> dict[str, np.ndarray]:
         """float64 parameters of one member; a member's draw depends on its seed alone."""
-        rng = np.random.default_rng([seed, INIT_STREAM])
+        rng = streams.rng(seed, streams.INIT)
         spec, H = self.spec, self.spec.hidden
         params: dict[str, np.ndarray] = {}
         n_in = spec.n_in
         if self.embedding is not None:
-            emb_rng = np.random.default_rng([seed, EMBED_STREAM])
+            emb_rng = streams.rng(seed, streams.EMBED)
             params.update({f"emb.{k}": v for k, v in self.embedding.init_member(emb_rng).items()})
             n_in = self.embedding.dim
         for l, cell in enumerate(self.cells):

@@ -187,56 +187,55 @@ class LSTM(FusedCell):
         )
         return (h, c), cache
 
-    def _gate_deriv(self, k: LSTMCache, cols: slice) -> np.ndarray:
+    def _gate_deriv(self, cache: LSTMCache, cols: slice) -> np.ndarray:
         """sigma' of the gates in columns `cols`, from the output alone when allowed."""
-        if k.z_gates is None:
-            return self.sigma.output_deriv(k.gates[..., cols])
-        return self.sigma.deriv(k.z_gates[..., cols], k.gates[..., cols])
+        if cache.z_gates is None:
+            return self.sigma.output_deriv(cache.gates[..., cols])
+        return self.sigma.deriv(cache.z_gates[..., cols], cache.gates[..., cols])
 
     def backward_step(self, p, dstate, cache, grads, out):
         dh, dc_next = dstate
-        k = cache
         at = self.layout(dh.shape[-1])
         dz = out  # dL/dz_t, blocks [gates..., g]: ablab's buffer for da_t (da_t = dz_t)
-        d_gates = np.empty_like(k.gates)  # dL/d(gate outputs), before sigma'
+        d_gates = np.empty_like(cache.gates)  # dL/d(gate outputs), before sigma'
         # h = o * psi(c)
-        if k.o is None:
+        if cache.o is None:
             d_psi_c = dh
         else:
-            np.multiply(dh, k.psi_c, out=d_gates[..., at.o])
-            d_psi_c = dh * k.o
+            np.multiply(dh, cache.psi_c, out=d_gates[..., at.o])
+            d_psi_c = dh * cache.o
         if self.psi is None:
             dc = d_psi_c + dc_next  # c_t also carries into step t+1
         else:
-            dc = d_psi_c * self.psi.deriv(k.c, k.psi_c)
+            dc = d_psi_c * self.psi.deriv(cache.c, cache.psi_c)
             dc += dc_next
         # o = sigma(z_o + p_o * c)
         if self.has_o and self.peepholes:
-            dz_o = np.multiply(d_gates[..., at.o], self._gate_deriv(k, at.o), out=dz[..., at.o])
+            dz_o = np.multiply(d_gates[..., at.o], self._gate_deriv(cache, at.o), out=dz[..., at.o])
             dc += dz_o * p["p_o"][:, None, :]
-            grads["p_o"] += np.einsum("sbh,sbh->sh", dz_o, k.c)
+            grads["p_o"] += np.einsum("sbh,sbh->sh", dz_o, cache.c)
         # c = f * c_prev + i * g
-        dg = dc if k.i is None else dc * k.i
-        if k.i is not None:
-            np.multiply(dc, k.g, out=d_gates[..., at.i])
+        dg = dc if cache.i is None else dc * cache.i
+        if cache.i is not None:
+            np.multiply(dc, cache.g, out=d_gates[..., at.i])
             if self.coupled:  # f = 1 - i
-                d_gates[..., at.i] -= dc * k.c_prev
+                d_gates[..., at.i] -= dc * cache.c_prev
         if self.has_f:
-            np.multiply(dc, k.c_prev, out=d_gates[..., at.f])
-        dc_prev = dc if k.f is None else dc * k.f
+            np.multiply(dc, cache.c_prev, out=d_gates[..., at.f])
+        dc_prev = dc if cache.f is None else dc * cache.f
         # g = phi(z_g)
         if self.phi is None:
             dz[..., at.g] = dg
-        elif k.z_g is None:
-            np.multiply(dg, self.phi.output_deriv(k.g), out=dz[..., at.g])
+        elif cache.z_g is None:
+            np.multiply(dg, self.phi.output_deriv(cache.g), out=dz[..., at.g])
         else:
-            np.multiply(dg, self.phi.deriv(k.z_g, k.g), out=dz[..., at.g])
+            np.multiply(dg, self.phi.deriv(cache.z_g, cache.g), out=dz[..., at.g])
         # i, f, o = sigma(z_{i,f,o} + p_{i,f} * c_{t-1})      (one call over the gates not done above)
-        np.multiply(d_gates[..., at.together], self._gate_deriv(k, at.together), out=dz[..., at.together])
+        np.multiply(d_gates[..., at.together], self._gate_deriv(cache, at.together), out=dz[..., at.together])
         for cols, peephole in at.peek_at_c_prev:
             dz_gate = dz[..., cols]
             dc_prev += dz_gate * p[peephole][:, None, :]  # dc_prev owns its memory: dc is this step's array
-            grads[peephole] += np.einsum("sbh,sbh->sh", dz_gate, k.c_prev)
+            grads[peephole] += np.einsum("sbh,sbh->sh", dz_gate, cache.c_prev)
         # z = a + h_prev U      (dU = sum_t h_prev^T dz is hoisted: ablab computes it after the loop)
         dh_prev = np.matmul(dz, p["U.T"])
         return dz, (dh_prev, dc_prev)
@@ -246,22 +245,21 @@ class LSTM(FusedCell):
         return {name: v for name, v in named.items() if v is not None}
 
     def activation_values(self, cache):
-        k = cache
-        at = self.layout(k.h_prev.shape[-1])
-        z_gates, z_g = k.z_gates, k.z_g
+        at = self.layout(cache.h_prev.shape[-1])
+        z_gates, z_g = cache.z_gates, cache.z_g
         if z_gates is None or (z_g is None and self.phi is not None):
-            z = k.recompute()  # as step_z had it (no peepholes here: with them z_gates is kept)
+            z = cache.recompute()  # as step_z had it (no peepholes here: with them z_gates is kept)
             z_gates = z[..., at.gates] if z_gates is None else z_gates
             z_g = z[..., at.g] if z_g is None else z_g
         out = [
-            (name + "_gate", self.sigma, z_gates[..., cols], k.gates[..., cols])
+            (name + "_gate", self.sigma, z_gates[..., cols], cache.gates[..., cols])
             for cols, name in ((at.i, "input"), (at.f, "forget"), (at.o, "output"))
             if cols is not None
         ]
         if self.phi is not None:
-            out.append(("cell_input", self.phi, z_g, k.g))
+            out.append(("cell_input", self.phi, z_g, cache.g))
         if self.psi is not None:
-            out.append(("cell_output", self.psi, k.c, k.psi_c))
+            out.append(("cell_output", self.psi, cache.c, cache.psi_c))
         return out
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ablab.core.engine import streams
 from ablab.core.engine.losses import accuracy
 from ablab.core.engine.probe import Probe, is_recurrent
 from ablab.plugin import hookimpl
@@ -67,7 +68,7 @@ class MemorySpan(Probe):
         solved = np.ones(len(ctx.seeds), dtype=bool)
         for lag in range(1, ctx.task.options["max_lag"] + 1):
             parts = [
-                ctx.task.batch_at_lag(np.random.default_rng([seed, 3, lag]), self.batch_size, lag) for seed in ctx.seeds
+                ctx.task.batch_at_lag(streams.rng(seed, streams.PROBE, lag), self.batch_size, lag) for seed in ctx.seeds
             ]
             batch = Batch(np.stack([p.x for p in parts]), np.stack([p.y for p in parts]))
             y, _ = ctx.net.forward(ctx.params, encode_inputs(ctx.net, ctx.task, batch.x, ctx.dtype))
