@@ -4,6 +4,7 @@ table with a name and options" (activations, initialisers, embeddings in a study
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ablab.core.errors import ConfigError
@@ -30,8 +31,8 @@ def _checked(what: str, key: str, default: Any, value: Any, min_whole: int) -> A
         if isinstance(value, bool) or not isinstance(value, int) or value < min_whole:
             raise ConfigError(f"{what} option {key!r} must be a whole number >= {min_whole}, got {value!r}")
     elif isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{what} option {key!r} must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{what} option {key!r} must be a finite number, got {value!r}")
         return float(value)
     elif isinstance(default, str):
         if not isinstance(value, (str, dict)):

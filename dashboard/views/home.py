@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from ablab.core.lab.store import STATUSES
+from ablab.core.lab.status import STATUSES
 from ablab.dashboard.common import empty_store, get_store
 
 st.title("ablab")

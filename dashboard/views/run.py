@@ -8,7 +8,7 @@ import streamlit as st
 from tomli_w import dumps
 
 from ablab.core.errors import AblabError
-from ablab.core.lab.store import ENDED
+from ablab.core.lab.status import ENDED
 from ablab.core.lab.study import build, parse_study
 from ablab.core.plugin_system.registry import default_registry
 from ablab.dashboard import launcher
