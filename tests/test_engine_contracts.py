@@ -86,6 +86,10 @@ def test_word2vec_fits_like_every_net_one_result_per_seed():
             lambda: REGISTRY.get("initializer", "xavier").check_options({"gain": None}),
             "initializer 'xavier' option 'gain' must be a finite number",
         ),
+        (
+            lambda: REGISTRY.get("cell", "lstm")(REGISTRY, forget_bias=float("inf")),
+            "cell LSTM option 'forget_bias' must be a finite number, got inf",
+        ),
     ],
 )
 def test_options_follow_one_rule_and_name_their_owner(make, message):

@@ -12,7 +12,7 @@ from ablab.core.errors import ConfigError
 
 def check_options(what: str, defaults: dict[str, Any], options: dict[str, Any], *, min_whole: int = 0) -> dict:
     """defaults updated with options, each checked against its default's type: bool, a whole
-    number >= min_whole, a number (stored as float), or a name (a string, or a table with a
+    number >= min_whole, a finite number (stored as float), or a name (a string, or a table with a
     name). `what` names the owner in errors, e.g. "cell 'lstm'"."""
     merged = dict(defaults)
     for key, value in options.items():
