@@ -308,23 +308,63 @@ def cmd_claims(args) -> int:
 def cmd_new_plugin(args) -> int:
     from ablab.core.plugin_system.scaffold import new_plugin
 
-    root = new_plugin(args.name, args.kind, args.dir)
-    print(f"wrote {root}\nnext: pip install -e {root} && ablab check-plugin {args.kind} {args.name} && pytest {root}")
+    kinds = list(dict.fromkeys(args.kind))  # one of each, in the order given
+    root = new_plugin(args.name, kinds, args.dir)
+    checks = " && ".join(f"ablab check-plugin {kind} {args.name}" for kind in kinds)
+    print(f"wrote {root}\nnext: pip install -e {root} && {checks} && pytest {root}")
     return 0
+
+
+def parse_option(text: str) -> tuple[str, object]:
+    """'horizon=10' -> ('horizon', 10): the value is read as a TOML value (numbers, true/false,
+    "quoted" strings); anything TOML cannot read is taken as a bare string."""
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise AblabError(f"--option takes key=value, e.g. --option horizon=10; got {text!r}")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return key.strip(), parsed
 
 
 def cmd_check_plugin(args) -> int:
     from ablab.core.plugin_system.registry import default_registry
     from ablab.core.plugin_system.testing import ContractError, check_plugin
 
+    options = dict(parse_option(o) for o in args.option)
     try:
-        passed = check_plugin(args.kind, args.name, default_registry())
+        outcomes = check_plugin(args.kind, args.name, default_registry(), options)
     except ContractError as exc:
         print(f"FAIL {exc}", file=sys.stderr)
         return 1
-    for name in passed:
-        print(f"ok   {name}")
+    for o in outcomes:
+        print(f"ok   {o.name}" if o.status == "ok" else f"skip {o.name}: {o.reason}")
     print(f"{args.kind} {args.name!r} passes the ablab contract")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    store = _store(args)
+    runs = store.runs_of(args.study)
+    if not runs:
+        names = ", ".join(s["name"] for s in store.studies()) or "none"
+        raise AblabError(f"no runs of study {args.study!r} in {store.display_url}; stored studies: {names}")
+    if args.failed:
+        failed = [r for r in runs if r["status"] == "failed"]
+        if not failed:
+            print(f"study {args.study}: no failed runs")
+        for r in failed:
+            print(f"== run {r['key'][:12]} seed {r['seed']} point {json.dumps(r['point'], sort_keys=True)}")
+            print((r.get("error") or "(no traceback stored)").rstrip())
+        return 1 if failed else 0
+    rows = [
+        {"run": r["key"][:12], "seed": str(r["seed"]), "status": r["status"], "point": json.dumps(r["point"])}
+        for r in runs
+    ]
+    print(format_table(rows, ["run", "seed", "status", "point"]))
     return 0
 
 
@@ -384,14 +424,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("new-plugin", help="write a pip-installable plugin package that passes its own tests")
     p.add_argument("name", help="plugin name, e.g. my-cell")
-    p.add_argument("--kind", required=True, choices=SCAFFOLD_KINDS)
+    p.add_argument(
+        "--kind",
+        required=True,
+        action="append",
+        choices=SCAFFOLD_KINDS,
+        help="what the package registers; repeat for several kinds in one package (--kind cell --kind activation)",
+    )
     p.add_argument("--dir", default=".", help="where to create ablab-NAME/ (default: here)")
     p.set_defaults(func=cmd_new_plugin)
 
     p = sub.add_parser("check-plugin", help="run the plugin contract: shapes, determinism, independence, gradients")
     p.add_argument("kind", choices=list(CHECKS))
     p.add_argument("name", help="the registered name")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the plugin (a TOML value), repeatable: --option horizon=10",
+    )
     p.set_defaults(func=cmd_check_plugin)
+
+    p = sub.add_parser("runs", help="the runs of a stored study; --failed prints their stored tracebacks")
+    p.add_argument("study", help="study name (see `ablab studies`)")
+    p.add_argument("--failed", action="store_true", help="only failed runs, each with its stored traceback")
+    _add_store(p)
+    p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("dashboard", help="serve the Streamlit dashboard on 127.0.0.1")
     p.add_argument("--port", type=int, default=8501, help="port to listen on (default 8501)")

@@ -11,6 +11,8 @@ from ablab.core.engine import streams
 from ablab.core.engine.options import check_options
 from ablab.core.errors import PluginError
 
+READOUTS = ("last", "all", "vector")
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -29,7 +31,9 @@ class Task:
     summary: str = ""
     defaults: dict[str, Any] = {}
     loss: str = "mse"  # "mse" | "xent"
-    readout: str = "last"  # "last" | "all"
+    # "last": one target per sequence; "all": a target every step; "vector": inputs without a
+    # time axis, x (B, n_in), for model.kind = "feedforward"
+    readout: str = "last"
     metric: str = "loss"  # name of the headline metric; "accuracy" for classification
     # What "solved" means for a study's `solved` and `steps_to_solve` quantities: the run's
     # final `metric` ("accuracy" or "loss") compared by `op` with `value`, times the task's
@@ -53,11 +57,13 @@ class Task:
 
     @property
     def n_out(self) -> int:
+        """Output width: classes for "xent", target size for "mse"."""
         raise NotImplementedError
 
     vocab: int | None = None  # set for token tasks: x holds ints in [0, vocab)
 
     def batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        """One member's time-major batch, drawn only from rng."""
         raise NotImplementedError
 
     def baseline(self) -> float:
@@ -90,3 +96,8 @@ def validate_plugin(name: str, obj: Any) -> None:
         raise PluginError(f"task {name!r} must be a subclass of ablab.core.engine.task.Task, got {obj!r}")
     if obj.batch is Task.batch:
         raise PluginError(f"task {name!r} ({obj.__qualname__}) does not implement batch()")
+    for attr, allowed in (("loss", ("mse", "xent")), ("readout", READOUTS)):
+        if getattr(obj, attr) not in allowed:
+            raise PluginError(
+                f"task {name!r}: {attr} must be one of {', '.join(map(repr, allowed))}, got {getattr(obj, attr)!r}"
+            )

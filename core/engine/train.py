@@ -126,6 +126,7 @@ def train(
     probe_batch = stack_batches(task, [probe_rng(s) for s in seeds], spec.probe_batch) if active_probes else None
     window = WindowStats()
     limit = EXPLODED * reference_loss(task)
+    constrain = getattr(net, "constrain", None)  # recurrent nets: cells' constrain() hooks
 
     def run_checkpoints(step: int) -> None:
         nonlocal window
@@ -166,6 +167,8 @@ def train(
                 frozen = active
             lr = learning_rate(spec.optimizer, step, spec.steps)
             update(spec.optimizer, params, grads, opt_state, lr, frozen)
+            if constrain is not None:
+                constrain(params)
             if step % spec.log_every == 0 or step == spec.steps - 1:
                 gone = result.diverged_at >= 0
                 result.steps.append(step)
