@@ -138,7 +138,7 @@ def test_run_page_expands_and_estimates(filled_store, monkeypatch):
     at.multiselect(key="b_cells").set_value(["lstm"]).run()
     assert {m.label: m.value for m in at.metric}["configurations"] == "1"
     at.text_input(key="b_name").set_value("bad name").run()
-    assert "without spaces" in texts(at)
+    assert "[study.name] study name 'bad name' is not allowed" in texts(at)
 
 
 def test_review_notes_are_stored(filled_store, monkeypatch):

@@ -50,7 +50,7 @@ def test_migrations_are_recorded_and_idempotent(any_store_url):
     from ablab.core.lab.migrations import MIGRATIONS
 
     names = [name for name, _ in MIGRATIONS]
-    assert names[:2] == ["m001_initial", "m002_curve_stats"] and names == sorted(names)
+    assert names[:3] == ["m001_initial", "m002_curve_stats", "m003_leases_stale_bigint"] and names == sorted(names)
     store = Store(store_url)
     assert store.applied_migrations() == names
     assert store.migrate() == []  # nothing left to apply

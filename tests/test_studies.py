@@ -61,7 +61,7 @@ BAD = [
     ("[study\nname = 'x'", "not valid TOML"),
     (TINY.replace("seeds = [0, 1]", 'seeds = [0, 1]\ncolour = "red"'), "[study.colour] unknown key; allowed keys:"),
     (TINY.replace("hidden = 4", "hidden = 4, hiden = 5"), "unknown key 'hiden'; allowed keys:"),
-    (TINY.replace("hidden = 4", 'hidden = "four"'), "model.hidden must be a whole number >= 1"),
+    (TINY.replace("hidden = 4", 'hidden = "four"'), "model.hidden must be a whole number, got 'four'"),
     (TINY.replace('name = "adding"', 'name = "addition"'), "no task named 'addition'; available tasks: adding, charlm"),
     (TINY.replace('"model.cell" = ["rnn", "gru"]', '"model.cell" = []'), "[axes.model.cell] must be a non-empty list"),
     (

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
-import subprocess
+import signal
 import sys
 import time
 
@@ -55,13 +56,16 @@ def cmd_dashboard(args) -> int:
         "minimal",  # no "Deploy" button: this is a local lab
     ]
     print(f"ablab dashboard on http://127.0.0.1:{args.port}", flush=True)
-    return subprocess.call(command, env=env)
+    # exec, not a child: the dashboard is this very process, so stopping `ablab dashboard` by
+    # its pid (SIGTERM, SIGKILL) stops Streamlit too, and nothing is left serving the port
+    os.execve(sys.executable, command, env)
+    return 0  # not reached
 
 
-def _store(args):
+def _store(args, write: bool = True):
     from ablab.core.lab.store import Store
 
-    return Store(args.store)
+    return Store(args.store, write=write)
 
 
 def _add_store(p) -> None:
@@ -81,6 +85,7 @@ def cmd_run(args) -> int:
     registry = default_registry()
     study = load_study(args.study, registry)
     store = _store(args)
+    store.check_integrity()  # never write into a damaged file
     executor = None
     if args.scheduler:
         from ablab.core.lab.cluster import dask_executor
@@ -97,20 +102,23 @@ def cmd_run(args) -> int:
         f"store {store.display_url}",
         file=sys.stderr,
     )
-    p = run_study(
-        study,
-        registry,
-        store,
-        workers=args.workers,
-        executor=executor,
-        rerun_failed=args.rerun_failed,
-        on_progress=show,
-    )
+    with stop_on_sigterm():
+        p = run_study(
+            study,
+            registry,
+            store,
+            workers=args.workers,
+            executor=executor,
+            rerun_failed=args.rerun_failed,
+            rerun=args.rerun,
+            on_progress=show,
+        )
     if tty:
         print(file=sys.stderr)
     if p.interrupted:
         print(
-            f"interrupted: {p.finished} runs finished; run the same command again to finish the rest", file=sys.stderr
+            f"interrupted: {p.finished} runs finished, {p.left} left; run the same command again to finish the rest",
+            file=sys.stderr,
         )
         return 130
     print(
@@ -120,13 +128,31 @@ def cmd_run(args) -> int:
     )
     if p.failed:
         print("failed runs keep their traceback in the store; `ablab run --rerun-failed` retries them", file=sys.stderr)
-    return 1 if p.failed else 0
+    if p.left:
+        print(
+            f"ablab: error: the study is not complete: {p.left} runs left; run the same command again", file=sys.stderr
+        )
+    return 1 if p.failed or p.left else 0
+
+
+@contextlib.contextmanager
+def stop_on_sigterm():
+    """SIGTERM stops a run the way Ctrl-C does: workers ended, leases given back."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_studies(args) -> int:
     from ablab.core.lab.status import STATUSES
 
-    studies = _store(args).studies()
+    studies = _store(args, write=False).studies()
     if not studies:
         print("no studies in the store yet: try `ablab claims` or `ablab run STUDY.toml`")
         return 0
@@ -134,17 +160,22 @@ def cmd_studies(args) -> int:
         {
             "study": s["name"],
             **{k: str(s["counts"].get(k, 0)) for k in STATUSES},
+            "stale": str(s["stale"]),
         }
         for s in studies
     ]
-    print(format_table(rows, ["study", *STATUSES]))
+    print(format_table(rows, ["study", *STATUSES, "stale"]))
+    if any(s["stale"] for s in studies):
+        print("stale: runs made by an older version of a plugin's code; kept, but not in results")
     return 0
 
 
 def cmd_results(args) -> int:
+    from ablab.core.lab.names import check_study_name
     from ablab.core.lab.results import run_frame, summary
 
-    store = _store(args)
+    check_study_name(args.study)
+    store = _store(args, write=False)
     frame = run_frame(store, args.study)
     if frame.empty:
         names = ", ".join(s["name"] for s in store.studies()) or "none"
@@ -238,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="worker processes (default: one per core; 0 runs in this process)"
     )
     p.add_argument("--rerun-failed", action="store_true", help="also redo runs that failed before")
+    p.add_argument("--rerun", action="store_true", help="recompute every run, even those already in the store")
     p.add_argument(
         "--scheduler",
         default=None,
@@ -246,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("studies", help="list stored studies with run counts by status")
+    p = sub.add_parser("studies", help="list stored studies with run counts by status (and stale runs)")
     _add_store(p)
     p.set_defaults(func=cmd_studies)
 
@@ -286,7 +318,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except AblabError as exc:
-        print(f"ablab: error: {exc}", file=sys.stderr)
+        print(f"ablab: error: {str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        # the store failed mid-command (damaged file, disk full, lost server): one line, no traceback
+        import sqlite3
+
+        import sqlalchemy as sa
+
+        if not isinstance(exc, sa.exc.SQLAlchemyError | sqlite3.Error):
+            raise
+        first = (str(exc).splitlines() or [""])[0][:200]
+        print(f"ablab: error: the results store failed ({exc.__class__.__name__}: {first})", file=sys.stderr)
         return 2
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import types
+import typing
 from typing import Any
 
 from ablab.core.errors import ConfigError
@@ -16,12 +19,48 @@ def from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
     unknown = sorted(set(data) - fields)
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(fields))}")
+    check_types(cls, data, where)
     try:
         return cls(**data)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
     except TypeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+_PLAIN = {bool: "true or false", int: "a whole number", float: "a number", str: "text", dict: "a table"}
+
+
+@functools.cache
+def _field_types(cls: type) -> dict[str, tuple[type, ...] | None]:
+    """Per field, the plain types its annotation allows (None: anything, e.g. Any)."""
+    out: dict[str, tuple[type, ...] | None] = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        args = (
+            typing.get_args(hint)
+            if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+            else (hint,)
+        )
+        plain = tuple(typing.get_origin(a) or a for a in args)
+        out[name] = plain if all(a in _PLAIN or a is type(None) for a in plain) else None
+    return out
+
+
+def check_types(cls: type, data: dict[str, Any], where: str) -> None:
+    """Refuse a value of the wrong type (nesterov = "yes", cell_options = 5) before the
+    dataclass silently keeps it: TOML's types map onto the annotations one to one."""
+    for key, value in data.items():
+        allowed = _field_types(cls).get(key)
+        if allowed is None or (value is None and type(None) in allowed):
+            continue
+        ok = any(
+            isinstance(value, t) and not (isinstance(value, bool) and t is not bool)
+            for t in allowed
+            if t is not type(None)
+        ) or (float in allowed and isinstance(value, int) and not isinstance(value, bool))
+        if not ok:
+            want = " or ".join(_PLAIN[t] for t in allowed if t in _PLAIN)
+            raise ConfigError(f"{where}.{key} must be {want}, got {str(value)[:40]!r}")
 
 
 def positive_int(value: Any, key: str) -> None:

@@ -9,7 +9,6 @@ one windowed query. Both go through SQLAlchemy Core, so SQLite and PostgreSQL an
 from __future__ import annotations
 
 import json
-import math
 
 import pandas as pd
 import sqlalchemy as sa
@@ -30,13 +29,15 @@ def _stats(store, study: str, kind: str, name: str, where, x: str, max_points: i
         if len(steps) > max_points:  # evenly spaced, always the first and the last
             stride = (len(steps) - 1) / (max_points - 1)
             base.append(t.c.step.in_(sorted({steps[round(i * stride)] for i in range(max_points)})))
-    q = sa.select(t.c.point, t.c[x], t.c.n, t.c.mean, t.c.min, t.c.max, t.c.m2).where(*base)
+    q = sa.select(t.c.point, t.c[x], t.c.n, t.c.shift, t.c.s1, t.c.s2, t.c.min, t.c.max).where(*base)
     with store.engine.connect() as conn:
         rows = conn.execute(q.order_by(t.c.point_hash, t.c[x])).fetchall()
-    out = pd.DataFrame.from_records(rows, columns=["point", x, "n", "mean", "min", "max", "m2"])
-    out["var"] = [m2 / (n - 1) if n > 1 else math.nan for m2, n in zip(out["m2"], out["n"])]
+    out = pd.DataFrame.from_records(rows, columns=["point", x, "n", "shift", "s1", "s2", "min", "max"])
+    out.insert(3, "mean", out["shift"] + out["s1"] / out["n"])
+    m2 = (out["s2"] - out["s1"] ** 2 / out["n"]).clip(lower=0.0)  # sums of squares are >= 0
+    out["var"] = (m2 / (out["n"] - 1)).where(out["n"] > 1)
     out["point"] = out["point"].map(json.loads)
-    return out.drop(columns=["m2"])
+    return out.drop(columns=["shift", "s1", "s2"])
 
 
 def metric_curve(store, study: str, metric: str, *, max_points: int = CURVE_POINTS) -> pd.DataFrame:
@@ -76,7 +77,11 @@ def quantities(store, study: str) -> pd.DataFrame:
 
 def _runs_of_study(store, study: str):
     links = store.t["study_runs"]
-    return sa.select(links.c.run_key, links.c.point).where(links.c.study == study).subquery("study_runs_sel")
+    return (
+        sa.select(links.c.run_key, links.c.point)
+        .where(links.c.study == study, curves.current(links))
+        .subquery("study_runs_sel")
+    )
 
 
 def final_values(store, study: str, metric: str, *, fraction: float = 0.1) -> pd.DataFrame:

@@ -96,3 +96,24 @@ def m002_curve_stats(conn: sa.Connection) -> None:
     sa.Index("ix_study_runs_run_key", md.tables["study_runs"].c.run_key).create(conn)
     for (study,) in conn.execute(sa.text("SELECT name FROM studies")).all():
         curves.rebuild_study(conn, md.tables, study)
+
+
+@migration
+def m003_leases_stale_bigint(conn: sa.Connection) -> None:
+    """Run leases (owner + expiry, so two `ablab run`s never compute a run twice and a dead
+    one's runs are redone), stale study links (kept, labelled, when a plugin's code changes),
+    64-bit seeds on PostgreSQL (SQLite integers are 64-bit already), and the ablab version
+    that last migrated the store (named when a newer store is refused)."""
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN owner VARCHAR(200)"))
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN lease_until FLOAT"))
+    conn.execute(sa.text("ALTER TABLE study_runs ADD COLUMN stale INTEGER NOT NULL DEFAULT 0"))
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("ALTER TABLE runs ALTER COLUMN seed TYPE BIGINT"))
+    md = sa.MetaData()
+    sa.Table(
+        "ablab_meta",
+        md,
+        sa.Column("key", sa.String(64), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
+    md.create_all(conn)

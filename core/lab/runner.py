@@ -8,12 +8,14 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from ablab.core.lab.leases import LEASE_SECONDS, new_owner
 from ablab.core.lab.status import FINISHED
 from ablab.core.lab.store import RunResult, Store
 
@@ -26,6 +28,7 @@ class Job:
     seeds: list[int]
     keys: list[str]
     versions: dict
+    owner: str | None = None  # the lease owner: results are written only while it holds the runs
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Progress:
     failed: int = 0
     started: float = field(default_factory=time.time)
     interrupted: bool = False
+    left: int = 0  # runs not finished when the run stopped (a worker died, the store failed)
 
     @property
     def finished(self) -> int:
@@ -50,9 +54,35 @@ class Progress:
         return (time.time() - self.started) / ran * left
 
 
-def _worker_init() -> None:
+PR_SET_PDEATHSIG = 1
+
+
+def _worker_init(parent: int) -> None:
     # Ctrl-C belongs to the parent, which stops the study cleanly (BLAS threads: make_executor).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
+
+
+def die_with_parent(parent: int) -> None:
+    """A worker must not outlive the `ablab run` that started it (SIGKILL leaves no chance to
+    clean up): on Linux the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG);
+    elsewhere, and as a second guard, a thread polls the parent pid."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ablab-parent-watch", daemon=True).start()
 
 
 _STORES: dict[str, Store] = {}
@@ -76,7 +106,7 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
     from ablab.core.plugin_system.registry import default_registry
 
     store = _store(store_url)
-    store.mark_running(job.keys, job.versions)
+    store.mark_running(job.keys, job.versions, job.owner)
     started = time.time()
     try:
         registry = default_registry()
@@ -91,7 +121,7 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
     except Exception:
         error = traceback.format_exc()
         for key in job.keys:
-            store.write_run(key, "failed", seconds=time.time() - started, error=error)
+            store.write_run(key, "failed", seconds=time.time() - started, error=error, owner=job.owner)
         return [(key, "failed") for key in job.keys]
     seconds = (time.time() - started) / len(job.seeds)
     out = []
@@ -118,7 +148,7 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
         status = "diverged" if diverged >= 0 else "done"
         results.append(RunResult(key, status, seconds, metrics, probes_rows, diverged if diverged >= 0 else None))
         out.append((key, status))
-    store.write_runs(results)  # the job's seeds in one transaction
+    store.write_runs(results, owner=job.owner)  # the job's seeds in one transaction, while it holds them
     return out
 
 
@@ -143,22 +173,51 @@ def make_executor(workers: int | None) -> Executor:
         max_workers=workers or os.cpu_count() or 1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_worker_init,
+        initargs=(os.getpid(),),
     )
 
 
-def plan(study, registry, store: Store, rerun_failed: bool = False) -> tuple[list[Job], Progress]:
+def plan(study, registry, store: Store) -> tuple[dict[str, list], Progress]:
+    """Save the study and its runs; group the runs by configuration (one ensemble job each)."""
     runs = study.runs(registry)
     store.save_study(study, runs)
-    status = store.statuses(r.key for r in runs)
-    from ablab.core.lab.study import plugin_versions
+    groups: dict[str, list] = {}
+    for r in runs:
+        groups.setdefault(r.config_key, []).append(r)
+    return groups, Progress(total=len(runs))
 
-    todo = [r for r in runs if status.get(r.key) not in FINISHED and (rerun_failed or status.get(r.key) != "failed")]
-    groups: dict[str, Job] = {}
-    for r in todo:
-        job = groups.setdefault(r.config_key, Job(r.config, [], [], plugin_versions(r.config, registry)))
-        job.seeds.append(r.seed)
-        job.keys.append(r.key)
-    return list(groups.values()), Progress(total=len(runs), skipped=len(runs) - len(todo))
+
+DONE = (*FINISHED, "failed")  # a failed run is over too: it keeps its traceback until --rerun-failed
+
+
+class Heartbeat:
+    """Renews this process's leases every quarter lease from a thread, so a long job is never
+    taken over while its owner lives; the leases of a dead owner simply expire."""
+
+    def __init__(self, store: Store, owner: str):
+        self.store, self.owner = store, owner
+        self.keys: set[str] = set()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="ablab-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        while not self.stop.wait(LEASE_SECONDS / 4):
+            with self.lock:
+                keys = list(self.keys)
+            if keys:
+                try:
+                    self.store.renew(keys, self.owner)
+                except Exception:  # noqa: BLE001 - a store hiccup: the next beat tries again
+                    pass
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
 
 
 def run_study(
@@ -169,44 +228,104 @@ def run_study(
     workers: int | None = None,
     executor: Executor | None = None,
     rerun_failed: bool = False,
+    rerun: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    poll_seconds: float = 1.0,
 ) -> Progress:
-    jobs, progress = plan(study, registry, store, rerun_failed)
+    """Run every run of the study the store does not have. Runs are claimed with a lease a
+    configuration at a time, so several `ablab run`s of one study share the work and never
+    compute a run twice; runs another live process holds are waited for. rerun: recompute
+    every run once, even finished ones. progress.left counts the runs still unfinished."""
+    groups, progress = plan(study, registry, store)
+    keys = [r.key for rs in groups.values() for r in rs]
+    rerun_before = time.time() if rerun else None
+    status = store.statuses(keys)
+    if not rerun:
+        progress.skipped = sum(
+            status.get(k) in FINISHED or (status.get(k) == "failed" and not rerun_failed) for k in keys
+        )
     if on_progress:
         on_progress(progress)
-    if not jobs:
-        return progress
+    owner = new_owner()
     own = executor is None
-    executor = executor or make_executor(workers)
-    futures = {executor.submit(run_job, store.url, job): job for job in jobs}
-    try:
-        for future in as_completed(futures):
-            try:
-                outcome = future.result()
-            except Exception as exc:  # the worker itself died: its runs stay "running", redone next time
-                print(
-                    f"ablab: a worker failed ({exc.__class__.__name__}: {exc}); "
-                    "its runs will be redone on the next run",
-                    file=sys.stderr,
-                )
-                continue
-            for _, status in outcome:
-                setattr(progress, status, getattr(progress, status) + 1)  # done, diverged or failed
-            if on_progress:
-                on_progress(progress)
-    except KeyboardInterrupt:
-        progress.interrupted = True
-        for f in futures:
-            f.cancel()
-        if own and isinstance(executor, ProcessPoolExecutor):
-            for proc in list(getattr(executor, "_processes", {}).values()):
-                proc.terminate()
-            executor.shutdown(wait=False, cancel_futures=True)
-            own = False
-    finally:
-        if own:
-            executor.shutdown(wait=True)
+    slots = (1 if workers == 0 else workers or os.cpu_count() or 1) if own else len(groups)
+    inflight: dict[Future, Job] = {}
+    open_groups = list(groups)
+    broken = False  # a worker or the store failed: finish what runs, claim nothing new
+    waiting_said = False
+    from ablab.core.lab.study import plugin_versions
+
+    with Heartbeat(store, owner) as heart:
+        try:
+            while True:
+                while len(inflight) < slots and open_groups and not broken:
+                    runs = groups[open_groups.pop(0)]
+                    taken = set(
+                        store.claim([r.key for r in runs], owner, rerun_failed=rerun_failed, rerun_before=rerun_before)
+                    )
+                    if not taken:
+                        continue
+                    mine = [r for r in runs if r.key in taken]
+                    job = Job(
+                        mine[0].config,
+                        [r.seed for r in mine],
+                        [r.key for r in mine],
+                        plugin_versions(mine[0].config, registry),
+                        owner,
+                    )
+                    executor = executor or make_executor(workers)
+                    with heart.lock:
+                        heart.keys.update(job.keys)
+                    inflight[executor.submit(run_job, store.url, job)] = job
+                if not inflight:
+                    if broken or not store.held_by_others(keys, owner):
+                        break
+                    if not waiting_said:  # another `ablab run` holds some runs: wait for them
+                        print("ablab: waiting for runs another ablab run is computing", file=sys.stderr)
+                        waiting_said = True
+                    time.sleep(poll_seconds)
+                    now = store.statuses(keys)
+                    open_groups = [ck for ck, rs in groups.items() if any(now.get(r.key) not in DONE for r in rs)]
+                    continue
+                done, _ = wait(inflight, timeout=poll_seconds, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = inflight.pop(future)
+                    with heart.lock:
+                        heart.keys.difference_update(job.keys)
+                    try:
+                        outcome = future.result()
+                    except Exception as exc:  # the worker died or the store failed: stop claiming
+                        if not broken:  # one line, not one per job the broken pool fails
+                            print(f"ablab: a job failed ({exc.__class__.__name__}: {str(exc)[:200]})", file=sys.stderr)
+                        broken = True
+                        _release(store, owner, job.keys)
+                        continue
+                    for _, st in outcome:
+                        setattr(progress, st, getattr(progress, st) + 1)  # done, diverged or failed
+                    if on_progress:
+                        on_progress(progress)
+        except KeyboardInterrupt:
+            progress.interrupted = True
+            if own and isinstance(executor, ProcessPoolExecutor):
+                # terminate, never cancel: cancelling a future the pool then fails raised
+                # InvalidStateError: CANCELLED in the pool's thread
+                for proc in list(getattr(executor, "_processes", {}).values()):
+                    proc.terminate()
+        finally:
+            _release(store, owner, None)
+            if own and executor is not None:
+                executor.shutdown(wait=True)
+    final = store.statuses(keys)
+    progress.left = sum(final.get(k) not in DONE for k in keys)
+    progress.skipped = len(keys) - progress.left - progress.finished  # includes runs another process computed
     return progress
+
+
+def _release(store: Store, owner: str, keys: list[str] | None) -> None:
+    try:
+        store.release(owner, keys)
+    except Exception:  # noqa: BLE001 - the store is failing; the leases expire on their own
+        pass
 
 
 def progress_line(p: Progress, width: int = 30) -> str:

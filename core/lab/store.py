@@ -6,6 +6,8 @@ killed worker leaves either a complete run or none. Several processes may write 
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import json
 import os
 import time
@@ -13,13 +15,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 
-from ablab.core.errors import AblabError
+from ablab.core.errors import AblabError, ConfigError
 from ablab.core.lab import bulk, curves
+from ablab.core.lab.leases import Leases
 from ablab.core.lab.migrations import MIGRATIONS
 from ablab.core.lab.status import FINISHED, STATUSES
+
+SCHEMA_TABLES = ("studies", "runs", "study_runs", "metrics", "probes", "reviews", "curve_stats")
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,26 @@ class StoreError(AblabError):
     """The store cannot be opened or used; the message names the URL."""
 
 
+def ablab_version() -> str:
+    try:
+        return importlib.metadata.version("ablab")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+@functools.cache
+def expected_columns() -> dict[str, set[str]]:
+    """The columns of every table after all migrations, found by migrating an empty
+    in-memory database: one source of truth, the migrations themselves."""
+    engine = sa.create_engine("sqlite://")
+    with engine.begin() as conn:
+        for _, fn in MIGRATIONS:
+            fn(conn)
+    md = sa.MetaData()
+    md.reflect(engine)
+    return {name: {c.name for c in t.columns} for name, t in md.tables.items()}
+
+
 def default_store_url() -> str:
     """ABLAB_STORE, else a SQLite file under $XDG_DATA_HOME/ablab (~/.local/share/ablab)."""
     if os.environ.get("ABLAB_STORE"):
@@ -49,30 +75,60 @@ def default_store_url() -> str:
 
 def _sqlite_pragmas(dbapi_conn, _record):
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=60000")  # first: concurrent openers wait instead of failing
     cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-    cur.execute("PRAGMA busy_timeout=60000")  # concurrent writers wait instead of failing
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
 
-class Store:
-    def __init__(self, url: str | None = None):
+def _sqlite_readonly_pragmas(dbapi_conn, _record):
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.close()
+
+
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+class Store(Leases):
+    """write=False (the read-only commands): a SQLite file this user cannot write is opened
+    read-only, and nothing is written unless the schema needs migrating."""
+
+    readonly = False
+
+    def __init__(self, url: str | None = None, *, write: bool = True):
         self.url = url or default_store_url()
+        self.readonly = False
         try:
-            if self.url.startswith("sqlite:///") and self.url != "sqlite:///:memory:":
-                Path(self.url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self.engine = sa.create_engine(self.url, future=True, pool_pre_ping=True)
-            if self.engine.dialect.name == "sqlite":
-                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            path = self._sqlite_path()
+            if path is not None and not write and path.exists() and not _writable(path):
+                self.readonly = True
+                # a folder we cannot write holds no -shm file for WAL readers: read it as immutable
+                flags = "mode=ro" if os.access(path.parent, os.W_OK) else "mode=ro&immutable=1"
+                self.engine = sa.create_engine(f"sqlite:///file:{quote(str(path))}?{flags}&uri=true", future=True)
+                sa.event.listen(self.engine, "connect", _sqlite_readonly_pragmas)
+            else:
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                self.engine = sa.create_engine(self.url, future=True, pool_pre_ping=True)
+                if self.engine.dialect.name == "sqlite":
+                    sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             self.migrate()
+            md = sa.MetaData()
+            md.reflect(self.engine)
         except (sa.exc.SQLAlchemyError, OSError, ImportError, ValueError) as exc:
             raise StoreError(
                 f"cannot open the results store {self.display_url}: {exc.__class__.__name__}: {exc}".split("\n")[0]
             ) from None
-        md = sa.MetaData()
-        md.reflect(self.engine)
         self.t = md.tables
+        self._check_columns()
+
+    def _sqlite_path(self) -> Path | None:
+        if self.url.startswith("sqlite:///") and self.url != "sqlite:///:memory:" and "?" not in self.url:
+            return Path(self.url.removeprefix("sqlite:///")).expanduser()
+        return None
 
     @property
     def display_url(self) -> str:
@@ -81,21 +137,65 @@ class Store:
         except Exception:
             return self.url
 
+    # -- schema ----------------------------------------------------------------------------
+    def _lock(self, conn: sa.Connection) -> None:
+        """Serialise writers that must read-then-write: SQLite takes its write lock now
+        (BEGIN IMMEDIATE, waiting up to busy_timeout), PostgreSQL an advisory lock."""
+        if self.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif self.engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(4242)"))
+
+    def _pending(self, conn: sa.Connection) -> list[str]:
+        """Migrations this store lacks. Refuses a foreign database and a newer store."""
+        tables = set(sa.inspect(conn).get_table_names())
+        if "ablab_migrations" not in tables:
+            foreign = sorted(tables & set(SCHEMA_TABLES))
+            if foreign:
+                raise StoreError(
+                    f"{self.display_url} is not an ablab store: it has a table {foreign[0]!r} "
+                    "but no ablab_migrations table; give another --store"
+                )
+            return [name for name, _ in MIGRATIONS]
+        done = {r[0] for r in conn.execute(sa.text("SELECT name FROM ablab_migrations"))}
+        known = [name for name, _ in MIGRATIONS]
+        unknown = sorted(done - set(known))
+        if unknown:
+            theirs = "a newer ablab"
+            if "ablab_meta" in tables:
+                row = conn.execute(sa.text("SELECT value FROM ablab_meta WHERE key = 'ablab_version'")).first()
+                theirs = f"ablab {row[0]}" if row else theirs
+            raise StoreError(
+                f"the results store {self.display_url} was migrated by {theirs} (schema {len(done)}, up to "
+                f"{unknown[-1]}), newer than this ablab {ablab_version()} (schema {len(known)}); upgrade ablab"
+            )
+        return [name for name in known if name not in done]
+
     def migrate(self) -> list[str]:
-        """Apply the migrations this database has not seen; returns their names."""
+        """Apply the migrations this database has not seen; returns their names. Safe when
+        several processes open a new store at once: one migrates under the lock, the others
+        then find nothing to do."""
+        with self.engine.connect() as conn:  # a look without the lock: nothing to do is the common case
+            if not self._pending(conn):
+                return []
+        if self.readonly:
+            raise StoreError(
+                f"the results store {self.display_url} is read-only and older than this ablab; "
+                "open it once with write access (ablab run) to migrate it"
+            )
         applied: list[str] = []
         with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":  # one migrator at a time
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(4242)"))
-            conn.execute(
-                sa.text(
-                    "CREATE TABLE IF NOT EXISTS ablab_migrations "
-                    "(name VARCHAR(200) PRIMARY KEY, applied_at FLOAT NOT NULL)"
+            self._lock(conn)
+            pending = self._pending(conn)
+            if "m001_initial" in pending:
+                conn.execute(
+                    sa.text(
+                        "CREATE TABLE IF NOT EXISTS ablab_migrations "
+                        "(name VARCHAR(200) PRIMARY KEY, applied_at FLOAT NOT NULL)"
+                    )
                 )
-            )
-            done = {r[0] for r in conn.execute(sa.text("SELECT name FROM ablab_migrations"))}
             for name, fn in MIGRATIONS:
-                if name in done:
+                if name not in pending:
                     continue
                 fn(conn)
                 conn.execute(
@@ -103,29 +203,65 @@ class Store:
                     {"n": name, "t": time.time()},
                 )
                 applied.append(name)
+            if applied and "ablab_meta" in sa.inspect(conn).get_table_names():
+                conn.execute(sa.text("DELETE FROM ablab_meta WHERE key = 'ablab_version'"))
+                conn.execute(
+                    sa.text("INSERT INTO ablab_meta (key, value) VALUES ('ablab_version', :v)"), {"v": ablab_version()}
+                )
         return applied
+
+    def _check_columns(self) -> None:
+        """Every table has the columns this ablab reads: otherwise the store is damaged or
+        was made by something else, and every command says so in one line."""
+        for table, columns in expected_columns().items():
+            have = {c.name for c in self.t[table].columns} if table in self.t else set()
+            missing = sorted(columns - have)
+            if missing:
+                raise StoreError(
+                    f"the results store {self.display_url} is damaged or not ablab's: table {table!r} "
+                    f"lacks {', '.join(missing[:3])}"
+                )
+
+    def check_integrity(self) -> None:
+        """SQLite's quick_check before writing: never write into a damaged file."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as conn:
+            result = [r[0] for r in conn.exec_driver_sql("PRAGMA quick_check")]
+        if result != ["ok"]:
+            raise StoreError(f"the results store {self.display_url} is damaged: {result[0][:120]}")
 
     def applied_migrations(self) -> list[str]:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(sa.text("SELECT name FROM ablab_migrations ORDER BY name"))]
 
     # -- studies and runs ---------------------------------------------------------------
+    def _insert_new(self, conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+        """INSERT ... ON CONFLICT DO NOTHING: a row another process inserted first is kept."""
+        if not rows:
+            return
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        elif self.engine.dialect.name == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        else:  # pragma: no cover - ablab supports SQLite and PostgreSQL
+            raise StoreError(f"unsupported database {self.engine.dialect.name}")
+        conn.execute(insert(table).on_conflict_do_nothing(), rows)
+
     def save_study(self, study, runs) -> None:
-        """Record the study and its runs (as pending when new) in one transaction."""
+        """Record the study and its runs (as pending when new) in one transaction. Two
+        processes saving the same new study at once both succeed. Runs the study no longer
+        makes (e.g. after a plugin's code changed) stay linked, marked stale."""
+        from ablab.core.lab.names import check_study_name
+
+        check_study_name(study.name)
         studies, runs_t, links = self.t["studies"], self.t["runs"], self.t["study_runs"]
         now = time.time()
+        keys = [r.key for r in runs]
         with self.engine.begin() as conn:
-            existing = conn.execute(sa.select(studies.c.name).where(studies.c.name == study.name)).first()
             row = {"hash": study.hash, "spec": json.dumps(study.data), "source": study.source, "updated_at": now}
-            if existing:
-                conn.execute(studies.update().where(studies.c.name == study.name).values(**row))
-            else:
-                conn.execute(studies.insert().values(name=study.name, created_at=now, **row))
-            have = (
-                {r[0] for r in conn.execute(sa.select(runs_t.c.key).where(runs_t.c.key.in_([r.key for r in runs])))}
-                if runs
-                else set()
-            )
+            self._insert_new(conn, studies, [{"name": study.name, "created_at": now, **row}])
+            conn.execute(studies.update().where(studies.c.name == study.name).values(**row))
             new = [
                 {
                     "key": r.key,
@@ -137,25 +273,28 @@ class Store:
                     "attempts": 0,
                 }
                 for r in runs
-                if r.key not in have
             ]
-            if new:
-                conn.execute(runs_t.insert(), new)
-            linked = dict(
-                conn.execute(sa.select(links.c.run_key, links.c.point).where(links.c.study == study.name)).all()
-            )
-            keep = {r.key for r in runs}
-            gone = {k: point for k, point in linked.items() if k not in keep}
-            conn.execute(links.delete().where(links.c.study == study.name).where(links.c.run_key.not_in(keep)))
+            for i in range(0, len(new), 500):
+                self._insert_new(conn, runs_t, new[i : i + 500])
+            linked = {
+                k: (point, stale)
+                for k, point, stale in conn.execute(
+                    sa.select(links.c.run_key, links.c.point, links.c.stale).where(links.c.study == study.name)
+                )
+            }
             fresh = [
-                {"study": study.name, "run_key": r.key, "point": json.dumps(r.point, sort_keys=True)}
-                for r in runs
-                if r.key not in linked
+                {"study": study.name, "run_key": r.key, "point": json.dumps(r.point, sort_keys=True)} for r in runs
             ]
-            if fresh:
-                conn.execute(links.insert(), fresh)
-            # a finished run that joins or leaves a configuration changes its curves
-            moved = {**gone, **{f["run_key"]: f["point"] for f in fresh}}
+            for i in range(0, len(fresh), 500):
+                self._insert_new(conn, links, fresh[i : i + 500])
+            mine = links.c.study == study.name
+            conn.execute(links.update().where(mine).where(links.c.run_key.not_in(keys)).values(stale=1))
+            conn.execute(links.update().where(mine).where(links.c.run_key.in_(keys)).values(stale=0))
+            # a finished run that joins or leaves the study's current runs changes its curves
+            keep = set(keys)
+            gone = {k: point for k, (point, stale) in linked.items() if k not in keep and not stale}
+            joined = {f["run_key"]: f["point"] for f in fresh if linked.get(f["run_key"], (None, 1))[1]}
+            moved = {**gone, **joined}
             finished = self._finished(conn, list(moved))
             for point in sorted({moved[k] for k in finished}):
                 curves.rebuild(conn, self.t, study.name, point)
@@ -184,13 +323,14 @@ class Store:
                 )
         return out
 
-    def mark_running(self, keys: list[str], versions: dict) -> None:
+    def mark_running(self, keys: list[str], versions: dict, owner: str | None = None) -> None:
         runs_t = self.t["runs"]
+        q = runs_t.update().where(runs_t.c.key.in_(keys))
+        if owner is not None:
+            q = q.where(runs_t.c.owner == owner)
         with self.engine.begin() as conn:
             conn.execute(
-                runs_t.update()
-                .where(runs_t.c.key.in_(keys))
-                .values(
+                q.values(
                     status="running",
                     started_at=time.time(),
                     versions=json.dumps(versions),
@@ -209,19 +349,29 @@ class Store:
         probes: list[dict] = (),
         diverged_step: int | None = None,
         error: str | None = None,
-    ) -> None:
+        owner: str | None = None,
+    ) -> bool:
         """A run's final status and all its results, in one transaction; old partial rows of
-        the same run (from an interrupted attempt) are replaced, never duplicated."""
-        self.write_runs([RunResult(key, status, seconds, list(metrics), list(probes), diverged_step, error)])
+        the same run (from an interrupted attempt) are replaced, never duplicated. With an
+        owner, nothing is written unless owner still holds the run's lease; returns whether
+        it was written."""
+        result = RunResult(key, status, seconds, list(metrics), list(probes), diverged_step, error)
+        return bool(self.write_runs([result], owner=owner))
 
-    def write_runs(self, results: list[RunResult]) -> None:
+    def write_runs(self, results: list[RunResult], owner: str | None = None) -> list[str]:
         """Several runs' results in ONE transaction (an ensemble job's seeds): one commit and
-        one batch of inserts instead of one per run, which is what limits a store's write rate."""
+        one batch of inserts instead of one per run, which is what limits a store's write rate.
+        With an owner, only the runs it still holds a lease on are written (a run whose lease
+        expired and was taken belongs to its new owner); returns the keys written."""
         for r in results:
             assert r.status in STATUSES
         runs_t, metrics_t, probes_t = self.t["runs"], self.t["metrics"], self.t["probes"]
-        keys = [r.key for r in results]
         with self.engine.begin() as conn:
+            if owner is not None:
+                results = self._still_held(conn, results, owner)
+                if not results:
+                    return []
+            keys = [r.key for r in results]
             before = dict(conn.execute(sa.select(runs_t.c.key, runs_t.c.status).where(runs_t.c.key.in_(keys))).all())
             conn.execute(metrics_t.delete().where(metrics_t.c.run_key.in_(keys)))
             conn.execute(probes_t.delete().where(probes_t.c.run_key.in_(keys)))
@@ -241,6 +391,8 @@ class Store:
                     seconds=sa.bindparam("seconds"),
                     diverged_step=sa.bindparam("diverged_step"),
                     error=sa.bindparam("error"),
+                    owner=None,
+                    lease_until=None,
                 ),
                 [
                     {
@@ -264,9 +416,24 @@ class Store:
             for study, point in sorted(rebuild):
                 curves.rebuild(conn, self.t, study, point)
             curves.add_runs(conn, self.t["curve_stats"], [m for m in merges if not rebuild.intersection(m[0])])
+        return keys
+
+    def _still_held(self, conn: sa.Connection, results: list[RunResult], owner: str) -> list[RunResult]:
+        """The results whose runs owner still holds, locked until this transaction ends so no
+        one can claim them in between (SQLite: the write lock; PostgreSQL: row locks)."""
+        runs_t = self.t["runs"]
+        q = sa.select(runs_t.c.key).where(runs_t.c.key.in_([r.key for r in results]), runs_t.c.owner == owner)
+        if self.engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            q = q.with_for_update()
+        held = {r[0] for r in conn.execute(q)}
+        return [r for r in results if r.key in held]
 
     # -- reading --------------------------------------------------------------------------
     def studies(self) -> list[dict[str, Any]]:
+        """Every study with its current runs counted by status, and its stale runs (made by
+        an older version of a plugin's code) counted apart."""
         studies, runs_t, links = self.t["studies"], self.t["runs"], self.t["study_runs"]
         with self.engine.connect() as conn:
             rows = conn.execute(
@@ -275,13 +442,17 @@ class Store:
                 )
             ).all()
             counts = conn.execute(
-                sa.select(links.c.study, runs_t.c.status, sa.func.count())
+                sa.select(links.c.study, runs_t.c.status, links.c.stale, sa.func.count())
                 .join(runs_t, runs_t.c.key == links.c.run_key)
-                .group_by(links.c.study, runs_t.c.status)
+                .group_by(links.c.study, runs_t.c.status, links.c.stale)
             ).all()
         by_study: dict[str, dict[str, int]] = {}
-        for study, status, n in counts:
-            by_study.setdefault(study, {})[status] = n
+        stale: dict[str, int] = {}
+        for study, status, is_stale, n in counts:
+            if is_stale:
+                stale[study] = stale.get(study, 0) + n
+            else:
+                by_study.setdefault(study, {})[status] = n
         return [
             {
                 "name": r.name,
@@ -289,6 +460,7 @@ class Store:
                 "source": r.source,
                 "updated_at": r.updated_at,
                 "counts": by_study.get(r.name, {}),
+                "stale": stale.get(r.name, 0),
             }
             for r in rows
         ]
@@ -299,7 +471,8 @@ class Store:
             row = conn.execute(sa.select(studies.c.spec).where(studies.c.name == name)).first()
         return json.loads(row[0]) if row else None
 
-    def runs_of(self, study: str) -> list[dict[str, Any]]:
+    def runs_of(self, study: str, *, stale: bool = False) -> list[dict[str, Any]]:
+        """The study's current runs; stale=True: the runs it no longer makes (kept for reference)."""
         runs_t, links = self.t["runs"], self.t["study_runs"]
         with self.engine.connect() as conn:
             rows = (
@@ -307,6 +480,7 @@ class Store:
                     sa.select(runs_t, links.c.point)
                     .join(links, links.c.run_key == runs_t.c.key)
                     .where(links.c.study == study)
+                    .where(links.c.stale == (1 if stale else 0))
                     .order_by(runs_t.c.config_key, runs_t.c.seed)
                 )
                 .mappings()
@@ -356,6 +530,12 @@ class Store:
 
     # -- reviews -------------------------------------------------------------------------
     def add_review(self, study: str, author: str, note: str, verdict: str) -> None:
+        from ablab.core.lab.names import check_study_name
+
+        check_study_name(study)
+        for key, value, limit in (("author", author, 200), ("note", note, 100_000), ("verdict", verdict, 32)):
+            if not isinstance(value, str) or "\x00" in value or len(value) > limit:
+                raise ConfigError(f"review {key} must be text without NUL, at most {limit} characters")
         with self.engine.begin() as conn:
             conn.execute(
                 self.t["reviews"]

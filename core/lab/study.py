@@ -13,10 +13,10 @@ plugin names, every expanded configuration), and it has a stable content hash.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import itertools
 import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from ablab.core.engine.optim import OptimizerSpec
 from ablab.core.engine.spec import from_dict
 from ablab.core.engine.train import TrainSpec
 from ablab.core.errors import AblabError, ConfigError
+from ablab.core.lab import study_checks as checks
+from ablab.core.lab.names import check_study_name
 
 SECTIONS = {"study", "base", "axes", "checks"}
 STUDY_KEYS = {"name", "claim", "description", "design", "seeds", "expect"}
@@ -35,7 +37,11 @@ DESIGNS = ("grid", "one-at-a-time")
 
 
 class StudyError(ConfigError):
-    """A study file is invalid; the message names the file and the key path."""
+    """A study file is invalid; the message names the file and the key path, on one line of
+    at most 280 characters."""
+
+    def __init__(self, message: str):
+        super().__init__(checks.cap(message))
 
 
 def canonical(obj: Any) -> str:
@@ -138,8 +144,9 @@ def set_path(tree: dict, path: str, value: Any) -> None:
 
 
 def plugin_versions(config: dict, registry) -> dict[str, str]:
-    """Provider versions of the plugins a configuration uses: part of every run key, so a new
-    version of a plugin makes new runs instead of mixing with old results."""
+    """Provider version and code fingerprint of the plugins a configuration uses: part of
+    every run key, so a new version of a plugin, or an edit to its code (ablab's built-ins
+    never change version), makes new runs instead of mixing with old results."""
     used = [("task", config["task"]["name"])]
     model = config.get("model", {})
     if model.get("kind", "recurrent") == "recurrent":
@@ -148,20 +155,54 @@ def plugin_versions(config: dict, registry) -> dict[str, str]:
         if embedding is not None:
             used.append(("embedding", embedding if isinstance(embedding, str) else embedding.get("name", "")))
     used += [("probe", p) for p in config.get("probes", [])]
-    return {f"{k}:{n}": registry.entry(k, n).provider + "==" + registry.entry(k, n).version for k, n in used}
+    out = {}
+    for k, n in used:
+        entry = registry.entry(k, n)
+        out[f"{k}:{n}"] = f"{entry.provider}=={entry.version}#{code_fingerprint(entry.obj)}"
+    return out
+
+
+def code_fingerprint(obj: Any) -> str:
+    """Hash of the source file of the module that defines obj (a class, a function or an
+    instance); "nosource" when there is none (a plugin built at run time)."""
+    import inspect
+
+    # a class or function is its own definition; a wrapper such as Activation(fn=...) is its fn's
+    target = obj if isinstance(obj, type) or inspect.isroutine(obj) else getattr(obj, "fn", None) or type(obj)
+    return _module_fingerprint(getattr(target, "__module__", None) or "")
+
+
+@functools.cache
+def _module_fingerprint(module: str) -> str:
+    import importlib.util
+    import sys
+
+    mod = sys.modules.get(module)
+    path = getattr(mod, "__file__", None)
+    if path is None:
+        spec = importlib.util.find_spec(module) if module else None
+        path = spec.origin if spec is not None else None
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12] if path else "nosource"
+    except OSError:
+        return "nosource"
 
 
 # -- building the objects a run needs ----------------------------------------------------
 
 
-def build(config: dict, registry):
-    """(task, net, TrainSpec, probes) of a resolved configuration. Raises ConfigError."""
+def build(config: dict, registry, check_task=None):
+    """(task, net, TrainSpec, probes) of a resolved configuration. Raises ConfigError.
+    check_task(task), if given, runs once the task is built and before the model is: study
+    validation refuses sizes there, before any large array exists."""
     task_cfg = dict(config["task"])
     if "name" not in task_cfg:
         raise ConfigError(
             'task.name is required, e.g. task = { name = "adding" }; tasks: ' + ", ".join(registry.names("task"))
         )
     task = registry.get("task", task_cfg.pop("name"))(**task_cfg)
+    if check_task is not None:
+        check_task(task)
     net = build_net(config.get("model", {}), task, registry)
     optimizer = from_dict(OptimizerSpec, config.get("optimizer", {}), "optimizer")
     clip = from_dict(ClipSpec, config.get("clip", {}), "clip")
@@ -176,21 +217,29 @@ def build(config: dict, registry):
 def load_study(path: str | Path, registry) -> Study:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = checks.read_study_bytes(path)
     except OSError as exc:
         raise StudyError(f"{path}: cannot read the study file ({exc.strerror})") from None
+    except ValueError as exc:
+        raise StudyError(f"{path}: {exc}") from None
     return parse_study(text, str(path), registry)
 
 
 def parse_study(text: str, source: str, registry) -> Study:
+    source = checks.key_text(source)
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyError(f"{source}: not valid TOML: {exc}") from None
+        data = checks.parse_toml(text)
+    except ValueError as exc:
+        raise StudyError(f"{source}: {exc}") from None
 
     def fail(key: str, message: str):
-        raise StudyError(f"{source}: [{key}] {message}")
+        raise StudyError(f"{source}: [{checks.key_text(key)}] {message}")
 
+    bad = checks.check_values(data)
+    if bad:
+        fail(*bad)
+
+    unknown = set(data) - SECTIONS
     unknown = set(data) - SECTIONS
     if unknown:
         fail(sorted(unknown)[0], f"unknown section; sections are: {', '.join(sorted(SECTIONS))}")
@@ -200,20 +249,27 @@ def parse_study(text: str, source: str, registry) -> Study:
     for key in set(meta) - STUDY_KEYS:
         fail(f"study.{key}", f"unknown key; allowed keys: {', '.join(sorted(STUDY_KEYS))}")
     name = meta.get("name")
-    if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name):
-        fail("study.name", f"must be a non-empty name without spaces, got {name!r}")
+    try:
+        check_study_name(name)
+    except ConfigError as exc:
+        fail("study.name", str(exc))
+    for key in ("claim", "description", "expect"):
+        if not isinstance(meta.get(key, ""), str):
+            fail(f"study.{key}", f"must be text, got {checks.short(meta[key])}")
     seeds = meta.get("seeds", [0])
     if (
         not isinstance(seeds, list)
         or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= checks.MAX_INT for s in seeds)
     ):
-        fail("study.seeds", f"must be a non-empty list of whole numbers >= 0, got {seeds!r}")
+        fail("study.seeds", f"must be a non-empty list of whole numbers in [0, 2**63 - 1], got {checks.short(seeds)}")
+    if len(seeds) > checks.MAX_SEEDS:
+        fail("study.seeds", f"at most {checks.MAX_SEEDS} seeds, got {len(seeds)}")
     if len(set(seeds)) != len(seeds):
-        fail("study.seeds", f"seeds must be distinct, got {seeds}")
+        fail("study.seeds", f"seeds must be distinct, got {checks.short(seeds)}")
     design = meta.get("design", "grid")
     if design not in DESIGNS:
-        fail("study.design", f"must be one of {', '.join(map(repr, DESIGNS))}, got {design!r}")
+        fail("study.design", f"must be one of {', '.join(map(repr, DESIGNS))}, got {checks.short(design)}")
     base = data.get("base")
     if not isinstance(base, dict):
         fail("base", "missing: the [base] table holds task, model, optimizer, clip, train and probes")
@@ -224,45 +280,28 @@ def parse_study(text: str, source: str, registry) -> Study:
             "base.task",
             f'missing: give a table such as {{ name = "adding" }}; tasks: {", ".join(registry.names("task"))}',
         )
-    for key in ("model", "optimizer", "clip", "train"):
-        if not isinstance(base.get(key, {}), dict):
-            fail(f"base.{key}", f"must be a table, got {base[key]!r}")
-    if not isinstance(base.get("gradcheck", False), bool):
-        fail("base.gradcheck", f"must be true or false, got {base['gradcheck']!r}")
-    probes = base.get("probes", [])
-    if not isinstance(probes, list) or not all(isinstance(p, str) for p in probes):
-        fail("base.probes", f"must be a list of probe names, got {probes!r}")
-    for p in probes:
-        if p not in registry.names("probe"):
-            fail("base.probes", f"unknown probe {p!r}; available probes: {', '.join(registry.names('probe'))}")
+    problem = config_problem(base, registry)
+    if problem:
+        fail(f"base.{problem[0]}", problem[1])
     axes = data.get("axes", {})
     if not isinstance(axes, dict):
         fail("axes", "must be a table of dotted paths to lists of values")
-    for path, values in axes.items():
-        if not isinstance(values, list) or not values:
-            fail(f"axes.{path}", f"must be a non-empty list of values, got {values!r}")
-        parts = path.split("+")
-        for part in parts:
-            if part.split(".")[0] not in BASE_KEYS:
-                fail(f"axes.{path}", f"each path must start with one of {', '.join(sorted(BASE_KEYS))}")
-        if len(parts) > 1:
-            for value in values:
-                if not isinstance(value, list) or len(value) != len(parts):
-                    fail(
-                        f"axes.{path}",
-                        f"varies {len(parts)} paths together, so each value must be a list of {len(parts)} values, "
-                        f"got {value!r}",
-                    )
-    checks = data.get("checks", [])
-    if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
+    check_axes(axes, base, fail)
+    n = checks.count_configurations(axes, design)
+    if n > checks.MAX_CONFIGURATIONS:
+        fail("axes", f"make {n:,} configurations or more; a study has at most {checks.MAX_CONFIGURATIONS:,}")
+    checks_ = data.get("checks", [])
+    if not isinstance(checks_, list) or not all(isinstance(c, dict) for c in checks_):
         fail("checks", "must be an array of tables ([[checks]])")
     from ablab.core.lab.claims import validate_check
 
-    for i, check in enumerate(checks):
+    for i, check in enumerate(checks_):
         try:
             validate_check(check, axes)
         except ConfigError as exc:
             fail(f"checks[{i}]", str(exc))
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:  # e.g. a table where a value belongs
+            fail(f"checks[{i}]", f"ill-typed check ({exc.__class__.__name__}: {checks.short(str(exc), 80)})")
     study = Study(
         name=name,
         source=source,
@@ -271,18 +310,83 @@ def parse_study(text: str, source: str, registry) -> Study:
         design=design,
         base=base,
         axes=dict(axes),
-        checks=list(checks),
+        checks=list(checks_),
         claim=meta.get("claim", ""),
         description=meta.get("description", ""),
     )
     for point, config in study.configurations():
-        where = ", ".join(f"{k} = {v!r}" for k, v in point.items()) or "the base configuration"
-        try:
-            build(config, registry)
-        except AblabError as exc:
-            raise StudyError(f"{source}: in {where}: {exc}") from None
+        check_configuration(point, config, study, registry, source)
     try:
         study.runs(registry)
     except AblabError as exc:
         raise StudyError(f"{source}: {exc}") from None
     return study
+
+
+def check_axes(axes: dict, base: dict, fail) -> None:
+    """Axis names are dotted paths into [base]; no key is varied twice; values are distinct."""
+    for path, values in axes.items():
+        if not isinstance(values, list) or not values:
+            fail(f"axes.{path}", f"must be a non-empty list of values, got {checks.short(values)}")
+        problem = checks.check_axis_path(path, base, BASE_KEYS)
+        if problem:
+            fail(f"axes.{path}", problem)
+        parts = path.split("+")
+        if len(parts) > 1:
+            for value in values:
+                if not isinstance(value, list) or len(value) != len(parts):
+                    fail(
+                        f"axes.{path}",
+                        f"varies {len(parts)} paths together, so each value must be a list of {len(parts)} values, "
+                        f"got {checks.short(value)}",
+                    )
+        repeated = checks.repeated_value(values)
+        if repeated is not None:
+            fail(f"axes.{path}", f"the value {checks.short(repeated)} appears twice")
+    both = checks.overlapping_axes(axes)
+    if both:
+        fail(f"axes.{both[1]}", f"sets the same key as the axis {checks.key_text(both[0])!r}; vary each key once")
+
+
+def config_problem(config: dict, registry) -> tuple[str, str] | None:
+    """(key, problem) of a resolved configuration's plain keys, else None: checked for the
+    base and again for every configuration, so an axis cannot skip them."""
+    for key in ("task", "model", "optimizer", "clip", "train"):
+        if not isinstance(config.get(key, {}), dict):
+            return key, f"must be a table, got {checks.short(config[key])}"
+    if not isinstance(config.get("gradcheck", False), bool):
+        return "gradcheck", f"must be true or false, got {checks.short(config['gradcheck'])}"
+    probes = config.get("probes", [])
+    if not isinstance(probes, list) or not all(isinstance(p, str) for p in probes):
+        return "probes", f"must be a list of probe names, got {checks.short(probes)}"
+    for p in probes:
+        if p not in registry.names("probe"):
+            return "probes", f"unknown probe {checks.short(p)}; available probes: {', '.join(registry.names('probe'))}"
+    if len(set(probes)) != len(probes):
+        return "probes", "names a probe twice"
+    for key in checks.task_set_keys(config):
+        return f"model.{key}", "is set from the task; remove it"
+    return None
+
+
+def check_configuration(point: dict, config: dict, study: Study, registry, source: str) -> None:
+    """Build one configuration as a run would (sizes first), turning any failure into a StudyError."""
+    where = ", ".join(f"{k} = {checks.short(v, 40)}" for k, v in point.items()) or "the base configuration"
+    problem = config_problem(config, registry)
+    if problem:
+        raise StudyError(f"{source}: in {where}: [{problem[0]}] {problem[1]}")
+
+    def sized(task) -> None:
+        too_big = checks.check_size(config, task, len(study.seeds))
+        if too_big:
+            raise ConfigError(too_big)
+
+    try:
+        build(config, registry, check_task=sized)
+    except AblabError as exc:
+        raise StudyError(f"{source}: in {where}: {exc}") from None
+    except (TypeError, ValueError, OverflowError, ArithmeticError, KeyError, AttributeError, IndexError) as exc:
+        # a value of the wrong shape that no specific check caught: still one clear line
+        raise StudyError(
+            f"{source}: in {where}: invalid value ({exc.__class__.__name__}: {checks.short(str(exc), 100)})"
+        ) from None

@@ -72,6 +72,8 @@ class Registry:
     def entry(self, kind: str, name: str) -> Entry:
         if kind not in KINDS:
             raise UnknownPluginError(f"unknown plugin kind {kind!r}; kinds are: {', '.join(KINDS)}")
+        if not isinstance(name, str):  # e.g. a table where a name belongs: not a lookup key
+            raise UnknownPluginError(f"a {kind} is named by text, got {type(name).__name__} {str(name)[:40]}")
         try:
             return self.entries[(kind, name)]
         except KeyError:
@@ -134,8 +136,8 @@ def build_registry(
             dist, version = ep.dist.name, ep.dist.version  # entry points come from installed distributions
             try:
                 plugin = ep.load()
-            except Exception as exc:  # an import error in someone's plugin must not stop ablab
-                fail(Failure(dist, version, f"import of {ep.value} failed: {exc!r}"), exc)
+            except (Exception, SystemExit) as exc:  # a broken plugin (even one calling sys.exit) must not stop ablab
+                fail(Failure(dist, version, f"import of {ep.value} failed: {exc!r}"[:500]), exc)
                 continue
             add(plugin, dist, version)
 
@@ -166,7 +168,7 @@ def build_registry(
                             f"duplicate {e.kind} name {e.name!r}: registered by {other!r} and by "
                             f"{e.provider!r}; rename one of them"
                         )
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 fail(Failure(provider, version, f"{hook_name} raised {exc!r}"[:500], kind), exc)
                 continue
             for e in staged:
