@@ -7,6 +7,8 @@ st.set_page_config(page_title="ablab", page_icon=":material/science:", layout="w
 PAGES = [
     st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("views/results.py", title="Results", icon=":material/monitoring:", url_path="results"),
+    st.Page("views/runs.py", title="Runs", icon=":material/list:", url_path="runs"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
     st.Page("views/claims.py", title="Claims", icon=":material/gavel:", url_path="claims"),
     st.Page("views/run.py", title="Run", icon=":material/play_arrow:", url_path="run"),
     st.Page("views/review.py", title="Review", icon=":material/rate_review:", url_path="review"),

@@ -1,8 +1,12 @@
 """Pure chart builders: a tidy DataFrame in, an alt.Chart out. No Streamlit here.
 
-Band frames have columns x, config, mean, lo, hi, n, interval (see ablab.dashboard.data.band):
-the mean over seeds and its band (a 95% confidence interval, or the seeds' range when there are
-fewer than three), one row per configuration and x.
+Curve frames have columns x, config, mean, lo, hi, n, interval and optionally facet (see
+ablab.dashboard.data.curves): one row per series, x (and facet). A series is one configuration
+(its band is over seeds) or, when grouped by fewer axes, the mean over configurations (no band).
+
+Readable at 24+ series: one small multiple per value of the facet axis, every series its own
+(colour, dash) pair (10 colours, then the same colours dashed), the legend outside the plot with
+no entry cut, a y-domain that follows the data and a height per facet row, never a shared one.
 """
 
 from __future__ import annotations
@@ -10,7 +14,30 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-WIDTH = "container"
+# Charts have fixed pixel sizes, legends and axes added around the plot (autosize "pad"). Sized
+# to their container (Streamlit's default, autosize "fit") the legend's rows were taken out of
+# the plot's height, which collapsed the plot at 12+ configurations.
+PLOT_WIDTH = 520  # with a legend of 24 whole labels beside it, fits a 1400 px window
+FIXED = alt.AutoSizeParams(type="pad", contains="padding")
+# Vega's tableau10: distinct in hue and lightness; past ten series the dash tells them apart.
+PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
+DASHES = [[1, 0], [7, 3], [2, 2], [10, 3, 2, 3], [4, 6]]
+PLOT_HEIGHT = 240  # one plot area, px; a faceted chart grows a row at a time
+FACET_WIDTH = 270  # three across fit a 1400 px window beside the sidebar
+FACET_COLUMNS = 3
+
+
+def styles(labels) -> pd.DataFrame:
+    """(config, colour, dash) per label: colour cycles first, then the dash, so no two labels
+    share both until len(PALETTE) * len(DASHES) = 50 series."""
+    ordered = sorted(set(labels), key=str)
+    return pd.DataFrame(
+        {
+            "config": ordered,
+            "colour": [PALETTE[i % len(PALETTE)] for i in range(len(ordered))],
+            "dash": [DASHES[(i // len(PALETTE)) % len(DASHES)] for i in range(len(ordered))],
+        }
+    )
 
 
 def _highlight(config: str | None = None):
@@ -18,6 +45,31 @@ def _highlight(config: str | None = None):
     page passes the same one to every chart, which is how a highlight spans charts)."""
     start = [{"config": config}] if config is not None else alt.Undefined
     return alt.selection_point(fields=["config"], bind="legend", name="pick", value=start)
+
+
+def _encodings(labels, legend_title: str, below: bool = False) -> dict:
+    """Colour and dash from one legend that is never cut: beside the plot, or below a facet grid
+    (which takes the page's width), in as many columns as fit."""
+    style = styles(labels)
+    legend = alt.Legend(
+        orient="bottom" if below else "right",
+        columns=2 if below else 1,
+        symbolLimit=0,
+        labelLimit=0,
+        titleLimit=0,
+        symbolOpacity=1,
+        symbolType="stroke",  # a line sample, so the dash shows in the legend too
+        symbolStrokeWidth=2.5,
+        symbolSize=320,
+        title=legend_title,
+    )
+    domain = list(style["config"])
+    return {
+        "color": alt.Color("config:N", scale=alt.Scale(domain=domain, range=list(style["colour"])), legend=legend),
+        "strokeDash": alt.StrokeDash(
+            "config:N", scale=alt.Scale(domain=domain, range=list(style["dash"])), legend=legend
+        ),
+    }
 
 
 def band_chart(
@@ -31,46 +83,58 @@ def band_chart(
     baseline: float | None = None,
     baseline_label: str = "baseline",
     highlight: str | None = None,
-) -> alt.Chart:
-    """Mean line with a shaded band per configuration, optional horizontal baseline."""
+    legend_title: str = "configuration",
+    facet_title: str | None = None,
+):
+    """Mean line per series with its shaded band, faceted when data has a facet column."""
     pick = _highlight(highlight)
     y_scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
     x_scale = alt.Scale(type="log") if log_x else alt.Scale()
-    base = alt.Chart(data).encode(
-        x=alt.X("x:Q", title=x_title, scale=x_scale),
-        color=alt.Color(
-            "config:N",
-            title="configuration",
-            scale=alt.Scale(scheme="tableau10"),
-            legend=alt.Legend(orient="bottom", columns=2, labelLimit=400, symbolOpacity=1),
-        ),
-    )
+    faceted = "facet" in data.columns  # even one facet: its header says which value the data has
+    enc = _encodings(data["config"], legend_title, below=faceted)
+    base = alt.Chart().encode(x=alt.X("x:Q", title=x_title, scale=x_scale), color=enc["color"])
     line = (
-        base.mark_line()
+        base.mark_line(strokeWidth=2)
         .encode(
             y=alt.Y("mean:Q", title=y_title, scale=y_scale),
+            strokeDash=enc["strokeDash"],
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
             tooltip=[
-                alt.Tooltip("config:N"),
+                alt.Tooltip("config:N", title=legend_title),
                 alt.Tooltip("x:Q", title=x_title),
                 alt.Tooltip("mean:Q", format=".4g"),
                 alt.Tooltip("lo:Q", title="band low", format=".4g"),
                 alt.Tooltip("hi:Q", title="band high", format=".4g"),
-                alt.Tooltip("interval:N", title="band"),
-                alt.Tooltip("n:Q", title="seeds"),
+                alt.Tooltip("interval:N", title="curve"),
+                alt.Tooltip("n:Q", title="n"),
             ],
         )
         .add_params(pick)
     )
     area = base.mark_area().encode(
-        y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q", opacity=alt.condition(pick, alt.value(0.18), alt.value(0.03))
+        y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q", opacity=alt.condition(pick, alt.value(0.16), alt.value(0.03))
     )
     layers = [area, line]
-    if baseline is not None:
-        rule_data = pd.DataFrame({"y": [baseline], "label": [f"{baseline_label} {baseline:.4g}"]})
-        rule = alt.Chart(rule_data).mark_rule(strokeDash=[6, 4], color="gray").encode(y="y:Q", tooltip=["label:N"])
+    if baseline is not None:  # one rule per facet: aggregate the rows away first
+        rule = (
+            alt.Chart()
+            .transform_aggregate(rows="count()")
+            .mark_rule(strokeDash=[6, 4], color="gray")
+            .encode(y=alt.datum(baseline), tooltip=[alt.Tooltip("rows:Q", title=f"{baseline_label} {baseline:.4g}")])
+        )
         layers.append(rule)
-    return alt.layer(*layers).properties(title=title, width=WIDTH, height=280)
+    if not faceted:
+        chart = alt.layer(*layers, data=data).properties(title=title, width=PLOT_WIDTH, height=PLOT_HEIGHT)
+    else:
+        columns = min(FACET_COLUMNS, data["facet"].nunique())
+        chart = (
+            alt.layer(*layers, data=data)
+            .properties(width=FACET_WIDTH, height=PLOT_HEIGHT)
+            .facet(facet=alt.Facet("facet:N", title=facet_title, header=alt.Header(labelLimit=0)), columns=columns)
+            .properties(title=title)
+            .resolve_scale(y="shared", x="shared")
+        )
+    return chart.properties(autosize=FIXED)
 
 
 def heatmap(
@@ -81,7 +145,7 @@ def heatmap(
         .mark_rect()
         .encode(
             x=alt.X(f"{x}:O", title=x_title),
-            y=alt.Y(f"{y}:N", title=y_title),
+            y=alt.Y(f"{y}:N", title=y_title, axis=alt.Axis(labelLimit=0)),
             color=alt.Color(f"{value}:Q", title=value_title, scale=alt.Scale(domain=[0, 1], scheme="viridis")),
             tooltip=[
                 alt.Tooltip(f"{y}:N", title=y_title),
@@ -89,22 +153,28 @@ def heatmap(
                 alt.Tooltip(f"{value}:Q", title=value_title, format=".3f"),
             ],
         )
-        .properties(title=title, width=WIDTH, height=max(120, 40 * data[y].nunique()))
+        .properties(title=title, width=PLOT_WIDTH, height=max(120, 24 * data[y].nunique()), autosize=FIXED)
     )
+
+
+ROW_HEIGHT = 26  # px per configuration in an evidence chart: labels never overlap
 
 
 def bar_chart(data: pd.DataFrame, *, value_title: str, title: str) -> alt.Chart:
-    """One bar per configuration with its band as whiskers (columns config, mean, lo, hi)."""
-    base = alt.Chart(data).encode(y=alt.Y("config:N", title=None, sort=None))
-    bars = base.mark_bar().encode(
-        x=alt.X("mean:Q", title=value_title),
-        color=alt.Color("config:N", legend=None),
-        tooltip=[
-            alt.Tooltip("config:N"),
-            alt.Tooltip("mean:Q", format=".4g"),
-            alt.Tooltip("lo:Q", format=".4g"),
-            alt.Tooltip("hi:Q", format=".4g"),
-        ],
+    """One row per configuration: the mean as a dot, its interval as a bar (columns config, mean,
+    lo, hi, n, interval). Labels are whole; the height grows with the rows, so none overlap."""
+    rows = data["config"].nunique()
+    base = alt.Chart(data).encode(y=alt.Y("config:N", title=None, sort=None, axis=alt.Axis(labelLimit=0)))
+    tips = [alt.Tooltip("config:N"), alt.Tooltip("mean:Q", format=".4g")]
+    tips += [
+        alt.Tooltip("lo:Q", title="interval low", format=".4g"),
+        alt.Tooltip("hi:Q", title="interval high", format=".4g"),
+    ]
+    tips += [alt.Tooltip(c) for c in ("n", "interval") if c in data.columns]
+    interval = base.mark_rule(strokeWidth=3, color="#4e79a7").encode(
+        x=alt.X("lo:Q", title=value_title, scale=alt.Scale(zero=False)), x2="hi:Q", tooltip=tips
     )
-    whiskers = base.mark_rule(color="black").encode(x="lo:Q", x2="hi:Q")
-    return alt.layer(bars, whiskers).properties(title=title, width=WIDTH, height=max(100, 28 * len(data)))
+    dots = base.mark_point(filled=True, size=70, color="#e15759").encode(x="mean:Q", tooltip=tips)
+    return alt.layer(interval, dots).properties(
+        title=title, width=PLOT_WIDTH, height=max(60, ROW_HEIGHT * rows), autosize=FIXED
+    )

@@ -35,6 +35,13 @@ def study_data(url: str, study: str, token: tuple) -> dict:
     return load_study(_open(url), study)
 
 
+@st.cache_data(show_spinner=False, max_entries=1024)
+def memo(key: tuple, _compute):
+    """_compute() once per key (a tuple naming everything the result depends on; the function
+    itself is not hashed): the Results page's tables, curves and chart specs."""
+    return _compute()
+
+
 def load(store: Store, study: str) -> dict:
     return study_data(store.url, study, store.state_token())
 

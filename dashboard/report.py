@@ -7,31 +7,72 @@ import datetime
 import html
 import json
 
+import altair as alt
+import numpy as np
 import pandas as pd
 
-from ablab.core.lab.claims import verdict
 from ablab.core.lab.results import summary
+from ablab.core.lab.verdicts import stored_verdict
 from ablab.dashboard import charts
-from ablab.dashboard.data import band, band_caption, config_labels, load_study, with_config
+from ablab.dashboard.data import (
+    band_caption,
+    curves,
+    default_facet,
+    load_study,
+    probe_quantities,
+    short_name,
+    value_bounds,
+)
 
 VERDICT_CLASS = {True: "holds", False: "fails", None: "inconclusive"}  # CSS class of a verdict
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222;padding:0 1em}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
-th{background:#f3f3f3}.holds{color:#1a7f37}.fails{color:#b42318}.inconclusive{color:#9a6700}pre{background:#f6f6f6;padding:1em;overflow-x:auto}
-figure{margin:1.5em 0}
+th{background:#f3f3f3}.holds{color:#1a7f37}.fails{color:#b42318}.inconclusive{color:#9a6700}
+pre{background:#f6f6f6;padding:1em;overflow-x:auto}
+figure{margin:1.5em 0;overflow-x:auto}.note{border-left:3px solid #ccc;padding-left:.8em;margin:1em 0}
+.note p{white-space:normal;margin:.3em 0}
 """
 
 
 def svg(chart) -> str:
     import vl_convert
 
-    spec = chart.properties(width=760).to_dict()
+    faceted = isinstance(chart, alt.FacetChart)  # a facet grid sets its cells' widths itself
+    spec = (chart if faceted else chart.properties(width=760)).to_dict()
     return vl_convert.vegalite_to_svg(spec)
 
 
-def build_report(store, study: str) -> str:
+def headline_columns(table: pd.DataFrame) -> list[str]:
+    """A compact summary: the axes, run counts and the headline results with their intervals."""
+    fixed = {"runs", "diverged", "failed", "final_loss", "final_loss ±95%", "final_accuracy", "final_accuracy ±95%"}
+    first = list(table.columns[: list(table.columns).index("runs")]) if "runs" in table.columns else []
+    return first + [c for c in table.columns if c in fixed]
+
+
+def figure(frame: pd.DataFrame, *, x_title: str, y_title: str, title: str, facet, log_y: bool = False) -> str:
+    """A chart as inline SVG with its caption; nothing at all when there is nothing to draw."""
+    if frame.empty or not np.isfinite(frame["mean"].astype(float)).any():
+        return ""
+    chart = charts.band_chart(
+        frame, x_title=x_title, y_title=y_title, title=title, log_y=log_y, facet_title=facet and short_name(facet)
+    )
+    return f"<figure>{svg(chart)}<figcaption>{html.escape(band_caption(frame))}</figcaption></figure>"
+
+
+def notes_html(reviews: list[dict]) -> str:
+    """Review notes as text: escaped, line breaks kept."""
+    items = []
+    for r in reviews:
+        when = datetime.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M")
+        head = f"<b>{html.escape(r['author'])}</b>, {when}: <i>{html.escape(r['verdict'])}</i>"
+        body = html.escape(r["note"]).replace("\r\n", "\n").replace("\n", "<br>")
+        items.append(f"<div class='note'>{head}<p>{body}</p></div>")
+    return "".join(items)
+
+
+def build_report(store, study: str, columns: list[str] | None = None) -> str:
     data = load_study(store, study)
     runs = data["runs"]
     if runs.empty:
@@ -47,51 +88,50 @@ def build_report(store, study: str) -> str:
     parts.append(f"<p>{len(runs)} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + "</p>")
     checks = spec.get("checks", [])
     if checks:
-        v = verdict(study, meta.get("claim", ""), checks, runs)
+        v = stored_verdict(store, study)  # the same evidence as `ablab claims` and the Claims page
         parts.append(f"<h2>Verdict: <span class='{VERDICT_CLASS[v.holds]}'>{html.escape(v.label)}</span></h2><ul>")
         for c in v.checks:
-            mark = {True: "holds", False: "fails", None: "not measured"}[c.holds]
-            parts.append(f"<li><b>{mark}</b>: {html.escape(c.what)}<br><code>{html.escape(c.text)}</code></li>")
+            parts.append(f"<li><b>{c.label}</b>: {html.escape(c.what)}<br><code>{html.escape(c.text)}</code></li>")
         parts.append("</ul>")
+    table = summary(runs)
+    chosen = [c for c in (columns or headline_columns(table)) if c in table.columns]
     parts.append("<h2>Configurations (mean and 95% interval over seeds)</h2>")
-    parts.append(summary(runs).to_html(index=False, float_format=lambda x: f"{x:.4g}", na_rep="", border=0))
-    labels = config_labels(runs)
-    metrics = with_config(data["metrics"], runs, labels)
-    loss = metrics[metrics["name"] == "loss"]
-    if len(loss):
-        b = band(loss.rename(columns={"step": "x0"}), "x0")
-        parts.append(
-            "<figure>"
-            + svg(charts.band_chart(b, x_title="step", y_title="training loss", title="Loss"))
-            + f"<figcaption>{html.escape(band_caption(b))}</figcaption></figure>"
-        )
-    probes = with_config(data["probes"], runs, labels)
-    gtt = probes[(probes["probe"] == "grad_through_time") & (probes["name"] == "norm")] if len(probes) else probes
-    if len(gtt):
-        first = gtt[gtt["step"] == gtt["step"].min()].rename(columns={"idx": "lag"})
-        b = band(first, "lag")
-        b = b[b["mean"] > 0]
-        parts.append(
-            "<figure>"
-            + svg(
-                charts.band_chart(
-                    b, x_title="lag", y_title="||dL/dh_k||", title="Gradient through time at initialisation", log_y=True
+    parts.append(
+        f"<p><small>{len(chosen)} of {len(table.columns)} columns; the dashboard's Results page and its CSV "
+        "download hold them all.</small></p>"
+    )
+    parts.append(table[chosen].to_html(index=False, float_format=lambda x: f"{x:.4g}", na_rep="", border=0))
+    facet = default_facet(runs)
+    metrics = data["metrics"]
+    for name, y_title in (("loss", "training loss"), ("accuracy", "accuracy")):
+        sel = metrics[metrics["name"] == name] if len(metrics) else metrics
+        if len(sel):
+            frame = curves(sel, runs, facet=facet, bounds=value_bounds(name, sel["value"]))
+            parts.append(figure(frame, x_title="step", y_title=y_title, title=y_title.capitalize(), facet=facet))
+    if len(data["probes"]):
+        _, profiles = probe_quantities(data["probes"])
+        for probe, name, profile in profiles:
+            if (probe, name) != ("grad_through_time", "norm"):
+                continue
+            first = profile[profile["step"] == profile["step"].min()].rename(columns={"idx": "lag"})
+            frame = curves(first, runs, facet=facet, x="lag", log=True)
+            parts.append(
+                figure(
+                    frame,
+                    x_title="lag",
+                    y_title="||dL/dh_k||",
+                    title="Gradient through time at initialisation",
+                    facet=facet,
+                    log_y=True,
                 )
             )
-            + "</figure>"
-        )
     versions = sorted({f"{k} {v}" for r in store.runs_of(study) for k, v in r["versions"].items()})
     if versions:
         parts.append("<h2>Plugin versions</h2><ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in versions) + "</ul>")
     parts.append("<h2>Configuration</h2><pre>" + html.escape(json.dumps(spec, indent=2)) + "</pre>")
     reviews = store.reviews_of(study)
     parts.append("<h2>Review notes</h2>")
-    if reviews:
-        frame = pd.DataFrame(reviews)
-        frame["time"] = frame["created_at"].map(lambda t: datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M"))
-        parts.append(frame[["time", "author", "verdict", "note"]].to_html(index=False, border=0))
-    else:
-        parts.append("<p>No notes yet.</p>")
+    parts.append(notes_html(reviews) if reviews else "<p>No notes yet.</p>")
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>ablab: {html.escape(study)}</title>"

@@ -1,7 +1,8 @@
 """The dashboard in a real browser: Debian's chromium driven by Playwright.
 
-Launches a tiny study from the Run page, waits for its results chart and saves a screenshot
-of every page to test-artifacts/. Needs /usr/bin/chromium (apt-get install chromium); with
+Builds the mission's study (24 configurations) on the Run page, launches it, reads every chart
+of its results from the rendered Vega views and saves a screenshot of every page to
+test-artifacts/. Needs /usr/bin/chromium (apt-get install chromium); with
 CI=true a missing browser fails the test instead of skipping it.
 """
 
@@ -78,12 +79,49 @@ def dashboard(tmp_path):
     yield f"http://127.0.0.1:{port}"
     os.killpg(proc.pid, 15)
     proc.wait(10)
+    try:  # the Streamlit server in the same group, if it outlived the CLI (once seen in a full run)
+        os.killpg(proc.pid, 9)
+    except ProcessLookupError:
+        pass
 
 
-def test_launch_a_study_and_see_its_results(dashboard):
+VEGA_VIEWS = (Path(__file__).resolve().parent / "vega_views.js").read_text()
+
+
+def drawn_views(page, at_least: int) -> list[dict]:
+    """The page's Vega views once at least `at_least` charts have a rendered plot: Streamlit mounts
+    charts one by one, after the text around them, so wait for the views, never count early."""
+    ready = f"() => {{ const v = ({VEGA_VIEWS.strip()})(); "
+    ready += f"return v.length >= {at_least} && v.every(x => x.found && x.plotHeight > 0) ? v : null; }}"
+    return page.wait_for_function(ready, timeout=60000, polling=250).json_value()
+
+
+def add_option(page, label: str, option: str) -> None:
+    """Pick one option of a Streamlit multiselect by its exact name."""
+    box = page.locator("[data-testid='stMultiSelect']").filter(has_text=label)
+    box.locator("input").click()
+    box.locator("input").fill(option)
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+
+
+def set_number(page, label: str, value: int) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+
+
+def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
+    """3 cells x ReLU/tanh x clipping none/norm x 2 initialisers = 24 configurations, built and
+    launched from the Run form; then every chart of its results, read from the rendered Vega views."""
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
+    started = time.perf_counter()
+
+    def mark(what: str) -> None:  # where the test's time goes, printed (never asserted)
+        print(f"{time.perf_counter() - started:6.1f} s  {what}")
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
@@ -92,35 +130,72 @@ def test_launch_a_study_and_see_its_results(dashboard):
         page.screenshot(path=ARTIFACTS / "home-empty.png")
 
         page.goto(f"{dashboard}/run")
-        steps = page.get_by_label("steps", exact=True)
-        expect(steps).to_be_visible(timeout=30000)
-        steps.fill("30")
-        steps.press("Enter")
-        seeds = page.get_by_label("seeds", exact=True)
-        seeds.fill("2")
-        seeds.press("Enter")
-        expect(page.get_by_text("~", exact=False).first).to_be_visible(timeout=30000)
-        expect(page.locator("[data-testid='stMetricValue']").nth(1)).to_have_text("6", timeout=30000)
+        expect(page.get_by_label("steps", exact=True)).to_be_visible(timeout=30000)
+        # Sizes first: each model shape is timed once for the estimate, so set them before the axes.
+        set_number(page, "hidden units", 8)
+        set_number(page, "seeds", 2)
+        set_number(page, "steps", 10)
+        set_number(page, "probe every (steps)", 5)
+        add_option(page, "Activation of the cells", "relu")
+        add_option(page, "Activation of the cells", "tanh")
+        add_option(page, "Clipping (an axis)", "norm")
+        add_option(page, "Recurrent initialisers", "normal")
+        metric = page.locator("[data-testid='stMetricValue']")
+        expect(metric.nth(0)).to_have_text("24", timeout=60000)
+        expect(metric.nth(1)).to_have_text("48", timeout=60000)
+        expect(metric.nth(2)).to_contain_text("~", timeout=120000)
+        estimate = metric.nth(2).inner_text()
+        mark("form filled")
         page.get_by_role("button", name="Launch").click()
-        expect(page.get_by_text("6/6 runs")).to_be_visible(timeout=120000)
-        page.screenshot(path=ARTIFACTS / "run.png")
+        expect(page.get_by_role("button", name="Stop")).to_be_visible(timeout=30000)
+        expect(page.get_by_role("button", name="Launch")).to_be_disabled()
+        expect(page.get_by_text("48/48 runs")).to_be_visible(timeout=240000)
+        expect(page.get_by_text("Finished in")).to_be_visible(timeout=30000)
+        print(f"estimate {estimate}; {page.get_by_text('Finished in').inner_text()}")
+        expect(page.get_by_role("button", name="Launch")).to_be_enabled()
+        page.screenshot(path=ARTIFACTS / "run.png", full_page=True)
+        mark("study ran")
 
+        page.set_viewport_size({"width": 1400, "height": 6000})  # Streamlit scrolls inside: a tall window shows all
         page.goto(f"{dashboard}/results?study=my-study")
-        expect(page.get_by_text("Configurations (mean and 95% interval over seeds)")).to_be_visible(timeout=30000)
-        # Streamlit mounts the charts one after another: wait for the fourth, not for a count.
-        expect(page.locator(".vega-embed").nth(3)).to_be_visible(timeout=30000)
-        page.screenshot(path=ARTIFACTS / "results.png", full_page=True)
-        page.goto(f"{dashboard}/results?study=my-study&hl=cell%3Dlstm")  # a link that highlights the LSTM everywhere
-        expect(page.locator(".vega-embed").nth(3)).to_be_visible(timeout=30000)
-        expect(page.get_by_text("cell=lstm").first).to_be_visible()
-        page.screenshot(path=ARTIFACTS / "results-highlight.png", full_page=True)
+        # The band caption is written after the last chart: wait for it, never for a count.
+        expect(page.get_by_text("Bands:")).to_be_visible(timeout=60000)
+        views = drawn_views(page, 7)  # loss, gradient norm, 4 probes, gradient through time
+        page.screenshot(path=ARTIFACTS / "results.png")
+        mark("results drawn")
+        assert len(views) >= 4 and all(v["found"] for v in views), views
+        for v in views:
+            assert v["plotHeight"] >= 150 and v["plotWidth"] >= 150, v  # never a collapsed plot
+            assert v["boxHeight"] >= v["plotHeight"] and v["boxWidth"] > 0, v
+            pairs = [(colour, dash) for _, colour, dash in v["series"]]
+            assert len(set(pairs)) == len(pairs), v  # no two series share colour and dash
+        faceted = [v for v in views if v["faceted"]]
+        assert faceted and all(len(v["series"]) == 8 for v in faceted)  # 24 = 3 cells x 8 series each
 
+        page.goto(f"{dashboard}/results?study=my-study&facet=none")  # all 24 in one chart, from the link
+        expect(page.get_by_text("Bands:")).to_be_visible(timeout=60000)
+        views = drawn_views(page, 7)
+        widest = max(views, key=lambda v: len(v["series"]))
+        pairs = {(colour, dash) for _, colour, dash in widest["series"]}
+        assert len(widest["series"]) == 24 and len(pairs) == 24 and widest["plotHeight"] >= 150
+        page.screenshot(path=ARTIFACTS / "results-24-in-one.png")
+        mark("24 in one chart")
+
+        page.goto(f"{dashboard}/runs?study=my-study")
+        expect(page.get_by_text("Configuration", exact=True).first).to_be_visible(timeout=30000)
+        expect(page.locator(".vega-embed").first).to_be_visible(timeout=30000)
+        page.screenshot(path=ARTIFACTS / "runs.png")
+        mark("runs page")
+
+        page.set_viewport_size({"width": 1400, "height": 1600})
         page.goto(f"{dashboard}/review?study=my-study")
         expect(page.get_by_role("button", name="Save note")).to_be_visible(timeout=30000)
         with page.expect_download(timeout=60000) as download:
             page.get_by_role("button", name="Export HTML report").click()
         report = Path(download.value.path()).read_text()
         assert download.value.suggested_filename == "my-study-report.html" and report.count("<svg") >= 2
+        (ARTIFACTS / "report.html").write_text(report)
+        mark("report exported")
 
         for name in ("claims", "review", "plugins", "embeddings"):
             page.goto(f"{dashboard}/{name}")
@@ -130,4 +205,11 @@ def test_launch_a_study_and_see_its_results(dashboard):
         page.goto(dashboard)
         expect(page.get_by_text("Studies in this store")).to_be_visible(timeout=30000)
         page.screenshot(path=ARTIFACTS / "home.png")
+
+        dark = browser.new_page(viewport={"width": 1400, "height": 1600}, color_scheme="dark")  # the OS's dark mode
+        dark.goto(f"{dashboard}/embeddings")
+        fills = {fill for v in drawn_views(dark, 2) for fill in v.get("textFills", [])}
+        assert fills == {"#fafafa"}, fills  # the PCA word labels in the dark theme's text colour
+        dark.screenshot(path=ARTIFACTS / "embeddings-dark.png")
+        mark("every page")
         browser.close()

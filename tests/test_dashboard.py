@@ -1,6 +1,7 @@
 """Dashboard pages under Streamlit's AppTest, and the pure chart builders."""
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from ablab.core.lab.store import Store
 from ablab.core.lab.study import parse_study
 from ablab.core.plugin_system.registry import build_registry
 from ablab.dashboard import charts
-from ablab.dashboard.data import band, band_caption, config_labels
+from ablab.dashboard.data import band, band_caption, config_labels, curves, value_bounds
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 REGISTRY = build_registry(entry_points=False)
@@ -135,15 +136,89 @@ def test_run_page_expands_and_estimates(filled_store, monkeypatch):
     at = page(filled_store, "run", monkeypatch)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["configurations"] == "3" and metrics["runs (configurations x seeds)"] == "9"
+    assert metrics["estimated time"].startswith("~")
     at.multiselect(key="b_cells").set_value(["lstm"]).run()
     assert {m.label: m.value for m in at.metric}["configurations"] == "1"
-    at.text_input(key="b_name").set_value("bad name").run()
-    assert "[study.name] study name 'bad name' is not allowed" in texts(at)
+
+
+def test_run_form_builds_the_mission_study(filled_store, monkeypatch):
+    """3 cells x ReLU/tanh x clipping none/norm x 2 initialisers = 24 configurations, from the form."""
+    at = page(filled_store, "run", monkeypatch)
+    at.multiselect(key="b_cell_acts").set_value(["relu", "tanh"])
+    at.multiselect(key="b_clip").set_value(["none", "norm"])
+    at.multiselect(key="b_inits").set_value(["orthogonal", "normal"])
+    at.text_input(key="b_lr").set_value("0.01, 0.1")
+    at.text_input(key="b_thr").set_value("0.5")
+    at.number_input(key="b_seeds").set_value(2)
+    at.number_input(key="b_steps").set_value(20).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["configurations"] == "48" and metrics["runs (configurations x seeds)"] == "96"  # x 2 rates
+    text = at.expander[0].children[0].value if at.expander else ""
+    assert '"model.activation" = [' in text and '"optimizer.lr" = [' in text and "threshold = 0.5" in text
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("b_seeds", 0, "seeds must be from 1 to 64, got 0"),
+        ("b_steps", 0, "steps must be from 1 to 1000000, got 0"),
+        ("b_hidden", -3, "hidden units must be from 1 to 1024, got -3"),
+        ("b_lr", "-1", "Learning rate must be above 0, got -1"),
+        ("b_lr", "fast", "Learning rate: 'fast' is not a number"),
+        ("b_thr", "0", "Clip threshold must be above 0, got 0"),
+        ("b_name", "../evil", "study name '../evil' is not allowed"),
+        ("b_name", "x" * 300, "a study name has at most 64 characters, got 300"),
+        ("b_name", "study-\U0001f600", "is not allowed: use letters, digits"),
+    ],
+)
+def test_every_bad_run_form_value_gets_a_message(filled_store, monkeypatch, key, value, message):
+    at = page(filled_store, "run", monkeypatch)
+    widget = at.number_input(key=key) if key in ("b_seeds", "b_steps", "b_hidden") else at.text_input(key=key)
+    widget.set_value(value).run()
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert not at.metric and not [b for b in at.button if b.key == "launch"]  # nothing to launch
+
+
+def test_a_huge_learning_rate_is_flagged(filled_store, monkeypatch):
+    at = page(filled_store, "run", monkeypatch)
+    at.text_input(key="b_lr").set_value("1e9").run()
+    assert not at.exception and any(
+        "these runs will explode, and are counted as diverged" in w.value for w in at.warning
+    )
+
+
+def test_an_existing_study_name_asks_resume_or_rename(filled_store, monkeypatch):
+    at = page(filled_store, "run", monkeypatch)
+    at.text_input(key="b_name").set_value("dash").run()
+    (launch,) = [b for b in at.button if b.key == "launch"]
+    assert launch.disabled and "already in the store (4 runs)" in at.radio(key="existing_dash").label
+    assert "dash-2" in texts(at) and not at.get("progress")  # no stale "4/9 runs" before launching
+    at.radio(key="existing_dash").set_value(at.radio(key="existing_dash").options[0]).run()
+    (launch,) = [b for b in at.button if b.key == "launch"]
+    assert not launch.disabled
+
+
+def test_launcher_refuses_names_that_leave_its_folder(tmp_path, monkeypatch):
+    from ablab.core.errors import ConfigError
+    from ablab.dashboard import launcher
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    for bad in ("../evil", "x" * 300, "a/b", "study-\U0001f600", ""):
+        with pytest.raises(ConfigError):
+            launcher.write_study(bad, "x")
+        with pytest.raises(ConfigError):
+            launcher.launch(bad, tmp_path / "s.toml", "sqlite://")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []  # nothing written anywhere
+    assert launcher.write_study("ok-name", "x").parent == launcher.launch_dir()
+    assert launcher.stop("ok-name") is False  # not running
 
 
 def test_review_notes_are_stored(filled_store, monkeypatch):
     at = page(filled_store, "review", monkeypatch, {"study": "dash"})
     assert [b.label for b in at.get("download_button")] == ["Export HTML report"]  # built only on click
+    assert "final_loss" in at.multiselect(key="report_columns").value  # a compact table by default
     at.text_input[0].set_value("Ada")
     at.text_area[0].set_value("LSTM clearly wins at lag 3.")
     at.button[0].click().run()
@@ -166,11 +241,84 @@ def test_band_chart_spec():
     lstm0 = data[data["config"] == "cell=lstm"].iloc[0]
     assert lstm0["lo"] == lstm0["hi"] == lstm0["mean"] and lstm0["interval"] == "one seed"
     spec = charts.band_chart(data, x_title="step", y_title="loss", title="Loss", baseline=0.5, log_y=True).to_dict()
-    assert spec["title"] == "Loss" and len(spec["layer"]) == 3
+    assert spec["title"] == "Loss" and len(spec["layer"]) == 3 and spec["height"] >= 150
     line = spec["layer"][1]
     assert line["mark"]["type"] == "line" and line["encoding"]["y"]["scale"]["type"] == "log"
     assert any(p.get("bind") == "legend" for p in spec.get("params", []))  # legend click highlights
     assert {t["field"] for t in line["encoding"]["tooltip"]} >= {"config", "mean", "lo", "hi"}
+    legend = line["encoding"]["color"]["legend"]
+    assert legend["orient"] == "right" and legend["symbolLimit"] == 0 and legend["labelLimit"] == 0  # nothing cut
+
+
+def test_24_configurations_get_24_distinct_colour_and_dash_pairs():
+    labels = [f"cell={c}, act={a}, clip={k}, init={i}" for c in "abc" for a in "rt" for k in "nm" for i in "oh"]
+    style = charts.styles(labels)
+    pairs = {(c, tuple(d)) for c, d in zip(style["colour"], style["dash"])}
+    assert len(labels) == 24 and len(pairs) == 24
+    assert len(set(style["colour"])) == 10  # colours first; the dash separates the 11th and on
+
+
+def test_faceted_chart_grows_with_facets_and_shares_its_y_scale():
+    rows = [
+        {"x": s, "config": f"clip={k}", "facet": f"cell={c}", "mean": 1.0 + s, "lo": 0.5, "hi": 2.0 + s, "n": 3}
+        for c in ("rnn", "lstm", "gru", "mgu")
+        for k in ("none", "norm")
+        for s in (0, 1)
+    ]
+    data = pd.DataFrame(rows).assign(interval="95% CI")
+    spec = charts.band_chart(data, x_title="step", y_title="loss", title="Loss", facet_title="cell").to_dict()
+    assert spec["facet"]["field"] == "facet" and spec["columns"] == charts.FACET_COLUMNS
+    assert spec["spec"]["height"] == charts.PLOT_HEIGHT >= 150  # per facet: 4 facets make two rows, not a squeeze
+    assert spec["resolve"]["scale"]["y"] == "shared"
+    line = spec["spec"]["layer"][1]
+    assert line["encoding"]["y"]["scale"] == {"zero": False}  # the domain follows the data
+
+
+def curve_runs():
+    """Two axes, two values each, three seeds: run keys r{cell}{clip}{seed}."""
+    rows = [
+        {"key": f"r{c}{k}{s}", "seed": s, "@model.cell": c, "@clip.kind": k}
+        for c in ("rnn", "lstm")
+        for k in ("none", "norm")
+        for s in range(3)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_curves_band_over_seeds_of_one_configuration():
+    runs = curve_runs()
+    values = pd.DataFrame({"run_key": runs["key"], "step": 0, "value": np.arange(len(runs), dtype=float)})
+    out = curves(values, runs)
+    assert len(out) == 4 and set(out["interval"]) == {"95% CI"} and (out["n"] == 3).all()
+    row = out[out["config"] == "cell=rnn, kind=none"].iloc[0]
+    assert row["mean"] == pytest.approx(1.0)  # seeds 0, 1, 2 of rnn/none hold 0, 1, 2
+
+
+def test_grouping_by_fewer_axes_draws_the_mean_over_configurations_without_a_band():
+    runs = curve_runs()
+    values = pd.DataFrame({"run_key": runs["key"], "step": 0, "value": np.arange(len(runs), dtype=float)})
+    out = curves(values, runs, colour=["@model.cell"])
+    assert sorted(out["config"]) == ["cell=lstm", "cell=rnn"]
+    assert (out["lo"] == out["mean"]).all() and (out["hi"] == out["mean"]).all()  # no pooled band
+    assert set(out["interval"]) == {"mean over 2 configurations"} and (out["n"] == 2).all()
+    assert out.set_index("config").loc["cell=rnn", "mean"] == pytest.approx(2.5)  # mean of 1.0 and 4.0
+    assert "not noise" in band_caption(out)
+    faceted = curves(values, runs, colour=[], facet="@clip.kind")
+    assert set(faceted["facet"]) == {"kind=none", "kind=norm"} and set(faceted["config"]) == {"all runs"}
+
+
+def test_bands_are_clamped_to_the_quantitys_range_and_log_bands_are_taken_in_log_space():
+    runs = curve_runs()[:3]  # one configuration, three seeds
+    values = pd.DataFrame({"run_key": runs["key"], "step": 0, "value": [0.0, 0.05, 1.0]})
+    assert value_bounds("accuracy", values["value"]) == (0.0, 1.0)
+    assert value_bounds("loss", values["value"]) == (0.0, None)
+    assert value_bounds("mean_shift.h", pd.Series([-0.2, 0.3])) == (None, None)
+    (row,) = curves(values, runs, bounds=(0.0, 1.0)).to_dict("records")
+    assert row["lo"] == 0.0 and row["hi"] == 1.0  # the t-interval reached below 0 and above 1
+    gtt = pd.DataFrame({"run_key": runs["key"], "step": 0, "value": [1e-6, 1e-4, 1e-2]})
+    (log_row,) = curves(gtt, runs, log=True).to_dict("records")
+    assert log_row["mean"] == pytest.approx(1e-4)  # the geometric mean
+    assert log_row["lo"] > 0 and log_row["lo"] * log_row["hi"] == pytest.approx(1e-8)  # symmetric in log space
 
 
 def test_band_is_a_t_interval_from_three_seeds():
@@ -182,8 +330,8 @@ def test_band_is_a_t_interval_from_three_seeds():
     assert row["lo"] < 1.0  # wider than the seeds' range here, as an interval of the mean from 3 seeds is
     two = band(values.iloc[:2], "step")
     assert band_caption(band(values, "step"), two, None) == (
-        "Bands: the 95% interval of the mean over seeds; the range between the seeds where there are "
-        "fewer than 3 (too few for a 95% interval)."
+        "Bands: the 95% interval of the mean over seeds of one configuration; the range between the seeds where "
+        "there are fewer than 3 (too few for a 95% interval)."
     )
     assert band_caption(None) == ""
 
@@ -197,17 +345,23 @@ def test_heatmap_and_bar_specs():
     bars = charts.bar_chart(
         pd.DataFrame({"config": ["a"], "mean": [1.0], "lo": [0.9], "hi": [1.1]}), value_title="v", title="t"
     ).to_dict()
-    assert [layer["mark"]["type"] for layer in bars["layer"]] == ["bar", "rule"]
+    assert [layer["mark"]["type"] for layer in bars["layer"]] == ["rule", "point"]
 
 
 def test_html_report_is_self_contained(filled_store):
     from ablab.dashboard.report import build_report
 
     store = Store(filled_store)
-    store.add_review("dash", "Grace", "Gates help <a lot>.", "convincing")
+    store.add_review("dash", "Grace", "Gates help <a lot>.\nSecond line.", "convincing")
     page_html = build_report(store, "dash")
-    assert page_html.count("<svg") >= 2 and "<table" in page_html
-    assert "Gates help &lt;a lot&gt;." in page_html and "Grace" in page_html
+    assert page_html.count("<svg") >= 3 and "<table" in page_html
+    for figure in page_html.split("<figure>")[1:]:  # every chart draws something: a line path with points
+        assert figure.count("<path") >= 2 and "NaN" not in figure
+    assert "Gates help &lt;a lot&gt;.<br>Second line." in page_html and "Grace" in page_html
+    table = page_html.split("<table")[1].split("</table>")[0]
+    assert table.count("<th") <= 9 and "columns; the dashboard" in page_html  # compact, not 142 columns
+    picked = build_report(store, "dash", ["model.cell", "runs"])  # the Review page's column picker
+    assert picked.split("<table")[1].split("</table>")[0].count("<th>") == 2
     assert "<script" not in page_html and "http://" not in page_html.replace("http://www.w3.org", "")
     assert "rnn" in page_html and "lstm" in page_html
     with pytest.raises(ValueError, match="no runs"):
@@ -249,3 +403,245 @@ def test_embeddings_page_shows_similarities_and_neighbours(filled_store, monkeyp
     assert "cold" in list(neighbours["word"])[:3]  # an antonym is among the nearest: relatedness
     at.text_input(key="e_query").set_value("zebra").run()
     assert "not in the corpus vocabulary" in texts(at)
+
+
+FAKE = """
+[study]
+name = "fake"
+seeds = [0, 1, 2]
+
+[base]
+task = { name = "adding", length = 5 }
+model = { kind = "recurrent", cell = "rnn", hidden = 4 }
+train = { steps = 20, log_every = 10 }
+
+[axes]
+"model.cell" = ["rnn", "lstm"]
+"""
+
+
+CHECK = """
+[[checks]]
+what = "the LSTM ends lower than the RNN"
+quantity = "final_loss"
+where = { "model.cell" = "lstm" }
+op = "<"
+than = { "model.cell" = "rnn" }
+"""
+
+
+@pytest.fixture(scope="module")
+def fake_store(tmp_path_factory):
+    """Stored records written directly (no training): a plugin's probe quantity and a failed run."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('fake') / 'store.sqlite'}"
+    store = Store(url)
+    study = parse_study(FAKE, "fake.toml", REGISTRY)
+    runs = study.runs(REGISTRY)
+    store.save_study(study, runs)
+    for i, r in enumerate(runs):
+        metrics = [{"step": s, "name": "loss", "value": 1.0 / (1 + s + i)} for s in (0, 10, 19)]
+        probes = [
+            {"step": s, "probe": "wiggle", "name": "amplitude", "layer": 0, "idx": -1, "value": 0.1 * i + s}
+            for s in (0, 20)
+        ]
+        if i == len(runs) - 1:
+            store.write_run(r.key, "failed", seconds=0.1, error="Traceback (most recent call last):\nValueError: boom")
+        else:
+            store.write_run(r.key, "done", seconds=0.1, metrics=metrics, probes=probes)
+    other = parse_study(
+        FAKE.replace('name = "fake"', 'name = "fake2"').replace('"rnn", "lstm"', '"rnn"'), "f2", REGISTRY
+    )
+    store.save_study(other, other.runs(REGISTRY))  # the same rnn runs, under a second study
+    checked = FAKE.replace('name = "fake"', 'name = "fakecheck"') + CHECK
+    checked_study = parse_study(checked, "fakecheck.toml", REGISTRY)
+    store.save_study(checked_study, checked_study.runs(REGISTRY))  # a stored study with a check
+    return url
+
+
+def chart_titles(at) -> list[str]:
+    titles = []
+    for c in at.get("vega_lite_chart"):
+        spec = json.loads(c.proto.spec)
+        title = spec.get("title")
+        titles.append(title.get("text") if isinstance(title, dict) else title)
+    return titles
+
+
+def test_a_plugin_probe_gets_its_chart_without_dashboard_code(fake_store, monkeypatch):
+    at = page(fake_store, "results", monkeypatch, {"study": "fake"})
+    assert "wiggle: amplitude" in chart_titles(at) and "Loss" in chart_titles(at)
+
+
+def test_view_state_lives_in_the_link(fake_store, monkeypatch):
+    at = page(fake_store, "results", monkeypatch, {"study": "fake", "smooth": "3", "cols": "final_loss"})
+    assert at.slider(key="smooth").value == 3 and at.multiselect(key="columns").value == ["final_loss"]
+    assert list(at.dataframe[0].value.columns) == ["final_loss"]
+    at.multiselect(key="columns").set_value(["model.cell", "runs"]).run()
+    assert list(at.dataframe[0].value.columns) == ["model.cell", "runs"] and at.query_params["cols"] == [
+        "model.cell",
+        "runs",
+    ]
+    at.toggle(key="log_loss").set_value(True).run()
+    assert at.query_params["log"] in ("loss", ["loss"])
+    at.slider(key="smooth").set_value(1).run()
+    assert "smooth" not in at.query_params  # the default stays out of the link
+
+
+def test_runs_page_shows_a_failed_runs_traceback(fake_store, monkeypatch):
+    at = page(fake_store, "runs", monkeypatch, {"study": "fake", "config": "cell=lstm"})
+    assert at.selectbox(key="run_config").value == "cell=lstm"
+    failed = [o for o in at.selectbox(key="run_key").options if "failed" in o]
+    assert failed
+    at.selectbox(key="run_key").set_value(failed[0]).run()
+    assert not at.exception
+    assert any("ValueError: boom" in c.value for c in at.code) and any("failed" in e.value for e in at.error)
+    assert any('"cell": "lstm"' in c.value for c in at.code)  # its configuration
+
+
+def test_claims_evidence_has_one_row_per_configuration():
+    from ablab.dashboard.data import evidence_rows
+
+    frame = pd.DataFrame(
+        {
+            "key": list("abcdef"),
+            "status": ["done", "diverged", "done", "done", "done", "diverged"],
+            "@clip.kind": ["none", "none", "none", "norm", "norm", "norm"],
+            "@model.activation": ["elu", "elu", "relu", "relu", "elu", "relu"],
+        }
+    )
+    rows = evidence_rows(frame, "diverged")
+    assert sorted(rows["config"]) == [
+        "kind=none, activation=elu",
+        "kind=none, activation=relu",
+        "kind=norm, activation=elu",
+        "kind=norm, activation=relu",
+    ]
+    spec = charts.bar_chart(rows, value_title="diverged", title="t").to_dict()
+    assert spec["height"] >= charts.ROW_HEIGHT * 4 and spec["layer"][0]["encoding"]["y"]["axis"]["labelLimit"] == 0
+
+
+def test_probe_quantities_are_found_generically_and_across_cells():
+    from ablab.dashboard.data import ACROSS_CELLS, probe_quantities
+
+    rows = [
+        ("r", "dead_fraction", "h", -1, 0.5),
+        ("l", "dead_fraction", "cell_output", -1, 0.2),
+        ("l", "dead_fraction", "input_gate", -1, 0.9),
+        ("r", "grad_through_time", "eta", -1, 1.1),
+        ("r", "grad_through_time", "fit_r2", -1, 0.9),
+        ("r", "grad_through_time", "norm", 0, 1.0),
+        ("r", "grad_through_time", "norm", 1, 0.5),
+        ("r", "mean_shift", "h", -1, 0.3),
+        ("r", "mean_shift", "h", 4, 0.7),  # per-unit values beside the summary: still a scalar
+    ]
+    probes = pd.DataFrame(rows, columns=["run_key", "probe", "name", "idx", "value"]).assign(step=0, layer=0)
+    scalars, profiles = probe_quantities(probes)
+    names = {(p, n) for p, n, _ in scalars}
+    assert ("dead_fraction", ACROSS_CELLS) in names and ("grad_through_time", ACROSS_CELLS) not in names
+    assert {("grad_through_time", "eta"), ("mean_shift", "h"), ("dead_fraction", "input_gate")} <= names
+    (across,) = [f for p, n, f in scalars if (p, n) == ("dead_fraction", ACROSS_CELLS)]
+    assert dict(zip(across["run_key"], across["value"])) == {"l": 0.2, "r": 0.5}  # gates left out
+    assert [(p, n, list(f["idx"])) for p, n, f in profiles] == [("grad_through_time", "norm", [0, 1])]
+
+
+USER_CLAIM = """
+[study]
+name = "my_claim"
+claim = "My own claim: at radius 0.5 gradients vanish."
+seeds = 4
+
+[base]
+task = { name = "adding", length = 10 }
+model = { kind = "recurrent", cell = "rnn", hidden = 6, spectral_radius = 0.5 }
+train = { steps = 2, batch_size = 4, probe_batch = 8 }
+probes = ["grad_through_time"]
+
+[[checks]]
+what = "eta is below 0.9"
+quantity = "grad_through_time.eta@init"
+op = "<"
+value = 0.9
+"""
+
+
+def test_claims_page_lists_a_users_study_with_checks(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    run_study(parse_study(USER_CLAIM, "mine.toml", REGISTRY), REGISTRY, Store(url), workers=0)
+    at = page(url, "claims", monkeypatch)
+    labels = [e.label for e in at.expander]
+    assert len(labels) == 15 and len(at.button) == 14  # no run button: the store holds no path to run
+    (mine,) = [label for label in labels if label.startswith("My own claim")]
+    assert "**holds**" in mine
+    table = at.table[0].value
+    assert "n = 4 runs" in " ".join(table.iloc[:, -1].astype(str))
+
+
+def test_two_studies_compare_in_one_table_and_one_chart_per_study(fake_store, monkeypatch):
+    at = page(fake_store, "compare", monkeypatch, {"studies": ["fake", "fake2"]})
+    assert at.multiselect(key="compare_studies").value == ["fake", "fake2"]
+    table = at.dataframe[0].value
+    assert sorted(set(table["study"])) == ["fake", "fake2"] and len(table) == 3  # 2 + 1 configurations
+    (chart,) = at.get("vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    assert spec["facet"]["field"] == "facet" and spec["spec"]["height"] >= 150
+    at.multiselect(key="compare_studies").set_value(["fake"]).run()
+    assert "Pick at least two studies" in texts(at)
+
+
+def test_the_estimate_times_each_model_shape_once_and_spreads_configurations_over_workers():
+    from ablab.dashboard import estimate
+
+    base = {"task": {"name": "adding", "length": 5}, "model": {"cell": "rnn", "hidden": 4}, "train": {"steps": 20}}
+    other_lr = {**base, "optimizer": {"lr": 1.0}, "model": {**base["model"], "activation": "relu"}}
+    bigger = {**base, "model": {**base["model"], "hidden": 64}}
+    assert estimate.shape_key(base) == estimate.shape_key(other_lr) != estimate.shape_key(bigger)
+    speed = estimate.measure(base, 2, REGISTRY)
+    assert speed.step > 0 and speed.checkpoint >= 0 and speed.job >= 0
+    cost = estimate.config_seconds({**base, "train": {"steps": 20, "probe_every": 5}}, speed)
+    assert cost == pytest.approx(speed.job + 20 * speed.step + 5 * speed.checkpoint)
+    assert estimate.study_seconds([4.0, 4.0, 4.0, 4.0], startup=1.0, workers=2) == 2 + 8  # 16 s of work on 2
+    assert estimate.study_seconds([9.0, 1.0], startup=0.0, workers=2) == 9  # never below the longest
+    assert 1 <= estimate.free_cores() <= (os.cpu_count() or 1)
+
+
+def test_stop_interrupts_a_launched_study_like_ctrl_c(tmp_path, monkeypatch):
+    import time
+
+    from ablab.dashboard import launcher
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    text = STUDY.replace('name = "dash"', 'name = "long"').replace("steps = 30", "steps = 1000000")
+    path = launcher.write_study("long", text)
+    pid, started = launcher.launch("long", path, f"sqlite:///{tmp_path / 'store.sqlite'}", workers=1)
+    assert started and launcher.running("long") == pid
+    assert launcher.launch("long", path, "sqlite://")[1] is False  # one launch per name at a time
+    log = launcher.launch_dir() / "long.log"
+    deadline = time.time() + 120
+    while "runs" not in log.read_text() and time.time() < deadline:  # its progress line: the runner is up
+        time.sleep(0.5)
+    assert launcher.stop("long")
+    while launcher.running("long") is not None and time.time() < deadline:
+        time.sleep(0.5)
+    assert launcher.running("long") is None and "interrupted" in log.read_text()
+
+
+def test_run_form_names_a_cell_without_an_activation_and_builds_feedforward_studies(filled_store, monkeypatch):
+    at = page(filled_store, "run", monkeypatch)
+    at.multiselect(key="b_cells").set_value(["rnn", "mgu"])
+    at.multiselect(key="b_cell_acts").set_value(["relu"]).run()
+    assert any("cell(s) mgu take no activation choice" in e.value for e in at.error)
+    at.selectbox(key="b_task").set_value("teacher").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert {m.label: m.value for m in at.metric}["configurations"] == "2"  # relu and tanh, the default axis
+
+
+def test_claims_evidence_chart_has_a_row_per_configuration_and_whole_labels(fake_store, monkeypatch):
+    at = page(fake_store, "claims", monkeypatch)
+    import pyarrow as pa
+
+    (element,) = [c for c in at.get("vega_lite_chart") if "the LSTM ends lower" in c.proto.spec]
+    evidence = json.loads(element.proto.spec)
+    rows = {c for d in element.proto.datasets for c in pa.ipc.open_stream(d.data.data).read_all()["config"].to_pylist()}
+    assert rows == {"cell=rnn", "cell=lstm"} and evidence["height"] >= 2 * charts.ROW_HEIGHT
+    assert evidence["layer"][0]["encoding"]["y"]["axis"]["labelLimit"] == 0
+    assert any("One row per configuration" in c.value for c in at.caption)

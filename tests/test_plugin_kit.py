@@ -13,7 +13,8 @@ import pytest
 
 from ablab.core.errors import ConfigError
 from ablab.core.plugin_system import hookspecs
-from ablab.core.plugin_system.registry import Entry, build_registry
+from ablab.core.plugin_system.kinds import KINDS as KINDS_TABLE
+from ablab.core.plugin_system.registry import Entry, build_registry, registry_with
 from ablab.core.plugin_system.scaffold import KINDS, new_plugin
 from ablab.core.plugin_system.testing import ContractError, check_cell, check_plugin, check_task
 
@@ -73,11 +74,41 @@ def test_scaffold_rejects_bad_names_and_existing_folders(tmp_path):
     new_plugin("twice", "cell", tmp_path)
     with pytest.raises(ConfigError, match="already exists"):
         new_plugin("twice", "cell", tmp_path)
-    with pytest.raises(ConfigError, match="--kind must be one of"):
-        new_plugin("emb", "embedding", tmp_path)
+    with pytest.raises(ConfigError, match="--kind must be one of cell, activation, embedding"):
+        new_plugin("emb", "embeddings", tmp_path)
 
 
-def registry_with(name, cls, kind="cell"):
+def test_one_package_registers_several_kinds_and_its_readme_explains_each_hook(tmp_path, monkeypatch):
+    kinds = ["cell", "activation", "embedding", "probe"]
+    root = new_plugin("mish", kinds, tmp_path)
+    monkeypatch.syspath_prepend(str(root))
+    module = importlib.import_module("ablab_mish")
+    registry = registry_with(module)
+    for kind in kinds:
+        assert check_plugin(kind, "mish", registry), kind
+    readme = (root / "README.md").read_text()
+    for kind in kinds:
+        hook = KINDS_TABLE[kind].hook
+        assert f"`{hook}(register)`" in readme and f"ablab check-plugin {kind} mish" in readme
+    source = (root / "ablab_mish" / "__init__.py").read_text() + (root / "tests" / "test_ablab_mish.py").read_text()
+    assert "ablab.core" not in source  # a plugin imports only the public API
+    ruff = [sys.executable, "-m", "ruff"]
+    lint = subprocess.run(
+        [*ruff, "check", "--isolated", "--select", "E,F,W,I,B,UP", "--line-length", "120", "."],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0, lint.stdout  # what an author gets is already clean
+    fmt = subprocess.run([*ruff, "format", "--isolated", "--line-length", "120", "--check", "."], cwd=root)
+    assert fmt.returncode == 0
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root)], capture_output=True, text=True
+    )
+    assert tests.returncode == 0 and "4 passed" in tests.stdout, tests.stdout + tests.stderr
+
+
+def replacing(name, cls, kind="cell"):
     registry = build_registry(entry_points=False)
     registry.entries[(kind, name)] = Entry(kind, name, cls, "test", "0")
     return registry
@@ -134,7 +165,7 @@ class Float64(RNN):
 )
 def test_contract_failures_name_what_and_where(cls, message):
     with pytest.raises(ContractError) as info:
-        check_cell("broken", registry=registry_with("broken", cls))
+        check_cell("broken", registry=replacing("broken", cls))
     assert "cell 'broken'" in str(info.value) and message in str(info.value)
 
 
@@ -165,7 +196,7 @@ def test_nondeterministic_task_fails_the_contract():
     with pytest.raises(
         ContractError, match="task 'noisy': determinism per seed: the same rng seed gave different batches"
     ):
-        check_task("noisy", registry=registry_with("noisy", Noisy, "task"))
+        check_task("noisy", registry=replacing("noisy", Noisy, "task"))
 
 
 def test_example_plugin_passes_the_contract_and_runs_in_a_study(tmp_path):
@@ -221,9 +252,9 @@ def test_an_activation_whose_derivative_needs_its_input_cannot_claim_deriv_from_
         "bad-relu", lambda x: np.maximum(x, 0), lambda x, y: (x > 0).astype(x.dtype), "relu", deriv_from_output=True
     )
     with pytest.raises(ContractError, match="deriv_from_output is set but deriv\\(None, y\\) fails"):
-        check_activation("bad-relu", registry=registry_with("bad-relu", relu, "activation"))
+        check_activation("bad-relu", registry=replacing("bad-relu", relu, "activation"))
     honest = Activation("ok-relu", relu.fn, lambda x, y: (y > 0).astype(y.dtype), "relu", deriv_from_output=True)
-    assert check_activation("ok-relu", registry=registry_with("ok-relu", honest, "activation"))
+    assert check_activation("ok-relu", registry=replacing("ok-relu", honest, "activation"))
 
 
 def test_a_fused_cell_must_implement_what_it_declares():
@@ -248,3 +279,31 @@ def test_a_fused_cell_must_implement_what_it_declares():
     with pytest.raises(PluginError, match=r"does not implement step\(\)"):
         validate_plugin("x", NoStep)
     validate_plugin("x", type("WithStepZ", (NoStepZ,), {"step_z": lambda self, p, z, state, recompute: None}))
+
+
+def test_the_indrnn_study_runs_and_stores_the_plugins_probe(tmp_path):
+    from ablab.core.lab.runner import run_study
+    from ablab.core.lab.store import Store
+    from ablab.core.lab.study import load_study, parse_study
+
+    registry = build_registry()
+    path = ROOT / "examples" / "ablab-indrnn" / "indrnn_adding.toml"
+    full = load_study(path, registry)
+    assert len(full.runs(registry)) == 9 and {r.config["model"]["cell"] for r in full.runs(registry)} == {
+        "indrnn",
+        "rnn",
+        "lstm",
+    }
+    small = (
+        path.read_text()
+        .replace("seeds = [0, 1, 2]", "seeds = [0]")
+        .replace("steps = 1500", "steps = 4")
+        .replace("length = 30", "length = 5")
+    )
+    study = parse_study(small, "small.toml", registry)
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    assert run_study(study, registry, store, workers=0).done == 3
+    runs = {r["config"]["model"]["cell"]: r["key"] for r in store.runs_of("indrnn_adding")}
+    probes = store.probes_of([runs["indrnn"]])
+    assert {"u_mean", "u_max", "at_bound"} <= set(probes[probes["probe"] == "indrnn_u"]["name"])
+    assert store.probes_of([runs["lstm"]]).query("probe == 'indrnn_u'").empty  # it applies to IndRNN only

@@ -94,6 +94,32 @@ def test_duplicate_name_names_both_providers(cube_plugin):
         build_registry(entry_points=False, extra=[(dup, "dup-dist", "1.0")], strict=True)
 
 
+def test_a_clash_drops_only_the_clashing_name(cube_plugin):
+    def register_activations(register):
+        register("tanh", Activation("tanh", lambda x: x, lambda x, y: x, "impostor"))
+        register("cube2", Activation("cube2", lambda x: x**3, lambda x, y: 3 * x**2, "x^3"))
+
+    dup = plugin_module("dup", register_activations=register_activations)
+    registry = build_registry(entry_points=False, extra=[(dup, "dup-dist", "1.0")], strict=False)
+    assert registry.entry("activation", "cube2").provider == "dup-dist"  # the hook's other name stays
+    assert registry.entry("activation", "tanh").provider == "ablab"
+    (failure,) = registry.failures
+    assert "duplicate activation name 'tanh'" in failure.error and "skipped" in failure.error
+
+
+def test_a_missing_name_says_which_plugins_failed_to_load():
+    def register_cells(register):
+        raise ImportError("No module named 'torch'")
+
+    bad = plugin_module("bad", register_cells=register_cells)
+    registry = build_registry(entry_points=False, extra=[(bad, "ablab-boom", "0.1")], strict=False)
+    with pytest.raises(UnknownPluginError) as info:
+        registry.get("cell", "boom")
+    message = str(info.value)
+    assert message.startswith("no cell named 'boom'; 1 plugin failed to load: ablab-boom (register_cells raised")
+    assert "No module named 'torch'" in message and "available cells: gru" in message
+
+
 def test_raising_hook_is_recorded_and_skipped(cube_plugin):
     def register_cells(register):
         raise RuntimeError("boom in my cell plugin")

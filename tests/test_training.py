@@ -193,3 +193,39 @@ def test_spectral_radius_option_rescales_each_recurrent_block():
     U = model.init_member(0)["l0.U"]
     for k in range(4):
         assert spectral_radius(U[:, k * 6 : (k + 1) * 6]) == pytest.approx(1.3)
+
+
+def test_a_finite_explosion_counts_as_diverged(monkeypatch):
+    """Adam at lr = 1e9 holds the loss at 1e16..1e19, finite in float32 for ever (the run used to
+    finish as done): the guard at EXPLODED x the task's baseline marks it diverged."""
+    import ablab.core.engine.train as engine
+
+    spec = TrainSpec(steps=6, batch_size=8, optimizer=OptimizerSpec(name="adam", lr=1e9), log_every=1)
+    result = train(net("rnn"), adding(), spec, seeds=[0, 1])
+    assert result.diverged_at.tolist() == [1, 1]
+    monkeypatch.setattr(engine, "EXPLODED", float("inf"))  # without the guard: finite losses, never flagged
+    unguarded = train(net("rnn"), adding(), spec, seeds=[0, 1])
+    assert unguarded.diverged_at.tolist() == [-1, -1] and np.isfinite(unguarded.series("loss")).all()
+    assert unguarded.series("loss")[1:].min() > 1e6 * engine.reference_loss(adding())
+    calm = train(net("rnn"), adding(), SPEC, seeds=[0, 1])  # an ordinary run is not touched
+    assert calm.diverged_at.tolist() == [-1, -1]
+
+
+@pytest.mark.parametrize(
+    "cell, option", [("rnn", "activation"), ("lstm", "cell_activation"), ("gru", "candidate_activation")]
+)
+def test_model_activation_sets_each_cells_own_option(cell, option):
+    model = net(cell, activation="relu")
+    assert model.cells[0].options[option] == "relu"
+    with pytest.raises(ConfigError, match=f"model.activation and model.cell_options.{option} both set"):
+        net(cell, activation="relu", cell_options={option: "tanh"})
+
+
+def test_model_activation_on_a_cell_without_one_is_a_clear_error():
+    from ablab.core.engine.cell import Cell, cell_options
+
+    class Plain(Cell):
+        defaults = {"width": 2}
+
+    with pytest.raises(ConfigError, match="cell 'plain' has no activation to set.*options: width"):
+        cell_options(Plain, "plain", {}, "relu")

@@ -78,8 +78,9 @@ def _add_store(p) -> None:
 
 
 def cmd_run(args) -> int:
-    from ablab.core.lab.runner import progress_line, run_study
+    from ablab.core.lab.runner import progress_line
     from ablab.core.lab.study import load_study
+    from ablab.core.lab.verdicts.verdict import run_by_need
     from ablab.core.plugin_system.registry import default_registry
 
     registry = default_registry()
@@ -102,11 +103,21 @@ def cmd_run(args) -> int:
         f"store {store.display_url}",
         file=sys.stderr,
     )
+
+    def look(current, progress, v):
+        if tty:
+            print(file=sys.stderr)
+        print(
+            f"{len(current.seeds)} seeds: {v.label} ({sum(c.holds is None for c in v.checks)} checks open)",
+            file=sys.stderr,
+        )
+
     with stop_on_sigterm():
-        p = run_study(
+        _, p = run_by_need(
             study,
             registry,
             store,
+            on_look=look,
             workers=args.workers,
             executor=executor,
             rerun_failed=args.rerun_failed,
@@ -197,56 +208,163 @@ def pd_options():
     return pd.option_context("display.width", 200, "display.max_columns", 50)
 
 
-def cmd_claims(args) -> int:
-    from ablab.core.lab.claims import verdict
-    from ablab.core.lab.results import run_frame
-    from ablab.core.lab.runner import progress_line, run_study
+def claim_studies(args, registry, store) -> list:
+    """What `ablab claims` judges: (study or None, name) pairs. A Study is run (unless
+    --no-run); a bare name is a stored study judged from the checks stored with it."""
     from ablab.core.lab.study import load_study
-    from ablab.core.plugin_system.registry import default_registry
     from ablab.studies import builtin_study_paths
 
+    if args.files:
+        return [(load_study(path, registry), None) for path in args.files]
+    builtins = [load_study(p, registry) for p in builtin_study_paths()]
+    if not args.study:
+        return [(s, None) for s in builtins]
+    chosen = [s for s in builtins if s.name == args.study]
+    if chosen:
+        return [(chosen[0], None)]
+    if store.study_spec(args.study) is None:
+        stored = [s["name"] for s in store.studies()]
+        raise AblabError(
+            f"no study {args.study!r}: built-in studies are {', '.join(s.name for s in builtins)}; "
+            f"stored studies in {store.display_url}: {', '.join(stored) or 'none'}"
+        )
+    return [(None, args.study)]
+
+
+def markdown_verdicts(verdicts: list) -> str:
+    """A Markdown table: each study's verdict with every check's effect, interval and n."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| study | claim | verdict | checks: effect [interval], n |", "|---|---|---|---|"]
+    for v in verdicts:
+        checks = "<br>".join(f"**{c.label}**: {cell(c.what)}: {cell(c.text)}" for c in v.checks) or "no checks"
+        lines.append(f"| {v.study} | {cell(v.claim)} | **{v.label}** | {checks} |")
+    return "\n".join(lines)
+
+
+def verdict_record(v) -> dict:
+    def number(x):
+        return None if x != x else float(x)  # NaN -> null
+
+    return {
+        "study": v.study,
+        "claim": v.claim,
+        "verdict": v.label,
+        "checks": [
+            {
+                "what": c.what,
+                "verdict": c.label,
+                "effect": number(c.effect),
+                "low": number(c.low),
+                "high": number(c.high),
+                "n": c.n,
+                "confidence": c.confidence,
+                "text": c.text,
+            }
+            for c in v.checks
+        ],
+    }
+
+
+def cmd_claims(args) -> int:
+    from ablab.core.lab.runner import progress_line
+    from ablab.core.lab.verdicts import stored_verdict, study_verdict
+    from ablab.core.lab.verdicts.verdict import run_by_need
+    from ablab.core.plugin_system.registry import default_registry
+
+    started = time.time()
     registry = default_registry()
     store = _store(args)
-    studies = [load_study(p, registry) for p in builtin_study_paths()]
-    if args.study:
-        chosen = [s for s in studies if s.name == args.study]
-        if not chosen:
-            raise AblabError(f"no built-in claim study {args.study!r}; studies: {', '.join(s.name for s in studies)}")
-        studies = chosen
-    all_hold = True
-    for study in studies:
-        if not args.no_run:
-            p = run_study(study, registry, store, workers=args.workers)
-            print(f"{study.name}: {progress_line(p)}", file=sys.stderr)
-        v = verdict(study.name, study.claim, study.checks, run_frame(store, study.name))
-        all_hold &= v.holds is True
-        print(f"[{v.label.upper()}] {study.name}: {study.claim}")
-        for c in v.checks:
-            mark = {True: "ok", False: "FAIL", None: "??"}[c.holds]
-            print(f"    {mark:4} {c.what}: {c.text}")
-    return 0 if all_hold else 1
+    verdicts = []
+    for study, name in claim_studies(args, registry, store):
+        if study is None:
+            v = stored_verdict(store, name, registry)
+        else:
+            if not args.no_run:
+                study, p = run_by_need(study, registry, store, workers=args.workers)
+                print(f"{study.name}: {progress_line(p)}", file=sys.stderr)
+            v = study_verdict(study, store, registry)
+        verdicts.append(v)
+        if not (args.markdown or args.json):
+            print(f"[{v.label.upper()}] {v.study}: {v.claim}")
+            for c in v.checks:
+                mark = {True: "ok", False: "FAIL", None: "??"}[c.holds]
+                print(f"    {mark:4} {c.what}: {c.text}")
+    if args.markdown:
+        print(markdown_verdicts(verdicts))
+    if args.json:
+        print(json.dumps([verdict_record(v) for v in verdicts], indent=2))
+    counts = {label: sum(v.label == label for v in verdicts) for label in ("holds", "does not hold", "inconclusive")}
+    print(
+        f"ablab claims: {len(verdicts)} studies in {time.time() - started:.1f} s: "
+        + ", ".join(f"{n} {label}" for label, n in counts.items()),
+        file=sys.stderr,
+    )
+    return 0 if verdicts and all(v.holds is True for v in verdicts) else 1
 
 
 def cmd_new_plugin(args) -> int:
     from ablab.core.plugin_system.scaffold import new_plugin
 
-    root = new_plugin(args.name, args.kind, args.dir)
-    print(f"wrote {root}\nnext: pip install -e {root} && ablab check-plugin {args.kind} {args.name} && pytest {root}")
+    kinds = list(dict.fromkeys(args.kind))  # one of each, in the order given
+    root = new_plugin(args.name, kinds, args.dir)
+    checks = " && ".join(f"ablab check-plugin {kind} {args.name}" for kind in kinds)
+    print(f"wrote {root}\nnext: pip install -e {root} && {checks} && pytest {root}")
     return 0
+
+
+def parse_option(text: str) -> tuple[str, object]:
+    """'horizon=10' -> ('horizon', 10): the value is read as a TOML value (numbers, true/false,
+    "quoted" strings); anything TOML cannot read is taken as a bare string."""
+    import tomllib
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise AblabError(f"--option takes key=value, e.g. --option horizon=10; got {text!r}")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return key.strip(), parsed
 
 
 def cmd_check_plugin(args) -> int:
     from ablab.core.plugin_system.registry import default_registry
     from ablab.core.plugin_system.testing import ContractError, check_plugin
 
+    options = dict(parse_option(o) for o in args.option)
     try:
-        passed = check_plugin(args.kind, args.name, default_registry())
+        outcomes = check_plugin(args.kind, args.name, default_registry(), options)
     except ContractError as exc:
         print(f"FAIL {exc}", file=sys.stderr)
         return 1
-    for name in passed:
-        print(f"ok   {name}")
+    for o in outcomes:
+        print(f"ok   {o.name}" if o.status == "ok" else f"skip {o.name}: {o.reason}")
     print(f"{args.kind} {args.name!r} passes the ablab contract")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    store = _store(args)
+    runs = store.runs_of(args.study)
+    if not runs:
+        names = ", ".join(s["name"] for s in store.studies()) or "none"
+        raise AblabError(f"no runs of study {args.study!r} in {store.display_url}; stored studies: {names}")
+    if args.failed:
+        failed = [r for r in runs if r["status"] == "failed"]
+        if not failed:
+            print(f"study {args.study}: no failed runs")
+        for r in failed:
+            print(f"== run {r['key'][:12]} seed {r['seed']} point {json.dumps(r['point'], sort_keys=True)}")
+            print((r.get("error") or "(no traceback stored)").rstrip())
+        return 1 if failed else 0
+    rows = [
+        {"run": r["key"][:12], "seed": str(r["seed"]), "status": r["status"], "point": json.dumps(r["point"])}
+        for r in runs
+    ]
+    print(format_table(rows, ["run", "seed", "status", "point"]))
     return 0
 
 
@@ -288,23 +406,51 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store(p)
     p.set_defaults(func=cmd_results)
 
-    p = sub.add_parser("claims", help="run (or read) the built-in claim studies and print each verdict")
-    p.add_argument("--study", default=None, help="only this claim study")
+    p = sub.add_parser(
+        "claims",
+        help="run (or read) studies and print each verdict: the built-in claims, study files, or a stored study",
+    )
+    p.add_argument(
+        "files", nargs="*", metavar="STUDY.toml", help="study files to run and judge (default: the built-in claims)"
+    )
+    p.add_argument("--study", default=None, help="only this study: a built-in claim or any study in the store")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     p.add_argument("--no-run", action="store_true", help="only read what the store holds")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--markdown", action="store_true", help="print a Markdown table of the verdicts (README)")
+    output.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     _add_store(p)
     p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("new-plugin", help="write a pip-installable plugin package that passes its own tests")
     p.add_argument("name", help="plugin name, e.g. my-cell")
-    p.add_argument("--kind", required=True, choices=SCAFFOLD_KINDS)
+    p.add_argument(
+        "--kind",
+        required=True,
+        action="append",
+        choices=SCAFFOLD_KINDS,
+        help="what the package registers; repeat for several kinds in one package (--kind cell --kind activation)",
+    )
     p.add_argument("--dir", default=".", help="where to create ablab-NAME/ (default: here)")
     p.set_defaults(func=cmd_new_plugin)
 
     p = sub.add_parser("check-plugin", help="run the plugin contract: shapes, determinism, independence, gradients")
     p.add_argument("kind", choices=list(CHECKS))
     p.add_argument("name", help="the registered name")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the plugin (a TOML value), repeatable: --option horizon=10",
+    )
     p.set_defaults(func=cmd_check_plugin)
+
+    p = sub.add_parser("runs", help="the runs of a stored study; --failed prints their stored tracebacks")
+    p.add_argument("study", help="study name (see `ablab studies`)")
+    p.add_argument("--failed", action="store_true", help="only failed runs, each with its stored traceback")
+    _add_store(p)
+    p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("dashboard", help="serve the Streamlit dashboard on 127.0.0.1")
     p.add_argument("--port", type=int, default=8501, help="port to listen on (default 8501)")

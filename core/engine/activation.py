@@ -29,6 +29,7 @@ class Activation:
     deriv_from_output: bool = False
 
     def bind(self, options: dict[str, Any] | None = None) -> BoundActivation:
+        """Fix the options (unknown keys are a ConfigError naming the allowed ones)."""
         numbers = {k: float(v) for k, v in self.defaults.items()}  # every activation option is a number
         return BoundActivation(self, check_options(f"activation {self.name!r}", numbers, options or {}))
 
@@ -42,12 +43,14 @@ class BoundActivation:
 
     @property
     def name(self) -> str:
+        """The registered name."""
         return self.activation.name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.activation.fn(x, **self.options)
 
     def deriv(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """f'(x), given y = f(x) too."""
         return self.activation.deriv(x, y, **self.options)
 
     def output_deriv(self, y: np.ndarray) -> np.ndarray:
@@ -58,6 +61,7 @@ class BoundActivation:
 
     @property
     def deriv_from_output(self) -> bool:
+        """Whether deriv reads y alone, so caches may drop the pre-activation."""
         return self.activation.deriv_from_output
 
 

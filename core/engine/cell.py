@@ -24,22 +24,45 @@ da_t written in place, the fused per-step matmul) subclasses FusedCell instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ablab.core.engine.options import check_options
-from ablab.core.errors import PluginError
+from ablab.core.errors import ConfigError, PluginError
 
 
 @dataclass(frozen=True)
 class RecurrentParam:
-    """How to create one recurrent parameter: a matrix (H, blocks*H) drawn with the recurrent
-    initialiser, or a zero-initialised vector of length `size` (peepholes, extra biases)."""
+    """One recurrent parameter of a cell, per ensemble member:
+
+    - kind "matrix": shape (H, blocks * H), drawn block by block with the study's recurrent
+      initialiser (model.recurrent_init, rescaled to model.spectral_radius when set);
+    - kind "vector": shape (H,), zeros (peepholes, extra biases).
+
+    `init(rng, hidden)`, when given, replaces that default: it returns the member's float64
+    array of the shape above and must draw only from `rng`, the member's own generator (so
+    member s of an ensemble equals a solo run with seed s). IndRNN's u ~ uniform[0, 1] is
+    `RecurrentParam("vector", init=lambda rng, hidden: rng.uniform(0, 1, hidden))`.
+    """
 
     kind: str  # "matrix" | "vector"
-    blocks: int = 1
+    blocks: int = 1  # matrices only: gate blocks side by side
+    init: Callable[[np.random.Generator, int], np.ndarray] | None = None
+
+    def __post_init__(self):
+        if self.kind not in ("matrix", "vector"):
+            raise PluginError(f"RecurrentParam kind must be 'matrix' or 'vector', got {self.kind!r}")
+        if isinstance(self.blocks, bool) or not isinstance(self.blocks, int) or self.blocks < 1:
+            raise PluginError(f"RecurrentParam blocks must be a whole number >= 1, got {self.blocks!r}")
+        if self.init is not None and not callable(self.init):
+            raise PluginError(f"RecurrentParam init must be a function init(rng, hidden), got {self.init!r}")
+
+    def shape(self, hidden: int) -> tuple[int, ...]:
+        """One member's shape: (H, blocks*H) for a matrix, (H,) for a vector."""
+        return (hidden, self.blocks * hidden) if self.kind == "matrix" else (hidden,)
 
 
 class Cell:
@@ -51,6 +74,9 @@ class Cell:
     state_names: tuple[str, ...] = ("h",)
     # True only for FusedCell: the one switch the model reads to take the speed paths.
     fused: ClassVar[bool] = False
+    # The option naming the cell's main (non-gate) activation, which `model.activation` sets, so
+    # one study axis "model.activation" = ["relu", "tanh"] spans cells whose options differ.
+    activation_option: ClassVar[str | None] = None
 
     def __init__(self, registry, **options: Any) -> None:
         self.options = check_options(f"cell {type(self).__name__}", self.defaults, options, min_whole=1)
@@ -59,22 +85,32 @@ class Cell:
     # -- shape of the cell ---------------------------------------------------------------
     @property
     def n_blocks(self) -> int:
+        """Column blocks of the input projection W (one per gate or candidate): W is (D, n_blocks*H)."""
         raise NotImplementedError
 
     def recurrent_params(self, hidden: int) -> dict[str, RecurrentParam]:
+        """The cell's recurrent parameters by name, e.g. {"U": RecurrentParam("matrix", 4)}."""
         raise NotImplementedError
 
     def bias_init(self, hidden: int) -> np.ndarray:
         """Initial value of the input-projection bias b, length n_blocks * H."""
         return np.zeros(self.n_blocks * hidden)
 
+    def constrain(self, p: dict) -> None:
+        """Optional: called after every optimiser step with this layer's parameters (the
+        ensemble arrays themselves, (S, ...), keys as in recurrent_params plus "W" and "b");
+        modify them in place, member by member (IndRNN clips |u| <= 2^(1/T) here)."""
+
     # -- arithmetic --------------------------------------------------------------------
     def step(self, p: dict, a: np.ndarray, state: tuple) -> tuple[tuple, Any]:
+        """One time step: a_t (S, B, n_blocks*H) and the state tuple (h first, each (S, B, H))
+        -> (new state tuple, cache). The cache holds what backward_step needs, every array in it
+        shaped (S, B, ...) (see docs/plugins.md, "What probes read")."""
         raise NotImplementedError
 
     def backward_step(self, p: dict, dstate: tuple, cache: Any, grads: dict) -> tuple[np.ndarray, tuple]:
-        """da_t and the state gradients of step t-1; adds every recurrent parameter's gradient
-        into grads."""
+        """dL/dstate_t and the step's cache -> (da_t, dL/dstate_{t-1}); adds every recurrent
+        parameter's gradient into grads[name]."""
         raise NotImplementedError
 
     # -- what probes may read ----------------------------------------------------------
@@ -86,6 +122,28 @@ class Cell:
         """(name, bound activation, pre-activation, output) at one step, each array (S, B, H):
         what the dead-unit, saturation and mean-shift probes read."""
         return []
+
+
+def cell_options(cell_cls: type, name: str, options: dict, activation: Any) -> dict:
+    """A cell's options with `model.activation` folded in under the cell's own option name."""
+    if activation is None:
+        return dict(options)
+    key = cell_cls.activation_option
+    if key is None:
+        raise ConfigError(
+            f"model.activation: cell {name!r} has no activation to set; set it through model.cell_options "
+            f"(options: {', '.join(cell_cls.defaults) or 'none'})"
+        )
+    if key in options:
+        raise ConfigError(
+            f"model.activation and model.cell_options.{key} both set cell {name!r}'s activation; keep one"
+        )
+    return {**options, key: activation}
+
+
+def constrains(cell: Cell) -> bool:
+    """Whether the cell overrides constrain() (the training loop skips the call otherwise)."""
+    return type(cell).constrain is not Cell.constrain
 
 
 def preset(base: type, summary: str, **overrides: Any) -> type:

@@ -19,6 +19,9 @@ from ablab.core.errors import ConfigError, PluginError
 
 
 class Embedding:
+    """Base class for token embeddings: set `defaults` (a "dim" option unless dim is a
+    property), `trainable`, and implement init_member, forward and, if trainable, backward."""
+
     summary: str = ""
     defaults: dict[str, Any] = {}
     trainable: bool = False
@@ -32,6 +35,7 @@ class Embedding:
 
     @property
     def dim(self) -> int:
+        """Width of the vectors forward() returns."""
         return int(self.options["dim"])
 
     def attach(self, task) -> None:
@@ -39,12 +43,15 @@ class Embedding:
         pretrained on the task's own stream (word2vec) keeps it. Most need nothing."""
 
     def init_member(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """One member's float64 parameters (no ensemble axis), drawn only from rng."""
         return {}
 
     def forward(self, p: dict, tokens: np.ndarray) -> np.ndarray:
+        """tokens (S, T, B) -> vectors (S, T, B, dim); p holds (S, ...) parameters."""
         raise NotImplementedError
 
     def backward(self, p: dict, tokens: np.ndarray, dx: np.ndarray, grads: dict) -> None:
+        """Add dL/dp into grads, given dx = dL/dvectors (S, T, B, dim)."""
         return None
 
 

@@ -69,9 +69,12 @@ def check_gradients(
 def check_cell(
     registry, name: str, options: dict[str, Any] | None = None, *, S=2, T=4, B=3, H=3, seed=0
 ) -> dict[str, float]:
-    """Check a cell's backward_step over T steps: recurrent parameters, projected inputs a_t
-    and the initial state, for an ensemble of S members."""
+    """Check a cell's backward_step, first over one step, output by output (each recurrent
+    parameter's gradient, da, and d{state}_prev such as dh_prev and dc_prev), so a failure
+    names the wrong output; then over T steps: recurrent parameters, projected inputs a_t and
+    the initial state, for an ensemble of S members."""
     cell = registry.get("cell", name)(registry, **(options or {}))
+    _check_one_step(cell, f"cell {name!r} {options or {}}", S=S, B=B, H=H, seed=seed)
     rng = np.random.default_rng(seed)
     p = {}
     for key, rp in cell.recurrent_params(H).items():
@@ -109,6 +112,38 @@ def check_cell(
     grads.update({k: d for k, d in zip(state0, dstate)})
     inputs = {**p, "a": a, **state0}
     return check_gradients(lambda: run()[0], inputs, grads, f"cell {name!r} {options or {}}", seed=seed)
+
+
+def _check_one_step(cell, what: str, *, S: int, B: int, H: int, seed: int) -> dict[str, float]:
+    """One step, L = <r, state_t>: backward_step's outputs are then exactly the gradients of L
+    with respect to its inputs, so each output is checked on its own: a bug in dh_prev is
+    reported as dh_prev, not as a parameter gradient it leaked into over time."""
+    rng = np.random.default_rng(seed + 1)
+    p = {}
+    for key, rp in cell.recurrent_params(H).items():
+        p[key] = rng.normal(0, 0.6, (S, *rp.shape(H)))
+    inputs = {"da": rng.normal(0, 1.0, (S, B, cell.n_blocks * H))}
+    inputs.update({f"d{n}_prev": rng.normal(0, 0.5, (S, B, H)) for n in cell.state_names})
+    r = [rng.normal(0, 1.0, (S, B, H)) for _ in cell.state_names]
+    names = list(inputs)
+
+    def loss() -> float:
+        state, _ = cell.step(p, inputs["da"], tuple(inputs[k] for k in names[1:]))
+        return sum(float(np.vdot(ri, s)) for ri, s in zip(r, state))
+
+    _, cache = cell.step(p, inputs["da"], tuple(inputs[k] for k in names[1:]))
+    grads = {k: np.zeros_like(v) for k, v in p.items()}
+    da = np.empty_like(inputs["da"])
+    dprev = backward_into(cell, backward_params(cell, p, H), tuple(ri.copy() for ri in r), cache, grads, da)
+    h_prev = inputs[names[1]]
+    hoisted_cols = hoisted(cell, H)
+    for key, cols in hoisted_cols.items():  # summed by ablab after the time loop
+        grads[key] += np.matmul(h_prev.transpose(0, 2, 1), da[..., cols])
+    grads.update({"da": da, **dict(zip(names[1:], dprev))})
+    # the cell's own parameter gradients first, then da, then the state gradients, then the
+    # hoisted matrices, whose gradient ablab derives from da: each failure names its cause
+    order = {**{k: v for k, v in p.items() if k not in hoisted_cols}, **inputs, **{k: p[k] for k in hoisted_cols}}
+    return check_gradients(loss, order, grads, f"{what} (one step)", seed=seed)
 
 
 def check_activation(registry, name: str, options: dict | None = None, *, seed=0) -> dict[str, float]:

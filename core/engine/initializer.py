@@ -22,6 +22,7 @@ class Initializer:
     defaults: dict[str, float] = field(default_factory=dict)
 
     def check_options(self, options: dict[str, Any]) -> dict[str, float]:
+        """The defaults updated with options (unknown keys are a ConfigError)."""
         numbers = {k: float(v) for k, v in self.defaults.items()}  # every initialiser option is a number
         return check_options(f"initializer {self.name!r}", numbers, options)
 

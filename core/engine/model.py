@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 
 from ablab.core.engine import streams
+from ablab.core.engine.cell import cell_options, constrains
 from ablab.core.engine.fused_cell import backward_into, backward_params, hoisted
 from ablab.core.engine.gradcheck import check_model
 from ablab.core.engine.initializer import draw
 from ablab.core.engine.options import name_and_options
 from ablab.core.engine.spec import from_dict, one_of, positive, positive_int
 from ablab.core.engine.train import fit_by_gradient
-from ablab.core.errors import ConfigError
+from ablab.core.errors import ConfigError, PluginError
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class RecurrentSpec:
     hidden: int = 32
     cell: str = "lstm"
     cell_options: dict = field(default_factory=dict)
+    activation: Any = None  # the cell's main activation under its own option name (Cell.activation_option)
     layers: int = 1
     input_init: Any = "xavier"  # a name, or {name = ..., option = value}
     recurrent_init: Any = "orthogonal"
@@ -90,9 +92,11 @@ class RecurrentNet:
             name, opts = name_and_options(spec.embedding, "model.embedding")
             self.embedding = registry.get("embedding", name)(registry, spec.vocab, **opts)
         cell_cls = registry.get("cell", spec.cell)
-        self.cells = [cell_cls(registry, **spec.cell_options) for _ in range(spec.layers)]
+        options = cell_options(cell_cls, spec.cell, spec.cell_options, spec.activation)
+        self.cells = [cell_cls(registry, **options) for _ in range(spec.layers)]
         # Per layer, the matrix folded into the per-step matmul (FusedCell.step_z), or None.
         self.fused = [cell.fused_matrix if cell.fused else None for cell in self.cells]
+        self.constrained = [constrains(cell) for cell in self.cells]  # see Cell.constrain
         self.input_init = _init_spec(registry, spec.input_init, "model.input_init")
         self.recurrent_init = _init_spec(registry, spec.recurrent_init, "model.recurrent_init")
         H = spec.hidden
@@ -100,6 +104,7 @@ class RecurrentNet:
 
     @property
     def readout(self) -> str:
+        """ "last" or "all", from the spec."""
         return self.spec.readout
 
     # -- parameters ----------------------------------------------------------------------
@@ -118,25 +123,45 @@ class RecurrentNet:
             params[f"l{l}.W"] = draw(init, opts, rng, n_in, H, cell.n_blocks)
             params[f"l{l}.b"] = np.asarray(cell.bias_init(H), dtype=np.float64)
             for name, rp in cell.recurrent_params(H).items():
-                if rp.kind == "matrix":
-                    init, opts = self.recurrent_init
-                    params[f"l{l}.{name}"] = draw(init, opts, rng, H, H, rp.blocks, spec.spectral_radius)
-                else:
-                    params[f"l{l}.{name}"] = np.zeros(H)
+                params[f"l{l}.{name}"] = self._recurrent_param(cell, name, rp, rng)
             n_in = H
         init, opts = self.input_init
         params["out.V"] = draw(init, opts, rng, H, spec.n_out)
         params["out.c"] = np.zeros(spec.n_out)
         return params
 
+    def _recurrent_param(self, cell, name: str, rp, rng: np.random.Generator) -> np.ndarray:
+        H = self.spec.hidden
+        if rp.init is not None:  # the cell owns this parameter's initialisation
+            value = np.asarray(rp.init(rng, H), dtype=np.float64)
+            if value.shape != rp.shape(H):
+                raise PluginError(
+                    f"cell {type(cell).__name__}: init of {rp.kind} {name!r} returned shape {value.shape}, "
+                    f"expected {rp.shape(H)} for hidden = {H}"
+                )
+            return value
+        if rp.kind == "matrix":
+            init, opts = self.recurrent_init
+            return draw(init, opts, rng, H, H, rp.blocks, self.spec.spectral_radius)
+        return np.zeros(H)
+
+    def constrain(self, params: dict) -> None:
+        """Let each cell constrain its parameters in place (after an optimiser step)."""
+        for l, cell in enumerate(self.cells):
+            if self.constrained[l]:
+                cell.constrain(self.layer(params, l))
+
     def init(self, seeds: list[int], dtype=np.float32) -> dict[str, np.ndarray]:
+        """Parameters of an ensemble, one member per seed, stacked on axis 0."""
         members = [self.init_member(s) for s in seeds]
         return {k: np.stack([m[k] for m in members]).astype(dtype) for k in members[0]}
 
     def embedding_params(self, params: dict) -> dict[str, np.ndarray]:
+        """The embedding's parameters, without their "emb." prefix."""
         return {k[4:]: v for k, v in params.items() if k.startswith("emb.")}
 
     def layer(self, params: dict, l: int) -> dict[str, np.ndarray]:
+        """Layer l's parameters by short name ("W", "b", "U", ...), the arrays themselves."""
         return {k: params[f"l{l}.{k}"] for k in self.layer_keys[l]}
 
     # -- forward and backward through time -------------------------------------------------

@@ -95,9 +95,11 @@ class Probe:
     summary: str = ""
 
     def applies(self, net, task: Task) -> bool:
+        """Whether the probe runs for this net and task (default: always)."""
         return True
 
     def measure(self, ctx: ProbeContext) -> list[dict]:
+        """Records made with ctx.record(...) at one checkpoint."""
         raise NotImplementedError
 
 

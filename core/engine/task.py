@@ -11,6 +11,8 @@ from ablab.core.engine import streams
 from ablab.core.engine.options import check_options
 from ablab.core.errors import PluginError
 
+READOUTS = ("last", "all", "vector")
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -29,8 +31,15 @@ class Task:
     summary: str = ""
     defaults: dict[str, Any] = {}
     loss: str = "mse"  # "mse" | "xent"
-    readout: str = "last"  # "last" | "all"
+    # "last": one target per sequence; "all": a target every step; "vector": inputs without a
+    # time axis, x (B, n_in), for model.kind = "feedforward"
+    readout: str = "last"
     metric: str = "loss"  # name of the headline metric; "accuracy" for classification
+    # What "solved" means for a study's `solved` and `steps_to_solve` quantities: the run's
+    # final `metric` ("accuracy" or "loss") compared by `op` with `value`, times the task's
+    # baseline loss when of = "baseline". None: accuracy >= 0.99 for xent tasks, loss <= 0.1 x
+    # baseline for the rest (see solve_criterion). A study may override it: [study] solve = {...}.
+    solve: dict | None = None
 
     def __init__(self, **options: Any) -> None:
         self.options = check_options(f"task {type(self).__name__}", self.defaults, options)
@@ -48,16 +57,27 @@ class Task:
 
     @property
     def n_out(self) -> int:
+        """Output width: classes for "xent", target size for "mse"."""
         raise NotImplementedError
 
     vocab: int | None = None  # set for token tasks: x holds ints in [0, vocab)
 
     def batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        """One member's time-major batch, drawn only from rng."""
         raise NotImplementedError
 
     def baseline(self) -> float:
         """Loss of the best input-ignoring (trivial) predictor, drawn on loss charts."""
         raise NotImplementedError
+
+
+def solve_criterion(task: type[Task] | Task) -> dict:
+    """The task's solve criterion (Task.solve, else the default for its loss)."""
+    if task.solve is not None:
+        return dict(task.solve)
+    if task.loss == "xent":
+        return {"metric": "accuracy", "op": ">=", "value": 0.99}
+    return {"metric": "loss", "op": "<=", "value": 0.1, "of": "baseline"}
 
 
 def member_rng(seed: int) -> np.random.Generator:
@@ -76,3 +96,8 @@ def validate_plugin(name: str, obj: Any) -> None:
         raise PluginError(f"task {name!r} must be a subclass of ablab.core.engine.task.Task, got {obj!r}")
     if obj.batch is Task.batch:
         raise PluginError(f"task {name!r} ({obj.__qualname__}) does not implement batch()")
+    for attr, allowed in (("loss", ("mse", "xent")), ("readout", READOUTS)):
+        if getattr(obj, attr) not in allowed:
+            raise PluginError(
+                f"task {name!r}: {attr} must be one of {', '.join(map(repr, allowed))}, got {getattr(obj, attr)!r}"
+            )

@@ -1,8 +1,9 @@
 """The training loop: all seeds of one configuration train together as one ensemble.
 
 Member s gets its own initialisation, data stream, clipping decision and optimiser state,
-so it equals a solo run with seed s. A member whose loss or gradient turns NaN/Inf is frozen
-at that step and marked diverged; the others go on.
+so it equals a solo run with seed s. A member whose loss or gradient turns NaN/Inf, or whose
+loss explodes past EXPLODED x the task's baseline loss, is frozen at that step and marked
+diverged; the others go on.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from ablab.core.engine.probe import Probe, ProbeContext, WindowStats, probe_rng
 from ablab.core.engine.spec import positive_int
 from ablab.core.engine.task import Task, member_rng, stack_batches
 from ablab.core.errors import ConfigError
+
+# A loss this many times the trivial predictor's is an explosion even while it is still finite:
+# lr = 1e9 gives losses of 1e18 that float32 still holds, and such a run must not count as done.
+EXPLODED = 1e6
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,16 @@ def evaluate(net, params: dict, task: Task, batch, dtype) -> tuple[np.ndarray, n
     return loss, acc
 
 
+def reference_loss(task: Task) -> float:
+    """The task's trivial-predictor loss, the scale an explosion is measured against; a task that
+    does not define one (or defines 0) is measured against a loss of 1."""
+    try:
+        base = float(task.baseline())
+    except NotImplementedError:
+        return 1.0
+    return base if np.isfinite(base) and base > 0 else 1.0
+
+
 def train(
     net,
     task: Task,
@@ -110,6 +125,8 @@ def train(
     active_probes = [p for p in probes if p.applies(net, task)]
     probe_batch = stack_batches(task, [probe_rng(s) for s in seeds], spec.probe_batch) if active_probes else None
     window = WindowStats()
+    limit = EXPLODED * reference_loss(task)
+    constrain = getattr(net, "constrain", None)  # recurrent nets: cells' constrain() hooks
 
     def run_checkpoints(step: int) -> None:
         nonlocal window
@@ -139,7 +156,7 @@ def train(
             grads, _ = net.backward(params, dy, cache, spec.bptt_window, input_grad=False)
             norm, clipped = clip(spec.clip, grads)
             window.add(norm, clipped)
-            bad = active & ~(np.isfinite(loss) & np.isfinite(norm))
+            bad = active & ~(np.isfinite(loss) & np.isfinite(norm) & (loss <= limit))
             if bad.any():
                 result.diverged_at[bad] = step
                 active &= ~bad
@@ -150,6 +167,8 @@ def train(
                 frozen = active
             lr = learning_rate(spec.optimizer, step, spec.steps)
             update(spec.optimizer, params, grads, opt_state, lr, frozen)
+            if constrain is not None:
+                constrain(params)
             if step % spec.log_every == 0 or step == spec.steps - 1:
                 gone = result.diverged_at >= 0
                 result.steps.append(step)

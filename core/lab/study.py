@@ -3,7 +3,9 @@
 A study is data. It is validated completely before anything runs (unknown keys, ranges,
 plugin names, every expanded configuration), and it has a stable content hash.
 
-    [study]   name, claim, design = "grid" | "one-at-a-time", seeds = [0, 1, 2]
+    [study]   name, claim, design = "grid" | "one-at-a-time", seeds = [0, 1, 2] (or 20: seeds 0..19,
+              or { start = 10, add = 5, max = 40 }: blocks of seeds until every check resolves),
+              solve = { metric = "accuracy", op = ">=", value = 0.95 } (what `solved` means)
     [base]    task, model, optimizer, clip, train tables; probes = [names]
     [axes]    "model.cell" = ["rnn", "lstm"]   (dotted paths into base; "a.b+c.d" = [[x, y], ...]
               varies two paths together, e.g. an activation with its matching initialiser)
@@ -13,10 +15,12 @@ plugin names, every expanded configuration), and it has a stable content hash.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,7 @@ from ablab.core.lab import study_checks as checks
 from ablab.core.lab.names import check_study_name
 
 SECTIONS = {"study", "base", "axes", "checks"}
-STUDY_KEYS = {"name", "claim", "description", "design", "seeds", "expect"}
+STUDY_KEYS = {"name", "claim", "description", "design", "seeds", "expect", "solve"}
 BASE_KEYS = {"task", "model", "optimizer", "clip", "train", "probes", "gradcheck"}
 DESIGNS = ("grid", "one-at-a-time")
 
@@ -75,10 +79,25 @@ class Study:
     checks: list[dict] = field(default_factory=list)
     claim: str = ""
     description: str = ""
+    solve: dict | None = None  # the study's solve criterion; None: each task's default
+    blocks: dict | None = None  # seeds = { start, add, max, first }: seeds by need
 
     @property
     def hash(self) -> str:
         return digest(self.data)
+
+    @property
+    def looks(self) -> int:
+        """How many times the verdict may be looked at: 1, or every block of a sequential study
+        (the verdict then splits its error rate over the looks)."""
+        if not self.blocks:
+            return 1
+        return 1 + math.ceil((self.blocks["max"] - self.blocks["start"]) / self.blocks["add"])
+
+    def with_seed_count(self, n: int) -> Study:
+        """The study with its first n seeds of a sequential seed plan."""
+        first = self.blocks["first"] if self.blocks else (self.seeds[0] if self.seeds else 0)
+        return dataclasses.replace(self, seeds=list(range(first, first + n)))
 
     def points(self) -> list[dict]:
         """Axis values of each configuration, in a stable order."""
@@ -211,6 +230,27 @@ def build(config: dict, registry, check_task=None):
     return task, net, train, probes
 
 
+BLOCK_KEYS = {"start", "add", "max", "first"}
+
+
+def seed_blocks(table: dict, fail) -> dict:
+    """seeds = { start = 10, add = 5, max = 40 } (first = 0: the first seed)."""
+    for key in set(table) - BLOCK_KEYS:
+        fail(f"study.seeds.{key}", f"unknown key; a seed plan has {', '.join(sorted(BLOCK_KEYS))}")
+    out = {"first": 0, **table}
+    for key in ("start", "add", "max", "first"):
+        value = out.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "first" else 1):
+            fail(f"study.seeds.{key}", f"must be a whole number >= {0 if key == 'first' else 1}, got {value!r}")
+    if out["max"] < out["start"]:
+        fail("study.seeds.max", f"must be >= start ({out['start']}), got {out['max']}")
+    return out
+
+
+def task_loss(config: dict, registry) -> str:
+    return registry.get("task", config["task"]["name"]).loss
+
+
 # -- loading -------------------------------------------------------------------------------
 
 
@@ -257,6 +297,14 @@ def parse_study(text: str, source: str, registry) -> Study:
         if not isinstance(meta.get(key, ""), str):
             fail(f"study.{key}", f"must be text, got {checks.short(meta[key])}")
     seeds = meta.get("seeds", [0])
+    blocks = None
+    if isinstance(seeds, dict):
+        blocks = seed_blocks(seeds, fail)
+        seeds = list(range(blocks["first"], blocks["first"] + blocks["start"]))
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            fail("study.seeds", f"a number of seeds must be >= 1, got {seeds}")
+        seeds = list(range(seeds))
     if (
         not isinstance(seeds, list)
         or not seeds
@@ -267,6 +315,14 @@ def parse_study(text: str, source: str, registry) -> Study:
         fail("study.seeds", f"at most {checks.MAX_SEEDS} seeds, got {len(seeds)}")
     if len(set(seeds)) != len(seeds):
         fail("study.seeds", f"seeds must be distinct, got {checks.short(seeds)}")
+    solve = meta.get("solve")
+    if solve is not None:
+        from ablab.core.lab.verdicts.quantities import validate_solve
+
+        try:
+            solve = validate_solve(solve, "solve")
+        except ConfigError as exc:
+            fail("study.solve", str(exc))
     design = meta.get("design", "grid")
     if design not in DESIGNS:
         fail("study.design", f"must be one of {', '.join(map(repr, DESIGNS))}, got {checks.short(design)}")
@@ -293,7 +349,7 @@ def parse_study(text: str, source: str, registry) -> Study:
     checks_ = data.get("checks", [])
     if not isinstance(checks_, list) or not all(isinstance(c, dict) for c in checks_):
         fail("checks", "must be an array of tables ([[checks]])")
-    from ablab.core.lab.claims import validate_check
+    from ablab.core.lab.verdicts.checks import validate_check
 
     for i, check in enumerate(checks_):
         try:
@@ -313,9 +369,17 @@ def parse_study(text: str, source: str, registry) -> Study:
         checks=list(checks_),
         claim=meta.get("claim", ""),
         description=meta.get("description", ""),
+        solve=solve,
+        blocks=blocks,
     )
     for point, config in study.configurations():
         check_configuration(point, config, study, registry, source)
+        if solve is not None and solve["metric"] == "accuracy" and task_loss(config, registry) != "xent":
+            where = ", ".join(f"{k} = {v!r}" for k, v in point.items()) or "the base configuration"
+            fail(
+                "study.solve",
+                f'in {where}: the task has no accuracy (it is not a classification task); use metric = "loss"',
+            )
     try:
         study.runs(registry)
     except AblabError as exc:

@@ -67,9 +67,11 @@ class Registry:
     failures: list[Failure] = field(default_factory=list)
 
     def get(self, kind: str, name: str) -> Any:
+        """The registered object; a missing name lists the available ones and failed plugins."""
         return self.entry(kind, name).obj
 
     def entry(self, kind: str, name: str) -> Entry:
+        """The object with its provider and version."""
         if kind not in KINDS:
             raise UnknownPluginError(f"unknown plugin kind {kind!r}; kinds are: {', '.join(KINDS)}")
         if not isinstance(name, str):  # e.g. a table where a name belongs: not a lookup key
@@ -78,15 +80,28 @@ class Registry:
             return self.entries[(kind, name)]
         except KeyError:
             available = ", ".join(self.names(kind)) or "(none registered)"
-            raise UnknownPluginError(f"no {kind} named {name!r}; available {kind}s: {available}") from None
+            raise UnknownPluginError(
+                f"no {kind} named {name!r}{self.failure_note()}; available {kind}s: {available}"
+            ) from None
+
+    def failure_note(self) -> str:
+        """'; 1 plugin failed to load: ablab-boom (import of ... failed: ...)', or ''."""
+        if not self.failures:
+            return ""
+        n = len(self.failures)
+        listed = "; ".join(f"{f.provider} ({f.error})" for f in self.failures)
+        return f"; {n} plugin{'s' if n > 1 else ''} failed to load: {listed} (see `ablab plugins`)"
 
     def names(self, kind: str) -> list[str]:
+        """Registered names of one kind, sorted."""
         return sorted(n for (k, n) in self.entries if k == kind)
 
     def of_kind(self, kind: str) -> list[Entry]:
+        """Entries of one kind, by name."""
         return [self.entries[(kind, n)] for n in self.names(kind)]
 
     def all(self) -> list[Entry]:
+        """Every entry, kind by kind."""
         return [e for kind in KINDS for e in self.of_kind(kind)]
 
 
@@ -160,20 +175,34 @@ def build_registry(
 
             try:
                 impl.function(register=register)
-                for e in staged:
-                    clash = registry.entries.get((e.kind, e.name))
-                    if clash is not None or any(o.name == e.name for o in staged if o is not e):
-                        other = clash.provider if clash is not None else e.provider
-                        raise PluginError(
-                            f"duplicate {e.kind} name {e.name!r}: registered by {other!r} and by "
-                            f"{e.provider!r}; rename one of them"
-                        )
             except (Exception, SystemExit) as exc:
                 fail(Failure(provider, version, f"{hook_name} raised {exc!r}"[:500], kind), exc)
                 continue
-            for e in staged:
+            for e in staged:  # a clash drops that one name; the hook's other names stay
+                clash = registry.entries.get((e.kind, e.name))
+                if clash is not None or sum(o.name == e.name for o in staged) > 1:
+                    other = clash.provider if clash is not None else e.provider
+                    message = (
+                        f"duplicate {e.kind} name {e.name!r}: registered by {other!r} and by {e.provider!r}; "
+                        f"the one from {e.provider!r} is skipped; rename one of them"
+                    )
+                    fail(Failure(provider, version, message, kind), PluginError(message))
+                    continue
                 registry.entries[(e.kind, e.name)] = e
     return registry
+
+
+def registry_with(*plugins: Any, builtins: bool = True, entry_points: bool = False) -> Registry:
+    """A registry of ablab's built-ins plus these plugin objects (modules or objects whose
+    functions carry @hookimpl), registered in-process without installing them, strictly (an
+    error in a hook raises): what a plugin's own tests pass to the check_* helpers.
+
+        from ablab.plugin import check_cell, registry_with
+        import my_plugin
+        check_cell("my-cell", registry=registry_with(my_plugin))
+    """
+    extra = [(plugin, getattr(plugin, "__name__", type(plugin).__name__), "0+test") for plugin in plugins]
+    return build_registry(builtins=builtins, entry_points=entry_points, extra=extra, strict=True)
 
 
 @functools.cache

@@ -1,10 +1,13 @@
 """Contract checks for plugins: the same checks `ablab check-plugin` runs and a plugin's own
-tests can call (`from ablab.core.plugin_system.testing import check_cell`). Each returns the names of the
-checks that passed and raises ContractError naming what is wrong and where."""
+tests can call (`from ablab.plugin import check_cell`). Each returns one Outcome per check,
+"ok" or "skipped" (an optional path the plugin does not implement), and raises ContractError
+naming what is wrong and where. No check passes without having tested something: a probe
+that records nothing anywhere fails."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,6 +27,22 @@ class ContractError(AblabError, AssertionError):
     """A plugin breaks the ablab plugin contract."""
 
 
+class Skip(Exception):
+    """Raised inside a check whose optional path the plugin does not implement."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One check's result: status "ok" or "skipped" (with the reason)."""
+
+    name: str
+    status: str = "ok"
+    reason: str = ""
+
+    def __str__(self) -> str:
+        return self.name if self.status == "ok" else f"{self.name} (skipped: {self.reason})"
+
+
 def _registry(registry):
     if registry is not None:
         return registry
@@ -32,17 +51,20 @@ def _registry(registry):
     return default_registry()
 
 
-def _run(checks: list[tuple[str, Callable[[], None]]], what: str) -> list[str]:
-    passed = []
+def _run(checks: list[tuple[str, Callable[[], None]]], what: str) -> list[Outcome]:
+    outcomes = []
     for name, fn in checks:
         try:
             fn()
+        except Skip as why:
+            outcomes.append(Outcome(name, "skipped", str(why)))
+            continue
         except AssertionError as exc:  # ContractError and GradcheckError are AssertionErrors
             raise ContractError(f"{what}: {name}: {exc}") from None
         except Exception as exc:
             raise ContractError(f"{what}: {name} raised {exc.__class__.__name__}: {exc}") from exc
-        passed.append(name)
-    return passed
+        outcomes.append(Outcome(name))
+    return outcomes
 
 
 def _expect(cond: bool, message: str) -> None:
@@ -50,10 +72,13 @@ def _expect(cond: bool, message: str) -> None:
         raise ContractError(message)
 
 
-def check_cell(name: str, options: dict | None = None, registry=None) -> list[str]:
-    """Shapes and dtypes, determinism per seed, ensemble-member independence, state reset
-    and the float64 finite-difference gradient check, for one cell with given options."""
-    from ablab.core.engine.cell import RecurrentParam
+def check_cell(name: str, options: dict | None = None, registry=None) -> list[Outcome]:
+    """Structure, step and backward_step shapes (S, B, H), dtypes, determinism per seed,
+    ensemble-member independence (initialisation included), constrain(), state reset, the
+    optional speed paths (FusedCell), probe values, the float64 finite-difference gradient
+    check (which names the wrong output: a parameter, da, dh_prev, dc_prev ...) and every
+    built-in probe run on the cell, for one cell with given options."""
+    from ablab.core.engine.cell import RecurrentParam, constrains
     from ablab.core.engine.fused_cell import backward_params, hoisted
     from ablab.core.engine.model import RecurrentNet, RecurrentSpec
 
@@ -77,7 +102,7 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
         )
         params = cell.recurrent_params(H)
         _expect(
-            all(isinstance(p, RecurrentParam) and p.kind in ("matrix", "vector") for p in params.values()),
+            all(isinstance(p, RecurrentParam) for p in params.values()),
             f"recurrent_params() must map names to RecurrentParam('matrix' | 'vector'), got {params!r}",
         )
         bias = np.asarray(cell.bias_init(H))
@@ -91,6 +116,44 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
                 f"hoisted() names {key!r}, which is not a recurrent matrix",
             )
 
+    def step_shapes():
+        # called directly, before the model: a wrong shape is named here, not by numpy's broadcast
+        params = net.init([0, 1], np.float32)
+        p = net.layer(params, 0)
+        expected = f"expected (S, B, H) = {(S, B, H)}"
+        state = tuple(np.zeros((S, B, H), np.float32) for _ in cell.state_names)
+        a = np.random.default_rng(2).normal(size=(S, B, cell.n_blocks * H)).astype(np.float32)
+        new_state, cache = cell.step(p, a, state)
+        _expect(
+            isinstance(new_state, tuple) and len(new_state) == len(cell.state_names),
+            f"step() must return a tuple of {len(cell.state_names)} states for state_names {cell.state_names}, "
+            f"got {type(new_state).__name__} of {len(new_state)}",
+        )
+        for s_name, s in zip(cell.state_names, new_state):
+            _expect(np.shape(s) == (S, B, H), f"step() state {s_name!r} has shape {np.shape(s)}, {expected}")
+            _expect(
+                s.dtype == np.float32, f"step() turned float32 state {s_name!r} into {s.dtype}; keep the input dtype"
+            )
+        dstate = tuple(np.ones((S, B, H), np.float32) for _ in cell.state_names)
+        grads = {k: np.zeros_like(v) for k, v in p.items()}
+        p_back = backward_params(cell, p, H)
+        if cell.fused:  # writes da_t into the buffer it is given
+            da, dprev = cell.backward_step(p_back, dstate, cache, grads, np.empty(a.shape, np.float32))
+        else:
+            da, dprev = cell.backward_step(p_back, dstate, cache, grads)
+        _expect(
+            np.shape(da) == a.shape,
+            f"backward_step() returned da_t of shape {np.shape(da)}, expected (S, B, n_blocks*H) = {a.shape}",
+        )
+        _expect(
+            isinstance(dprev, tuple) and len(dprev) == len(cell.state_names),
+            f"backward_step() must return one state gradient per state {cell.state_names}",
+        )
+        for s_name, d in zip(cell.state_names, dprev):
+            _expect(np.shape(d) == (S, B, H), f"backward_step() d{s_name}_prev has shape {np.shape(d)}, {expected}")
+        for k, g in grads.items():
+            _expect(g.shape == p[k].shape, f"backward_step() changed the shape of grads[{k!r}] to {g.shape}")
+
     def shapes_and_dtypes():
         params = net.init([0, 1], np.float32)
         y, cache = net.forward(params, x)
@@ -98,20 +161,6 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
             y.shape == (S, B, 2) and y.dtype == np.float32,
             f"model output should be float32 {(S, B, 2)}, got {y.dtype} {y.shape}",
         )
-        state = tuple(np.zeros((S, B, H), np.float32) for _ in cell.state_names)
-        a = np.zeros((S, B, cell.n_blocks * H), np.float32)
-        new_state, _ = cell.step(net.layer(params, 0), a, state)
-        _expect(
-            len(new_state) == len(cell.state_names),
-            f"step() returned {len(new_state)} states for state_names {cell.state_names}",
-        )
-        for s_name, s in zip(cell.state_names, new_state):
-            _expect(
-                s.shape == (S, B, H), f"step() state {s_name!r} has shape {s.shape}, expected (S, B, H) = {(S, B, H)}"
-            )
-            _expect(
-                s.dtype == np.float32, f"step() turned float32 state {s_name!r} into {s.dtype}; keep the input dtype"
-            )
         grads, dx = net.backward(params, np.ones_like(y), cache)
         _expect(dx.shape == x.shape, f"input gradient has shape {dx.shape}, expected {x.shape}")
         for k, g in grads.items():
@@ -132,6 +181,12 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
     def member_independence():
         ens = net.init([3, 5])
         solo = net.init([5])
+        for k in ens:
+            _expect(
+                np.array_equal(ens[k][1], solo[k][0]),
+                f"parameter {k!r} of member 1 (seed 5) differs from a solo initialisation with seed 5: "
+                "an init must draw only from the rng it is given",
+            )
         y_ens, cache_e = net.forward(ens, x)
         y_solo, cache_s = net.forward(solo, x[1:])
         _expect(
@@ -144,6 +199,22 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
             _expect(
                 np.allclose(g_ens[k][1], g_solo[k][0], rtol=1e-5, atol=1e-6),
                 f"gradient of {k!r} for member 1 depends on member 0",
+            )
+
+    def constrain():
+        if not constrains(cell):
+            raise Skip("the cell has no constrain()")
+        rng = np.random.default_rng(4)
+        ens = {k: (v + rng.normal(0, 3.0, v.shape)).astype(np.float32) for k, v in net.init([3, 5]).items()}
+        solo = {k: v[1:].copy() for k, v in ens.items()}
+        shapes = {k: (v.shape, v.dtype) for k, v in ens.items()}
+        net.constrain(ens)
+        net.constrain(solo)
+        for k in ens:
+            _expect((ens[k].shape, ens[k].dtype) == shapes[k], f"constrain() changed the shape or dtype of {k!r}")
+            _expect(
+                np.array_equal(ens[k][1], solo[k][0]),
+                f"constrain() of {k!r} for member 1 depends on member 0: constrain each member on its own",
             )
 
     def state_reset():
@@ -170,7 +241,7 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
 
     def fused_step():
         if net.fused[0] is None:
-            return
+            raise Skip("the cell has no step_z (FusedCell with fused_matrix)")
         params, x64 = net.init([0, 1], np.float64), x.astype(np.float64)
         y_fused, cache_f = net.forward(params, x64)
         plain = RecurrentNet(net.spec, registry)
@@ -190,7 +261,7 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
 
     def da_in_place():
         if not cell.fused:
-            return
+            raise Skip("a plain Cell: da is not written in place")
         params = net.init([0, 1], np.float64)
         p = net.layer(params, 0)
         rng = np.random.default_rng(1)
@@ -219,26 +290,57 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[st
             RecurrentNet(RecurrentSpec(n_in=D, n_out=2, hidden=3, cell=name, cell_options=options, layers=2), registry)
         )
 
+    def builtin_probes():
+        _builtin_probes_on_cell(registry, name, options)
+
     # da in place first: a cell that ignores `out` would otherwise fail later checks obscurely
     return _run(
         [
             ("structure", structure),
+            ("step and backward_step shapes", step_shapes),
             ("backward_step writes da in place", da_in_place),
             ("shapes and dtypes", shapes_and_dtypes),
             ("determinism per seed", determinism),
             ("ensemble-member independence", member_independence),
+            ("constrain", constrain),
             ("state reset", state_reset),
             ("step_z agrees with step", fused_step),
             ("probe values", probe_values),
             ("float64 gradient check", gradients),
+            ("built-in probes run on the cell", builtin_probes),
         ],
         f"cell {name!r}",
     )
 
 
-def check_activation(name: str, registry=None) -> list[str]:
+def _builtin_probes_on_cell(registry, cell: str, options: dict) -> None:
+    """Train a small net with the cell on the recall task with every built-in probe that
+    applies: the probes read the cell's caches, gates and activations, so what they assume
+    (see docs/plugins.md, "What probes read") is part of the cell contract."""
+    from ablab.core.engine.model import RecurrentNet, RecurrentSpec
+    from ablab.core.engine.train import TrainSpec, train
+    from ablab.core.plugin_system.registry import BUILTIN_PROVIDER
+
+    task = registry.get("task", "recall")(max_lag=3)
+    # hidden != probe batch: a cache with its axes swapped cannot pass by coincidence
+    spec = RecurrentSpec(n_in=task.n_in, n_out=task.n_out, hidden=5, cell=cell, cell_options=options)
+    net = RecurrentNet(spec, registry)
+    for entry in registry.of_kind("probe"):
+        if entry.provider != BUILTIN_PROVIDER or not entry.obj.applies(net, task):
+            continue
+        try:
+            train(net, task, TrainSpec(steps=2, batch_size=3, probe_batch=3), [0, 1], probes=[entry.obj])
+        except Exception as exc:
+            raise ContractError(
+                f"the built-in probe {entry.name!r} raised {exc.__class__.__name__}: {exc} "
+                "(see docs/plugins.md, 'What probes read': a cache is a tuple of (S, B, ...) arrays)"
+            ) from exc
+
+
+def check_activation(name: str, options: dict | None = None, registry=None) -> list[Outcome]:
+    """Shapes and dtypes, deriv_from_output honesty and the float64 derivative check."""
     registry = _registry(registry)
-    act = registry.get("activation", name).bind()
+    act = registry.get("activation", name).bind(options)
     x = np.random.default_rng(0).normal(0, 2, (4, 5)).astype(np.float32)
 
     def shapes():
@@ -255,15 +357,16 @@ def check_activation(name: str, registry=None) -> list[str]:
             _expect(np.array_equal(d_out, d), "deriv_from_output is set but deriv(None, y) differs from deriv(x, y)")
 
     def gradients():
-        _grad_activation(registry, name)
+        _grad_activation(registry, name, options)
 
     return _run([("shapes and dtypes", shapes), ("float64 derivative check", gradients)], f"activation {name!r}")
 
 
-def check_initializer(name: str, registry=None) -> list[str]:
+def check_initializer(name: str, options: dict | None = None, registry=None) -> list[Outcome]:
+    """Shapes (fan_in, fan_out), finite values and draws only from the rng given."""
     registry = _registry(registry)
     init = registry.get("initializer", name)
-    opts = init.check_options({})
+    opts = init.check_options(options or {})
 
     def shapes():
         for fan_in, fan_out in ((3, 5), (6, 6), (8, 2)):
@@ -279,7 +382,8 @@ def check_initializer(name: str, registry=None) -> list[str]:
     return _run([("shapes", shapes), ("determinism per seed", determinism)], f"initializer {name!r}")
 
 
-def check_task(name: str, options: dict | None = None, registry=None) -> list[str]:
+def check_task(name: str, options: dict | None = None, registry=None) -> list[Outcome]:
+    """Batch shapes for the task's readout, determinism per seed and a finite baseline."""
     registry = _registry(registry)
     task = registry.get("task", name)(**(options or {}))
 
@@ -317,42 +421,198 @@ def check_task(name: str, options: dict | None = None, registry=None) -> list[st
     return _run([("shapes", shapes), ("determinism per seed", determinism), ("baseline", baseline)], f"task {name!r}")
 
 
-def check_probe(name: str, registry=None) -> list[str]:
+def _tasks(registry) -> dict:
+    """Every registered task that trains a network, with its default options."""
+    tasks = {}
+    for task_name in registry.names("task"):
+        task = registry.get("task", task_name)()
+        if not (hasattr(task, "corpus") and hasattr(task, "measure")):  # corpus tasks train word2vec models
+            tasks[task_name] = task
+    return tasks
+
+
+def _probe_nets(registry, probe):
+    """(cell or model label, task name, net, task) where the probe applies: every registered
+    cell on the first task it applies to there, and every registered task with the first
+    cell it applies to there (or the feedforward net, for "vector" tasks). Small sizes,
+    default options."""
+    from ablab.core.engine.feedforward import FeedForwardNet, FeedForwardSpec
     from ablab.core.engine.model import RecurrentNet, RecurrentSpec
+
+    tasks = _tasks(registry)
+    cells = registry.names("cell")
+    sequence = [t for t, task in tasks.items() if task.readout != "vector"]
+
+    def recurrent(cell: str, task):
+        token = {"vocab": task.vocab, "embedding": "onehot"} if task.vocab is not None else {}
+        spec = RecurrentSpec(n_in=task.n_in, n_out=task.n_out, hidden=4, cell=cell, readout=task.readout, **token)
+        return RecurrentNet(spec, registry)
+
+    done: set[tuple[str, str]] = set()
+
+    def first_applying(pairs):
+        for cell, task_name in pairs:
+            net = recurrent(cell, tasks[task_name])
+            if probe.applies(net, tasks[task_name]):
+                return cell, task_name, net
+        return None
+
+    for cell in cells:
+        found = first_applying((cell, t) for t in sequence)
+        if found:
+            done.add(found[:2])
+            yield found[0], found[1], found[2], tasks[found[1]]
+    for task_name, task in tasks.items():
+        if task.readout == "vector":
+            net = FeedForwardNet(FeedForwardSpec(n_in=task.n_in, n_out=task.n_out, depth=2, width=4), registry)
+            if probe.applies(net, task):
+                yield "feedforward", task_name, net, task
+        elif not any(t == task_name for _, t in done):
+            found = first_applying((c, task_name) for c in cells)
+            if found:
+                yield found[0], task_name, found[2], task
+
+
+def check_probe(name: str, registry=None) -> list[Outcome]:
+    """Runs the probe while training every registered cell (and the feedforward net) on
+    tasks it applies to, and every registered task: fails when it raises anywhere, records
+    nothing anywhere, or gives malformed or irreproducible records."""
     from ablab.core.engine.train import TrainSpec, train
 
     registry = _registry(registry)
     probe = registry.get("probe", name)
-    task = registry.get("task", "recall")(max_lag=3)
-    net = RecurrentNet(RecurrentSpec(n_in=task.n_in, n_out=task.n_out, hidden=6, cell="lstm"), registry)
-    records: list[dict] = []
+    spec = TrainSpec(steps=2, batch_size=3, probe_batch=4)
+    keys = {"step", "probe", "name", "layer", "index", "seed", "value"}
+    tried: list[str] = []
+    recorded: dict[str, list[dict]] = {}
+    first: list = []
+
+    def everywhere():
+        for model, task_name, net, task in _probe_nets(registry, probe):
+            where = f"{model} on task {task_name!r}"
+            tried.append(where)
+            try:
+                records = train(net, task, spec, [0, 1], probes=[probe]).probe_records
+            except Exception as exc:
+                raise ContractError(f"measure() raised {exc.__class__.__name__} with {where}: {exc}") from exc
+            if records:
+                recorded[where] = records
+                if not first:
+                    first.append((net, task, records))
+        _expect(tried, "applies() is False for every registered cell, model and task: the probe never runs")
+        _expect(
+            recorded,
+            f"the probe recorded nothing with any of the {len(tried)} models it applies to ({', '.join(tried)})",
+        )
 
     def records_shape():
-        result = train(net, task, TrainSpec(steps=4, batch_size=4, probe_batch=8), [0, 1], probes=[probe])
-        records.extend(result.probe_records)
-        keys = {"step", "probe", "name", "layer", "index", "seed", "value"}
-        for r in records:
-            _expect(set(r) == keys, f"a record must have exactly the keys {sorted(keys)}, got {sorted(r)}")
-            _expect(r["probe"] == name, f"records must carry probe = {name!r}, got {r['probe']!r}")
-            _expect(isinstance(r["value"], float), f"values must be floats, got {type(r['value']).__name__}")
+        for where, records in recorded.items():
+            for r in records:
+                _expect(
+                    set(r) == keys, f"with {where}: a record must have exactly the keys {sorted(keys)}, got {sorted(r)}"
+                )
+                _expect(r["probe"] == name, f"with {where}: records must carry probe = {name!r}, got {r['probe']!r}")
+                _expect(
+                    isinstance(r["value"], float),
+                    f"with {where}: values must be floats, got {type(r['value']).__name__}",
+                )
 
     def determinism():
-        again = train(net, task, TrainSpec(steps=4, batch_size=4, probe_batch=8), [0, 1], probes=[probe]).probe_records
+        net, task, records = first[0]
+        again = train(net, task, spec, [0, 1], probes=[probe]).probe_records
         _expect(again == records, "two identical runs gave different probe records")
 
-    return _run([("records", records_shape), ("determinism", determinism)], f"probe {name!r}")
+    return _run(
+        [
+            ("runs on every cell and task it applies to", everywhere),
+            ("records", records_shape),
+            ("determinism", determinism),
+        ],
+        f"probe {name!r}",
+    )
 
 
-CHECKS: dict[str, Callable[..., list[str]]] = {
+def check_embedding(name: str, options: dict | None = None, registry=None) -> list[Outcome]:
+    """Parameters drawn only from the member's rng, forward shapes (S, T, B, dim), member
+    independence and, for a trainable embedding, the float64 gradient check through a model."""
+    from ablab.core.engine.model import RecurrentNet, RecurrentSpec
+
+    registry = _registry(registry)
+    options = options or {}
+    S, T, B, V = 2, 4, 3, 7
+    emb = registry.get("embedding", name)(registry, V, **options)
+    token_task = next((t for t in _tasks(registry).values() if t.vocab is not None and t.readout != "vector"), None)
+    if hasattr(emb, "attach") and token_task is not None:  # embeddings pretrained on a task's stream
+        V = token_task.vocab
+        emb = registry.get("embedding", name)(registry, V, **options)
+        emb.attach(token_task)
+    tokens = np.random.default_rng(0).integers(0, V, (S, T, B))
+
+    def member(seed):
+        return emb.init_member(np.random.default_rng([seed, 4]))
+
+    def stacked(seeds):
+        members = [member(s) for s in seeds]
+        return {k: np.stack([m[k] for m in members]) for k in members[0]}
+
+    def parameters():
+        a, b = member(3), member(3)
+        _expect(isinstance(a, dict), f"init_member(rng) must return a dict of arrays, got {type(a).__name__}")
+        for k, v in a.items():
+            _expect(isinstance(v, np.ndarray) and v.dtype == np.float64, f"parameter {k!r} must be a float64 array")
+            _expect(np.array_equal(v, b[k]), f"two draws of {k!r} from the same seed differ: draw only from rng")
+
+    def shapes():
+        x = np.asarray(emb.forward(stacked([0, 1]), tokens))
+        _expect(
+            x.shape == (S, T, B, emb.dim),
+            f"forward(p, tokens (S, T, B)) returned {x.shape}, expected (S, T, B, dim) = {(S, T, B, emb.dim)}",
+        )
+        _expect(np.issubdtype(x.dtype, np.floating) and np.all(np.isfinite(x)), "forward() must give finite floats")
+
+    def member_independence():
+        ens, solo = stacked([3, 5]), stacked([5])
+        x_ens = np.asarray(emb.forward(ens, tokens))
+        x_solo = np.asarray(emb.forward(solo, tokens[1:]))
+        _expect(np.array_equal(x_ens[1], x_solo[0]), "member 1 (seed 5) differs from a solo seed 5: members interact")
+
+    def gradients():
+        if not emb.trainable:
+            raise Skip("the embedding is not trainable")
+        spec = RecurrentSpec(n_in=V, n_out=2, hidden=3, cell="rnn", vocab=V, embedding={"name": name, **options})
+        net = RecurrentNet(spec, registry)
+        if hasattr(net.embedding, "attach") and token_task is not None:
+            net.embedding.attach(token_task)
+        check_model(net)
+
+    return _run(
+        [
+            ("parameters per seed", parameters),
+            ("shapes", shapes),
+            ("ensemble-member independence", member_independence),
+            ("float64 gradient check", gradients),
+        ],
+        f"embedding {name!r}",
+    )
+
+
+CHECKS: dict[str, Callable[..., list[Outcome]]] = {
     "cell": check_cell,
     "activation": check_activation,
+    "embedding": check_embedding,
     "initializer": check_initializer,
     "task": check_task,
     "probe": check_probe,
 }
+TAKES_OPTIONS = ("cell", "activation", "embedding", "initializer", "task")  # a probe is an instance
 
 
-def check_plugin(kind: str, name: str, registry=None) -> list[str]:
+def check_plugin(kind: str, name: str, registry=None, options: dict | None = None) -> list[Outcome]:
+    """The contract check of one registered plugin: check_plugin("cell", "indrnn")."""
     if kind not in CHECKS:
         raise ContractError(f"no contract check for kind {kind!r}; kinds: {', '.join(CHECKS)}")
+    if options and kind not in TAKES_OPTIONS:
+        raise ContractError(f"a {kind} check takes no options; options apply to {', '.join(TAKES_OPTIONS)}")
+    if kind in TAKES_OPTIONS:
+        return CHECKS[kind](name, options, registry=registry)
     return CHECKS[kind](name, registry=registry)

@@ -1,5 +1,8 @@
 """Embeddings: skip-gram vectors of the bundled word corpus, as a heatmap, a 2-D map and
-nearest neighbours. Training takes well under a second, so the view trains what it shows."""
+nearest neighbours. The view trains what it shows, once per setting (cached); the page says
+how long that took, since it grows with the dimensions (seconds at 128)."""
+
+import time
 
 import altair as alt
 import numpy as np
@@ -20,15 +23,20 @@ seed = c4.number_input("seed", 0, 10_000, 0, key="e_seed")
 
 @st.cache_data(show_spinner="Training word vectors...")
 def vectors(dim: int, window: int, epochs: int, seed: int):
+    started = time.perf_counter()
     task = default_registry().get("task", "wordpairs")()
     v, losses = train_sgns(task.corpus(seed), task.vocab, SGNSConfig(dim=dim, window=window, epochs=epochs), seed)
     unit = v / np.linalg.norm(v, axis=1, keepdims=True)
-    return task.words, unit, losses, task.showcase_words
+    return task.words, unit, losses, task.showcase_words, time.perf_counter() - started
 
 
-words, unit, losses, default = vectors(int(dim), int(window), int(epochs), int(seed))
+words, unit, losses, default, took = vectors(int(dim), int(window), int(epochs), int(seed))
 index = {w: i for i, w in enumerate(words)}
-st.caption("loss per epoch: " + ", ".join(f"{x:.3f}" for x in losses))
+st.caption(
+    f"trained in {took:.1f} s (kept for these settings); loss per epoch: " + ", ".join(f"{x:.3f}" for x in losses)
+)
+# Word labels in the page's text colour: Vega's default black vanishes on the dark theme.
+TEXT = "#fafafa" if st.context.theme.type == "dark" else "#262730"
 chosen = st.multiselect("Words", words, default=[w for w in default if w in index], key="e_words")
 if len(chosen) >= 2:
     sub = unit[[index[w] for w in chosen]]
@@ -53,9 +61,9 @@ if len(chosen) >= 2:
     xy = centred @ vt[:2].T
     points = pd.DataFrame({"word": chosen, "pc1": xy[:, 0], "pc2": xy[:, 1]})
     base = alt.Chart(points).encode(x=alt.X("pc1:Q", title="PC 1"), y=alt.Y("pc2:Q", title="PC 2"), tooltip=["word"])
-    scatter = (base.mark_circle(size=80) + base.mark_text(dx=8, align="left").encode(text="word:N")).properties(
-        title="PCA projection", height=420
-    )
+    scatter = (
+        base.mark_circle(size=80) + base.mark_text(dx=8, align="left", color=TEXT).encode(text="word:N")
+    ).properties(title="PCA projection", height=420)
     left, right = st.columns(2)
     left.altair_chart(heat, width="stretch")
     right.altair_chart(scatter, width="stretch")

@@ -1,18 +1,34 @@
-"""Results: configurations grouped over seeds, with the probes' charts."""
+"""Results: configurations grouped over seeds, and one chart per quantity the store holds.
+
+Every probe quantity gets its chart from its own records, so a plugin's probe appears here
+without dashboard code. Every choice on the page is kept in the link (see viewstate)."""
 
 import streamlit as st
 
-from ablab.core.lab.results import axis_columns, summary
+from ablab.core.lab.results import summary
 from ablab.dashboard import charts
-from ablab.dashboard.common import csv_download, get_store, load, study_picker
-from ablab.dashboard.data import band, band_caption, config_labels, filter_runs, positive, probe_series, with_config
+from ablab.dashboard.common import csv_download, get_store, memo, study_data, study_picker
+from ablab.dashboard.data import (
+    ACROSS_CELLS,
+    band_caption,
+    config_labels,
+    curves,
+    default_facet,
+    filter_runs,
+    probe_quantities,
+    smooth,
+    value_bounds,
+    varying_axes,
+)
+from ablab.dashboard.viewstate import keep, url_int, url_value, url_values
 
 st.title("Results")
 store = get_store()
 study = study_picker(store)
 if study is None:
     st.stop()
-data = load(store, study)
+token = store.state_token()
+data = study_data(store.url, study, token)
 runs = data["runs"]
 if runs.empty:
     st.warning(f"Study {study!r} has no runs yet.")
@@ -21,187 +37,200 @@ if runs.empty:
 counts = runs["status"].value_counts().to_dict()
 st.caption(" · ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + f" · {len(runs)} runs")
 
-varying = [c for c in axis_columns(runs) if runs[c].astype(str).nunique() > 1]
-names = {c: c.lstrip("@") for c in varying}
-with st.expander("Group and filter", expanded=bool(varying)):
-    wanted = [c for c in st.query_params.get_all("color") if "@" + c in varying]
-    color_by = st.multiselect(
-        "Colour by", [names[c] for c in varying], default=wanted or [names[c] for c in varying], key="color_by"
+varying = varying_axes(runs)
+names = [c.lstrip("@") for c in varying]
+facet_default = default_facet(runs)
+default_facet_name = facet_default.lstrip("@") if facet_default else "none"
+with st.expander("Group and smooth", expanded=bool(varying)):
+    facet_name = st.selectbox(
+        "Small multiples: one chart per value of",
+        ["none"] + names,
+        index=(["none"] + names).index(url_value("facet", names + ["none"], default_facet_name)),
+        key="facet",
     )
-    st.query_params["color"] = color_by
+    keep("facet", facet_name, default_facet_name)
+    others = [n for n in names if n != facet_name]
+    wanted = url_values("color", others)
+    colour_names = st.multiselect(
+        "Colour by (fewer axes than vary: each line is the mean over the configurations it holds)",
+        others,
+        default=others if wanted is None else wanted,
+        key="color_by",
+    )
+    keep("color", colour_names, others)
+    window = st.slider(
+        "Smoothing: rolling mean over this many logged points, per run (1: none)",
+        1,
+        25,
+        url_int("smooth", 1, 25, 1),
+        key="smooth",
+    )
+    keep("smooth", window, 1)
+filtering = any(k.startswith("f.") for k in st.query_params)
+with st.expander("Filter", expanded=filtering):
     filters = {}
-    for c in varying:
+    for c, n in zip(varying, names):
         values = sorted(runs[c].astype(str).unique())
-        chosen = [v for v in st.query_params.get_all(f"f.{names[c]}") if v in values]
-        picked = st.multiselect(f"Show {names[c]}", values, default=chosen or values, key=f"filter_{c}")
-        if set(picked) != set(values):
-            st.query_params[f"f.{names[c]}"] = picked
-        elif f"f.{names[c]}" in st.query_params:
-            del st.query_params[f"f.{names[c]}"]
-        filters[c] = picked
+        chosen = url_values(f"f.{n}", values)
+        filters[c] = st.multiselect(f"Show {n}", values, default=chosen or values, key=f"filter_{c}")
+        keep(f"f.{n}", sorted(filters[c]), values)
 
 runs = filter_runs(runs, filters)
+# Everything below is a function of the store's state and these choices: memoised on them, a
+# repeat view (or a rerun for another widget) recomputes nothing.
+view_key = (store.url, study, token, tuple((c, tuple(v)) for c, v in sorted(filters.items())))
 if runs.empty:
-    st.info("The filters leave no runs; widen them.")
+    st.warning("No runs match these filters; widen them.")
     st.stop()
-labels = config_labels(runs, ["@" + c for c in color_by])
-metrics = with_config(data["metrics"], runs, labels) if len(data["metrics"]) else data["metrics"]
-probes = with_config(data["probes"], runs, labels) if len(data["probes"]) else data["probes"]
+facet = None if facet_name == "none" else "@" + facet_name
+colour = ["@" + n for n in colour_names]
+kept = set(runs["key"])
 
 st.subheader("Configurations (mean and 95% interval over seeds)")
-table = summary(runs)
-st.dataframe(table, hide_index=True, width="stretch")
+table = memo(view_key + ("summary",), lambda: summary(runs))
+headline = [c for c in table.columns if c in names or c in ("runs", "diverged", "failed")]
+headline += [c for c in ("final_loss", "final_loss ±95%", "final_accuracy", "final_accuracy ±95%") if c in table]
+all_columns = list(table.columns)
+picked_cols = url_values("cols", all_columns)
+shown = st.multiselect(
+    "Columns", all_columns, default=picked_cols or headline, key="columns", help=f"{len(all_columns)} columns in all"
+)
+keep("cols", shown, headline)
+st.dataframe(table[shown or headline], hide_index=True, width="stretch")
 csv_download(table, f"{study}-summary", "dl_summary")
+st.page_link("views/runs.py", label="Each run: its curves, configuration and error", query_params={"study": study})
 
-
-configs = sorted(labels.unique())
+series_labels = sorted(set(config_labels(runs, [c for c in colour if c != facet])))
 shared = st.query_params.get("hl")
 picked = st.selectbox(
     "Highlight in every chart",
-    ["none"] + configs,
+    ["none"] + series_labels,
     key="highlight",
-    index=configs.index(shared) + 1 if shared in configs else 0,
+    index=series_labels.index(shared) + 1 if shared in series_labels else 0,
     help="A legend click highlights within one chart; this highlights in all of them and goes into the link.",
 )
 highlight = None if picked == "none" else picked  # labels are "axis=value" pairs, never "none"
-if highlight is None:
-    st.query_params.pop("hl", None)
-else:
-    st.query_params["hl"] = highlight
+keep("hl", highlight, None)
+drawn = []
 
 
-def show(chart, frame, name: str) -> None:
-    st.altair_chart(chart, width="stretch", height=360)
-    csv_download(frame, f"{study}-{name}", f"dl_{name}")
+def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step", baseline=None, variant=None):
+    """One chart of per-run records (run_key, x, value) that select() returns: its log toggle,
+    the chart and its CSV. The records, the curves and the chart spec are memoised."""
+    quantity = view_key + (key, variant, x, window)  # variant: the checkpoint of a profile
 
+    def stats():
+        values = select()
+        values = values[values["run_key"].isin(kept)]
+        positive = values["value"][values["value"] > 0]
+        spread = positive.max() / positive.min() if len(positive) == len(values) and len(positive) else 1.0
+        return values, bool(spread > 1e3), len(positive) > 0, value_bounds(key, values["value"])
 
-def metric_band(name: str):
-    sel = metrics[metrics["name"] == name] if len(metrics) else metrics
-    return band(sel.rename(columns={"step": "x0"}), "x0") if len(sel) else None
+    values, default_log, loggable, bounds = memo(quantity + ("values",), stats)
+    if values.empty:
+        return
+    logs, linear = st.query_params.get_all("log"), st.query_params.get_all("lin")
+    start = True if key in logs else False if key in linear else default_log  # exploding quantities need it
+    log_y = st.toggle(f"log scale ({title})", value=start, key=f"log_{key}", disabled=not loggable)
+    keep("log", [k for k in logs if k != key] + ([key] if log_y and not default_log else []), [])
+    keep("lin", [k for k in linear if k != key] + ([key] if default_log and not log_y else []), [])
 
-
-left, right = st.columns(2)
-with left:
-    loss = metric_band("loss")
-    if loss is not None:
-        baseline = runs["baseline"].dropna().mean() if "baseline" in runs else None
-        spread = (
-            loss["mean"].max() / max(loss["mean"][loss["mean"] > 0].min(), 1e-300) if (loss["mean"] > 0).any() else 1
+    def build():
+        frame = curves(
+            values.rename(columns={x: "xv"}), runs, colour=colour, facet=facet, x="xv", log=log_y, bounds=bounds
         )
-        log_loss = st.toggle("log scale", value=bool(spread > 1e3), key="loss_log")  # exploding runs need it
-        if log_loss:
-            loss["mean"], loss["lo"], loss["hi"] = positive(loss["mean"]), positive(loss["lo"]), positive(loss["hi"])
-        show(
-            charts.band_chart(
-                loss,
-                x_title="step",
-                y_title="training loss",
-                title="Loss",
-                baseline=baseline,
-                baseline_label="trivial predictor",
-                log_y=log_loss,
-                highlight=highlight,
-            ),
-            loss,
-            "loss",
+        chart = charts.band_chart(
+            frame,
+            x_title=x_title,
+            y_title=y_title,
+            title=title,
+            log_y=log_y,
+            baseline=baseline,
+            baseline_label="trivial predictor",
+            highlight=highlight,
+            legend_title=", ".join(colour_names) or "all runs",
+            facet_title=facet_name if facet else None,
         )
-with right:
-    acc = metric_band("accuracy")
-    norm = metric_band("grad_norm")
-    if acc is not None:
-        show(
-            charts.band_chart(acc, x_title="step", y_title="accuracy", title="Accuracy", highlight=highlight),
-            acc,
-            "accuracy",
+        return frame, chart.to_dict(validate=False)  # the builders make valid specs; tests validate them
+
+    frame, spec = memo(quantity + (tuple(colour), facet, log_y, highlight, title, baseline), build)
+    st.vega_lite_chart(spec, width="content")  # its own pixel size: see charts.PLOT_WIDTH
+    csv_download(frame, f"{study}-{key}", f"dl_{key}")
+    drawn.append(frame)
+
+
+metrics = data["metrics"]
+if len(metrics):
+    baseline = runs["baseline"].dropna().mean() if "baseline" in runs else None
+    st.subheader("Training")
+    present = set(memo(view_key + ("metric names",), lambda: set(metrics["name"])))
+    for name, y_title, title, base in (
+        ("loss", "training loss", "Loss", baseline),
+        ("accuracy", "accuracy", "Accuracy", None),
+        ("grad_norm", "pre-clip gradient norm", "Gradient norm", None),
+    ):
+        if name in present:
+            draw(
+                lambda name=name: smooth(metrics[metrics["name"] == name], window), name, title, y_title, baseline=base
+            )
+
+TITLES = {  # readable titles for the built-in probes; any other quantity is titled "probe: name"
+    ("dead_fraction", ACROSS_CELLS): "Dead units (share), every cell's activations but gates",
+    ("mean_shift", ACROSS_CELLS): "Mean activation (mean shift), every cell's activations but gates",
+    ("saturation", ACROSS_CELLS): "Saturated units (share), every cell's activations but gates",
+    ("dead_fraction", "h"): "Dead units (share)",
+    ("mean_shift", "h"): "Mean activation (mean shift)",
+    ("saturation", "h"): "Saturated units (share)",
+    ("jacobian", "jacobian_sigma_max"): "Top singular value of ds_t/ds_t-1",
+    ("clipping", "clip_rate"): "Share of steps clipped",
+    ("clipping", "preclip_norm_mean"): "Mean pre-clip gradient norm",
+    ("grad_through_time", "norm"): "Gradient norm through time ||dL/dh_k||",
+    ("memory_span", "accuracy"): "Recall accuracy by lag",
+}
+probes = data["probes"]
+if len(probes):
+    scalars, profiles = memo(view_key + ("probe quantities",), lambda: probe_quantities(probes))
+    if scalars:
+        st.subheader("Probes over training")
+    by_probe: dict[str, dict] = {}
+    for probe, name, series in scalars:
+        by_probe.setdefault(probe, {})[name] = series
+    for probe, quantities in by_probe.items():  # one chart per probe; its quantities one pick away
+        names_ = sorted(quantities)
+        first = next((n for n in (ACROSS_CELLS, "h") if n in quantities), names_[0])
+        name = first
+        if len(names_) > 1:
+            name = st.selectbox(
+                f"{probe}: quantity ({len(names_)})",
+                names_,
+                index=names_.index(url_value(f"q.{probe}", names_, first)),
+                key=f"q_{probe}",
+            )
+            keep(f"q.{probe}", name, first)
+        title = TITLES.get((probe, name), f"{probe}: {name}")
+        draw(lambda q=quantities[name]: smooth(q, window), f"{probe}.{name}", title, f"{probe}.{name}")
+    for probe, name, profile in profiles:
+        key = f"{probe}.{name}"
+        st.subheader(TITLES.get((probe, name), f"{probe}: {name} by index"))
+        steps = sorted(profile["step"].unique())
+        default_at = steps[0] if probe == "grad_through_time" else steps[-1]  # init shows eta; the end, memory
+        at = st.select_slider(
+            "Checkpoint (step)",
+            options=steps,
+            value=int(url_value(f"at.{key}", [str(s) for s in steps], str(default_at))),
+            key=f"at_{key}",
         )
-    elif norm is not None:
-        norm["mean"], norm["lo"], norm["hi"] = positive(norm["mean"]), positive(norm["lo"]), positive(norm["hi"])
-        show(
-            charts.band_chart(
-                norm,
-                x_title="step",
-                y_title="pre-clip gradient norm",
-                title="Gradient norm",
-                log_y=True,
-                highlight=highlight,
-            ),
-            norm,
-            "grad_norm",
+        keep(f"at.{key}", str(at), str(default_at))
+        x_title = "lag from the last step (t - k)" if probe in ("grad_through_time", "memory_span") else "index"
+        draw(
+            lambda p=profile, at=at: p[p["step"] == at],
+            f"{key}@{at}",
+            f"{key} at step {at}",
+            key,
+            x="idx",
+            x_title=x_title,
         )
-caption = band_caption(loss, acc, norm)
+
+caption = band_caption(*drawn)
 if caption:
     st.caption(caption)
-
-if len(probes):
-    gtt = probes[(probes["probe"] == "grad_through_time") & (probes["name"] == "norm")]
-    if len(gtt):
-        st.subheader("Gradient through time")
-        steps = sorted(gtt["step"].unique())
-        at = st.select_slider("Checkpoint", options=steps, value=steps[0], key="gtt_step")
-        sub = gtt[gtt["step"] == at].rename(columns={"idx": "lag"})
-        g = band(sub, "lag")
-        g["mean"], g["lo"], g["hi"] = positive(g["mean"]), positive(g["lo"]), positive(g["hi"])
-        show(
-            charts.band_chart(
-                g,
-                x_title="lag from the last step (t - k)",
-                y_title="||dL/dh_k||",
-                title=f"Gradient norm through time at step {at}",
-                log_y=True,
-                highlight=highlight,
-            ),
-            g,
-            "grad_through_time",
-        )
-
-    panels = [
-        ("dead_fraction", "h", "share of dead units", "Dead units"),
-        ("mean_shift", "h", "mean activation", "Mean shift"),
-        ("saturation", "h", "share saturated", "Saturation"),
-        ("jacobian", "jacobian_sigma_max", "top singular value of ds_t/ds_t-1", "Jacobian"),
-        ("clipping", "clip_rate", "share of steps clipped", "Clip rate"),
-        ("clipping", "preclip_norm_mean", "mean pre-clip norm", "Pre-clip norm"),
-        ("gates", "forget_mean", "mean forget gate", "Forget gate"),
-        ("gates", "update_mean", "mean update gate", "Update gate"),
-        ("gates", "input_mean", "mean input gate", "Input gate"),
-        ("linearity", "error", "superposition error", "Linearity"),
-    ]
-    present = [p for p in panels if len(probe_series(probes, p[0], p[1]))]
-    config_of = dict(zip(runs["key"], labels))
-    if present:
-        st.subheader("Probes over training")
-        cols = st.columns(2)
-        for i, (probe, name, y_title, title) in enumerate(present):
-            series = probe_series(probes, probe, name)
-            series["config"] = series["run_key"].map(config_of)
-            b = band(series, "step")
-            with cols[i % 2]:
-                show(
-                    charts.band_chart(b, x_title="step", y_title=y_title, title=title, highlight=highlight),
-                    b,
-                    f"{probe}-{name}",
-                )
-
-    span = probes[(probes["probe"] == "memory_span") & (probes["name"] == "accuracy")]
-    if len(span):
-        st.subheader("Memory span")
-        final = span[span["step"] == span["step"].max()]
-        heat = (
-            final.groupby(["config", "idx"], as_index=False)["value"]
-            .mean()
-            .rename(columns={"idx": "lag", "value": "accuracy"})
-        )
-        show(
-            charts.heatmap(
-                heat,
-                x="lag",
-                y="config",
-                value="accuracy",
-                title="Recall accuracy by lag (end of training)",
-                x_title="lag",
-                y_title="configuration",
-                value_title="accuracy",
-            ),
-            heat,
-            "memory_span",
-        )

@@ -34,13 +34,24 @@ with st.form("review", clear_on_submit=True):
             st.rerun()
 
 if any(s["counts"] for s in store.studies() if s["name"] == study):  # run counts, not the runs themselves
-    from ablab.dashboard.report import build_report
+    from ablab.core.lab.results import summary
+    from ablab.dashboard.common import load
+    from ablab.dashboard.report import build_report, headline_columns
+
+    table = summary(load(store, study)["runs"])
+    columns = st.multiselect(
+        "Report table columns",
+        list(table.columns),
+        default=headline_columns(table),
+        key="report_columns",
+        help=f"{len(table.columns)} columns in all; the report shows these (the CSV on Results has every one).",
+    )
 
     # Built on click, in its own thread: drawing the charts as SVG takes seconds and must not
     # hold up the notes above.
     st.download_button(
         "Export HTML report",
-        lambda: build_report(store, study).encode(),
+        lambda: build_report(store, study, columns or None).encode(),
         file_name=f"{study}-report.html",
         mime="text/html",
         key="report",

@@ -1,28 +1,97 @@
 """Run: build a study from the registry or pick a built-in claim study, then launch it in a
 background process. Progress is read from the store, so refreshing the page is harmless."""
 
-import os
 import time
 
 import streamlit as st
 from tomli_w import dumps
 
 from ablab.core.errors import AblabError
+from ablab.core.lab.names import check_study_name
 from ablab.core.lab.status import ENDED
-from ablab.core.lab.study import build, parse_study
+from ablab.core.lab.study import parse_study
 from ablab.core.plugin_system.registry import default_registry
-from ablab.dashboard import launcher
+from ablab.dashboard import estimate, launcher
 from ablab.dashboard.common import get_store
+from ablab.dashboard.form import lr_warning, numbers, suggest_name, whole
 from ablab.studies import builtin_study_paths
 
 st.title("Run a study")
 store = get_store()
 registry = default_registry()
 mode = st.radio("Start from", ["Build a study", "A built-in claim study"], horizontal=True, key="run_mode")
+errors: list[str] = []  # every bad field, each one sentence; nothing launches while any is here
+warnings: list[str] = []
 
 
-def builder() -> tuple[str, str]:
-    name = st.text_input("Study name (no spaces)", value="my-study", key="b_name").strip()
+def check(message: str | None) -> None:
+    if message:
+        errors.append(message)
+
+
+def count(label: str, default: int, high: int, key: str, col=st) -> int:
+    """A whole-number field with no silent clamping: a bad value is kept and named in a message."""
+    value = col.number_input(label, value=default, step=1, key=key)
+    check(whole(label, value, 1, high))
+    return int(value)
+
+
+def recurrent_model(axes: dict) -> tuple[dict, list[str]]:
+    c1, c2 = st.columns(2)
+    model = {"kind": "recurrent", "hidden": count("hidden units", 32, 1024, "b_hidden", c1)}
+    model["layers"] = count("layers", 1, 8, "b_layers", c2)
+    cells = st.multiselect("Cells (an axis)", registry.names("cell"), default=["rnn", "lstm", "gru"], key="b_cells")
+    if not cells:
+        errors.append("Cells: pick at least one cell.")
+    elif len(cells) > 1:
+        axes["model.cell"] = cells
+    else:
+        model["cell"] = cells[0]
+    acts = st.multiselect(
+        "Activation of the cells (an axis): rnn's activation, the LSTM's cell activation, the GRU's candidate",
+        registry.names("activation"),
+        key="b_cell_acts",
+        help="Empty: each cell's own default (tanh). Gates keep their sigmoid.",
+    )
+    without = [c for c in cells if getattr(registry.get("cell", c), "activation_option", None) is None]
+    if acts and without:
+        errors.append(
+            f"Activation: cell(s) {', '.join(without)} take no activation choice; drop them or the activations."
+        )
+    if len(acts) > 1:
+        axes["model.activation"] = acts
+    elif acts:
+        model["activation"] = acts[0]
+    inits = st.multiselect(
+        "Recurrent initialisers (an axis)", registry.names("initializer"), default=["orthogonal"], key="b_inits"
+    )
+    if len(inits) > 1:
+        axes["model.recurrent_init"] = inits
+    elif inits:
+        model["recurrent_init"] = inits[0]
+    return model, ["grad_through_time", "dead_fraction", "mean_shift", "saturation"]
+
+
+def feedforward_model(axes: dict) -> tuple[dict, list[str]]:
+    c1, c2 = st.columns(2)
+    model = {"kind": "feedforward", "depth": count("depth", 10, 200, "b_depth", c1)}
+    model["width"] = count("width", 32, 1024, "b_width", c2)
+    acts = st.multiselect("Activations (an axis)", registry.names("activation"), default=["relu", "tanh"], key="b_acts")
+    if len(acts) > 1:
+        axes["model.activation"] = acts
+    elif acts:
+        model["activation"] = acts[0]
+    if st.checkbox("Compare with and without batch normalisation", key="b_bn"):
+        axes["model.batchnorm"] = [False, True]
+    return model, ["dead_fraction", "mean_shift", "layer_stats"]
+
+
+def builder() -> tuple[str, str | None]:
+    name = st.text_input("Study name (letters, digits, _ and -)", value="my-study", key="b_name").strip()
+    try:
+        check_study_name(name)
+    except AblabError as exc:
+        errors.append(f"Study name: {exc}")
     tasks = registry.names("task")
     task_name = st.selectbox("Task", tasks, index=tasks.index("adding"), key="b_task")
     task_cls = registry.get("task", task_name)
@@ -30,110 +99,105 @@ def builder() -> tuple[str, str]:
     cols = st.columns(max(1, len(task_cls.defaults)))
     for col, (key, default) in zip(cols, task_cls.defaults.items()):
         task[key] = col.number_input(key, value=default, key=f"b_task_{key}")
-    feedforward = task_cls.readout == "vector"
-    axes, model = {}, {}
-    if feedforward:
-        model = {
-            "kind": "feedforward",
-            "depth": st.number_input("depth", 1, 200, 10, key="b_depth"),
-            "width": st.number_input("width", 1, 1024, 32, key="b_width"),
-        }
-        acts = st.multiselect(
-            "Activations (an axis)", registry.names("activation"), default=["relu", "tanh"], key="b_acts"
-        )
-        if acts:
-            axes["model.activation"] = acts
-        if st.checkbox("Compare with and without batch normalisation", key="b_bn"):
-            axes["model.batchnorm"] = [False, True]
-    else:
-        model = {
-            "kind": "recurrent",
-            "hidden": st.number_input("hidden units", 1, 1024, 32, key="b_hidden"),
-            "layers": st.number_input("layers", 1, 8, 1, key="b_layers"),
-        }
-        cells = st.multiselect("Cells (an axis)", registry.names("cell"), default=["rnn", "lstm", "gru"], key="b_cells")
-        if cells:
-            axes["model.cell"] = cells
-        inits = st.multiselect(
-            "Recurrent initialisers (an axis)", registry.names("initializer"), default=["orthogonal"], key="b_inits"
-        )
-        if len(inits) > 1:
-            axes["model.recurrent_init"] = inits
-        elif inits:
-            model["recurrent_init"] = inits[0]
-    c1, c2, c3 = st.columns(3)
-    optimizer = {
-        "name": c1.selectbox("Optimiser", ["adam", "sgd", "momentum", "rmsprop"], key="b_opt"),
-        "lr": c2.number_input("learning rate", min_value=1e-6, value=0.01, format="%.5f", key="b_lr"),
-    }
-    clip_kinds = c3.multiselect("Clipping (an axis)", ["none", "norm", "value"], default=["none"], key="b_clip")
-    clip = {"kind": clip_kinds[0] if clip_kinds else "none", "threshold": 1.0}
+    axes: dict = {}
+    model, probe_defaults = (feedforward_model if task_cls.readout == "vector" else recurrent_model)(axes)
+    c1, c2 = st.columns(2)
+    optimizer = {"name": c1.selectbox("Optimiser", ["adam", "sgd", "momentum", "rmsprop"], key="b_opt")}
+    rates, problem = numbers("Learning rate", c2.text_input("Learning rates (several: an axis)", "0.01", key="b_lr"))
+    check(problem)
+    warnings.append(lr_warning(rates))
+    optimizer["lr"] = rates[0] if rates else 0.01
+    if len(rates) > 1:
+        axes["optimizer.lr"] = rates
+    c1, c2 = st.columns(2)
+    clip_kinds = c1.multiselect("Clipping (an axis)", ["none", "norm", "value"], default=["none"], key="b_clip")
+    thresholds, problem = numbers(
+        "Clip threshold", c2.text_input("Clip thresholds (several: an axis)", "1.0", key="b_thr")
+    )
+    check(problem)
+    clip = {"kind": clip_kinds[0] if clip_kinds else "none", "threshold": thresholds[0] if thresholds else 1.0}
     if len(clip_kinds) > 1:
         axes["clip.kind"] = clip_kinds
-    c1, c2, c3 = st.columns(3)
-    train = {
-        "steps": c1.number_input("steps", 1, 100000, 200, key="b_steps"),
-        "batch_size": c2.number_input("batch size", 1, 4096, 32, key="b_batch"),
-        "probe_every": 50,
-    }
-    seeds = c3.number_input("seeds", 1, 64, 3, key="b_seeds")
-    probes = st.multiselect(
-        "Probes", registry.names("probe"), default=["grad_through_time", "dead_fraction", "saturation"], key="b_probes"
-    )
+    if len(thresholds) > 1:
+        axes["clip.threshold"] = thresholds
+    c1, c2, c3, c4 = st.columns(4)
+    steps = count("steps", 200, 1_000_000, "b_steps", c1)
+    train = {"steps": steps, "batch_size": count("batch size", 32, 4096, "b_batch", c2)}
+    train["probe_every"] = count("probe every (steps)", 50, 1_000_000, "b_probe_every", c3)
+    seeds = count("seeds", 3, 64, "b_seeds", c4)
+    probes = st.multiselect("Probes", registry.names("probe"), default=probe_defaults, key="b_probes")
     doc = {
-        "study": {"name": name, "seeds": list(range(int(seeds)))},
+        "study": {"name": name, "seeds": list(range(max(seeds, 1)))},
         "base": {"task": task, "model": model, "optimizer": optimizer, "clip": clip, "train": train, "probes": probes},
     }
     if axes:
         doc["axes"] = axes
-    return name, dumps(doc)
+    return name, None if errors else dumps(doc)
 
 
 if mode == "Build a study":
     name, text = builder()
-    with st.expander("Study file"):
-        st.code(text, language="toml")
+    if text is not None:
+        with st.expander("Study file"):
+            st.code(text, language="toml")
 else:
     paths = {p.stem: p for p in builtin_study_paths()}
     pick = st.selectbox("Claim study", sorted(paths), key="run_builtin")
     text = paths[pick].read_text()
-    name = pick
     with st.expander("Study file", expanded=False):
         st.code(text, language="toml")
+    name = None
 
+for message in errors:
+    st.error(message)
+for message in filter(None, warnings):
+    st.warning(message)
+if text is None:
+    st.stop()
 try:
-    study = parse_study(text, f"{name}.toml", registry)
+    study = parse_study(text, f"{name or 'study'}.toml", registry)
 except AblabError as exc:
     st.error(str(exc))
     st.stop()
 
 runs = study.runs(registry)
-points = study.points()
-workers = os.cpu_count() or 1
+configurations = study.configurations()
+workers = estimate.default_workers()
 
 
-@st.cache_data(show_spinner="Timing a few steps...", max_entries=64)
-def estimate_seconds(text: str) -> float:
-    """Time 3 steps of the first configuration, scale to the study, divide by workers."""
-    from ablab.core.engine.train import train
+@st.cache_data(show_spinner="Timing a few steps of each model shape (once)...", max_entries=256)
+def shape_speed(shape: str, n_seeds: int, _config: dict) -> estimate.Speed:
+    """Keyed by the shape alone (the config argument is not hashed): measured once per shape."""
+    return estimate.measure(_config, n_seeds, registry)
 
-    s = parse_study(text, "estimate", registry)
-    (_, config), n_cfg = s.configurations()[0], len(s.points())
-    task, net, spec, _ = build(config, registry)
-    started = time.perf_counter()
-    if net.kind == "word2vec":  # no training steps to sample: time one seed's training
-        net.fit(task, spec, s.seeds[:1], [])
-        return (time.perf_counter() - started) * len(s.seeds) * n_cfg / min(workers, n_cfg)
-    short = type(spec)(**{**spec.__dict__, "steps": 3})
-    train(net, task, short, s.seeds)
-    per_step = (time.perf_counter() - started) / 3
-    return per_step * spec.steps * n_cfg / min(workers, n_cfg)
+
+@st.cache_resource(show_spinner=False)
+def startup() -> float:
+    return estimate.startup_seconds()
+
+
+def study_estimate() -> float:
+    costs = []
+    for _, config in configurations:
+        speed = shape_speed(estimate.shape_key(config), len(study.seeds), config)
+        costs.append(estimate.config_seconds(config, speed))
+    return estimate.study_seconds(costs, startup(), min(workers, estimate.free_cores()))
 
 
 c1, c2, c3 = st.columns(3)
-c1.metric("configurations", len(points))
+c1.metric("configurations", len(configurations))
 c2.metric("runs (configurations x seeds)", len(runs))
-c3.metric("estimated time", f"~{estimate_seconds(text):.0f} s")
+try:
+    seconds = study_estimate()
+    c3.metric(
+        "estimated time",
+        f"~{seconds:.0f} s",
+        help=f"from measured speed: each model shape timed once, {workers} worker processes, "
+        f"{estimate.free_cores()} core(s) free now",
+    )
+except AblabError as exc:  # a configuration the registry cannot build: say which, launch nothing
+    st.error(str(exc))
+    st.stop()
 
 scheduler = st.text_input(
     "Dask scheduler (optional, tcp://HOST:PORT; empty: local worker processes)", key="scheduler"
@@ -141,33 +205,71 @@ scheduler = st.text_input(
 if scheduler and not scheduler.startswith("tcp://"):
     st.error("A Dask scheduler address looks like tcp://HOST:PORT.")
     st.stop()
-already = launcher.running(study.name)
-if st.button("Launch", type="primary", key="launch", disabled=already is not None):
+
+stored = {s["name"]: s["counts"] for s in store.studies()}
+pid = launcher.running(study.name)
+launched_here = st.session_state.get("launched", {}).get(study.name)
+resolved = True
+if study.name in stored and pid is None and launched_here is None:
+    held = sum(stored[study.name].values())
+    choice = st.radio(
+        f"A study named {study.name!r} is already in the store ({held} runs). Launching:",
+        [
+            "resume it: runs with the same configuration and seed are kept, the rest run, its file becomes this one",
+            "use a new name",
+        ],
+        index=None,
+        key=f"existing_{study.name}",
+    )
+    if choice is None or choice.startswith("use"):
+        resolved = False
+        st.info(
+            f"Pick 'resume' to add to {study.name!r}, or change the name above (for example "
+            f"{suggest_name(study.name, set(stored))!r})."
+        )
+
+left, right = st.columns([1, 5])
+if left.button("Launch", type="primary", key="launch", disabled=pid is not None or not resolved):
     path = launcher.write_study(study.name, text)
     pid, started = launcher.launch(study.name, path, store.url, scheduler=scheduler or None)
+    st.session_state.setdefault("launched", {})[study.name] = {"at": time.time(), "estimate": seconds}
     st.query_params["study"] = study.name
-    st.success(
-        f"Started study {study.name!r} in the background (pid {pid})."
-        if started
-        else f"{study.name!r} is already running (pid {pid})."
-    )
+    st.rerun()  # redraw with Launch disabled and Stop shown
+if pid is not None and right.button("Stop", key="stop"):
+    launcher.stop(study.name)
+    st.info(f"Stopping {study.name!r}: finished runs stay in the store; Launch resumes the rest.")
 
 
 @st.fragment(run_every=2)
 def progress() -> None:
-    counts = next((s["counts"] for s in store.studies() if s["name"] == study.name), None)
+    counts = {s["name"]: s["counts"] for s in store.studies()}.get(study.name)
+    alive = launcher.running(study.name)
     if counts is None:
-        st.caption("Not in the store yet.")
+        st.caption("Starting..." if alive else "")
         return
     total = len(runs)
     finished = sum(counts.get(k, 0) for k in ENDED)
+    since = st.session_state.get("launched", {}).get(study.name)
+    eta = ""
+    if alive and since:
+        elapsed = time.time() - since["at"]
+        # before the first run ends, the estimate; after, the pace so far
+        left_s = elapsed / finished * (total - finished) if finished else max(since["estimate"] - elapsed, 0.0)
+        eta = f" · {elapsed:.0f} s elapsed, about {left_s:.0f} s left"
     st.progress(
         min(finished / total, 1.0) if total else 0.0,
         text=f"{finished}/{total} runs · diverged {counts.get('diverged', 0)} · failed {counts.get('failed', 0)}"
-        + (" · running" if launcher.running(study.name) else ""),
+        + (" · running" if alive else "")
+        + eta,
     )
+    if since and not alive and not since.get("done"):
+        since["done"] = time.time() - since["at"]  # the page reruns once so Launch comes back
+        st.rerun()
+    if since and since.get("done"):
+        st.caption(f"Finished in {since['done']:.0f} s (estimated ~{since['estimate']:.0f} s).")
     if finished >= total:
         st.page_link("views/results.py", label=f"Open the results of {study.name}", query_params={"study": study.name})
 
 
-progress()
+if pid is not None or launched_here is not None or resolved and study.name in stored:
+    progress()

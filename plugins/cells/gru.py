@@ -24,6 +24,7 @@ class GRU(FusedCell):
     """
 
     summary = "GRU, Cho et al. (2014) form; reset_after = true gives the PyTorch/cuDNN form"
+    activation_option = "candidate_activation"
     defaults = {"reset_after": False, "gate_activation": "sigmoid", "candidate_activation": "tanh"}
     state_names = ("h",)
 

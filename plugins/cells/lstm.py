@@ -65,6 +65,7 @@ class LSTM(FusedCell):
     """
 
     summary = "LSTM with peepholes, forget bias, replaceable gate functions and Greff et al. ablations"
+    activation_option = "cell_activation"
     defaults = {
         "forget_bias": 1.0,
         "peepholes": False,

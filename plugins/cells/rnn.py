@@ -22,6 +22,7 @@ class RNN(FusedCell):
     """
 
     summary = "Elman RNN h = f(W x + U h + b), f any registered activation"
+    activation_option = "activation"
     defaults = {"activation": "tanh"}
     state_names = ("h",)
     fused_matrix = "U"  # z_t = a_t + h_{t-1} U: step() comes from FusedCell, dU is hoisted

@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from ablab.core.engine.cell import Cell, RecurrentParam
-from ablab.plugin import hookimpl
+from ablab.plugin import Cell, RecurrentParam, hookimpl
 
 
 def _sigmoid(x):

@@ -1,0 +1,73 @@
+"""Runs: one run at a time, its curves per seed, its configuration and its traceback if it failed."""
+
+import json
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from ablab.core.lab.results import run_frame
+from ablab.dashboard import charts
+from ablab.dashboard.common import get_store, study_picker
+from ablab.dashboard.data import config_labels, varying_axes
+from ablab.dashboard.viewstate import keep, url_value
+
+st.title("Runs")
+store = get_store()
+study = study_picker(store)
+if study is None:
+    st.stop()
+stored = {r["key"]: r for r in store.runs_of(study)}
+runs = run_frame(store, study)
+if runs.empty:
+    st.warning(f"Study {study!r} has no runs yet.")
+    st.stop()
+labels = config_labels(runs, varying_axes(runs))
+configs = sorted(set(labels))
+config = st.selectbox(
+    "Configuration", configs, index=configs.index(url_value("config", configs, configs[0])), key="run_config"
+)
+keep("config", config, configs[0])
+members = runs[labels == config].sort_values("seed")
+st.dataframe(members[["seed", "status", "diverged_step", "seconds", "key"]], hide_index=True, width="stretch")
+
+metrics = store.metrics_of(list(members["key"]))
+if len(metrics):
+    seed_of = dict(zip(members["key"], members["seed"].astype(str)))
+    metrics = metrics.assign(seed=metrics["run_key"].map(seed_of))
+    names = [n for n in ("loss", "accuracy", "grad_norm") if n in set(metrics["name"])]
+    shown = st.multiselect("Curves", sorted(set(metrics["name"]) - {"baseline"}), default=names, key="run_curves")
+    for name in shown:
+        sel = metrics[metrics["name"] == name]
+        chart = (
+            alt.Chart(sel)
+            .mark_line(point=len(sel) < 60)
+            .encode(
+                x=alt.X("step:Q"),
+                y=alt.Y("value:Q", title=name, scale=alt.Scale(zero=False)),
+                color=alt.Color("seed:N", title="seed"),
+                tooltip=["seed:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
+            )
+            .properties(title=f"{name}, each seed", width=charts.PLOT_WIDTH, height=220, autosize=charts.FIXED)
+        )
+        st.altair_chart(chart, width="content")
+
+key = st.selectbox(
+    "Run",
+    list(members["key"]),
+    format_func=lambda k: f"seed {stored[k]['seed']} · {stored[k]['status']} · {k[:10]}",
+    key="run_key",
+)
+run = stored[key]
+left, right = st.columns(2)
+with left:
+    st.markdown("**Configuration**")
+    st.code(json.dumps(run["config"], indent=2, sort_keys=True), language="json")
+with right:
+    st.markdown("**Plugin versions**")
+    st.dataframe(pd.DataFrame(sorted(run["versions"].items()), columns=["plugin", "version"]), hide_index=True)
+if run.get("error"):
+    st.error(f"This run failed (status {run['status']}). Its traceback:")
+    st.code(run["error"], language=None)
+elif run["status"] == "diverged":
+    st.warning(f"This run diverged at step {run['diverged_step']}: its loss or gradient went non-finite or exploded.")

@@ -1,0 +1,49 @@
+// Reads every rendered Vega view on a Streamlit page: the view is found through React's fiber
+// of each .vega-embed element (Streamlit keeps it in a hook's ref). For each chart: whether the
+// view was found, its plot-area size (the cell size of a faceted chart), its box on the page and
+// the (colour, dash) pair of every series in its colour scale, and the fill of its text marks.
+() => {
+  const out = [];
+  for (const el of document.querySelectorAll('.vega-embed')) {
+    const fiberKey = Object.keys(el).find(k => k.startsWith('__reactFiber'));
+    let fiber = fiberKey ? el[fiberKey] : null, view = null, depth = 0;
+    while (fiber && !view && depth < 40) {
+      for (let hook = fiber.memoizedState; hook && !view; hook = hook.next) {
+        for (const cand of [hook.memoizedState, hook.memoizedState && hook.memoizedState.current]) {
+          if (cand && typeof cand.scenegraph === 'function' && typeof cand.signal === 'function') view = cand;
+        }
+      }
+      fiber = fiber.return; depth++;
+    }
+    const box = el.getBoundingClientRect();
+    if (!view) { out.push({found: false, boxHeight: box.height, boxWidth: box.width}); continue; }
+    const signal = name => { try { return view.signal(name); } catch (e) { return null; } };
+    const faceted = signal('child_height') !== null;
+    const series = [];
+    try {
+      const colour = view.scale('color');
+      let dash = null;
+      try { dash = view.scale('strokeDash'); } catch (e) {}
+      for (const v of colour.domain()) series.push([String(v), colour(v), dash ? JSON.stringify(dash(v)) : 'solid']);
+    } catch (e) {}
+    const textFills = new Set();
+    const walk = node => {
+      if (!node) return;
+      if (node.marktype === 'text' && node.role === 'mark') for (const item of node.items || []) textFills.add(item.fill);
+      for (const item of node.items || []) walk(item);
+    };
+    walk(view.scenegraph().root);
+    out.push({
+      found: true,
+      textFills: [...textFills],
+      faceted,
+      plotHeight: faceted ? signal('child_height') : signal('height'),
+      plotWidth: faceted ? signal('child_width') : signal('width'),
+      boxHeight: box.height,
+      boxWidth: box.width,
+      title: el.getAttribute('aria-label'),
+      series,
+    });
+  }
+  return out;
+}
