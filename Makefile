@@ -1,12 +1,15 @@
 # Two commands on a fresh machine with Python 3.11 and make:
 #   make dashboard   create .venv, install ablab, serve the dashboard on 127.0.0.1:8501
 #   make test        create .venv, install ablab with test extras, run the whole suite
+#                    (every claim study at a small size)
+#   make claims      the fourteen claim studies at full size: `ablab claims` (prints its wall
+#                    time), then each verdict asserted as expected or inconclusive
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: dashboard test bench clean
+.PHONY: dashboard test claims bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +32,14 @@ test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --quiet .
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest
+
+CLAIMS_STORE := $(CURDIR)/build/claims.sqlite
+
+claims: $(VENV)/.installed-test
+	mkdir -p build && rm -f $(CLAIMS_STORE)*
+	# exit 1 means "not every claim holds", which two claims are expected not to
+	OPENBLAS_NUM_THREADS=1 $(BIN)/ablab claims --store sqlite:///$(CLAIMS_STORE) --workers 2 || [ $$? -eq 1 ]
+	ABLAB_CLAIMS_STORE=sqlite:///$(CLAIMS_STORE) OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -m claims tests/test_studies.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet torch==2.13.0

@@ -11,3 +11,66 @@ def test_engine_benchmark_names_the_cells_it_accepts():
     run = subprocess.run([sys.executable, str(ENGINE), "--cells", "lstm,mgu"], capture_output=True, text=True)
     assert run.returncode == 2
     assert "--cells: unknown mgu; choose from lstm, gru, rnn" in run.stderr
+
+
+STABILITY = Path(__file__).resolve().parents[1] / "benchmarks" / "verdict_stability.py"
+SMALL_STUDY = """
+[study]
+name = "stability_tiny"
+claim = "Gradients through time vanish below spectral radius 1 and grow above it."
+seeds = 4
+
+[base]
+task = { name = "adding", length = 12 }
+model = { kind = "recurrent", cell = "rnn", hidden = 8, recurrent_init = { name = "normal", std = 0.1 } }
+train = { steps = 1, batch_size = 8, probe_batch = 16 }
+probes = ["grad_through_time"]
+
+[axes]
+"model.spectral_radius" = [0.5, 1.5]
+
+[[checks]]
+what = "at radius 0.5 the per-step factor eta is below 0.9"
+quantity = "grad_through_time.eta@init"
+where = { "model.spectral_radius" = 0.5 }
+op = "<"
+value = 0.9
+
+[[checks]]
+what = "eta is larger at radius 1.5"
+quantity = "grad_through_time.eta@init"
+where = { "model.spectral_radius" = 1.5 }
+op = ">"
+than = { "model.spectral_radius" = 0.5 }
+"""
+
+
+def test_verdict_stability_harness_on_a_small_study(tmp_path):
+    study = tmp_path / "tiny.toml"
+    study.write_text(SMALL_STUDY)
+    run = subprocess.run(
+        [sys.executable, str(STABILITY), str(study), "--variants", "seeds,numpy", "--seeds-shift", "1000"]
+        + ["--workers", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "reference: 1 studies" in run.stdout and "holds  stability_tiny" in run.stdout
+    assert "seeds (seeds + 1000): 0 verdicts moved" in run.stdout
+    assert "numpy (NPY_DISABLE_CPU_FEATURES=X86_V3): 0 verdicts moved" in run.stdout
+    assert "stable: no verdict flipped" in run.stdout
+
+
+def test_verdict_stability_counts_a_flip_as_a_failure_and_inconclusive_as_a_move():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("verdict_stability", STABILITY)
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    ref = [{"study": "s", "verdict": "holds", "checks": [{"what": "a", "verdict": "holds"}]}]
+    flipped = [{"study": "s", "verdict": "does not hold", "checks": [{"what": "a", "verdict": "does not hold"}]}]
+    open_ = [{"study": "s", "verdict": "inconclusive", "checks": [{"what": "a", "verdict": "inconclusive"}]}]
+    assert harness.moves(ref, flipped) == [("s", "", "holds", "does not hold"), ("s", "a", "holds", "does not hold")]
+    assert all(frozenset(m[2:]) not in harness.FLIP for m in harness.moves(ref, open_))
+    assert all(frozenset(m[2:]) in harness.FLIP for m in harness.moves(ref, flipped))

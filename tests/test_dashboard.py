@@ -221,3 +221,35 @@ def test_embeddings_page_shows_similarities_and_neighbours(filled_store, monkeyp
     assert "cold" in list(neighbours["word"])[:3]  # an antonym is among the nearest: relatedness
     at.text_input(key="e_query").set_value("zebra").run()
     assert "not in the corpus vocabulary" in texts(at)
+
+
+USER_CLAIM = """
+[study]
+name = "my_claim"
+claim = "My own claim: at radius 0.5 gradients vanish."
+seeds = 4
+
+[base]
+task = { name = "adding", length = 10 }
+model = { kind = "recurrent", cell = "rnn", hidden = 6, spectral_radius = 0.5 }
+train = { steps = 2, batch_size = 4, probe_batch = 8 }
+probes = ["grad_through_time"]
+
+[[checks]]
+what = "eta is below 0.9"
+quantity = "grad_through_time.eta@init"
+op = "<"
+value = 0.9
+"""
+
+
+def test_claims_page_lists_a_users_study_with_checks(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    run_study(parse_study(USER_CLAIM, "mine.toml", REGISTRY), REGISTRY, Store(url), workers=0)
+    at = page(url, "claims", monkeypatch)
+    labels = [e.label for e in at.expander]
+    assert len(labels) == 15 and len(at.button) == 14  # no run button: the store holds no path to run
+    (mine,) = [label for label in labels if label.startswith("My own claim")]
+    assert "**holds**" in mine
+    table = at.table[0].value
+    assert "n = 4 runs" in " ".join(table.iloc[:, -1].astype(str))

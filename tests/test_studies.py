@@ -1,17 +1,20 @@
 """Study files: validation, expansion, hashing, and every built-in claim study's verdict."""
 
+import copy
 import json
+import os
 import textwrap
 
 import numpy as np
 import pandas as pd
 import pytest
+import tomli_w
 
 from ablab.core.lab.claims import verdict
-from ablab.core.lab.results import run_frame
 from ablab.core.lab.runner import run_study
 from ablab.core.lab.store import Store
 from ablab.core.lab.study import StudyError, load_study, parse_study, plugin_versions
+from ablab.core.lab.verdicts import study_verdict
 from ablab.core.plugin_system.registry import build_registry
 from ablab.studies import builtin_study_paths
 
@@ -112,9 +115,10 @@ def test_every_builtin_study_is_valid():
     assert len(names) == len(set(names)) >= 14
 
 
-# Measured verdicts. Two claims do not hold at ablab's small scale, and the lab says so:
-# the plain 50-layer ReLU net trains while batch norm explodes its gradients (Yang et al.
-# 2019), and dropping the output activation did not hurt on the adding problem.
+# The verdict each claim is expected to reach. A test accepts it or "inconclusive", never the
+# opposite: a verdict is three-valued and interval-based (ablab.core.lab.verdicts), so an
+# outcome at a noise edge reads as inconclusive instead of flipping with the seeds or the CPU.
+# Two claims do not hold at ablab's small scale (lstm_variants, deep_batchnorm): a finding.
 EXPECTED = {
     "relatedness": True,
     "polysemy": True,
@@ -131,25 +135,57 @@ EXPECTED = {
     "identity_linear": True,
     "activation_speed": True,
 }
+LABEL = {True: "holds", False: "does not hold"}
 
 
 def test_every_builtin_study_has_an_expected_verdict():
     assert {load_study(p, REGISTRY).name for p in builtin_study_paths()} == set(EXPECTED)
 
 
+def shrink(study, fraction: float = 0.1, seeds: int = 3):
+    """The study at a small size: a tenth of the steps, three seeds, one word2vec epoch."""
+    data = copy.deepcopy(study.data)
+    data["study"]["seeds"] = study.seeds[:seeds]
+    base = data["base"]
+    train = base.setdefault("train", {})
+    train["steps"] = max(2, int(train.get("steps", 300) * fraction))
+    if base.get("model", {}).get("kind") == "word2vec":
+        base["model"]["epochs"] = 1
+    return parse_study(tomli_w.dumps(data), study.source, REGISTRY)
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    return Store(f"sqlite:///{tmp_path_factory.mktemp('small') / 'small.sqlite'}")
+
+
+@pytest.mark.parametrize("path", builtin_study_paths(), ids=lambda p: p.stem)
+def test_claim_study_at_small_size(path, small_store):
+    """Every built-in study runs and every one of its checks is judged (any verdict: a tenth
+    of the steps decides nothing); the full size runs under `make claims`."""
+    study = shrink(load_study(path, REGISTRY))
+    progress = run_study(study, REGISTRY, small_store, workers=2)
+    assert progress.failed == 0
+    v = study_verdict(study, small_store, REGISTRY)
+    assert len(v.checks) == len(study.checks) and v.label in ("holds", "does not hold", "inconclusive")
+    assert all(c.text and c.text != "no runs stored" for c in v.checks), [c.text for c in v.checks]
+
+
 @pytest.fixture(scope="module")
 def claims_store(tmp_path_factory):
-    return Store(f"sqlite:///{tmp_path_factory.mktemp('claims') / 'claims.sqlite'}")
+    # `make claims` fills ABLAB_CLAIMS_STORE with `ablab claims` first (and prints its time)
+    url = os.environ.get("ABLAB_CLAIMS_STORE") or f"sqlite:///{tmp_path_factory.mktemp('claims') / 'claims.sqlite'}"
+    return Store(url)
 
 
-@pytest.mark.slow
+@pytest.mark.claims
 @pytest.mark.parametrize("path", builtin_study_paths(), ids=lambda p: p.stem)
 def test_claim_verdict(path, claims_store):
     study = load_study(path, REGISTRY)
     progress = run_study(study, REGISTRY, claims_store, workers=2)
     assert progress.failed == 0
-    v = verdict(study.name, study.claim, study.checks, run_frame(claims_store, study.name))
-    assert v.holds is EXPECTED[study.name], [c.text for c in v.checks]
+    v = study_verdict(study, claims_store, REGISTRY)
+    assert v.label in (LABEL[EXPECTED[study.name]], "inconclusive"), [c.text for c in v.checks]
 
 
 def test_verdict_without_stored_runs_is_inconclusive():

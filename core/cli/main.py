@@ -164,34 +164,100 @@ def pd_options():
     return pd.option_context("display.width", 200, "display.max_columns", 50)
 
 
-def cmd_claims(args) -> int:
-    from ablab.core.lab.claims import verdict
-    from ablab.core.lab.results import run_frame
-    from ablab.core.lab.runner import progress_line, run_study
+def claim_studies(args, registry, store) -> list:
+    """What `ablab claims` judges: (study or None, name) pairs. A Study is run (unless
+    --no-run); a bare name is a stored study judged from the checks stored with it."""
     from ablab.core.lab.study import load_study
-    from ablab.core.plugin_system.registry import default_registry
     from ablab.studies import builtin_study_paths
 
+    if args.files:
+        return [(load_study(path, registry), None) for path in args.files]
+    builtins = [load_study(p, registry) for p in builtin_study_paths()]
+    if not args.study:
+        return [(s, None) for s in builtins]
+    chosen = [s for s in builtins if s.name == args.study]
+    if chosen:
+        return [(chosen[0], None)]
+    if store.study_spec(args.study) is None:
+        stored = [s["name"] for s in store.studies()]
+        raise AblabError(
+            f"no study {args.study!r}: built-in studies are {', '.join(s.name for s in builtins)}; "
+            f"stored studies in {store.display_url}: {', '.join(stored) or 'none'}"
+        )
+    return [(None, args.study)]
+
+
+def markdown_verdicts(verdicts: list) -> str:
+    """A Markdown table: each study's verdict with every check's effect, interval and n."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| study | claim | verdict | checks: effect [interval], n |", "|---|---|---|---|"]
+    for v in verdicts:
+        checks = "<br>".join(f"**{c.label}**: {cell(c.what)}: {cell(c.text)}" for c in v.checks) or "no checks"
+        lines.append(f"| {v.study} | {cell(v.claim)} | **{v.label}** | {checks} |")
+    return "\n".join(lines)
+
+
+def verdict_record(v) -> dict:
+    def number(x):
+        return None if x != x else float(x)  # NaN -> null
+
+    return {
+        "study": v.study,
+        "claim": v.claim,
+        "verdict": v.label,
+        "checks": [
+            {
+                "what": c.what,
+                "verdict": c.label,
+                "effect": number(c.effect),
+                "low": number(c.low),
+                "high": number(c.high),
+                "n": c.n,
+                "confidence": c.confidence,
+                "text": c.text,
+            }
+            for c in v.checks
+        ],
+    }
+
+
+def cmd_claims(args) -> int:
+    from ablab.core.lab.runner import progress_line, run_study
+    from ablab.core.lab.verdicts import stored_verdict, study_verdict
+    from ablab.core.plugin_system.registry import default_registry
+
+    started = time.time()
     registry = default_registry()
     store = _store(args)
-    studies = [load_study(p, registry) for p in builtin_study_paths()]
-    if args.study:
-        chosen = [s for s in studies if s.name == args.study]
-        if not chosen:
-            raise AblabError(f"no built-in claim study {args.study!r}; studies: {', '.join(s.name for s in studies)}")
-        studies = chosen
-    all_hold = True
-    for study in studies:
-        if not args.no_run:
-            p = run_study(study, registry, store, workers=args.workers)
-            print(f"{study.name}: {progress_line(p)}", file=sys.stderr)
-        v = verdict(study.name, study.claim, study.checks, run_frame(store, study.name))
-        all_hold &= v.holds is True
-        print(f"[{v.label.upper()}] {study.name}: {study.claim}")
-        for c in v.checks:
-            mark = {True: "ok", False: "FAIL", None: "??"}[c.holds]
-            print(f"    {mark:4} {c.what}: {c.text}")
-    return 0 if all_hold else 1
+    verdicts = []
+    for study, name in claim_studies(args, registry, store):
+        if study is None:
+            v = stored_verdict(store, name, registry)
+        else:
+            if not args.no_run:
+                p = run_study(study, registry, store, workers=args.workers)
+                print(f"{study.name}: {progress_line(p)}", file=sys.stderr)
+            v = study_verdict(study, store, registry)
+        verdicts.append(v)
+        if not (args.markdown or args.json):
+            print(f"[{v.label.upper()}] {v.study}: {v.claim}")
+            for c in v.checks:
+                mark = {True: "ok", False: "FAIL", None: "??"}[c.holds]
+                print(f"    {mark:4} {c.what}: {c.text}")
+    if args.markdown:
+        print(markdown_verdicts(verdicts))
+    if args.json:
+        print(json.dumps([verdict_record(v) for v in verdicts], indent=2))
+    counts = {label: sum(v.label == label for v in verdicts) for label in ("holds", "does not hold", "inconclusive")}
+    print(
+        f"ablab claims: {len(verdicts)} studies in {time.time() - started:.1f} s: "
+        + ", ".join(f"{n} {label}" for label, n in counts.items()),
+        file=sys.stderr,
+    )
+    return 0 if verdicts and all(v.holds is True for v in verdicts) else 1
 
 
 def cmd_new_plugin(args) -> int:
@@ -254,10 +320,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store(p)
     p.set_defaults(func=cmd_results)
 
-    p = sub.add_parser("claims", help="run (or read) the built-in claim studies and print each verdict")
-    p.add_argument("--study", default=None, help="only this claim study")
+    p = sub.add_parser(
+        "claims",
+        help="run (or read) studies and print each verdict: the built-in claims, study files, or a stored study",
+    )
+    p.add_argument(
+        "files", nargs="*", metavar="STUDY.toml", help="study files to run and judge (default: the built-in claims)"
+    )
+    p.add_argument("--study", default=None, help="only this study: a built-in claim or any study in the store")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
     p.add_argument("--no-run", action="store_true", help="only read what the store holds")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--markdown", action="store_true", help="print a Markdown table of the verdicts (README)")
+    output.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     _add_store(p)
     p.set_defaults(func=cmd_claims)
 

@@ -31,6 +31,11 @@ class Task:
     loss: str = "mse"  # "mse" | "xent"
     readout: str = "last"  # "last" | "all"
     metric: str = "loss"  # name of the headline metric; "accuracy" for classification
+    # What "solved" means for a study's `solved` and `steps_to_solve` quantities: the run's
+    # final `metric` ("accuracy" or "loss") compared by `op` with `value`, times the task's
+    # baseline loss when of = "baseline". None: accuracy >= 0.99 for xent tasks, loss <= 0.1 x
+    # baseline for the rest (see solve_criterion). A study may override it: [study] solve = {...}.
+    solve: dict | None = None
 
     def __init__(self, **options: Any) -> None:
         self.options = dict(self.defaults)
@@ -71,6 +76,15 @@ class Task:
     def baseline(self) -> float:
         """Loss of the best input-ignoring (trivial) predictor, drawn on loss charts."""
         raise NotImplementedError
+
+
+def solve_criterion(task: type[Task] | Task) -> dict:
+    """The task's solve criterion (Task.solve, else the default for its loss)."""
+    if task.solve is not None:
+        return dict(task.solve)
+    if task.loss == "xent":
+        return {"metric": "accuracy", "op": ">=", "value": 0.99}
+    return {"metric": "loss", "op": "<=", "value": 0.1, "of": "baseline"}
 
 
 def member_rng(seed: int) -> np.random.Generator:

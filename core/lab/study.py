@@ -3,7 +3,8 @@
 A study is data. It is validated completely before anything runs (unknown keys, ranges,
 plugin names, every expanded configuration), and it has a stable content hash.
 
-    [study]   name, claim, design = "grid" | "one-at-a-time", seeds = [0, 1, 2]
+    [study]   name, claim, design = "grid" | "one-at-a-time", seeds = [0, 1, 2] (or 20: seeds 0..19),
+              solve = { metric = "accuracy", op = ">=", value = 0.95 } (what `solved` means)
     [base]    task, model, optimizer, clip, train tables; probes = [names]
     [axes]    "model.cell" = ["rnn", "lstm"]   (dotted paths into base; "a.b+c.d" = [[x, y], ...]
               varies two paths together, e.g. an activation with its matching initialiser)
@@ -30,7 +31,7 @@ from ablab.core.engine.train import TrainSpec
 from ablab.core.errors import AblabError, ConfigError
 
 SECTIONS = {"study", "base", "axes", "checks"}
-STUDY_KEYS = {"name", "claim", "description", "design", "seeds", "expect"}
+STUDY_KEYS = {"name", "claim", "description", "design", "seeds", "expect", "solve"}
 BASE_KEYS = {"task", "model", "optimizer", "clip", "train", "probes", "gradcheck"}
 DESIGNS = ("grid", "one-at-a-time")
 MODEL_KINDS = ("recurrent", "feedforward", "word2vec")
@@ -71,6 +72,7 @@ class Study:
     checks: list[dict] = field(default_factory=list)
     claim: str = ""
     description: str = ""
+    solve: dict | None = None  # the study's solve criterion; None: each task's default
 
     @property
     def hash(self) -> str:
@@ -196,6 +198,10 @@ def build(config: dict, registry):
     return task, net, train, probes
 
 
+def task_loss(config: dict, registry) -> str:
+    return registry.get("task", config["task"]["name"]).loss
+
+
 # -- loading -------------------------------------------------------------------------------
 
 
@@ -229,14 +235,29 @@ def parse_study(text: str, source: str, registry) -> Study:
     if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name):
         fail("study.name", f"must be a non-empty name without spaces, got {name!r}")
     seeds = meta.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            fail("study.seeds", f"a number of seeds must be >= 1, got {seeds}")
+        seeds = list(range(seeds))
     if (
         not isinstance(seeds, list)
         or not seeds
         or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
     ):
-        fail("study.seeds", f"must be a non-empty list of whole numbers >= 0, got {seeds!r}")
+        fail(
+            "study.seeds",
+            f"must be a number of seeds (20: seeds 0..19) or a non-empty list of whole numbers >= 0, got {seeds!r}",
+        )
     if len(set(seeds)) != len(seeds):
         fail("study.seeds", f"seeds must be distinct, got {seeds}")
+    solve = meta.get("solve")
+    if solve is not None:
+        from ablab.core.lab.verdicts.quantities import validate_solve
+
+        try:
+            solve = validate_solve(solve, "solve")
+        except ConfigError as exc:
+            fail("study.solve", str(exc))
     design = meta.get("design", "grid")
     if design not in DESIGNS:
         fail("study.design", f"must be one of {', '.join(map(repr, DESIGNS))}, got {design!r}")
@@ -282,7 +303,7 @@ def parse_study(text: str, source: str, registry) -> Study:
     checks = data.get("checks", [])
     if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
         fail("checks", "must be an array of tables ([[checks]])")
-    from ablab.core.lab.claims import validate_check
+    from ablab.core.lab.verdicts.checks import validate_check
 
     for i, check in enumerate(checks):
         try:
@@ -300,6 +321,7 @@ def parse_study(text: str, source: str, registry) -> Study:
         checks=list(checks),
         claim=meta.get("claim", ""),
         description=meta.get("description", ""),
+        solve=solve,
     )
     for point, config in study.configurations():
         where = ", ".join(f"{k} = {v!r}" for k, v in point.items()) or "the base configuration"
@@ -307,6 +329,11 @@ def parse_study(text: str, source: str, registry) -> Study:
             build(config, registry)
         except AblabError as exc:
             raise StudyError(f"{source}: in {where}: {exc}") from None
+        if solve is not None and solve["metric"] == "accuracy" and task_loss(config, registry) != "xent":
+            fail(
+                "study.solve",
+                f'in {where}: the task has no accuracy (it is not a classification task); use metric = "loss"',
+            )
     try:
         study.runs(registry)
     except AblabError as exc:

@@ -44,6 +44,7 @@ class Reber(Task):
     loss = "xent"
     readout = "all"
     metric = "accuracy"
+    solve = {"metric": "loss", "op": "<=", "value": 0.5, "of": "baseline"}  # half the next symbols are a coin flip
     vocab = 8  # 7 symbols and padding
 
     def check(self):

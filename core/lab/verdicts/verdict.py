@@ -1,0 +1,141 @@
+"""A study's verdict: its checks judged together, with Holm's correction for multiplicity.
+
+Holm (1979) on intervals: with m checks, every check is first judged with a two-sided
+interval at confidence 1 - 0.05/m. Each check that resolves (its interval wholly on one side
+of its threshold) is settled at that level; with k settled, the rest are judged again at
+1 - 0.05/(m - k), until no further check resolves. A check's text shows the interval at the
+level that settled it, or, for an inconclusive check, at the last level tried. This is Holm's
+step-down procedure applied to the two-sided p-value of each check's threshold, so the chance
+that any check of a study resolves the wrong way stays at most 5%.
+
+The study holds when every check holds, does not hold when any check does not hold, and is
+inconclusive otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ablab.core.errors import AblabError
+from ablab.core.lab.verdicts.checks import Outcome, prepare
+from ablab.core.lab.verdicts.quantities import verdict_frame
+
+ALPHA = 0.05  # family-wise: a study's checks together
+
+
+@dataclass
+class CheckResult:
+    what: str
+    holds: bool | None  # None: inconclusive
+    effect: float
+    low: float
+    high: float
+    n: int
+    confidence: float  # of the interval shown, after Holm's correction
+    text: str
+    left_out: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return {True: "holds", False: "does not hold", None: "inconclusive"}[self.holds]
+
+    # the point effect and its threshold, as older callers read them
+    @property
+    def left(self) -> float:
+        return self.effect
+
+
+@dataclass
+class Verdict:
+    study: str
+    claim: str
+    holds: bool | None
+    checks: list[CheckResult]
+
+    @property
+    def label(self) -> str:
+        return {True: "holds", False: "does not hold", None: "inconclusive"}[self.holds]
+
+
+def _interval_note(confidence: float) -> str:
+    text = f"{100 * confidence:.2f}".rstrip("0").rstrip(".")
+    return f"{text}% interval"
+
+
+def judge(tests: list, alpha: float = ALPHA) -> list[tuple[Outcome, float]]:
+    """Holm's step-down over the checks' tests: (outcome, confidence) per test."""
+    m = len(tests)
+    settled: dict[int, tuple[Outcome, float]] = {}
+    last: dict[int, tuple[Outcome, float]] = {}
+    while len(settled) < m:
+        confidence = 1 - alpha / (m - len(settled))
+        newly = {}
+        for i, test in enumerate(tests):
+            if i in settled:
+                continue
+            outcome = test.at(confidence)
+            last[i] = (outcome, confidence)
+            if outcome.holds is not None:
+                newly[i] = (outcome, confidence)
+        if not newly:
+            break
+        settled.update(newly)
+    return [settled.get(i, last.get(i)) for i in range(m)]
+
+
+def verdict(study_name: str, claim: str, checks: list[dict], frame: pd.DataFrame) -> Verdict:
+    """Judge `checks` on `frame` (one row per run: verdict_frame, or run_frame without the
+    solve columns)."""
+    if frame.empty:  # nothing stored yet: no check can be measured
+        results = [
+            CheckResult(c["what"], None, float("nan"), float("nan"), float("nan"), 0, 1 - ALPHA, "no runs stored")
+            for c in checks
+        ]
+        return Verdict(study_name, claim, None, results)
+    tests = [prepare(frame, c) for c in checks]
+    results = []
+    for check, test, (outcome, confidence) in zip(checks, tests, judge(tests)):
+        text = outcome.text
+        if outcome.n:
+            text += f" ({_interval_note(confidence)}, Holm over {len(checks)} checks)" if len(checks) > 1 else ""
+        results.append(
+            CheckResult(
+                check["what"],
+                outcome.holds,
+                outcome.effect,
+                outcome.low,
+                outcome.high,
+                outcome.n,
+                confidence,
+                text,
+                test.left_out,
+            )
+        )
+    if not results:
+        holds = None
+    elif any(r.holds is False for r in results):
+        holds = False
+    elif any(r.holds is None for r in results):
+        holds = None
+    else:
+        holds = True
+    return Verdict(study_name, claim, holds, results)
+
+
+def study_verdict(study, store, registry=None) -> Verdict:
+    """The verdict of a loaded Study from what the store holds for it."""
+    frame = verdict_frame(store, study.name, study.solve, registry)
+    return verdict(study.name, study.claim, study.checks, frame)
+
+
+def stored_verdict(store, name: str, registry=None) -> Verdict:
+    """The verdict of any study in the store, from the checks stored with it."""
+    spec = store.study_spec(name)
+    if spec is None:
+        names = ", ".join(s["name"] for s in store.studies()) or "none"
+        raise AblabError(f"no study {name!r} in {store.display_url}; stored studies: {names}")
+    meta = spec.get("study", {})
+    frame = verdict_frame(store, name, meta.get("solve"), registry)
+    return verdict(name, meta.get("claim", ""), spec.get("checks", []), frame)
