@@ -65,8 +65,11 @@ def shifted(paths: list[Path], shift: int, workdir: Path) -> list[Path]:
     for path in paths:
         data = tomllib.loads(path.read_text())
         seeds = data["study"].get("seeds", [0])
-        seeds = list(range(seeds)) if isinstance(seeds, int) else seeds
-        data["study"]["seeds"] = [s + shift for s in seeds]
+        if isinstance(seeds, dict):  # seeds by need: the plan starts at another first seed
+            data["study"]["seeds"] = {**seeds, "first": seeds.get("first", 0) + shift}
+        else:
+            seeds = list(range(seeds)) if isinstance(seeds, int) else seeds
+            data["study"]["seeds"] = [s + shift for s in seeds]
         copy = workdir / f"shifted_{path.name}"
         copy.write_text(tomli_w.dumps(data))
         out.append(copy)

@@ -9,15 +9,15 @@ import json
 
 import pandas as pd
 
-from ablab.core.lab.claims import verdict
 from ablab.core.lab.results import summary
+from ablab.core.lab.verdicts import stored_verdict
 from ablab.dashboard import charts
 from ablab.dashboard.data import band, band_caption, config_labels, load_study, with_config
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222;padding:0 1em}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
-th{background:#f3f3f3}.holds{color:#1a7f37}.fails{color:#b42318}pre{background:#f6f6f6;padding:1em;overflow-x:auto}
+th{background:#f3f3f3}.holds{color:#1a7f37}.fails{color:#b42318}.open{color:#9a6700}pre{background:#f6f6f6;padding:1em;overflow-x:auto}
 figure{margin:1.5em 0}
 """
 
@@ -45,13 +45,11 @@ def build_report(store, study: str) -> str:
     parts.append(f"<p>{len(runs)} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + "</p>")
     checks = spec.get("checks", [])
     if checks:
-        v = verdict(study, meta.get("claim", ""), checks, runs)
-        parts.append(
-            f"<h2>Verdict: <span class='{'holds' if v.holds else 'fails'}'>{html.escape(v.label)}</span></h2><ul>"
-        )
+        v = stored_verdict(store, study)  # the same evidence as `ablab claims` and the Claims page
+        css = {True: "holds", False: "fails", None: "open"}[v.holds]
+        parts.append(f"<h2>Verdict: <span class='{css}'>{html.escape(v.label)}</span></h2><ul>")
         for c in v.checks:
-            mark = {True: "holds", False: "fails", None: "not measured"}[c.holds]
-            parts.append(f"<li><b>{mark}</b>: {html.escape(c.what)}<br><code>{html.escape(c.text)}</code></li>")
+            parts.append(f"<li><b>{c.label}</b>: {html.escape(c.what)}<br><code>{html.escape(c.text)}</code></li>")
         parts.append("</ul>")
     parts.append("<h2>Configurations (mean and 95% interval over seeds)</h2>")
     parts.append(summary(runs).to_html(index=False, float_format=lambda x: f"{x:.4g}", na_rep="", border=0))

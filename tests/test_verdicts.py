@@ -306,3 +306,58 @@ def test_seeds_may_be_a_count(registry):
     bad_solve = USER_STUDY.replace('metric = "loss"', 'metric = "accuracy"')
     with pytest.raises(StudyError, match="the task has no accuracy"):
         parse_study(bad_solve, "u.toml", registry)
+
+
+SEQUENTIAL = """
+[study]
+name = "by_need"
+claim = "Two training steps solve nothing."
+seeds = { start = 3, add = 3, max = 12 }
+solve = { metric = "loss", op = "<=", value = 0.001, of = "baseline" }
+
+[base]
+task = { name = "adding", length = 8 }
+model = { kind = "recurrent", cell = "rnn", hidden = 4 }
+train = { steps = 2, batch_size = 4 }
+
+[[checks]]
+what = "fewer than half the runs solve the task"
+quantity = "solved"
+op = "<"
+value = 0.5
+"""
+
+
+def test_seeds_by_need_add_blocks_until_every_check_resolves(tmp_path, registry):
+    from ablab.core.lab.store import Store
+    from ablab.core.lab.study import parse_study
+    from ablab.core.lab.verdicts.verdict import run_by_need, stored_verdict
+
+    study = parse_study(SEQUENTIAL, "seq.toml", registry)
+    assert study.seeds == [0, 1, 2] and study.looks == 4
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    looks = []
+    final, _ = run_by_need(study, registry, store, workers=0, on_look=lambda s, p, v: looks.append((len(s.seeds), v)))
+    # 0 of n solved: the exact upper bound at 1 - 0.05/4 first falls under 0.5 at 9 seeds
+    assert [(n, v.label) for n, v in looks] == [(3, "inconclusive"), (6, "inconclusive"), (9, "holds")]
+    assert final.seeds == list(range(9))
+    v = stored_verdict(store, "by_need", registry)
+    assert v.label == "holds" and "0/9" in v.checks[0].text and "4 looks" in v.checks[0].text
+    shifted = parse_study(SEQUENTIAL.replace("max = 12 }", "max = 12, first = 1000 }"), "s.toml", registry)
+    assert shifted.seeds == [1000, 1001, 1002] and shifted.with_seed_count(6).seeds[-1] == 1005
+
+
+@pytest.mark.parametrize(
+    "plan,message",
+    [
+        ("{ start = 3, add = 3 }", "[study.seeds.max] must be a whole number >= 1"),
+        ("{ start = 5, add = 1, max = 4 }", "[study.seeds.max] must be >= start (5)"),
+        ("{ start = 3, add = 3, max = 9, step = 1 }", "[study.seeds.step] unknown key"),
+    ],
+)
+def test_bad_seed_plans(plan, message, registry):
+    from ablab.core.lab.study import StudyError, parse_study
+
+    with pytest.raises(StudyError) as info:
+        parse_study(SEQUENTIAL.replace("{ start = 3, add = 3, max = 12 }", plan), "seq.toml", registry)
+    assert message in str(info.value)

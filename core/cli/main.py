@@ -74,8 +74,9 @@ def _add_store(p) -> None:
 
 
 def cmd_run(args) -> int:
-    from ablab.core.lab.runner import progress_line, run_study
+    from ablab.core.lab.runner import progress_line
     from ablab.core.lab.study import load_study
+    from ablab.core.lab.verdicts.verdict import run_by_need
     from ablab.core.plugin_system.registry import default_registry
 
     registry = default_registry()
@@ -97,10 +98,20 @@ def cmd_run(args) -> int:
         f"store {store.display_url}",
         file=sys.stderr,
     )
-    p = run_study(
+
+    def look(current, progress, v):
+        if tty:
+            print(file=sys.stderr)
+        print(
+            f"{len(current.seeds)} seeds: {v.label} ({sum(c.holds is None for c in v.checks)} checks open)",
+            file=sys.stderr,
+        )
+
+    _, p = run_by_need(
         study,
         registry,
         store,
+        on_look=look,
         workers=args.workers,
         executor=executor,
         rerun_failed=args.rerun_failed,
@@ -225,8 +236,9 @@ def verdict_record(v) -> dict:
 
 
 def cmd_claims(args) -> int:
-    from ablab.core.lab.runner import progress_line, run_study
+    from ablab.core.lab.runner import progress_line
     from ablab.core.lab.verdicts import stored_verdict, study_verdict
+    from ablab.core.lab.verdicts.verdict import run_by_need
     from ablab.core.plugin_system.registry import default_registry
 
     started = time.time()
@@ -238,7 +250,7 @@ def cmd_claims(args) -> int:
             v = stored_verdict(store, name, registry)
         else:
             if not args.no_run:
-                p = run_study(study, registry, store, workers=args.workers)
+                study, p = run_by_need(study, registry, store, workers=args.workers)
                 print(f"{study.name}: {progress_line(p)}", file=sys.stderr)
             v = study_verdict(study, store, registry)
         verdicts.append(v)

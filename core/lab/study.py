@@ -3,7 +3,8 @@
 A study is data. It is validated completely before anything runs (unknown keys, ranges,
 plugin names, every expanded configuration), and it has a stable content hash.
 
-    [study]   name, claim, design = "grid" | "one-at-a-time", seeds = [0, 1, 2] (or 20: seeds 0..19),
+    [study]   name, claim, design = "grid" | "one-at-a-time", seeds = [0, 1, 2] (or 20: seeds 0..19,
+              or { start = 10, add = 5, max = 40 }: blocks of seeds until every check resolves),
               solve = { metric = "accuracy", op = ">=", value = 0.95 } (what `solved` means)
     [base]    task, model, optimizer, clip, train tables; probes = [names]
     [axes]    "model.cell" = ["rnn", "lstm"]   (dotted paths into base; "a.b+c.d" = [[x, y], ...]
@@ -14,9 +15,11 @@ plugin names, every expanded configuration), and it has a stable content hash.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,10 +76,24 @@ class Study:
     claim: str = ""
     description: str = ""
     solve: dict | None = None  # the study's solve criterion; None: each task's default
+    blocks: dict | None = None  # seeds = { start, add, max, first }: seeds by need
 
     @property
     def hash(self) -> str:
         return digest(self.data)
+
+    @property
+    def looks(self) -> int:
+        """How many times the verdict may be looked at: 1, or every block of a sequential study
+        (the verdict then splits its error rate over the looks)."""
+        if not self.blocks:
+            return 1
+        return 1 + math.ceil((self.blocks["max"] - self.blocks["start"]) / self.blocks["add"])
+
+    def with_seed_count(self, n: int) -> Study:
+        """The study with its first n seeds of a sequential seed plan."""
+        first = self.blocks["first"] if self.blocks else (self.seeds[0] if self.seeds else 0)
+        return dataclasses.replace(self, seeds=list(range(first, first + n)))
 
     def points(self) -> list[dict]:
         """Axis values of each configuration, in a stable order."""
@@ -198,6 +215,23 @@ def build(config: dict, registry):
     return task, net, train, probes
 
 
+BLOCK_KEYS = {"start", "add", "max", "first"}
+
+
+def seed_blocks(table: dict, fail) -> dict:
+    """seeds = { start = 10, add = 5, max = 40 } (first = 0: the first seed)."""
+    for key in set(table) - BLOCK_KEYS:
+        fail(f"study.seeds.{key}", f"unknown key; a seed plan has {', '.join(sorted(BLOCK_KEYS))}")
+    out = {"first": 0, **table}
+    for key in ("start", "add", "max", "first"):
+        value = out.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "first" else 1):
+            fail(f"study.seeds.{key}", f"must be a whole number >= {0 if key == 'first' else 1}, got {value!r}")
+    if out["max"] < out["start"]:
+        fail("study.seeds.max", f"must be >= start ({out['start']}), got {out['max']}")
+    return out
+
+
 def task_loss(config: dict, registry) -> str:
     return registry.get("task", config["task"]["name"]).loss
 
@@ -235,6 +269,10 @@ def parse_study(text: str, source: str, registry) -> Study:
     if not isinstance(name, str) or not name.strip() or any(c.isspace() for c in name):
         fail("study.name", f"must be a non-empty name without spaces, got {name!r}")
     seeds = meta.get("seeds", [0])
+    blocks = None
+    if isinstance(seeds, dict):
+        blocks = seed_blocks(seeds, fail)
+        seeds = list(range(blocks["first"], blocks["first"] + blocks["start"]))
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             fail("study.seeds", f"a number of seeds must be >= 1, got {seeds}")
@@ -246,7 +284,8 @@ def parse_study(text: str, source: str, registry) -> Study:
     ):
         fail(
             "study.seeds",
-            f"must be a number of seeds (20: seeds 0..19) or a non-empty list of whole numbers >= 0, got {seeds!r}",
+            f"must be a non-empty list of whole numbers >= 0, a number of seeds (20: seeds 0..19) or a plan "
+            f"{{ start = 10, add = 5, max = 40 }}, got {seeds!r}",
         )
     if len(set(seeds)) != len(seeds):
         fail("study.seeds", f"seeds must be distinct, got {seeds}")
@@ -322,6 +361,7 @@ def parse_study(text: str, source: str, registry) -> Study:
         claim=meta.get("claim", ""),
         description=meta.get("description", ""),
         solve=solve,
+        blocks=blocks,
     )
     for point, config in study.configurations():
         where = ", ".join(f"{k} = {v!r}" for k, v in point.items()) or "the base configuration"

@@ -151,9 +151,30 @@ def select(frame: pd.DataFrame, selection: dict) -> pd.DataFrame:
     return frame[mask]
 
 
+def _value_label(value) -> str:
+    """An axis value as text: ["lstm", {no_forget_gate = true}] -> "lstm no_forget_gate=true"."""
+    if isinstance(value, list):
+        return " ".join(p for p in (_value_label(v) for v in value) if p and p != "{}")
+    text = str(_label(value))
+    return text.lower() if isinstance(value, bool) else text.replace("=True", "=true").replace("=False", "=false")
+
+
 def _sel_label(selection: dict) -> str:
-    parts = [str(_label(v)).replace(" / {}", "") for v in selection.values()]
+    """Names of the selected configurations: text values as they are, numbers and booleans
+    with their axis (depth=50), values of paths varied together joined."""
+    parts = []
+    for path, value in selection.items():
+        text = _value_label(value)
+        named = isinstance(value, (bool, int, float)) and "+" not in path
+        parts.append(f"{path.split('.')[-1]}={text}" if named else text)
     return ", ".join(parts) or "all"
+
+
+def _ratio_label(left: str, right: str) -> str:
+    def wrap(name: str) -> str:
+        return f"({name})" if " " in name or "," in name else name
+
+    return f"{wrap(left)}/{wrap(right)}"
 
 
 def _fmt(v: float) -> str:
@@ -374,7 +395,7 @@ def _two_sample(check: dict, frame: pd.DataFrame) -> Test:
             holds = _decide(op, low, high, target)
             r, low, high = math.exp(m), math.exp(low), math.exp(high)
             text = (
-                f"{q} ratio {lname}/{rname} = {_fmt(r)}x [{_fmt(low)}x, {_fmt(high)}x], {n_text}, "
+                f"{q} ratio {_ratio_label(lname, rname)} = {_fmt(r)}x [{_fmt(low)}x, {_fmt(high)}x], {n_text}, "
                 f"needed {op} {factor:g}x"
             )
             return Outcome(holds, r, low, high, n, text + tail)

@@ -10,10 +10,17 @@ that any check of a study resolves the wrong way stays at most 5%.
 
 The study holds when every check holds, does not hold when any check does not hold, and is
 inconclusive otherwise.
+
+Seeds by need: a study with seeds = { start = 10, add = 5, max = 40 } runs 10 seeds, is
+judged, and gets 5 more at a time until every check resolves or 40 ran (run_by_need). Each
+look at the data is a chance to resolve a check the wrong way, so every look is judged at
+ALPHA / (number of planned looks): a Bonferroni split of the error rate over the looks (the
+simplest alpha-spending rule), which holds whatever the stopping rule does.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -85,21 +92,25 @@ def judge(tests: list, alpha: float = ALPHA) -> list[tuple[Outcome, float]]:
     return [settled.get(i, last.get(i)) for i in range(m)]
 
 
-def verdict(study_name: str, claim: str, checks: list[dict], frame: pd.DataFrame) -> Verdict:
+def verdict(study_name: str, claim: str, checks: list[dict], frame: pd.DataFrame, looks: int = 1) -> Verdict:
     """Judge `checks` on `frame` (one row per run: verdict_frame, or run_frame without the
-    solve columns)."""
+    solve columns). looks > 1: a sequential study may be judged after each of `looks` seed
+    blocks, so each look gets ALPHA / looks (Bonferroni over the looks)."""
+    alpha = ALPHA / looks
     if frame.empty:  # nothing stored yet: no check can be measured
         results = [
-            CheckResult(c["what"], None, float("nan"), float("nan"), float("nan"), 0, 1 - ALPHA, "no runs stored")
+            CheckResult(c["what"], None, float("nan"), float("nan"), float("nan"), 0, 1 - alpha, "no runs stored")
             for c in checks
         ]
         return Verdict(study_name, claim, None, results)
     tests = [prepare(frame, c) for c in checks]
     results = []
-    for check, test, (outcome, confidence) in zip(checks, tests, judge(tests)):
+    for check, test, (outcome, confidence) in zip(checks, tests, judge(tests, alpha)):
         text = outcome.text
-        if outcome.n:
-            text += f" ({_interval_note(confidence)}, Holm over {len(checks)} checks)" if len(checks) > 1 else ""
+        notes = [f"Holm over {len(checks)} checks"] if len(checks) > 1 else []
+        notes += [f"{looks} looks"] if looks > 1 else []
+        if outcome.n and notes:
+            text += f" ({_interval_note(confidence)}, {', '.join(notes)})"
         results.append(
             CheckResult(
                 check["what"],
@@ -127,7 +138,32 @@ def verdict(study_name: str, claim: str, checks: list[dict], frame: pd.DataFrame
 def study_verdict(study, store, registry=None) -> Verdict:
     """The verdict of a loaded Study from what the store holds for it."""
     frame = verdict_frame(store, study.name, study.solve, registry)
-    return verdict(study.name, study.claim, study.checks, frame)
+    return verdict(study.name, study.claim, study.checks, frame, study.looks)
+
+
+def resolved(v: Verdict) -> bool:
+    return bool(v.checks) and all(c.holds is not None for c in v.checks)
+
+
+def run_by_need(study, registry, store, *, on_look=None, **run_options):
+    """Run a study; one with seeds = { start, add, max } runs its first `start` seeds, then
+    `add` more at a time until every check resolves or `max` seeds ran. Returns (the study
+    with the seeds that ran, the last progress). on_look(study, progress, verdict) after each
+    block of a sequential study; run_options go to run_study (workers, executor, ...)."""
+    from ablab.core.lab.runner import run_study
+
+    n = len(study.seeds)
+    while True:
+        current = study.with_seed_count(n) if study.blocks else study
+        progress = run_study(current, registry, store, **run_options)
+        if not study.blocks or progress.interrupted:
+            return current, progress
+        v = study_verdict(current, store, registry)
+        if on_look:
+            on_look(current, progress, v)
+        if resolved(v) or n >= study.blocks["max"]:
+            return current, progress
+        n = min(n + study.blocks["add"], study.blocks["max"])
 
 
 def stored_verdict(store, name: str, registry=None) -> Verdict:
@@ -138,4 +174,8 @@ def stored_verdict(store, name: str, registry=None) -> Verdict:
         raise AblabError(f"no study {name!r} in {store.display_url}; stored studies: {names}")
     meta = spec.get("study", {})
     frame = verdict_frame(store, name, meta.get("solve"), registry)
-    return verdict(name, meta.get("claim", ""), spec.get("checks", []), frame)
+    looks = 1
+    if isinstance(meta.get("seeds"), dict):  # a sequential seed plan: its looks
+        plan = meta["seeds"]
+        looks = 1 + math.ceil((plan["max"] - plan["start"]) / plan["add"])
+    return verdict(name, meta.get("claim", ""), spec.get("checks", []), frame, looks)
