@@ -120,7 +120,7 @@ def test_every_builtin_study_is_valid():
 # outcome at a noise edge reads as inconclusive instead of flipping with the seeds or the CPU.
 # Three claims do not hold at ablab's small scale, and the lab says so (each study's
 # description gives the numbers): with learning rates tuned per variant, dropping the output
-# activation does not hurt on the adding problem (lstm_variants); batch norm without skip
+# activation is not shown to hurt (lstm_variants, inconclusive at 12 seeds); batch norm without skip
 # connections makes deep nets worse, not trainable (deep_batchnorm); on a tanh teacher the tanh
 # student ends 4x lower than the ReLU student (activation_speed).
 EXPECTED = {
