@@ -9,6 +9,7 @@ and may move between releases.
 from ablab.core.engine.activation import Activation, BoundActivation, resolve
 from ablab.core.engine.cell import Cell, RecurrentParam, preset
 from ablab.core.engine.embedding import Embedding
+from ablab.core.engine.fused_cell import FusedCell
 from ablab.core.engine.initializer import Initializer
 from ablab.core.engine.probe import Probe, ProbeContext
 from ablab.core.engine.task import Batch, Task
@@ -30,6 +31,7 @@ __all__ = [
     "Cell",
     "ContractError",
     "Embedding",
+    "FusedCell",
     "Initializer",
     "Probe",
     "ProbeContext",

@@ -48,13 +48,13 @@ def launch(
     pid = running(name)
     if pid is not None:
         return pid, False
-    log = open(launch_dir() / f"{name}.log", "ab")
     command = [sys.executable, "-m", "ablab.core.cli", "run", str(study_path), "--store", store_url]
     if workers is not None:
         command += ["--workers", str(workers)]
     if scheduler:
         command += ["--scheduler", scheduler]
-    proc = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(launch_dir() / f"{name}.log", "ab") as log:  # the child keeps its own copy of the file
+        proc = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
     (launch_dir() / f"{name}.pid").write_text(str(proc.pid))
     return proc.pid, True
 

@@ -14,10 +14,12 @@ from ablab.core.lab.verdicts import stored_verdict
 from ablab.dashboard import charts
 from ablab.dashboard.data import band, band_caption, config_labels, load_study, with_config
 
+VERDICT_CLASS = {True: "holds", False: "fails", None: "inconclusive"}  # CSS class of a verdict
+
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222;padding:0 1em}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
-th{background:#f3f3f3}.holds{color:#1a7f37}.fails{color:#b42318}.open{color:#9a6700}pre{background:#f6f6f6;padding:1em;overflow-x:auto}
+th{background:#f3f3f3}.holds{color:#1a7f37}.fails{color:#b42318}.inconclusive{color:#9a6700}pre{background:#f6f6f6;padding:1em;overflow-x:auto}
 figure{margin:1.5em 0}
 """
 
@@ -46,8 +48,7 @@ def build_report(store, study: str) -> str:
     checks = spec.get("checks", [])
     if checks:
         v = stored_verdict(store, study)  # the same evidence as `ablab claims` and the Claims page
-        css = {True: "holds", False: "fails", None: "open"}[v.holds]
-        parts.append(f"<h2>Verdict: <span class='{css}'>{html.escape(v.label)}</span></h2><ul>")
+        parts.append(f"<h2>Verdict: <span class='{VERDICT_CLASS[v.holds]}'>{html.escape(v.label)}</span></h2><ul>")
         for c in v.checks:
             parts.append(f"<li><b>{c.label}</b>: {html.escape(c.what)}<br><code>{html.escape(c.text)}</code></li>")
         parts.append("</ul>")

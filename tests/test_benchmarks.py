@@ -74,3 +74,14 @@ def test_verdict_stability_counts_a_flip_as_a_failure_and_inconclusive_as_a_move
     assert harness.moves(ref, flipped) == [("s", "", "holds", "does not hold"), ("s", "a", "holds", "does not hold")]
     assert all(frozenset(m[2:]) not in harness.FLIP for m in harness.moves(ref, open_))
     assert all(frozenset(m[2:]) in harness.FLIP for m in harness.moves(ref, flipped))
+
+
+STORE = Path(__file__).resolve().parents[1] / "benchmarks" / "store_aggregates.py"
+
+
+def test_store_benchmark_refuses_bad_sizes_and_runs_a_small_one():
+    bad = subprocess.run([sys.executable, str(STORE), "--runs", "2000,lots"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--runs takes whole numbers" in bad.stderr
+    small = subprocess.run([sys.executable, str(STORE), "--runs", "40"], capture_output=True, text=True)
+    assert small.returncode == 0, small.stderr
+    assert "40 runs  write" in small.stdout and "(600 rows)" in small.stdout  # 20 configurations x 30 steps

@@ -214,6 +214,34 @@ def test_html_report_is_self_contained(filled_store):
         build_report(store, "nope")
 
 
+def test_html_report_shows_an_inconclusive_verdict_as_inconclusive(tmp_path):
+    from ablab.dashboard.report import build_report
+
+    study = (
+        '[study]\nname = "unsure"\nseeds = [0]\n[base]\ntask = { name = "adding", length = 4 }\n'
+        'model = { cell = "rnn", hidden = 2 }\ntrain = { steps = 2, batch_size = 2 }\n'
+        '[[checks]]\nwhat = "gates stay open"\nquantity = "gates.forget_mean@final"\nop = ">"\nvalue = 0.5\n'
+    )
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    run_study(parse_study(study, "unsure.toml", REGISTRY), REGISTRY, store, workers=0)
+    page_html = build_report(store, "unsure")  # no gates probe ran: the check cannot be measured
+    assert "<span class='inconclusive'>inconclusive</span>" in page_html and "class='fails'" not in page_html
+
+
+def test_launch_leaves_no_log_file_open_in_the_dashboard(tmp_path, monkeypatch):
+    import os
+
+    from ablab.dashboard import launcher
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    pid, started = launcher.launch("gone", tmp_path / "missing.toml", f"sqlite:///{tmp_path / 's.sqlite'}")
+    log = launcher.launch_dir() / "gone.log"
+    open_here = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+    assert started and str(log.resolve()) not in open_here
+    os.waitpid(pid, 0)  # the child wrote its error to the log all the same
+    assert "missing.toml" in log.read_text()
+
+
 def test_embeddings_page_shows_similarities_and_neighbours(filled_store, monkeypatch):
     at = page(filled_store, "embeddings", monkeypatch)
     assert len(at.get("vega_lite_chart")) == 2

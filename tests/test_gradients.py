@@ -7,7 +7,7 @@ import pytest
 from ablab.core.engine.gradcheck import GradcheckError, check_activation, check_cell, check_loss, check_model
 from ablab.core.engine.model import RecurrentNet, RecurrentSpec
 from ablab.core.errors import ConfigError
-from ablab.core.plugin_system.registry import build_registry
+from ablab.core.plugin_system.registry import Entry, build_registry
 
 REGISTRY = build_registry(strict=False)
 
@@ -34,6 +34,8 @@ def cell_cases():
         ("lstm", {"peepholes": True, "coupled": True}),
         ("lstm", {"peepholes": True, "no_input_gate": True, "no_output_gate": True}),
         ("lstm", {"peepholes": True, "no_forget_gate": True, "no_output_activation": True}),
+        ("lstm", {"no_output_gate": True, "no_output_activation": True}),  # dc starts from dh itself
+        ("lstm", {"no_input_gate": True, "no_forget_gate": True, "no_output_gate": True}),  # no gates at all
         ("lstm", {"gate_activation": "tanh"}),
         ("lstm", {"gate_activation": "relu", "cell_activation": "elu"}),
         ("lstm", {"gate_activation": "hard_sigmoid", "peepholes": True}),
@@ -67,8 +69,11 @@ def test_cell_gradients(name, options):
 
 
 def test_every_lstm_flag_is_covered():
-    flags = {k for _, opts in cell_cases() for k in opts}
-    assert set(LSTM_FLAGS) <= flags
+    """Every on/off option of the LSTM, read from the cell itself, is gradient-checked flipped."""
+    lstm_flags = {k for k, v in REGISTRY.get("cell", "lstm").defaults.items() if isinstance(v, bool)}
+    assert lstm_flags == set(LSTM_FLAGS)
+    flipped = {k for name, opts in cell_cases() if name == "lstm" for k in opts}
+    assert lstm_flags <= flipped
 
 
 @pytest.mark.parametrize("name", REGISTRY.names("activation"))
@@ -102,8 +107,8 @@ def test_gradcheck_catches_a_wrong_backward():
     rnn = REGISTRY.get("cell", "rnn")
 
     class Broken(rnn):
-        def backward_step(self, p, dstate, cache, grads):
-            da, (dh_prev,) = super().backward_step(p, dstate, cache, grads)
+        def backward_step(self, p, dstate, cache, grads, out):
+            da, (dh_prev,) = super().backward_step(p, dstate, cache, grads, out)
             return da, (dh_prev * 1.001,)  # 0.1% off through time
 
     REGISTRY.entries[("cell", "broken")] = type(REGISTRY.entry("cell", "rnn"))("cell", "broken", Broken, "test", "0")
@@ -191,15 +196,29 @@ def test_fused_step_matches_the_step_path(cell, layers, readout):
         np.testing.assert_allclose(grads[k], grads_plain[k], rtol=1e-12, atol=1e-13, err_msg=k)
 
 
-def test_a_subclass_that_overrides_step_alone_keeps_its_step():
-    from ablab.core.engine.cell import fused_matrix
-
+def test_speed_paths_are_declared_not_discovered():
+    """The model reads FusedCell's declarations: fused_matrix picks the step_z path; a
+    FusedCell without fused_matrix runs its own step()."""
     rnn = REGISTRY.get("cell", "rnn")
+    calls = []
 
-    class Custom(rnn):
+    class OwnStep(rnn):
+        fused_matrix = None
+
+        def hoisted(self, hidden):
+            return {"U": slice(None)}
+
         def step(self, p, a, state):
-            return super().step(p, a, state)
+            calls.append(1)
+            (h_prev,) = state
+            return self.step_z(p, a + np.matmul(h_prev, p["U"]), state, None)
 
-    assert fused_matrix(rnn(REGISTRY), 4) == "U"
-    assert fused_matrix(Custom(REGISTRY), 4) is None
-    assert fused_matrix(REGISTRY.get("cell", "gru")(REGISTRY), 4) is None  # U_ru covers 2 of 3 blocks
+    registry = build_registry(entry_points=False)
+    registry.entries[("cell", "own-step")] = Entry("cell", "own-step", OwnStep, "test", "0")
+    spec = dict(n_in=2, n_out=1, hidden=4, layers=2)
+    assert RecurrentNet(RecurrentSpec(cell="rnn", **spec), registry).fused == ["U", "U"]
+    assert RecurrentNet(RecurrentSpec(cell="gru", **spec), registry).fused == [None, None]  # U_ru: 2 of 3 blocks
+    net = RecurrentNet(RecurrentSpec(cell="own-step", **spec), registry)
+    assert net.fused == [None, None]
+    net.forward(net.init([0]), np.zeros((1, 3, 2, 2), np.float32))
+    assert len(calls) == 2 * 3  # every step of both layers went through OwnStep.step

@@ -87,20 +87,27 @@ RNN = build_registry(entry_points=False).get("cell", "rnn")
 
 
 class WrongBackward(RNN):
-    def backward_step(self, p, dstate, cache, grads):
-        da, dprev = super().backward_step(p, dstate, cache, grads)
-        return da * 1.01, dprev
+    def backward_step(self, p, dstate, cache, grads, out):
+        da, dprev = super().backward_step(p, dstate, cache, grads, out)
+        da *= 1.01
+        return da, dprev
 
 
 class MixesMembers(RNN):
-    def step(self, p, a, state):
-        (h,), cache = super().step(p, a, state)
+    def step_z(self, p, z, state, recompute):  # the RNN is fused: the model steps through step_z
+        (h,), cache = super().step_z(p, z, state, recompute)
         return (h + h.mean(axis=0, keepdims=True) * 0.1,), cache  # leaks across the ensemble axis
 
 
+class ChangesStepAlone(RNN):
+    def step(self, p, a, state):  # the model calls step_z, so this change would be silently skipped
+        (h,), cache = super().step(p, a, state)
+        return (h * 0.5,), cache
+
+
 class IgnoresOut(RNN):
-    def backward_step(self, p, dstate, cache, grads, out=None):
-        return super().backward_step(p, dstate, cache, grads)  # accepts out but never writes it
+    def backward_step(self, p, dstate, cache, grads, out):
+        return super().backward_step(p, dstate, cache, grads, np.empty_like(out))  # never writes out
 
 
 class ProbesTheWrongPoint(RNN):
@@ -119,8 +126,9 @@ class Float64(RNN):
     [
         (WrongBackward, "float64 gradient check"),
         (MixesMembers, "ensemble-member independence"),
+        (ChangesStepAlone, "step_z(p, z, ...) disagrees with step(p, a, ...)"),
         (Float64, "turned float32 state 'h' into float64"),
-        (IgnoresOut, "must write da_t into out"),
+        (IgnoresOut, "must write da_t into out and return it"),
         (ProbesTheWrongPoint, "f(pre) is not the output"),
     ],
 )
@@ -188,11 +196,20 @@ def test_every_hook_is_documented(hook):
 
 
 @pytest.mark.parametrize("hook", HOOKS)
-def test_every_hook_is_exercised_by_a_test(hook):
+def test_every_hook_is_exercised_by_a_test(hook, tmp_path):
+    """A hook is exercised when another test file implements it, or when the package that
+    ablab new-plugin writes implements it (test_scaffold_of_every_kind_passes_the_contract
+    loads every scaffold through the registry and checks what it registered)."""
     used = [
-        p.name for p in (ROOT / "tests").glob("test_*.py") if p.name != "test_plugin_kit.py" and hook in p.read_text()
+        p.name
+        for p in (ROOT / "tests").glob("test_*.py")
+        if p.name != "test_plugin_kit.py" and f"def {hook}(register)" in p.read_text()
     ]
-    scaffolded = hook.removeprefix("register_")[:-1] in KINDS  # the scaffold tests above cover the kind
+    kind = hook.removeprefix("register_")[:-1]
+    scaffolded = False
+    if kind in KINDS:
+        root = new_plugin(f"hook-{kind}", kind, tmp_path)
+        scaffolded = f"def {hook}(register)" in (root / f"ablab_hook_{kind}" / "__init__.py").read_text()
     assert used or scaffolded, f"no test registers a plugin through {hook}"
 
 
@@ -207,3 +224,27 @@ def test_an_activation_whose_derivative_needs_its_input_cannot_claim_deriv_from_
         check_activation("bad-relu", registry=registry_with("bad-relu", relu, "activation"))
     honest = Activation("ok-relu", relu.fn, lambda x, y: (y > 0).astype(y.dtype), "relu", deriv_from_output=True)
     assert check_activation("ok-relu", registry=registry_with("ok-relu", honest, "activation"))
+
+
+def test_a_fused_cell_must_implement_what_it_declares():
+    from ablab.core.engine.cell import validate_plugin
+    from ablab.core.engine.fused_cell import FusedCell
+    from ablab.core.errors import PluginError
+
+    class NoStepZ(FusedCell):
+        fused_matrix = "U"
+
+        def recurrent_params(self, hidden):
+            return {"U": None}
+
+        def backward_step(self, p, dstate, cache, grads, out):
+            return out, dstate
+
+    class NoStep(NoStepZ):
+        fused_matrix = None
+
+    with pytest.raises(PluginError, match=r"cell 'x' \(.*NoStepZ\) does not implement step_z\(\)"):
+        validate_plugin("x", NoStepZ)
+    with pytest.raises(PluginError, match=r"does not implement step\(\)"):
+        validate_plugin("x", NoStep)
+    validate_plugin("x", type("WithStepZ", (NoStepZ,), {"step_z": lambda self, p, z, state, recompute: None}))

@@ -47,10 +47,14 @@ def store_url(tmp_path):
 
 def test_migrations_are_recorded_and_idempotent(any_store_url):
     store_url = any_store_url
+    from ablab.core.lab.migrations import MIGRATIONS
+
+    names = [name for name, _ in MIGRATIONS]
+    assert names[:2] == ["m001_initial", "m002_curve_stats"] and names == sorted(names)
     store = Store(store_url)
-    assert store.applied_migrations() == ["m001_initial"]
+    assert store.applied_migrations() == names
     assert store.migrate() == []  # nothing left to apply
-    assert Store(store_url).applied_migrations() == ["m001_initial"]
+    assert Store(store_url).applied_migrations() == names
 
 
 def test_unopenable_store_is_a_clear_error(tmp_path):
@@ -122,7 +126,7 @@ def test_a_raising_run_is_recorded_as_failed_and_the_study_goes_on(any_store_url
     rnn = REGISTRY.get("cell", "rnn")
 
     class Exploding(rnn):
-        def step(self, p, a, state):
+        def step_z(self, p, z, state, recompute):  # the RNN is a FusedCell: its arithmetic is step_z
             raise RuntimeError("cell exploded on purpose")
 
     registry = build_registry(entry_points=False)

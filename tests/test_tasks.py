@@ -140,3 +140,14 @@ def test_bad_task_options(name, options, message):
 
     with pytest.raises(ConfigError, match=message):
         REGISTRY.get("task", name)(**options)
+
+
+def test_wordpairs_batches_are_windows_of_one_stream_built_once():
+    t = task("wordpairs")
+    stream = t.corpus(0)
+    batches = [t.batch(np.random.default_rng(seed), 6) for seed in (1, 2)]
+    text = " " + " ".join(map(str, stream)) + " "
+    for b in batches:
+        for column in range(b.x.shape[1]):
+            window = np.concatenate([b.x[:, column], b.y[-1:, column]])
+            assert " " + " ".join(map(str, window)) + " " in text  # a window of corpus(0), not of a fresh corpus

@@ -110,6 +110,28 @@ def test_frozen_member_is_not_moved_by_momentum():
     np.testing.assert_allclose(params["w"][0], 0.9)
 
 
+@pytest.mark.parametrize("name", ["momentum", "rmsprop", "adam"])
+def test_a_frozen_members_optimiser_state_stays_unchanged_and_the_others_match_solo_runs(name):
+    spec = OptimizerSpec(name=name, lr=0.1)
+    rng = np.random.default_rng(0)
+    grads = [rng.normal(size=(2, 3)) for _ in range(3)]
+    params = {"w": np.ones((2, 3))}
+    state = init_state(spec, params)
+    update(spec, params, {"w": grads[0].copy()}, state, 0.1)
+    before = {slot: state[slot]["w"][0].copy() for slot in state if slot != "t"}
+    for g in grads[1:]:  # member 0 diverged: frozen, with zero gradients as train() gives it
+        g = g.copy()
+        g[0] = 0.0
+        update(spec, params, {"w": g}, state, 0.1, active=np.array([False, True]))
+    for slot, rows in before.items():
+        np.testing.assert_array_equal(state[slot]["w"][0], rows, err_msg=slot)
+    solo = {"w": np.ones((1, 3))}
+    solo_state = init_state(spec, solo)
+    for g in grads:
+        update(spec, solo, {"w": g[1:].copy()}, solo_state, 0.1)
+    np.testing.assert_array_equal(params["w"][1], solo["w"][0])
+
+
 def test_schedules():
     step = OptimizerSpec(lr=1.0, schedule="step", step_every=10, gamma=0.5)
     assert [learning_rate(step, s, 100) for s in (0, 9, 10, 25)] == [1.0, 1.0, 0.5, 0.25]

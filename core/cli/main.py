@@ -135,6 +135,8 @@ def cmd_run(args) -> int:
 
 
 def cmd_studies(args) -> int:
+    from ablab.core.lab.status import STATUSES
+
     studies = _store(args).studies()
     if not studies:
         print("no studies in the store yet: try `ablab claims` or `ablab run STUDY.toml`")
@@ -142,11 +144,11 @@ def cmd_studies(args) -> int:
     rows = [
         {
             "study": s["name"],
-            **{k: str(s["counts"].get(k, 0)) for k in ("done", "diverged", "failed", "running", "pending")},
+            **{k: str(s["counts"].get(k, 0)) for k in STATUSES},
         }
         for s in studies
     ]
-    print(format_table(rows, ["study", "done", "diverged", "failed", "running", "pending"]))
+    print(format_table(rows, ["study", *STATUSES]))
     return 0
 
 

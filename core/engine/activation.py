@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.errors import ConfigError, PluginError
+from ablab.core.engine.options import check_options, name_and_options
+from ablab.core.errors import PluginError
 
 
 @dataclass(frozen=True)
@@ -23,18 +24,13 @@ class Activation:
     summary: str = ""
     defaults: dict[str, float] = field(default_factory=dict)
     bounded: bool = False  # output confined to an interval (a valid gate needs [0, 1])
-    # True when deriv reads only y (tanh' = 1 - y^2): cells may then drop the
-    # pre-activation from their caches and call deriv(None, y), which saves memory traffic.
+    # True when deriv reads only y (tanh' = 1 - y^2): deriv(None, y) then works, and cells may
+    # drop the pre-activation from their caches and call output_deriv(y) (less memory traffic).
     deriv_from_output: bool = False
 
     def bind(self, options: dict[str, Any] | None = None) -> BoundActivation:
-        opts = dict(self.defaults)
-        for key, value in (options or {}).items():
-            if key not in self.defaults:
-                allowed = ", ".join(self.defaults) or "none"
-                raise ConfigError(f"activation {self.name!r} has no option {key!r}; options: {allowed}")
-            opts[key] = float(value)
-        return BoundActivation(self, opts)
+        numbers = {k: float(v) for k, v in self.defaults.items()}  # every activation option is a number
+        return BoundActivation(self, check_options(f"activation {self.name!r}", numbers, options or {}))
 
 
 @dataclass(frozen=True)
@@ -51,8 +47,14 @@ class BoundActivation:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.activation.fn(x, **self.options)
 
-    def deriv(self, x: np.ndarray | None, y: np.ndarray) -> np.ndarray:
+    def deriv(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return self.activation.deriv(x, y, **self.options)
+
+    def output_deriv(self, y: np.ndarray) -> np.ndarray:
+        """f' from the output alone; only for activations with deriv_from_output."""
+        if not self.activation.deriv_from_output:
+            raise ValueError(f"activation {self.name!r} needs its input for f'; keep the pre-activation")
+        return self.activation.deriv(None, y, **self.options)
 
     @property
     def deriv_from_output(self) -> bool:
@@ -61,12 +63,8 @@ class BoundActivation:
 
 def resolve(registry, spec: str | dict) -> BoundActivation:
     """'tanh' or {name = 'leaky_relu', alpha = 0.1} -> a bound activation."""
-    if isinstance(spec, str):
-        return registry.get("activation", spec).bind()
-    if isinstance(spec, dict) and "name" in spec:
-        opts = {k: v for k, v in spec.items() if k != "name"}
-        return registry.get("activation", spec["name"]).bind(opts)
-    raise ConfigError(f"an activation is a name or a table with a 'name' key, got {spec!r}")
+    name, options = name_and_options(spec, "an activation")
+    return registry.get("activation", name).bind(options)
 
 
 def validate_plugin(name: str, obj: Any) -> None:

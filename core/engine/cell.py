@@ -1,45 +1,36 @@
-"""The recurrent-cell contract.
+"""The recurrent-cell contract (plain form; speed paths are opt-in, see fused_cell.py).
 
 A cell sees its input already projected: ablab computes a_t = x_t W + b for all time steps
 in one matmul before the time loop (and dW, dx in one matmul after it), so a cell holds only
 its recurrent arithmetic. W has `n_blocks * H` columns, one block per gate or candidate.
 
-    step(p, a_t, state)                     -> (state_t, cache)
+    step(p, a_t, state)                      -> (state_t, cache)
     backward_step(p, dstate_t, cache, grads) -> (da_t, dstate_{t-1})
 
-`grads` maps each recurrent parameter name to an accumulator that backward_step adds into
-(summing a parameter's gradient over time steps is the BPTT sum). A matrix listed in
-`hoisted(H)` is the exception: its gradient is sum_t h_{t-1}^T da_t[:, cols], and ablab
-computes it after the time loop as one large matmul over all steps, which is several times
-faster than T small ones; backward_step leaves it alone. In backward_step, `p` also holds
-"NAME.T": each recurrent matrix transposed into contiguous memory, which BLAS multiplies
-faster than a transposed view. Every array carries a
-leading ensemble axis S: a_t is (S, B, n_blocks*H), each state (S, B, H), a recurrent matrix
-(S, H, k*H). States are tuples whose first element is the output h.
+`p` maps each recurrent parameter name (from `recurrent_params`) to its array. `grads` maps
+each of them to an accumulator that backward_step adds its gradient into (summing over time
+steps is the BPTT sum). Every array carries a leading ensemble axis S: a_t is
+(S, B, n_blocks*H), each state (S, B, H), a recurrent matrix (S, H, k*H), a vector (S, H).
+States are tuples whose first element is the output h.
 
-Optional fast path: a cell whose pre-activation is z_t = a_t + h_{t-1} U over all its columns
-(hoisted(H) names one matrix, with cols slice(None)) may implement
+The cache is the cell's own: ablab stores it and hands it back to backward_step,
+gate_values and activation_values. One rule lets probes look inside (the state Jacobian runs
+backward_step for one example): a cache is a tuple (a NamedTuple reads best) whose array
+fields have the batch on axis 1, (S, B, ...); any other field is passed along as it is.
 
-    step_z(p, z_t, state, recompute)         -> (state_t, cache)
-
-the same step, given z_t. ablab then computes z_t = [x_t, 1, h_{t-1}] [W; b; U] in one
-matmul per step, which spares the separate input projection and the addition of a_t;
-`recompute()` returns z_t again bit for bit, for a cache that leaves z_t out.
-
-backward_step may take a keyword `out`: ablab then passes the (S, B, n_blocks*H) slice of its
-all-steps buffer for da_t, the cell writes da_t there and returns `out`, and one copy of
-da_t per step is saved. Cells without the keyword work unchanged.
+A cell that wants ablab's speed paths (hoisted recurrent gradients, transposed matrices,
+da_t written in place, the fused per-step matmul) subclasses FusedCell instead.
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ablab.core.errors import ConfigError, PluginError
+from ablab.core.engine.options import check_options
+from ablab.core.errors import PluginError
 
 
 @dataclass(frozen=True)
@@ -58,9 +49,11 @@ class Cell:
     summary: str = ""
     defaults: dict[str, Any] = {}
     state_names: tuple[str, ...] = ("h",)
+    # True only for FusedCell: the one switch the model reads to take the speed paths.
+    fused: ClassVar[bool] = False
 
     def __init__(self, registry, **options: Any) -> None:
-        self.options = check_options(type(self), options)
+        self.options = check_options(f"cell {type(self).__name__}", self.defaults, options, min_whole=1)
         self.registry = registry
 
     # -- shape of the cell ---------------------------------------------------------------
@@ -71,11 +64,6 @@ class Cell:
     def recurrent_params(self, hidden: int) -> dict[str, RecurrentParam]:
         raise NotImplementedError
 
-    def hoisted(self, hidden: int) -> dict[str, slice]:
-        """Recurrent matrices M applied as h_{t-1} M to produce the columns `cols` of the
-        pre-activation z_t = a_t + ...; then dM = sum_t h_{t-1}^T da_t[..., cols]."""
-        return {}
-
     def bias_init(self, hidden: int) -> np.ndarray:
         """Initial value of the input-projection bias b, length n_blocks * H."""
         return np.zeros(self.n_blocks * hidden)
@@ -85,10 +73,8 @@ class Cell:
         raise NotImplementedError
 
     def backward_step(self, p: dict, dstate: tuple, cache: Any, grads: dict) -> tuple[np.ndarray, tuple]:
-        raise NotImplementedError
-
-    def step_z(self, p: dict, z: np.ndarray, state: tuple, recompute) -> tuple[tuple, Any]:
-        """Optional: step() given z_t = a_t + h_{t-1} U (see the module docstring)."""
+        """da_t and the state gradients of step t-1; adds every recurrent parameter's gradient
+        into grads."""
         raise NotImplementedError
 
     # -- what probes may read ----------------------------------------------------------
@@ -102,71 +88,23 @@ class Cell:
         return []
 
 
-def fused_matrix(cell: Cell, hidden: int) -> str | None:
-    """The recurrent matrix ablab may fold into the per-step matmul (see step_z), or None.
-    Only when step and step_z come from the same class: a subclass that overrides step()
-    alone must have its step() called."""
-
-    def owner(name):
-        return next(k for k in type(cell).__mro__ if name in vars(k))
-
-    if owner("step_z") is Cell or owner("step_z") is not owner("step"):
-        return None
-    hoisted = cell.hoisted(hidden)
-    if len(hoisted) == 1:
-        ((name, cols),) = hoisted.items()
-        if cols == slice(None):
-            return name
-    return None
-
-
-def writes_da_in_place(cell: Cell) -> bool:
-    """Whether cell.backward_step accepts `out` (see the module docstring)."""
-    return "out" in inspect.signature(cell.backward_step).parameters
-
-
-def with_transposes(cell: Cell, p: dict, hidden: int) -> dict:
-    """The parameter dict backward_step receives: p plus a contiguous "NAME.T" per matrix."""
-    out = dict(p)
-    for name, rp in cell.recurrent_params(hidden).items():
-        if rp.kind == "matrix":
-            out[name + ".T"] = np.ascontiguousarray(p[name].transpose(0, 2, 1))
-    return out
-
-
-def check_options(cls: type, options: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(cls.defaults)
-    for key, value in options.items():
-        if key not in cls.defaults:
-            allowed = ", ".join(f"{k} (default {v!r})" for k, v in cls.defaults.items()) or "none"
-            raise ConfigError(f"{cls.__name__} has no option {key!r}; options: {allowed}")
-        default = cls.defaults[key]
-        if isinstance(default, bool):
-            if not isinstance(value, bool):
-                raise ConfigError(f"cell option {key!r} must be true or false, got {value!r}")
-        elif isinstance(default, int):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"option {key!r} must be a whole number >= 1, got {value!r}")
-        elif isinstance(default, float):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"cell option {key!r} must be a number, got {value!r}")
-            value = float(value)
-        elif isinstance(default, str):
-            if not isinstance(value, (str, dict)):
-                raise ConfigError(f"cell option {key!r} must be a name, got {value!r}")
-        merged[key] = value
-    return merged
-
-
 def preset(base: type, summary: str, **overrides: Any) -> type:
     """A registered variant of a cell with other defaults (e.g. lstm-peephole)."""
-    check_options(base, overrides)
+    check_options(f"cell {base.__name__}", base.defaults, overrides, min_whole=1)
     return type(base.__name__ + "Preset", (base,), {"defaults": {**base.defaults, **overrides}, "summary": summary})
 
 
 def validate_plugin(name: str, obj: Any) -> None:
     if not (isinstance(obj, type) and issubclass(obj, Cell)):
         raise PluginError(f"cell {name!r} must be a subclass of ablab.core.engine.cell.Cell, got {obj!r}")
-    for method in ("recurrent_params", "step", "backward_step"):
-        if getattr(obj, method) is getattr(Cell, method):
+    required = ["recurrent_params", "step", "backward_step"]
+    bases = [Cell]
+    if obj.fused:
+        from ablab.core.engine.fused_cell import FusedCell  # fused_cell imports this module
+
+        bases.append(FusedCell)
+        if obj.fused_matrix is not None:
+            required[1] = "step_z"  # step() then comes from FusedCell
+    for method in required:
+        if any(getattr(obj, method) is getattr(base, method, None) for base in bases):
             raise PluginError(f"cell {name!r} ({obj.__qualname__}) does not implement {method}()")

@@ -14,10 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.engine.cell import check_options
+from ablab.core.engine.options import check_options
 from ablab.core.errors import ConfigError, PluginError
-
-EMBED_STREAM = 4  # a member's embedding draws come from their own rng stream
 
 
 class Embedding:
@@ -28,13 +26,17 @@ class Embedding:
     def __init__(self, registry, vocab: int, **options: Any) -> None:
         if isinstance(vocab, bool) or not isinstance(vocab, int) or vocab < 1:
             raise ConfigError(f"an embedding needs a vocabulary size >= 1, got {vocab!r}")
-        self.options = check_options(type(self), options)
+        self.options = check_options(f"embedding {type(self).__name__}", self.defaults, options, min_whole=1)
         self.vocab = vocab
         self.registry = registry
 
     @property
     def dim(self) -> int:
         return int(self.options["dim"])
+
+    def attach(self, task) -> None:
+        """ablab calls this once with the token task, before init_member: an embedding
+        pretrained on the task's own stream (word2vec) keeps it. Most need nothing."""
 
     def init_member(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return {}

@@ -10,10 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from ablab.core.engine import streams
 from ablab.core.engine.activation import resolve
+from ablab.core.engine.gradcheck import check_feedforward
 from ablab.core.engine.initializer import draw
-from ablab.core.engine.model import INIT_STREAM, _init_spec
-from ablab.core.engine.spec import positive_int
+from ablab.core.engine.model import _init_spec
+from ablab.core.engine.spec import from_dict, positive_int
+from ablab.core.engine.train import fit_by_gradient
+from ablab.core.errors import ConfigError
 
 BN_EPS = 1e-5
 
@@ -38,15 +42,28 @@ class FeedForwardSpec:
         positive_int(self.depth, "model.depth")
         positive_int(self.width, "model.width")
         if not isinstance(self.batchnorm, bool):
-            from ablab.core.errors import ConfigError
-
             raise ConfigError(f"model.batchnorm must be true or false, got {self.batchnorm!r}")
 
 
 class FeedForwardNet:
     """Forward and exact backward of a deep MLP, with batch statistics when batchnorm is on."""
 
+    kind = "feedforward"
+    recurrent = False
     readout = "vector"
+    embedding = None  # vector inputs: never tokens
+
+    @classmethod
+    def from_config(cls, model: dict, task, registry) -> FeedForwardNet:
+        if task.readout != "vector":
+            raise ConfigError(f'the task is a sequence task (readout {task.readout!r}); use model.kind = "recurrent"')
+        return cls(from_dict(FeedForwardSpec, {**model, "n_in": task.n_in, "n_out": task.n_out}, "model"), registry)
+
+    def fit(self, task, spec, seeds, probes):
+        return fit_by_gradient(self, task, spec, seeds, probes)
+
+    def gradcheck(self, tol: float) -> dict[str, float]:
+        return check_feedforward(self, tol=tol)
 
     def __init__(self, spec: FeedForwardSpec, registry):
         self.spec = spec
@@ -54,7 +71,7 @@ class FeedForwardNet:
         self.init_spec = _init_spec(registry, spec.init, "model.init")
 
     def init_member(self, seed: int) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng([seed, INIT_STREAM])
+        rng = streams.rng(seed, streams.INIT)
         spec, params = self.spec, {}
         init, opts = self.init_spec
         n_in = spec.n_in

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.engine.cell import with_transposes
+from ablab.core.engine.fused_cell import backward_into, backward_params, hoisted
 from ablab.core.engine.losses import LOSSES
 from ablab.core.errors import AblabError
 
@@ -82,35 +82,33 @@ def check_cell(
     r_h = rng.normal(0, 1.0, (S, T, B, H)) / np.sqrt(S * T * B * H)
     r_last = [rng.normal(0, 1.0, (S, B, H)) / np.sqrt(S * B * H) for _ in cell.state_names]
 
-    def run(keep: bool):
+    def run():
         state = tuple(state0.values())
-        caches, total = [], 0.0
-        hs.clear()
+        caches, hs, total = [], [], 0.0
         for t in range(T):
             state, cache = cell.step(p, a[:, t], state)
             caches.append(cache)
             hs.append(state[0])
             total += float(np.vdot(r_h[:, t], state[0]))
         total += sum(float(np.vdot(r, s)) for r, s in zip(r_last, state))
-        return total, caches
+        return total, caches, hs
 
-    hs: list[np.ndarray] = []
-    _, caches = run(True)
+    _, caches, hs = run()
     grads = {k: np.zeros_like(v) for k, v in p.items()}
     da = np.zeros_like(a)
     dstate = tuple(r.copy() for r in r_last)
-    pb = with_transposes(cell, p, H)
+    pb = backward_params(cell, p, H)
     for t in reversed(range(T)):
         dstate = (dstate[0] + r_h[:, t],) + dstate[1:]
-        da[:, t], dstate = cell.backward_step(pb, dstate, caches[t], grads)
-    h_seq = [state0[f"state0.{cell.state_names[0]}"]] + [c_h for c_h in hs[:-1]]
-    for name, cols in cell.hoisted(H).items():  # gradients ablab sums after the time loop
+        dstate = backward_into(cell, pb, dstate, caches[t], grads, da[:, t])
+    h_seq = [state0[f"state0.{cell.state_names[0]}"]] + hs[:-1]
+    for name, cols in hoisted(cell, H).items():  # gradients ablab sums after the time loop
         for t in range(T):
             grads[name] += np.matmul(h_seq[t].transpose(0, 2, 1), da[:, t][..., cols])
     grads["a"] = da
     grads.update({k: d for k, d in zip(state0, dstate)})
     inputs = {**p, "a": a, **state0}
-    return check_gradients(lambda: run(False)[0], inputs, grads, f"cell {name!r} {options or {}}", seed=seed)
+    return check_gradients(lambda: run()[0], inputs, grads, f"cell {name!r} {options or {}}", seed=seed)
 
 
 def check_activation(registry, name: str, options: dict | None = None, *, seed=0) -> dict[str, float]:
@@ -155,7 +153,7 @@ def check_model(net, *, loss: str = "mse", S=2, T=5, B=3, seed=0, tol: float = T
     for k in params:  # move off the initial values (zero biases, zero peepholes)
         params[k] += rng.normal(0, 0.1, params[k].shape)
     spec = net.spec
-    tokens = getattr(net, "embedding", None) is not None
+    tokens = net.embedding is not None
     x = rng.integers(0, spec.vocab, (S, T, B)) if tokens else rng.normal(0, 1.0, (S, T, B, spec.n_in))
     out_shape = (S, B) if spec.readout == "last" else (S, T, B)
     if loss == "xent":

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ablab.core.engine.options import check_options
 from ablab.core.errors import ConfigError, PluginError
 
 
@@ -21,13 +22,8 @@ class Initializer:
     defaults: dict[str, float] = field(default_factory=dict)
 
     def check_options(self, options: dict[str, Any]) -> dict[str, float]:
-        opts = dict(self.defaults)
-        for key, value in options.items():
-            if key not in self.defaults:
-                allowed = ", ".join(self.defaults) or "none"
-                raise ConfigError(f"initializer {self.name!r} has no option {key!r}; options: {allowed}")
-            opts[key] = float(value)
-        return opts
+        numbers = {k: float(v) for k, v in self.defaults.items()}  # every initialiser option is a number
+        return check_options(f"initializer {self.name!r}", numbers, options)
 
 
 def spectral_radius(matrix: np.ndarray) -> float:

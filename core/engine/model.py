@@ -12,13 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.engine.cell import fused_matrix, with_transposes, writes_da_in_place
+from ablab.core.engine import streams
+from ablab.core.engine.fused_cell import backward_into, backward_params, hoisted
+from ablab.core.engine.gradcheck import check_model
 from ablab.core.engine.initializer import draw
-from ablab.core.engine.spec import one_of, positive, positive_int
+from ablab.core.engine.options import name_and_options
+from ablab.core.engine.spec import from_dict, one_of, positive, positive_int
+from ablab.core.engine.train import fit_by_gradient
 from ablab.core.errors import ConfigError
-
-INIT_STREAM = 1  # rng stream ids: a member's weights and data come from different streams
-EMBED_STREAM = 4
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,7 @@ class RecurrentSpec:
 
 
 def _init_spec(registry, spec: Any, where: str):
-    if isinstance(spec, str):
-        name, opts = spec, {}
-    elif isinstance(spec, dict) and "name" in spec:
-        name, opts = spec["name"], {k: v for k, v in spec.items() if k != "name"}
-    else:
-        raise ConfigError(f"{where} must be an initializer name or a table with 'name', got {spec!r}")
+    name, opts = name_and_options(spec, where)
     init = registry.get("initializer", name)
     return init, init.check_options(opts)
 
@@ -65,20 +61,38 @@ def _init_spec(registry, spec: Any, where: str):
 class RecurrentNet:
     """A resolved RecurrentSpec: cell instances and initialisers looked up in the registry."""
 
+    kind = "recurrent"
+    recurrent = True
+
+    @classmethod
+    def from_config(cls, model: dict, task, registry) -> RecurrentNet:
+        if task.readout == "vector":
+            raise ConfigError('the task is not a sequence task (readout "vector"); use model.kind = "feedforward"')
+        model = dict(model)
+        io = {"n_in": task.n_in, "n_out": task.n_out, "readout": task.readout}
+        if task.vocab is not None:  # token inputs go through an embedding, one-hot unless chosen
+            io.update(vocab=task.vocab, embedding=model.pop("embedding", "onehot"))
+        net = cls(from_dict(RecurrentSpec, {**model, **io}, "model"), registry)
+        if net.embedding is not None:
+            net.embedding.attach(task)
+        return net
+
+    def fit(self, task, spec, seeds, probes):
+        return fit_by_gradient(self, task, spec, seeds, probes)
+
+    def gradcheck(self, tol: float) -> dict[str, float]:
+        return check_model(self, tol=tol)
+
     def __init__(self, spec: RecurrentSpec, registry):
         self.spec = spec
         self.embedding = None
         if spec.embedding is not None:
-            name, opts = (
-                (spec.embedding, {})
-                if isinstance(spec.embedding, str)
-                else (spec.embedding.get("name"), {k: v for k, v in spec.embedding.items() if k != "name"})
-            )
+            name, opts = name_and_options(spec.embedding, "model.embedding")
             self.embedding = registry.get("embedding", name)(registry, spec.vocab, **opts)
         cell_cls = registry.get("cell", spec.cell)
         self.cells = [cell_cls(registry, **spec.cell_options) for _ in range(spec.layers)]
-        self.da_in_place = writes_da_in_place(self.cells[0])
-        self.fused = [fused_matrix(cell, spec.hidden) for cell in self.cells]  # see Cell.step_z
+        # Per layer, the matrix folded into the per-step matmul (FusedCell.step_z), or None.
+        self.fused = [cell.fused_matrix if cell.fused else None for cell in self.cells]
         self.input_init = _init_spec(registry, spec.input_init, "model.input_init")
         self.recurrent_init = _init_spec(registry, spec.recurrent_init, "model.recurrent_init")
         H = spec.hidden
@@ -91,12 +105,12 @@ class RecurrentNet:
     # -- parameters ----------------------------------------------------------------------
     def init_member(self, seed: int) -> dict[str, np.ndarray]:
         """float64 parameters of one member; a member's draw depends on its seed alone."""
-        rng = np.random.default_rng([seed, INIT_STREAM])
+        rng = streams.rng(seed, streams.INIT)
         spec, H = self.spec, self.spec.hidden
         params: dict[str, np.ndarray] = {}
         n_in = spec.n_in
         if self.embedding is not None:
-            emb_rng = np.random.default_rng([seed, EMBED_STREAM])
+            emb_rng = streams.rng(seed, streams.EMBED)
             params.update({f"emb.{k}": v for k, v in self.embedding.init_member(emb_rng).items()})
             n_in = self.embedding.dim
         for l, cell in enumerate(self.cells):
@@ -206,7 +220,7 @@ class RecurrentNet:
             dhs = np.matmul(dyf, V.transpose(0, 2, 1)).reshape(S, T, B, H)
         for l in reversed(range(len(self.cells))):
             cell, p, steps = self.cells[l], self.layer(params, l), cache["steps"][l]
-            pb = with_transposes(cell, p, H)
+            pb = backward_params(cell, p, H)
             g = {k: grads[f"l{l}.{k}"] for k in self.layer_keys[l] if k not in ("W", "b")}
             da = np.empty((S, T, B, p["W"].shape[-1]), dtype=dy.dtype)  # (S,T,B,nb*H)
             dstate = tuple(np.zeros((S, B, H), dtype=dy.dtype) for _ in cell.state_names)
@@ -219,14 +233,11 @@ class RecurrentNet:
                     if trace["dh"][l] is None:
                         trace["dh"][l] = np.empty_like(top)
                     trace["dh"][l][:, t] = dstate[0]
-                if self.da_in_place:
-                    _, dstate = cell.backward_step(pb, dstate, steps[t], g, out=da[:, t])
-                else:
-                    da[:, t], dstate = cell.backward_step(pb, dstate, steps[t], g)
+                dstate = backward_into(cell, pb, dstate, steps[t], g, da[:, t])
                 if window is not None and t % window == 0:
                     dstate = tuple(np.zeros_like(d) for d in dstate)
             daf = da.reshape(S, T * B, -1)
-            self._input_side_grads(grads, l, cell.hoisted(H), cache["rows"][l], daf)
+            self._input_side_grads(grads, l, hoisted(cell, H), cache["rows"][l], daf)
             embedding_grad = self.embedding is not None and self.embedding.trainable
             if l == 0 and not (input_grad or embedding_grad):
                 return grads, None
@@ -237,17 +248,17 @@ class RecurrentNet:
         return grads, dhs
 
     @staticmethod
-    def _input_side_grads(grads: dict, l: int, hoisted: dict, rows: np.ndarray, daf: np.ndarray):
+    def _input_side_grads(grads: dict, l: int, hoisted_cols: dict, rows: np.ndarray, daf: np.ndarray):
         """dW = sum_t x_t^T da_t, db = sum_t da_t and every hoisted dU = sum_t h_{t-1}^T da_t[cols]
         as ONE matmul over all steps, [x_t, 1, h_{t-1}]^T da_t: da (T*B rows) is read once.
         Without hoisted matrices the h_{t-1} columns are left out."""
         S, T, B, _ = rows.shape
         D = grads[f"l{l}.W"].shape[1]
-        X = rows if hoisted else rows[..., : D + 1]
+        X = rows if hoisted_cols else rows[..., : D + 1]
         G = np.matmul(X.reshape(S, T * B, -1).transpose(0, 2, 1), daf)  # (S, D+1(+H), nb*H)
         grads[f"l{l}.W"][:] = G[:, :D]
         grads[f"l{l}.b"][:] = G[:, D]
-        for name, cols in hoisted.items():
+        for name, cols in hoisted_cols.items():
             grads[f"l{l}.{name}"] += G[:, D + 1 :, cols]
 
     def activations(self, cache: dict):
@@ -261,3 +272,48 @@ class RecurrentNet:
                 post = np.concatenate([s[k][3] for s in per_step], axis=1)
                 out.append((l, name, act, pre, post))
         return out
+
+    def gate_values(self, cache: dict):
+        """(layer, gate name, values) with the time steps stacked: arrays (S, T*B, H)."""
+        out = []
+        for l, (cell, steps) in enumerate(zip(self.cells, cache["steps"])):
+            per_step = [cell.gate_values(c) for c in steps]
+            for gate in per_step[0]:
+                out.append((l, gate, np.concatenate([g[gate] for g in per_step], axis=1)))
+        return out
+
+    def state_jacobian(self, params: dict, cache: dict, layer: int, t: int, b: int) -> np.ndarray:
+        """J = d s_t / d s_{t-1} of layer `layer` at step t for example b: (S, n, n) with
+        n = len(state_names) * H and s the concatenated state. Row r of J is what backward_step
+        returns for dstate = e_r; all n rows run at once along the batch axis, on a cache that
+        repeats example b n times (the cache layout rule in cell.py)."""
+        cell, H = self.cells[layer], self.spec.hidden
+        p_back = backward_params(cell, self.layer(params, layer), H)
+        return state_jacobian(cell, p_back, cache["steps"][layer][t], b, H)
+
+
+def _repeat_example(cache, b: int, reps: int):
+    """One example's cache, repeated `reps` times along the batch axis (axis 1)."""
+    if isinstance(cache, np.ndarray):
+        return np.repeat(cache[:, b : b + 1], reps, axis=1)
+    if isinstance(cache, tuple) and hasattr(cache, "_fields"):  # a NamedTuple
+        return type(cache)(*(_repeat_example(c, b, reps) for c in cache))
+    if isinstance(cache, (tuple, list)):
+        return type(cache)(_repeat_example(c, b, reps) for c in cache)
+    return cache
+
+
+def state_jacobian(cell, p_back: dict, step_cache, b: int, hidden: int) -> np.ndarray:
+    """See RecurrentNet.state_jacobian; `p_back` is what backward_step receives."""
+    k = len(cell.state_names)
+    n = k * hidden
+    some = next(iter(p_back.values()))
+    S = some.shape[0]
+    eye = np.eye(n, dtype=some.dtype)
+    dstate = tuple(
+        np.broadcast_to(eye[None, :, j * hidden : (j + 1) * hidden], (S, n, hidden)).copy() for j in range(k)
+    )
+    sink = {name: np.zeros_like(v) for name, v in p_back.items()}  # parameter grads, unused
+    da = np.empty((S, n, cell.n_blocks * hidden), dtype=some.dtype)
+    dprev = backward_into(cell, p_back, dstate, _repeat_example(step_cache, b, n), sink, da)
+    return np.concatenate(dprev, axis=-1)

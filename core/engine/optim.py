@@ -56,9 +56,11 @@ def learning_rate(spec: OptimizerSpec, step: int, total_steps: int) -> float:
     return spec.lr
 
 
+SLOTS = {"sgd": (), "momentum": ("v",), "rmsprop": ("s",), "adam": ("m", "v")}  # per-parameter state
+
+
 def init_state(spec: OptimizerSpec, params: dict) -> dict:
-    slots = {"sgd": (), "momentum": ("v",), "rmsprop": ("s",), "adam": ("m", "v")}[spec.name]
-    state = {slot: {k: np.zeros_like(p) for k, p in params.items()} for slot in slots}
+    state = {slot: {k: np.zeros_like(p) for k, p in params.items()} for slot in SLOTS[spec.name]}
     state["t"] = 0
     return state
 
@@ -72,11 +74,15 @@ def _freeze(update: np.ndarray, active: np.ndarray | None) -> np.ndarray:
 def update(
     spec: OptimizerSpec, params: dict, grads: dict, state: dict, lr: float, active: np.ndarray | None = None
 ) -> None:
-    """One step for every member. Frozen members (active False) must come with zero grads."""
+    """One step for every member. Frozen members (active False) must come with zero (finite)
+    grads; their parameters and their rows of every state slot are left as they were."""
     state["t"] += 1
     t = state["t"]
+    frozen = None if active is None or active.all() else ~active
     for k, p in params.items():
         g = grads[k]
+        # the frozen members' state rows, put back after the in-place updates below
+        kept = [(state[slot][k], state[slot][k][frozen]) for slot in SLOTS[spec.name]] if frozen is not None else []
         if spec.name == "sgd":
             step = g
         elif spec.name == "momentum":
@@ -99,3 +105,5 @@ def update(
             vhat = v / (1 - spec.beta2**t)
             step = mhat / (np.sqrt(vhat) + spec.eps)
         p -= _freeze(lr * step, active).astype(p.dtype, copy=False)
+        for buffer, rows in kept:
+            buffer[frozen] = rows

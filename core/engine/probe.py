@@ -13,11 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from ablab.core.engine import streams
 from ablab.core.engine.losses import LOSSES
 from ablab.core.engine.task import Batch, Task
 from ablab.core.errors import PluginError
-
-PROBE_STREAM = 3
 
 
 @dataclass
@@ -103,11 +102,12 @@ class Probe:
 
 
 def is_recurrent(net) -> bool:
-    return hasattr(net, "cells")
+    """Whether the net steps through time with cells (declared by each Net kind)."""
+    return net.recurrent
 
 
 def probe_rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng([seed, PROBE_STREAM])
+    return streams.rng(seed, streams.PROBE)
 
 
 def validate_plugin(name: str, obj: Any) -> None:

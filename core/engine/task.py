@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.errors import ConfigError, PluginError
-
-DATA_STREAM = 2  # a member's data rng stream (weights use stream 1)
+from ablab.core.engine import streams
+from ablab.core.engine.options import check_options
+from ablab.core.errors import PluginError
 
 
 @dataclass(frozen=True)
@@ -38,20 +38,7 @@ class Task:
     solve: dict | None = None
 
     def __init__(self, **options: Any) -> None:
-        self.options = dict(self.defaults)
-        for key, value in options.items():
-            if key not in self.defaults:
-                allowed = ", ".join(f"{k} (default {v!r})" for k, v in self.defaults.items()) or "none"
-                raise ConfigError(f"task {type(self).__name__} has no option {key!r}; options: {allowed}")
-            default = self.defaults[key]
-            if isinstance(default, int) and not isinstance(default, bool):
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise ConfigError(f"task option {key!r} must be a whole number, got {value!r}")
-            elif isinstance(default, float):
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ConfigError(f"task option {key!r} must be a number, got {value!r}")
-                value = float(value)
-            self.options[key] = value
+        self.options = check_options(f"task {type(self).__name__}", self.defaults, options)
         self.check()
 
     def check(self) -> None:
@@ -88,7 +75,7 @@ def solve_criterion(task: type[Task] | Task) -> dict:
 
 
 def member_rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng([seed, DATA_STREAM])
+    return streams.rng(seed, streams.DATA)
 
 
 def stack_batches(task: Task, rngs: list[np.random.Generator], batch_size: int) -> Batch:

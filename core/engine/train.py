@@ -54,6 +54,7 @@ class TrainResult:
     diverged_at: np.ndarray | None = None  # (S,) step of divergence, -1 if none
     probe_records: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    baseline: float | None = None  # the task's trivial-predictor loss, when the loss is the task's
 
     def series(self, name: str) -> np.ndarray:
         """(n_logged, S) array of one metric."""
@@ -65,7 +66,7 @@ def encode_inputs(net, task: Task, x: np.ndarray, dtype) -> np.ndarray:
     (tokens one-hot encoded for a net built without an embedding)."""
     if task.vocab is None:
         return x.astype(dtype, copy=False)
-    if getattr(net, "embedding", None) is not None:
+    if net.embedding is not None:
         return x
     return np.eye(task.vocab, dtype=dtype)[x]
 
@@ -162,4 +163,11 @@ def train(
                 run_checkpoints(step + 1)
         run_checkpoints(spec.steps)
     result.seconds = time.perf_counter() - started
+    return result
+
+
+def fit_by_gradient(net, task: Task, spec: TrainSpec, seeds: list[int], probes: list[Probe]) -> TrainResult:
+    """Net.fit of the networks trained by backpropagation: train(), and the task's baseline."""
+    result = train(net, task, spec, seeds, probes=probes)
+    result.baseline = float(task.baseline())
     return result

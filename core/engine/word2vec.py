@@ -9,10 +9,14 @@ subsampled: a token of relative frequency f is kept with probability min(1, sqrt
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from ablab.core.engine import streams
+from ablab.core.engine.spec import from_dict
+from ablab.core.engine.train import TrainResult
 from ablab.core.errors import ConfigError
 
 
@@ -58,7 +62,7 @@ def pairs(tokens: np.ndarray, window: int, rng: np.random.Generator) -> tuple[np
 
 def train_sgns(tokens: np.ndarray, vocab: int, config: SGNSConfig, seed: int) -> tuple[np.ndarray, list[float]]:
     """Input vectors (vocab, dim) and the mean loss of each epoch."""
-    rng = np.random.default_rng([seed, 5])
+    rng = streams.rng(seed, streams.WORD2VEC)
     counts = np.bincount(tokens, minlength=vocab).astype(np.float64)
     freq = counts / counts.sum()
     noise = counts**0.75
@@ -105,12 +109,52 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 class Word2VecModel:
     """model.kind = "word2vec": skip-gram vectors trained on a corpus task's token stream.
-    The task measures them (task.measure(vectors) -> {name: value})."""
+    The task measures them (task.measure(vectors) -> {name: value}). Its own model keys
+    (epochs, lr, batch) set the training; [train] has no use here."""
 
+    kind = "word2vec"
+    recurrent = False
     readout = "corpus"
 
     def __init__(self, config: SGNSConfig):
         self.config = config
 
-    def fit(self, task, seed: int) -> tuple[np.ndarray, list[float]]:
+    @classmethod
+    def from_config(cls, model: dict, task, registry) -> Word2VecModel:
+        if not (callable(getattr(task, "corpus", None)) and callable(getattr(task, "measure", None))):
+            raise ConfigError(
+                'model.kind = "word2vec" needs a corpus task (one with corpus() and measure()), such as wordpairs'
+            )
+        return cls(from_dict(SGNSConfig, model, "model"))
+
+    def vectors(self, task, seed: int) -> tuple[np.ndarray, list[float]]:
+        """Input vectors (vocab, dim) of one seed and the mean loss of each epoch."""
         return train_sgns(task.corpus(seed), task.vocab, self.config, seed)
+
+    def fit(self, task, spec, seeds, probes) -> TrainResult:
+        """Each seed trains alone (SGNS has no ensemble axis); loss per epoch at steps 1..epochs
+        and the task's measures of the vectors, as probe "word_vectors", after the last."""
+        started = time.perf_counter()
+        fitted = [self.vectors(task, seed) for seed in seeds]
+        epochs = self.config.epochs
+        result = TrainResult(list(seeds), {"vectors": np.stack([v for v, _ in fitted])}, list(range(1, epochs + 1)))
+        result.metrics["loss"] = [np.array([losses[e] for _, losses in fitted]) for e in range(epochs)]
+        result.diverged_at = np.full(len(seeds), -1)
+        for seed, (vectors, _) in zip(seeds, fitted):
+            result.probe_records += [
+                {
+                    "step": epochs,
+                    "probe": "word_vectors",
+                    "name": name,
+                    "layer": -1,
+                    "index": -1,
+                    "seed": seed,
+                    "value": value,
+                }
+                for name, value in task.measure(vectors).items()
+            ]
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def gradcheck(self, tol: float) -> dict[str, float]:
+        raise ConfigError('model.kind = "word2vec" has no gradient check; remove gradcheck from the study')

@@ -81,3 +81,18 @@ def m001_initial(conn: sa.Connection) -> None:
         sa.Column("created_at", sa.Float, nullable=False),
     )
     md.create_all(conn)
+
+
+@migration
+def m002_curve_stats(conn: sa.Connection) -> None:
+    """Per-configuration curve statistics kept by the store (see ablab.core.lab.curves), and an index
+    to find a run's studies when it finishes; existing studies are filled from their records."""
+    from ablab.core.lab import curves
+
+    md = sa.MetaData()
+    md.reflect(conn)
+    table = curves.define(md)
+    table.create(conn)
+    sa.Index("ix_study_runs_run_key", md.tables["study_runs"].c.run_key).create(conn)
+    for (study,) in conn.execute(sa.text("SELECT name FROM studies")).all():
+        curves.rebuild_study(conn, md.tables, study)

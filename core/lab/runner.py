@@ -14,7 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
-from ablab.core.lab.store import FINISHED, Store
+from ablab.core.lab.status import FINISHED
+from ablab.core.lab.store import RunResult, Store
 
 
 @dataclass
@@ -71,8 +72,6 @@ def _clean(value) -> float | None:
 def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
     """Train one ensemble and store every member's run. Runs in a worker process (or a Dask
     worker); everything it needs comes in its arguments."""
-    from ablab.core.engine.gradcheck import check_feedforward, check_model
-    from ablab.core.engine.train import train
     from ablab.core.lab.study import build
     from ablab.core.plugin_system.registry import default_registry
 
@@ -82,13 +81,12 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
     try:
         registry = default_registry()
         task, net, spec, probes = build(job.config, registry)
-        if spec is None:  # a word2vec model: vectors per seed, measured by the corpus task
-            return _run_word2vec(store, job, task, net, started)
-        result = train(net, task, spec, job.seeds, probes=probes)
-        extra: list[dict] = [{"step": 0, "name": "baseline", "value": float(task.baseline())}]
+        result = net.fit(task, spec, job.seeds, probes)
+        extra: list[dict] = []
+        if result.baseline is not None:
+            extra.append({"step": 0, "name": "baseline", "value": result.baseline})
         if job.config.get("gradcheck"):
-            check = check_model if hasattr(net, "cells") else check_feedforward
-            worst = max(check(net, tol=math.inf).values())  # the claim judges the number
+            worst = max(net.gradcheck(tol=math.inf).values())  # the claim judges the number
             extra.append({"step": 0, "name": "gradcheck_error", "value": worst})
     except Exception:
         error = traceback.format_exc()
@@ -97,6 +95,7 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
         return [(key, "failed") for key in job.keys]
     seconds = (time.time() - started) / len(job.seeds)
     out = []
+    results = []
     for i, (seed, key) in enumerate(zip(job.seeds, job.keys)):
         metrics = [
             {"step": int(step), "name": name, "value": _clean(values[i])}
@@ -117,32 +116,9 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
         ]
         diverged = int(result.diverged_at[i])
         status = "diverged" if diverged >= 0 else "done"
-        store.write_run(
-            key,
-            status,
-            seconds=seconds,
-            metrics=metrics,
-            probes=probes_rows,
-            diverged_step=diverged if diverged >= 0 else None,
-        )
+        results.append(RunResult(key, status, seconds, metrics, probes_rows, diverged if diverged >= 0 else None))
         out.append((key, status))
-    return out
-
-
-def _run_word2vec(store: Store, job: Job, task, model, started: float) -> list[tuple[str, str]]:
-    out = []
-    for seed, key in zip(job.seeds, job.keys):
-        t0 = time.time()
-        vectors, losses = model.fit(task, seed)
-        metrics = [{"step": epoch + 1, "name": "loss", "value": _clean(v)} for epoch, v in enumerate(losses)]
-        final = len(losses)
-        probes_rows = [
-            {"step": step, "probe": "word_vectors", "name": name, "layer": -1, "idx": -1, "value": _clean(value)}
-            for step in (0, final)
-            for name, value in (task.measure(vectors).items() if step == final else [])
-        ]
-        store.write_run(key, "done", seconds=time.time() - t0, metrics=metrics, probes=probes_rows)
-        out.append((key, "done"))
+    store.write_runs(results)  # the job's seeds in one transaction
     return out
 
 

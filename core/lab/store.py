@@ -10,16 +10,29 @@ import json
 import os
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from ablab.core.errors import AblabError
+from ablab.core.lab import bulk, curves
 from ablab.core.lab.migrations import MIGRATIONS
+from ablab.core.lab.status import FINISHED, STATUSES
 
-FINISHED = ("done", "diverged")
-STATUSES = ("pending", "running", "done", "diverged", "failed")
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished attempt of one run leaves in the store."""
+
+    key: str
+    status: str
+    seconds: float
+    metrics: list[dict] = field(default_factory=list)  # {step, name, value}
+    probes: list[dict] = field(default_factory=list)  # {step, probe, name, layer, idx, value}
+    diverged_step: int | None = None
+    error: str | None = None
 
 
 class StoreError(AblabError):
@@ -128,10 +141,12 @@ class Store:
             ]
             if new:
                 conn.execute(runs_t.insert(), new)
-            linked = {r[0] for r in conn.execute(sa.select(links.c.run_key).where(links.c.study == study.name))}
-            conn.execute(
-                links.delete().where(links.c.study == study.name).where(links.c.run_key.not_in([r.key for r in runs]))
+            linked = dict(
+                conn.execute(sa.select(links.c.run_key, links.c.point).where(links.c.study == study.name)).all()
             )
+            keep = {r.key for r in runs}
+            gone = {k: point for k, point in linked.items() if k not in keep}
+            conn.execute(links.delete().where(links.c.study == study.name).where(links.c.run_key.not_in(keep)))
             fresh = [
                 {"study": study.name, "run_key": r.key, "point": json.dumps(r.point, sort_keys=True)}
                 for r in runs
@@ -139,6 +154,18 @@ class Store:
             ]
             if fresh:
                 conn.execute(links.insert(), fresh)
+            # a finished run that joins or leaves a configuration changes its curves
+            moved = {**gone, **{f["run_key"]: f["point"] for f in fresh}}
+            finished = self._finished(conn, list(moved))
+            for point in sorted({moved[k] for k in finished}):
+                curves.rebuild(conn, self.t, study.name, point)
+
+    def _finished(self, conn, keys: list[str]) -> set[str]:
+        runs_t, out = self.t["runs"], set()
+        for i in range(0, len(keys), 500):
+            q = sa.select(runs_t.c.key).where(runs_t.c.key.in_(keys[i : i + 500]), runs_t.c.status.in_(FINISHED))
+            out |= {r[0] for r in conn.execute(q)}
+        return out
 
     def statuses(self, keys: Iterable[str]) -> dict[str, str]:
         keys = list(keys)
@@ -185,22 +212,58 @@ class Store:
     ) -> None:
         """A run's final status and all its results, in one transaction; old partial rows of
         the same run (from an interrupted attempt) are replaced, never duplicated."""
-        assert status in STATUSES
+        self.write_runs([RunResult(key, status, seconds, list(metrics), list(probes), diverged_step, error)])
+
+    def write_runs(self, results: list[RunResult]) -> None:
+        """Several runs' results in ONE transaction (an ensemble job's seeds): one commit and
+        one batch of inserts instead of one per run, which is what limits a store's write rate."""
+        for r in results:
+            assert r.status in STATUSES
         runs_t, metrics_t, probes_t = self.t["runs"], self.t["metrics"], self.t["probes"]
+        keys = [r.key for r in results]
         with self.engine.begin() as conn:
-            conn.execute(metrics_t.delete().where(metrics_t.c.run_key == key))
-            conn.execute(probes_t.delete().where(probes_t.c.run_key == key))
-            if metrics:
-                conn.execute(metrics_t.insert(), [{"run_key": key, **m} for m in metrics])
-            if probes:
-                conn.execute(probes_t.insert(), [{"run_key": key, **p} for p in probes])
+            before = dict(conn.execute(sa.select(runs_t.c.key, runs_t.c.status).where(runs_t.c.key.in_(keys))).all())
+            conn.execute(metrics_t.delete().where(metrics_t.c.run_key.in_(keys)))
+            conn.execute(probes_t.delete().where(probes_t.c.run_key.in_(keys)))
+            metric_rows = [{"run_key": r.key, **m} for r in results for m in r.metrics]
+            probe_rows = [{"run_key": r.key, **p} for r in results for p in r.probes]
+            if metric_rows:
+                bulk.insert_rows(conn, metrics_t, metric_rows)
+            if probe_rows:
+                bulk.insert_rows(conn, probes_t, probe_rows)
+            now = time.time()
             conn.execute(
                 runs_t.update()
-                .where(runs_t.c.key == key)
+                .where(runs_t.c.key == sa.bindparam("k"))
                 .values(
-                    status=status, finished_at=time.time(), seconds=seconds, diverged_step=diverged_step, error=error
-                )
+                    status=sa.bindparam("status"),
+                    finished_at=now,
+                    seconds=sa.bindparam("seconds"),
+                    diverged_step=sa.bindparam("diverged_step"),
+                    error=sa.bindparam("error"),
+                ),
+                [
+                    {
+                        "k": r.key,
+                        "status": r.status,
+                        "seconds": r.seconds,
+                        "diverged_step": r.diverged_step,
+                        "error": r.error,
+                    }
+                    for r in results
+                ],
             )
+            links = curves.links_of(conn, self.t, keys)
+            rebuild: set[tuple[str, str]] = set()
+            merges = []
+            for r in results:
+                if before.get(r.key) in FINISHED:  # a re-run replaces values already merged: recompute
+                    rebuild.update(links.get(r.key, []))
+                elif r.status in FINISHED:
+                    merges.append((links.get(r.key, []), curves.run_values(r.metrics, r.probes)))
+            for study, point in sorted(rebuild):
+                curves.rebuild(conn, self.t, study, point)
+            curves.add_runs(conn, self.t["curve_stats"], [m for m in merges if not rebuild.intersection(m[0])])
 
     # -- reading --------------------------------------------------------------------------
     def studies(self) -> list[dict[str, Any]]:

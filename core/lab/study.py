@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ablab.core.engine.clipping import ClipSpec
-from ablab.core.engine.feedforward import FeedForwardNet, FeedForwardSpec
-from ablab.core.engine.model import RecurrentNet, RecurrentSpec
+from ablab.core.engine.net import build_net
 from ablab.core.engine.optim import OptimizerSpec
 from ablab.core.engine.spec import from_dict
 from ablab.core.engine.train import TrainSpec
@@ -37,7 +36,6 @@ SECTIONS = {"study", "base", "axes", "checks"}
 STUDY_KEYS = {"name", "claim", "description", "design", "seeds", "expect", "solve"}
 BASE_KEYS = {"task", "model", "optimizer", "clip", "train", "probes", "gradcheck"}
 DESIGNS = ("grid", "one-at-a-time")
-MODEL_KINDS = ("recurrent", "feedforward", "word2vec")
 
 
 class StudyError(ConfigError):
@@ -183,31 +181,7 @@ def build(config: dict, registry):
             'task.name is required, e.g. task = { name = "adding" }; tasks: ' + ", ".join(registry.names("task"))
         )
     task = registry.get("task", task_cfg.pop("name"))(**task_cfg)
-    model = dict(config.get("model", {}))
-    kind = model.pop("kind", "recurrent")
-    if kind not in MODEL_KINDS:
-        raise ConfigError(f"model.kind must be one of {', '.join(map(repr, MODEL_KINDS))}, got {kind!r}")
-    io = {"n_in": task.n_in, "n_out": task.n_out}
-    if kind == "word2vec":
-        from ablab.core.engine.word2vec import SGNSConfig, Word2VecModel
-
-        if not hasattr(task, "corpus") or not hasattr(task, "measure"):
-            raise ConfigError(
-                f'model.kind = "word2vec" needs a corpus task such as wordpairs, not {config["task"]["name"]!r}'
-            )
-        return task, Word2VecModel(from_dict(SGNSConfig, model, "model")), None, []
-    if kind == "recurrent":
-        if task.readout == "vector":
-            raise ConfigError(f'task {config["task"]["name"]!r} is not a sequence task; use model.kind = "feedforward"')
-        if task.vocab is not None:  # token inputs go through an embedding, one-hot unless chosen
-            io.update(vocab=task.vocab, embedding=model.pop("embedding", "onehot"))
-        net = RecurrentNet(from_dict(RecurrentSpec, {**model, **io, "readout": task.readout}, "model"), registry)
-        if hasattr(net.embedding, "attach"):  # embeddings pretrained on the task's stream
-            net.embedding.attach(task)
-    else:
-        if task.readout != "vector":
-            raise ConfigError(f'task {config["task"]["name"]!r} is a sequence task; use model.kind = "recurrent"')
-        net = FeedForwardNet(from_dict(FeedForwardSpec, {**model, **io}, "model"), registry)
+    net = build_net(config.get("model", {}), task, registry)
     optimizer = from_dict(OptimizerSpec, config.get("optimizer", {}), "optimizer")
     clip = from_dict(ClipSpec, config.get("clip", {}), "clip")
     train = from_dict(TrainSpec, {**config.get("train", {}), "optimizer": optimizer, "clip": clip}, "train")

@@ -56,10 +56,7 @@ def strict_from_env() -> bool:
 
 
 def _ablab_version() -> str:
-    try:
-        return md.version("ablab")
-    except md.PackageNotFoundError:
-        return "0+unknown"
+    return md.version("ablab")  # ablab imports only when installed (pyproject maps the package)
 
 
 @dataclass
@@ -134,8 +131,7 @@ def build_registry(
 
     if entry_points:
         for ep in md.entry_points(group=ENTRY_POINT_GROUP):
-            dist = ep.dist.name if ep.dist is not None else ep.value
-            version = ep.dist.version if ep.dist is not None else "unknown"
+            dist, version = ep.dist.name, ep.dist.version  # entry points come from installed distributions
             try:
                 plugin = ep.load()
             except Exception as exc:  # an import error in someone's plugin must not stop ablab

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from ablab.core.lab.status import STATUSES
 from ablab.dashboard.common import empty_store, get_store
 
 st.title("ablab")
@@ -18,10 +19,7 @@ if not studies:
     st.page_link("views/claims.py", label="Run a claim study", icon=":material/gavel:")
     st.page_link("views/run.py", label="Build your own study", icon=":material/play_arrow:")
     st.stop()
-rows = [
-    {"study": s["name"], **{k: s["counts"].get(k, 0) for k in ("done", "diverged", "failed", "running", "pending")}}
-    for s in studies
-]
+rows = [{"study": s["name"], **{k: s["counts"].get(k, 0) for k in STATUSES}} for s in studies]
 st.subheader("Studies in this store")
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 for s in studies:

@@ -8,6 +8,7 @@ import streamlit as st
 from tomli_w import dumps
 
 from ablab.core.errors import AblabError
+from ablab.core.lab.status import ENDED
 from ablab.core.lab.study import build, parse_study
 from ablab.core.plugin_system.registry import default_registry
 from ablab.dashboard import launcher
@@ -120,8 +121,8 @@ def estimate_seconds(text: str) -> float:
     (_, config), n_cfg = s.configurations()[0], len(s.points())
     task, net, spec, _ = build(config, registry)
     started = time.perf_counter()
-    if spec is None:  # word2vec: time one seed's training
-        net.fit(task, s.seeds[0])
+    if net.kind == "word2vec":  # no training steps to sample: time one seed's training
+        net.fit(task, spec, s.seeds[:1], [])
         return (time.perf_counter() - started) * len(s.seeds) * n_cfg / min(workers, n_cfg)
     short = type(spec)(**{**spec.__dict__, "steps": 3})
     train(net, task, short, s.seeds)
@@ -159,7 +160,7 @@ def progress() -> None:
         st.caption("Not in the store yet.")
         return
     total = len(runs)
-    finished = sum(counts.get(k, 0) for k in ("done", "diverged", "failed"))
+    finished = sum(counts.get(k, 0) for k in ENDED)
     st.progress(
         min(finished / total, 1.0) if total else 0.0,
         text=f"{finished}/{total} runs · diverged {counts.get('diverged', 0)} · failed {counts.get('failed', 0)}"

@@ -3,11 +3,12 @@
 import numpy as np
 
 from ablab.core.engine.activation import resolve
-from ablab.core.engine.cell import Cell, RecurrentParam
+from ablab.core.engine.cell import RecurrentParam
+from ablab.core.engine.fused_cell import FusedCell
 from ablab.plugin import hookimpl
 
 
-class GRU(Cell):
+class GRU(FusedCell):
     """GRU (Cho et al. 2014). The update gate u weighs the OLD state, as in Cho et al. and
     PyTorch: h_t = u_t * h_{t-1} + (1 - u_t) * n_t.
 
@@ -64,7 +65,7 @@ class GRU(Cell):
         h = u * h_prev + (1.0 - u) * n  # (S,B,H)
         return (h,), (h_prev, zr, r, zu, u, rh, hn, zn, n)
 
-    def backward_step(self, p, dstate, cache, grads, out=None):
+    def backward_step(self, p, dstate, cache, grads, out):
         (dh,) = dstate
         h_prev, zr, r, zu, u, rh, hn, zn, n = cache
         H = h_prev.shape[-1]
@@ -87,7 +88,7 @@ class GRU(Cell):
             dzr = drh * h_prev * self.sigma.deriv(zr, r)
             dh_prev += drh * r
         # [z_r, z_u] = a_ru + h_prev U_ru
-        da = np.empty(dh.shape[:-1] + (3 * H,), dtype=dh.dtype) if out is None else out
+        da = out
         da[..., :H] = dzr
         da[..., H : 2 * H] = dzu
         da[..., 2 * H :] = dzn

@@ -1,16 +1,52 @@
 """LSTM cell with peepholes, replaceable gate functions and the Greff et al. (2017) ablations."""
 
-import functools
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from ablab.core.engine.activation import resolve
-from ablab.core.engine.cell import Cell, RecurrentParam, preset
+from ablab.core.engine.cell import RecurrentParam, preset
+from ablab.core.engine.fused_cell import FusedCell
 from ablab.core.errors import ConfigError
 from ablab.plugin import hookimpl
 
 
-class LSTM(Cell):
+class LSTMCache(NamedTuple):
+    """What one step keeps for backward_step and the probes. Arrays are (S, B, H) unless said;
+    i, f and o are None for an absent gate (f is 1 - i when coupled)."""
+
+    h_prev: np.ndarray
+    c_prev: np.ndarray
+    recompute: Callable[[], np.ndarray]  # z_t again, for the pre-activations left out below
+    z_gates: np.ndarray | None  # (S, B, n_gates*H), peepholes included; None when sigma' reads the output
+    gates: np.ndarray  # sigma(z_gates), the learned gates side by side, (S, B, n_gates*H)
+    i: np.ndarray | None
+    f: np.ndarray | None
+    o: np.ndarray | None
+    z_g: np.ndarray | None  # kept only when phi' needs its input
+    g: np.ndarray  # phi(z_g)
+    c: np.ndarray
+    psi_c: np.ndarray  # psi(c_t)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Column slices of z_t for one hidden size: one block per learned gate, then g."""
+
+    i: slice | None
+    f: slice | None
+    o: slice | None
+    g: slice
+    gates: slice  # all learned gates, contiguous so one sigma call covers them
+    together: slice  # the gates whose sigma' backward_step applies in one call (not a peeping o)
+    peek_at_c_prev: tuple[tuple[slice, str], ...]  # (columns, peephole name) of i and f, with peepholes
+
+
+class LSTM(FusedCell):
     """Long short-term memory (Hochreiter & Schmidhuber 1997; forget gate: Gers et al. 2000).
 
     With a_t = W x_t + b computed before the time loop, sigma the gate activation, phi the
@@ -24,8 +60,8 @@ class LSTM(Cell):
         h_t = o_t * psi(c_t)                        o_t * c_t if no_output_activation
     Peephole weights p are diagonal (vectors) and present only with peepholes = true; the
     output gate peeks at c_t, the others at c_{t-1} (Gers & Schmidhuber 2000). An absent gate
-    has no block in W, U and b. The backward step below runs these lines in reverse; the
-    gradient of U, sum_t h_{t-1}^T dz_t, is hoisted out of the loop into one matmul.
+    has no block in W, U and b. backward_step runs these lines in reverse, each block under
+    its forward line; the gradient of U, sum_t h_{t-1}^T dz_t, is hoisted out of the loop.
     """
 
     summary = "LSTM with peepholes, forget bias, replaceable gate functions and Greff et al. ablations"
@@ -42,6 +78,7 @@ class LSTM(Cell):
         "coupled": False,
     }
     state_names = ("h", "c")
+    fused_matrix = "U"  # z_t = a_t + h_{t-1} U: step() comes from FusedCell, dU is hoisted
 
     def __init__(self, registry, **options):
         super().__init__(registry, **options)
@@ -55,182 +92,174 @@ class LSTM(Cell):
         self.phi = None if o["no_input_activation"] else resolve(registry, o["cell_activation"])
         self.psi = None if o["no_output_activation"] else resolve(registry, o["cell_activation"])
         self.coupled = o["coupled"]
-        self.peep = o["peepholes"]
-        # Learned gates first and contiguous, so one activation call covers all of them.
-        self.gates = [
-            g
-            for g, on in (
-                ("i", not o["no_input_gate"]),
-                ("f", not (o["no_forget_gate"] or o["coupled"])),
-                ("o", not o["no_output_gate"]),
-            )
-            if on
-        ]
+        self.peepholes = o["peepholes"]
+        self.has_i = not o["no_input_gate"]
+        self.has_f = not (o["no_forget_gate"] or o["coupled"])  # a coupled f is 1 - i, not learned
+        self.has_o = not o["no_output_gate"]
+        self.gates = [name for name, on in (("i", self.has_i), ("f", self.has_f), ("o", self.has_o)) if on]
         self.blocks = self.gates + ["g"]
-        self._sl_hidden = None
         # Pre-activations whose derivative is read from the output are not kept in the cache:
-        # z is then a temporary that the allocator hands back next step, still in cache,
-        # instead of T fresh arrays (probes call recompute()).
-        self._keep_gz = self.peep or not self.sigma.deriv_from_output
-        self._keep_zg = self.phi is not None and not self.phi.deriv_from_output
+        # z is then a temporary that the allocator hands back next step, instead of T fresh
+        # arrays held until the backward pass (probes call recompute()).
+        self.keep_z_gates = self.peepholes or not self.sigma.deriv_from_output
+        self.keep_z_g = self.phi is not None and not self.phi.deriv_from_output
+        self._layouts: dict[int, Layout] = {}
 
     @property
     def n_blocks(self):
         return len(self.blocks)
 
-    def _slices(self, hidden):
-        if self._sl_hidden != hidden:  # computed once per size: this runs every time step
-            self._sl = {b: slice(k * hidden, (k + 1) * hidden) for k, b in enumerate(self.blocks)}
-            self._sl_hidden = hidden
-        return self._sl
+    def layout(self, hidden: int) -> Layout:
+        """The column slices for this hidden size, computed once: step_z runs every time step."""
+        if hidden not in self._layouts:
+            cols = {b: slice(k * hidden, (k + 1) * hidden) for k, b in enumerate(self.blocks)}
+            n_gates = len(self.gates)
+            n_together = n_gates - 1 if self.peepholes and self.has_o else n_gates  # o is last of the gates
+            self._layouts[hidden] = Layout(
+                i=cols.get("i"),
+                f=cols.get("f"),
+                o=cols.get("o"),
+                g=cols["g"],
+                gates=slice(0, n_gates * hidden),
+                together=slice(0, n_together * hidden),
+                peek_at_c_prev=tuple((cols[g], "p_" + g) for g in ("i", "f") if g in cols and self.peepholes),
+            )
+        return self._layouts[hidden]
 
     def recurrent_params(self, hidden):
         params = {"U": RecurrentParam("matrix", self.n_blocks)}
-        if self.peep:
+        if self.peepholes:
             params.update({"p_" + g: RecurrentParam("vector") for g in self.gates})
         return params
 
-    def hoisted(self, hidden):
-        return {"U": slice(None)}
-
     def bias_init(self, hidden):
         b = np.zeros(self.n_blocks * hidden)
-        if "f" in self.gates:
-            b[self._slices(hidden)["f"]] = self.options["forget_bias"]
+        if self.has_f:
+            b[self.layout(hidden).f] = self.options["forget_bias"]
         return b
 
-    def _recurrent_input(self, p, a, h_prev):
-        """z = a + h_prev U; step() hands activation_values() this very recipe to recompute it."""
-        z = np.matmul(h_prev, p["U"])  # (S,B,nb*H), blocks [i, f, o, g]
-        z += a
-        return z
-
-    def step(self, p, a, state):
-        h_prev = state[0]
-        z = self._recurrent_input(p, a, h_prev)
-        return self.step_z(p, z, state, functools.partial(self._recurrent_input, p, a, h_prev))
-
     def step_z(self, p, z, state, recompute):
-        h_prev, c_prev = state  # (S,B,H) each
-        H = h_prev.shape[-1]
-        sl = self._slices(H)
-        nG = len(self.gates) * H
-        gz = z[..., :nG]  # gate pre-activations (S,B,nG)
-        if self.peep:
-            gz = gz.copy()
-            for g in ("i", "f"):
-                if g in self.gates:
-                    gz[..., sl[g]] += p["p_" + g][:, None, :] * c_prev
-        gates = self.sigma(gz)  # (S,B,nG); o is redone below when it peeks at c_t
-        i = gates[..., sl["i"]] if "i" in self.gates else None
-        f = gates[..., sl["f"]] if "f" in self.gates else (1.0 - i if self.coupled else None)
-        zg = z[..., sl["g"]]
-        g = zg if self.phi is None else self.phi(zg)  # (S,B,H)
-        ig = g if i is None else i * g
+        h_prev, c_prev = state
+        at = self.layout(h_prev.shape[-1])
+        # i, f, o = sigma(z_{i,f,o} + p_{i,f} * c_{t-1})      (a peeping o is redone below)
+        z_gates = z[..., at.gates]
+        if self.peepholes:
+            z_gates = z_gates.copy()  # z stays what recompute() returns
+            for cols, peephole in at.peek_at_c_prev:
+                z_gates[..., cols] += p[peephole][:, None, :] * c_prev
+        gates = self.sigma(z_gates)
+        i = gates[..., at.i] if self.has_i else None
+        if self.has_f:
+            f = gates[..., at.f]
+        else:
+            f = 1.0 - i if self.coupled else None
+        # g = phi(z_g)
+        z_g = z[..., at.g]
+        g = z_g if self.phi is None else self.phi(z_g)
+        # c = f * c_prev + i * g
+        i_g = g if i is None else i * g
         if f is None:
-            c = c_prev + ig  # (S,B,H)
+            c = c_prev + i_g
         else:
             c = f * c_prev
-            c += ig
-        o = None
-        if "o" in self.gates:
-            if self.peep:
-                gz[..., sl["o"]] += p["p_o"][:, None, :] * c
-                gates[..., sl["o"]] = self.sigma(gz[..., sl["o"]])
-            o = gates[..., sl["o"]]
-        s = c if self.psi is None else self.psi(c)  # (S,B,H)
-        h = s if o is None else o * s  # (S,B,H)
-        return (h, c), (
-            h_prev,
-            c_prev,
-            recompute,
-            gz if self._keep_gz else None,
-            gates,
-            i,
-            f,
-            o,
-            zg if self._keep_zg else None,
-            g,
-            c,
-            s,
+            c += i_g
+        # o = sigma(z_o + p_o * c)
+        if self.has_o and self.peepholes:
+            z_gates[..., at.o] += p["p_o"][:, None, :] * c
+            gates[..., at.o] = self.sigma(z_gates[..., at.o])
+        o = gates[..., at.o] if self.has_o else None
+        # h = o * psi(c)
+        psi_c = c if self.psi is None else self.psi(c)
+        h = psi_c if o is None else o * psi_c
+        cache = LSTMCache(
+            h_prev=h_prev,
+            c_prev=c_prev,
+            recompute=recompute,
+            z_gates=z_gates if self.keep_z_gates else None,
+            gates=gates,
+            i=i,
+            f=f,
+            o=o,
+            z_g=z_g if self.keep_z_g else None,
+            g=g,
+            c=c,
+            psi_c=psi_c,
         )
+        return (h, c), cache
 
-    def backward_step(self, p, dstate, cache, grads, out=None):
+    def _gate_deriv(self, cache: LSTMCache, cols: slice) -> np.ndarray:
+        """sigma' of the gates in columns `cols`, from the output alone when allowed."""
+        if cache.z_gates is None:
+            return self.sigma.output_deriv(cache.gates[..., cols])
+        return self.sigma.deriv(cache.z_gates[..., cols], cache.gates[..., cols])
+
+    def backward_step(self, p, dstate, cache, grads, out):
         dh, dc_next = dstate
-        h_prev, c_prev, _, gz, gates, i, f, o, zg, g, c, s = cache
-        H = h_prev.shape[-1]
-        sl = self._slices(H)
-        dz = np.empty(h_prev.shape[:-1] + (self.n_blocks * H,), dtype=dh.dtype) if out is None else out  # (S,B,nb*H)
-        # dz[..., :nG] first holds dL/d(gate output); sigma' turns it into dL/d(pre-activation)
-        # h = o * s
-        if o is not None:
-            np.multiply(dh, s, out=dz[..., sl["o"]])
-            ds = dh * o
+        at = self.layout(dh.shape[-1])
+        dz = out  # dL/dz_t, blocks [gates..., g]: ablab's buffer for da_t (da_t = dz_t)
+        d_gates = np.empty_like(cache.gates)  # dL/d(gate outputs), before sigma'
+        # h = o * psi(c)
+        if cache.o is None:
+            d_psi_c = dh
         else:
-            ds = dh.copy()
-        # s = psi(c); c also reaches the next step and, with peepholes, the output gate
-        if self.psi is not None:
-            ds *= self.psi.deriv(c, s)
-        dc = ds
-        dc += dc_next
-        if o is not None and self.peep:
-            dzo = dz[..., sl["o"]]
-            dzo *= self.sigma.deriv(gz[..., sl["o"]], o)
-            dc += dzo * p["p_o"][:, None, :]
-            grads["p_o"] += np.einsum("sbh,sbh->sh", dzo, c)
+            np.multiply(dh, cache.psi_c, out=d_gates[..., at.o])
+            d_psi_c = dh * cache.o
+        if self.psi is None:
+            dc = d_psi_c + dc_next  # c_t also carries into step t+1
+        else:
+            dc = d_psi_c * self.psi.deriv(cache.c, cache.psi_c)
+            dc += dc_next
+        # o = sigma(z_o + p_o * c)
+        if self.has_o and self.peepholes:
+            dz_o = np.multiply(d_gates[..., at.o], self._gate_deriv(cache, at.o), out=dz[..., at.o])
+            dc += dz_o * p["p_o"][:, None, :]
+            grads["p_o"] += np.einsum("sbh,sbh->sh", dz_o, cache.c)
         # c = f * c_prev + i * g
-        dzg = dz[..., sl["g"]]
-        if i is None:
-            dzg[...] = dc
-        else:
-            np.multiply(dc, i, out=dzg)
-        if self.phi is not None:
-            dzg *= self.phi.deriv(zg, g)
-        if i is not None:
-            di = np.multiply(dc, g, out=dz[..., sl["i"]])
+        dg = dc if cache.i is None else dc * cache.i
+        if cache.i is not None:
+            np.multiply(dc, cache.g, out=d_gates[..., at.i])
             if self.coupled:  # f = 1 - i
-                di -= dc * c_prev
-        if "f" in self.gates:
-            np.multiply(dc, c_prev, out=dz[..., sl["f"]])
-        dc_prev = dc  # dc is this step's own array: scale it in place, its last use
-        if f is not None:
-            dc_prev *= f
-        # gates = sigma(gz), in one call over the gates not already done
-        done = self.peep and o is not None
-        pre = slice(0, (len(self.gates) - done) * H)
-        dz[..., pre] *= self.sigma.deriv(None if gz is None else gz[..., pre], gates[..., pre])
-        if self.peep:
-            for name in ("i", "f"):
-                if name in self.gates:
-                    dzx = dz[..., sl[name]]
-                    dc_prev += dzx * p["p_" + name][:, None, :]
-                    grads["p_" + name] += np.einsum("sbh,sbh->sh", dzx, c_prev)
-        # z = a + h_prev U  (dU is hoisted)
-        dh_prev = np.matmul(dz, p["U.T"])  # (S,B,H)
+                d_gates[..., at.i] -= dc * cache.c_prev
+        if self.has_f:
+            np.multiply(dc, cache.c_prev, out=d_gates[..., at.f])
+        dc_prev = dc if cache.f is None else dc * cache.f
+        # g = phi(z_g)
+        if self.phi is None:
+            dz[..., at.g] = dg
+        elif cache.z_g is None:
+            np.multiply(dg, self.phi.output_deriv(cache.g), out=dz[..., at.g])
+        else:
+            np.multiply(dg, self.phi.deriv(cache.z_g, cache.g), out=dz[..., at.g])
+        # i, f, o = sigma(z_{i,f,o} + p_{i,f} * c_{t-1})      (one call over the gates not done above)
+        np.multiply(d_gates[..., at.together], self._gate_deriv(cache, at.together), out=dz[..., at.together])
+        for cols, peephole in at.peek_at_c_prev:
+            dz_gate = dz[..., cols]
+            dc_prev += dz_gate * p[peephole][:, None, :]  # dc_prev owns its memory: dc is this step's array
+            grads[peephole] += np.einsum("sbh,sbh->sh", dz_gate, cache.c_prev)
+        # z = a + h_prev U      (dU = sum_t h_prev^T dz is hoisted: ablab computes it after the loop)
+        dh_prev = np.matmul(dz, p["U.T"])
         return dz, (dh_prev, dc_prev)
 
     def gate_values(self, cache):
-        h_prev, c_prev, recompute, gz, gates, i, f, o, zg, g, c, s = cache
-        names = {"input": i, "forget": f, "output": o}
-        return {k: v for k, v in names.items() if v is not None}
+        named = {"input": cache.i, "forget": cache.f, "output": cache.o}
+        return {name: v for name, v in named.items() if v is not None}
 
     def activation_values(self, cache):
-        h_prev, c_prev, recompute, gz, gates, i, f, o, zg, g, c, s = cache
-        H = h_prev.shape[-1]
-        sl = self._slices(H)
-        if gz is None or (zg is None and self.phi is not None):
-            z = recompute()  # as step() had it (no peepholes here)
-            gz = z[..., : len(self.gates) * H] if gz is None else gz
-            zg = z[..., sl["g"]] if zg is None else zg
+        at = self.layout(cache.h_prev.shape[-1])
+        z_gates, z_g = cache.z_gates, cache.z_g
+        if z_gates is None or (z_g is None and self.phi is not None):
+            z = cache.recompute()  # as step_z had it (no peepholes here: with them z_gates is kept)
+            z_gates = z[..., at.gates] if z_gates is None else z_gates
+            z_g = z[..., at.g] if z_g is None else z_g
         out = [
-            (name + "_gate", self.sigma, gz[..., sl[k]], gates[..., sl[k]])
-            for k, name in (("i", "input"), ("f", "forget"), ("o", "output"))
-            if k in self.gates
+            (name + "_gate", self.sigma, z_gates[..., cols], cache.gates[..., cols])
+            for cols, name in ((at.i, "input"), (at.f, "forget"), (at.o, "output"))
+            if cols is not None
         ]
         if self.phi is not None:
-            out.append(("cell_input", self.phi, zg, g))
+            out.append(("cell_input", self.phi, z_g, cache.g))
         if self.psi is not None:
-            out.append(("cell_output", self.psi, c, s))
+            out.append(("cell_output", self.psi, cache.c, cache.psi_c))
         return out
 
 

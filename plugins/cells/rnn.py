@@ -3,11 +3,12 @@
 import numpy as np
 
 from ablab.core.engine.activation import resolve
-from ablab.core.engine.cell import Cell, RecurrentParam
+from ablab.core.engine.cell import RecurrentParam
+from ablab.core.engine.fused_cell import FusedCell
 from ablab.plugin import hookimpl
 
 
-class RNN(Cell):
+class RNN(FusedCell):
     """Elman RNN: h_t = f(W x_t + U h_{t-1} + b).
 
     Forward, with a_t = W x_t + b computed before the time loop:
@@ -23,6 +24,7 @@ class RNN(Cell):
     summary = "Elman RNN h = f(W x + U h + b), f any registered activation"
     defaults = {"activation": "tanh"}
     state_names = ("h",)
+    fused_matrix = "U"  # z_t = a_t + h_{t-1} U: step() comes from FusedCell, dU is hoisted
 
     def __init__(self, registry, **options):
         super().__init__(registry, **options)
@@ -35,20 +37,12 @@ class RNN(Cell):
     def recurrent_params(self, hidden):
         return {"U": RecurrentParam("matrix", 1)}
 
-    def hoisted(self, hidden):
-        return {"U": slice(None)}
-
-    def step(self, p, a, state):
-        z = np.matmul(state[0], p["U"])  # (S,B,H)
-        z += a
-        return self.step_z(p, z, state, None)
-
     def step_z(self, p, z, state, recompute):
         (h_prev,) = state
         h = self.f(z)  # (S,B,H); z is kept: f' may need it (relu)
         return (h,), (h_prev, z, h)
 
-    def backward_step(self, p, dstate, cache, grads, out=None):
+    def backward_step(self, p, dstate, cache, grads, out):
         (dh,) = dstate
         h_prev, z, h = cache
         dz = np.multiply(dh, self.f.deriv(z, h), out=out)  # (S,B,H)
@@ -56,7 +50,7 @@ class RNN(Cell):
         return dz, (dh_prev,)
 
     def activation_values(self, cache):
-        h_prev, z, h = cache  # noqa: F841
+        _, z, h = cache
         return [("h", self.f, z, h)]
 
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 
-from ablab.core.engine.cell import with_transposes
 from ablab.core.engine.losses import LOSSES
 from ablab.core.engine.probe import Probe, is_recurrent
 from ablab.plugin import hookimpl
@@ -59,31 +58,6 @@ class GradThroughTime(Probe):
         return out
 
 
-def _example(cache, b: int, reps: int):
-    """One example's cache, repeated `reps` times along the batch axis."""
-    if cache is None:
-        return None
-    if isinstance(cache, np.ndarray):
-        return np.repeat(cache[:, b : b + 1], reps, axis=1)
-    if isinstance(cache, (tuple, list)):
-        return type(cache)(_example(c, b, reps) for c in cache)
-    return cache
-
-
-def state_jacobian(cell, p_back: dict, cache, b: int, hidden: int) -> np.ndarray:
-    """J for example b at one step: (S, n, n) with n = len(state_names) * hidden and
-    J[i, j] = d s_t[i] / d s_{t-1}[j], s the concatenated state. Row r of J is what
-    backward_step returns for dstate = e_r; all n rows run at once along the batch axis."""
-    H, k = hidden, len(cell.state_names)
-    n = k * H
-    some = next(iter(p_back.values()))
-    eye = np.eye(n, dtype=some.dtype)
-    dstate = tuple(np.broadcast_to(eye[None, :, j * H : (j + 1) * H], (some.shape[0], n, H)).copy() for j in range(k))
-    sink = {name: np.zeros_like(v) for name, v in p_back.items()}  # parameter grads, unused
-    _, dprev = cell.backward_step(p_back, dstate, _example(cache, b, n), sink)
-    return np.concatenate(dprev, axis=-1)
-
-
 class Jacobian(Probe):
     """Top singular value of the state-to-state Jacobian d s_t / d s_{t-1} (s = h, or (h, c)
     for the LSTM), averaged over steps and probe examples, and for each square block of each
@@ -103,14 +77,12 @@ class Jacobian(Probe):
         out = []
         H = net.spec.hidden
         for l, cell in enumerate(net.cells):
-            steps = cache["steps"][l]
-            T, B = len(steps), ctx.x.shape[2]
-            p = with_transposes(cell, net.layer(params, l), H)
+            T, B = len(cache["steps"][l]), ctx.x.shape[2]
             sigmas = []
             chosen = np.unique(np.linspace(1, T - 1, min(self.max_steps, T - 1)).astype(int)) if T > 1 else []
             for t in chosen:  # t >= 1: step 0 starts from the fixed zero state
                 for b in range(min(self.examples, B)):
-                    jac = state_jacobian(cell, p, steps[t], b, H).astype(np.float64)  # (S,n,n)
+                    jac = net.state_jacobian(params, cache, l, t, b).astype(np.float64)  # (S,n,n)
                     sigmas.append(np.linalg.svd(jac, compute_uv=False)[:, 0])
             if sigmas:
                 out += ctx.record(self.name, "jacobian_sigma_max", np.mean(sigmas, axis=0), l)

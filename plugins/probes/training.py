@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ablab.core.engine import streams
 from ablab.core.engine.losses import accuracy
 from ablab.core.engine.probe import Probe, is_recurrent
 from ablab.plugin import hookimpl
@@ -39,14 +40,11 @@ class Gates(Probe):
     def measure(self, ctx):
         out = []
         _, cache = ctx.forward
-        for l, (cell, steps) in enumerate(zip(ctx.net.cells, cache["steps"])):
-            per_step = [cell.gate_values(c) for c in steps]
-            for gate in per_step[0]:
-                v = np.concatenate([g[gate] for g in per_step], axis=1)  # (S, T*B, H)
-                v = v.reshape(v.shape[0], -1)
-                out += ctx.record(self.name, f"{gate}_mean", v.mean(axis=1), l)
-                sat = (v < GATE_SATURATED) | (v > 1 - GATE_SATURATED)
-                out += ctx.record(self.name, f"{gate}_saturated", sat.mean(axis=1), l)
+        for l, gate, v in ctx.net.gate_values(cache):  # v (S, T*B, H)
+            v = v.reshape(v.shape[0], -1)
+            out += ctx.record(self.name, f"{gate}_mean", v.mean(axis=1), l)
+            sat = (v < GATE_SATURATED) | (v > 1 - GATE_SATURATED)
+            out += ctx.record(self.name, f"{gate}_saturated", sat.mean(axis=1), l)
         return out
 
 
@@ -70,7 +68,7 @@ class MemorySpan(Probe):
         solved = np.ones(len(ctx.seeds), dtype=bool)
         for lag in range(1, ctx.task.options["max_lag"] + 1):
             parts = [
-                ctx.task.batch_at_lag(np.random.default_rng([seed, 3, lag]), self.batch_size, lag) for seed in ctx.seeds
+                ctx.task.batch_at_lag(streams.rng(seed, streams.PROBE, lag), self.batch_size, lag) for seed in ctx.seeds
             ]
             batch = Batch(np.stack([p.x for p in parts]), np.stack([p.y for p in parts]))
             y, _ = ctx.net.forward(ctx.params, encode_inputs(ctx.net, ctx.task, batch.x, ctx.dtype))

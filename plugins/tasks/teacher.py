@@ -4,6 +4,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ablab.core.engine import streams
 from ablab.core.engine.task import Batch, Task
 from ablab.core.errors import ConfigError
 from ablab.plugin import hookimpl
@@ -53,7 +54,7 @@ class Teacher(Task):
     @cached_property
     def _teacher(self):
         o = self.options
-        rng = np.random.default_rng([o["teacher_seed"], 99])
+        rng = streams.rng(o["teacher_seed"], streams.TEACHER)
         sizes = [o["n_in"]] + [o["teacher_width"]] * o["teacher_depth"] + [o["n_out"]]
         weights = [rng.normal(0, np.sqrt(2.0 / (a + b)), (a, b)) for a, b in zip(sizes, sizes[1:])]
         sample = self._apply(weights, rng.normal(size=(8192, o["n_in"])), 1.0)

@@ -9,6 +9,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ablab.core.engine import streams
 from ablab.core.engine.task import Batch, Task
 from ablab.core.errors import ConfigError
 from ablab.plugin import hookimpl
@@ -132,7 +133,7 @@ class WordPairs(Task):
 
     def corpus(self, seed: int) -> np.ndarray:
         """A token stream of `sentences` random sentences, drawn from seed."""
-        rng = np.random.default_rng([seed, 6])
+        rng = streams.rng(seed, streams.CORPUS)
         index = {w: i for i, w in enumerate(self.words)}
         slots = [(family, t) for family, ts in FAMILIES.items() for t in ts] + [
             ((POLYSEMOUS, *SENSE_WORDS[k]), t) for k, ts in SENSES.items() for t in ts
@@ -173,15 +174,20 @@ class WordPairs(Task):
             "polysemous_money_cos": float(np.mean([cos(POLYSEMOUS, w) for w in money])),
         }
 
+    @cached_property
+    def stream(self) -> np.ndarray:
+        """The training stream, corpus(0), built once: batches are windows into it."""
+        return self.corpus(0)
+
     def batch(self, rng, batch_size):
-        stream = self.corpus(int(rng.integers(0, 2**31)))
         T = self.options["length"]
-        starts = rng.integers(0, len(stream) - T - 1, batch_size)
-        window = stream[starts[None, :] + np.arange(T + 1)[:, None]]
+        starts = rng.integers(0, len(self.stream) - T - 1, batch_size)
+        window = self.stream[starts[None, :] + np.arange(T + 1)[:, None]]
         return Batch(window[:-1], window[1:], np.ones((T, batch_size)))
 
     def baseline(self):
-        counts = np.bincount(self.corpus(0), minlength=self.vocab).astype(np.float64)
+        """Entropy of the training stream's unigram distribution."""
+        counts = np.bincount(self.stream, minlength=self.vocab).astype(np.float64)
         p = counts[counts > 0] / counts.sum()
         return float(-(p * np.log(p)).sum())
 

@@ -1,0 +1,139 @@
+"""Store aggregates at scale: write rate, and the time to answer the Results page's questions.
+
+    python benchmarks/store_aggregates.py [--runs 2000,20000,100000] [--postgres]
+
+For each size it fills a fresh store through `Store.write_runs` in jobs of 20 seeds (as the
+runner writes an ensemble job) and prints runs written per second; then it times the curve,
+profile and final-value queries the pages make, beside the old way (every raw row loaded into
+pandas and aggregated there, `results.run_tables`), which it skips above 20,000 runs (minutes).
+--postgres also runs every size against a throwaway PostgreSQL server (needs initdb/pg_ctl).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ablab.core.lab import aggregates
+from ablab.core.lab.results import run_tables
+from ablab.core.lab.store import RunResult, Store
+from ablab.core.lab.study import parse_study
+from ablab.core.plugin_system.registry import build_registry
+
+STUDY = """
+[study]
+name = "load"
+seeds = {seeds}
+
+[base]
+task = {{ name = "adding", length = 10 }}
+model = {{ kind = "recurrent", cell = "rnn", hidden = 8 }}
+train = {{ steps = 300, batch_size = 8, log_every = 10 }}
+
+[axes]
+"model.cell" = ["rnn", "lstm", "gru", "lstm-cifg"]
+"optimizer.lr" = [0.001, 0.003, 0.01, 0.03, 0.1]
+"""
+STEPS = range(0, 300, 10)
+JOB = 20  # runs written per transaction
+
+
+def fill(store: Store, n_runs: int) -> float:
+    """Write n_runs synthetic runs (30 logged steps of 3 metrics, a 10-lag profile at 2 steps);
+    returns runs written per second."""
+    registry = build_registry(entry_points=False)
+    study = parse_study(STUDY.format(seeds=list(range(max(1, n_runs // 20)))), "load.toml", registry)
+    runs = study.runs(registry)
+    store.save_study(study, runs)
+    rng = np.random.default_rng(0)
+    started, batch = time.perf_counter(), []
+    for r in runs:
+        v = rng.random((len(STEPS), 3))
+        metrics = [
+            {"step": s, "name": n, "value": float(v[i, j])}
+            for i, s in enumerate(STEPS)
+            for j, n in enumerate(("loss", "grad_norm", "clipped"))
+        ]
+        profile = rng.random((2, 10))
+        probes = [
+            {
+                "step": s,
+                "probe": "grad_through_time",
+                "name": "norm",
+                "layer": 0,
+                "idx": k,
+                "value": float(profile[i, k]),
+            }
+            for i, s in enumerate((0, 300))
+            for k in range(10)
+        ]
+        batch.append(RunResult(r.key, "done", 1.0, metrics, probes))
+        if len(batch) == JOB:
+            store.write_runs(batch)
+            batch = []
+    if batch:
+        store.write_runs(batch)
+    return len(runs) / (time.perf_counter() - started)
+
+
+def timed(fn) -> tuple[float, object]:
+    started = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - started, out
+
+
+def measure(url: str, n_runs: int, label: str) -> None:
+    store = Store(url)
+    rate = fill(store, n_runs)
+    store = Store(url)  # a fresh connection, as a new dashboard process has
+    t_curve, curve = timed(lambda: aggregates.metric_curve(store, "load", "loss"))
+    t_profile, _ = timed(lambda: aggregates.probe_profile(store, "load", "grad_through_time", "norm", step=0))
+    t_final, finals = timed(lambda: aggregates.final_values(store, "load", "loss"))
+    line = (
+        f"{label:10} {n_runs:>7} runs  write {rate:6.0f} runs/s  curve {t_curve:6.3f} s ({len(curve)} rows)  "
+        f"profile {t_profile:6.3f} s  final values {t_final:6.2f} s ({len(finals)} runs)"
+    )
+    if n_runs <= 20000:
+        t_old, _ = timed(lambda: run_tables(store, "load"))
+        line += f"  | raw rows into pandas: {t_old:6.2f} s"
+    print(line, flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default="2000,20000", help="comma-separated study sizes (default 2000,20000)")
+    parser.add_argument("--postgres", action="store_true", help="also measure a PostgreSQL store")
+    args = parser.parse_args(argv)
+    try:
+        sizes = [int(s) for s in args.runs.split(",")]
+    except ValueError:
+        parser.error(f"--runs takes whole numbers separated by commas, got {args.runs!r}")
+    if any(s < 20 or s > 1_000_000 for s in sizes):
+        parser.error("each --runs size must be between 20 and 1,000,000")
+    server = None
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+        from postgres_server import PostgresServer, find_bin
+
+        if not find_bin():
+            parser.error("--postgres needs PostgreSQL's initdb and pg_ctl (apt-get install postgresql)")
+        server = PostgresServer(find_bin()).start()
+    try:
+        for n in sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                measure(f"sqlite:///{Path(tmp) / 'load.sqlite'}", n, "sqlite")
+            if server is not None:
+                measure(server.create_database(f"load_{n}"), n, "postgresql")
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""FusedCell: the opt-in speed paths of the cell contract.
+
+A plain Cell (cell.py) is all a plugin needs. A cell that subclasses FusedCell instead makes
+the promises below, and ablab then takes the faster paths; `check-plugin` tests each promise
+against the plain path.
+
+1. Hoisted gradients. `hoisted(H)` names recurrent matrices M applied as h_{t-1} M to produce
+   the columns `cols` of the pre-activation. backward_step does NOT add their gradients:
+   ablab computes dM = sum_t h_{t-1}^T da_t[..., cols] after the time loop as one large
+   matmul over all steps, several times faster than T small ones.
+2. Transposes. In backward_step, `p` also holds "NAME.T" for every recurrent matrix: the
+   matrix transposed into contiguous memory, which BLAS multiplies faster than a view.
+3. da_t in place. backward_step(p, dstate, cache, grads, out) receives `out`, the
+   (S, B, n_blocks*H) slice of ablab's all-steps buffer for da_t; it writes da_t there and
+   returns `out`, which saves one copy per step.
+4. Fused step (only with `fused_matrix = "U"`, for cells whose pre-activation is
+   z_t = a_t + h_{t-1} U over all columns). The cell implements
+
+       step_z(p, z_t, state, recompute) -> (state_t, cache)
+
+   the step given z_t, and inherits step(). ablab computes z_t = [x_t, 1, h_{t-1}] [W; b; U]
+   in one matmul per step, which spares the separate input projection and the addition of
+   a_t. `recompute()` returns z_t again bit for bit, for a cache that leaves z_t out.
+   A subclass that changes step() must change step_z() too, or set fused_matrix = None.
+
+Activations whose derivative reads only the output (`deriv_from_output`) offer
+`output_deriv(y)`: a cell may then leave the pre-activation out of its cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ablab.core.engine.cell import Cell
+
+
+class FusedCell(Cell):
+    """A Cell that opts into ablab's speed paths (see the module docstring)."""
+
+    fused: ClassVar[bool] = True
+    # The recurrent matrix U of z_t = a_t + h_{t-1} U (all columns), or None: no step_z.
+    fused_matrix: ClassVar[str | None] = None
+
+    def hoisted(self, hidden: int) -> dict[str, slice]:
+        """Recurrent matrices whose gradient ablab sums after the loop -> the columns they
+        feed. With fused_matrix set it is that matrix, over all columns."""
+        return {} if self.fused_matrix is None else {self.fused_matrix: slice(None)}
+
+    def step(self, p: dict, a: np.ndarray, state: tuple) -> tuple[tuple, Any]:
+        """z_t = a_t + h_{t-1} U, then step_z. Cells without fused_matrix override step()."""
+        if self.fused_matrix is None:
+            raise NotImplementedError
+        h_prev, U = state[0], p[self.fused_matrix]
+
+        def recompute():
+            z = np.matmul(h_prev, U)
+            z += a
+            return z
+
+        return self.step_z(p, recompute(), state, recompute)
+
+    def step_z(self, p: dict, z: np.ndarray, state: tuple, recompute) -> tuple[tuple, Any]:
+        raise NotImplementedError
+
+    def backward_step(self, p: dict, dstate: tuple, cache: Any, grads: dict, out: np.ndarray) -> tuple:
+        """Write da_t into `out` and return (out, dstate_{t-1}); add the gradients of the
+        recurrent parameters that are not hoisted into grads. p holds "NAME.T" too."""
+        raise NotImplementedError
+
+    def with_transposes(self, p: dict, hidden: int) -> dict:
+        """The parameter dict backward_step receives: p plus a contiguous "NAME.T" per matrix."""
+        out = dict(p)
+        for name, rp in self.recurrent_params(hidden).items():
+            if rp.kind == "matrix":
+                out[name + ".T"] = np.ascontiguousarray(p[name].transpose(0, 2, 1))
+        return out
+
+
+# How ablab drives any cell, plain or fused: the model, gradcheck and probes call these so that
+# the choice between the two paths is written once.
+
+
+def backward_params(cell: Cell, p: dict, hidden: int) -> dict:
+    """What backward_step receives as `p`."""
+    return cell.with_transposes(p, hidden) if cell.fused else p
+
+
+def hoisted(cell: Cell, hidden: int) -> dict[str, slice]:
+    """Matrices whose gradient the caller sums after the loop (none for a plain cell)."""
+    return cell.hoisted(hidden) if cell.fused else {}
+
+
+def backward_into(cell: Cell, p_back: dict, dstate: tuple, cache: Any, grads: dict, out: np.ndarray) -> tuple:
+    """Run backward_step with da_t landing in `out`; returns dstate_{t-1}."""
+    if cell.fused:
+        _, dstate_prev = cell.backward_step(p_back, dstate, cache, grads, out)
+    else:
+        out[...], dstate_prev = cell.backward_step(p_back, dstate, cache, grads)
+    return dstate_prev

@@ -1,0 +1,124 @@
+"""Aggregates answered by the store, not by pandas over raw rows: what the pages ask for.
+
+A study of 100,000 runs holds millions of metric rows; loading them to aggregate in Python takes
+minutes. Curves come from the statistics the store keeps as runs finish (ablab.core.lab.curves):
+one row per configuration and step, whatever the number of seeds. Final values per run come from
+one windowed query. Both go through SQLAlchemy Core, so SQLite and PostgreSQL answer alike.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import sqlalchemy as sa
+
+from ablab.core.lab import curves
+
+CURVE_POINTS = 300  # at most this many steps per curve: a chart cannot show more
+COLUMNS = ["point", "n", "mean", "min", "max", "var"]
+
+
+def _stats(store, study: str, kind: str, name: str, where, x: str, max_points: int | None) -> pd.DataFrame:
+    """Rows of curve_stats for one quantity of one study, as a frame with `x` (step or idx)."""
+    t = store.t["curve_stats"]
+    base = [t.c.study == study, t.c.kind == kind, t.c.name == name, *where]
+    if max_points is not None:
+        with store.engine.connect() as conn:
+            steps = [r[0] for r in conn.execute(sa.select(t.c.step).where(*base).distinct().order_by(t.c.step))]
+        if len(steps) > max_points:  # evenly spaced, always the first and the last
+            stride = (len(steps) - 1) / (max_points - 1)
+            base.append(t.c.step.in_(sorted({steps[round(i * stride)] for i in range(max_points)})))
+    q = sa.select(t.c.point, t.c[x], t.c.n, t.c.mean, t.c.min, t.c.max, t.c.m2).where(*base)
+    with store.engine.connect() as conn:
+        rows = conn.execute(q.order_by(t.c.point_hash, t.c[x])).fetchall()
+    out = pd.DataFrame.from_records(rows, columns=["point", x, "n", "mean", "min", "max", "m2"])
+    out["var"] = [m2 / (n - 1) if n > 1 else math.nan for m2, n in zip(out["m2"], out["n"])]
+    out["point"] = out["point"].map(json.loads)
+    return out.drop(columns=["m2"])
+
+
+def metric_curve(store, study: str, metric: str, *, max_points: int = CURVE_POINTS) -> pd.DataFrame:
+    """Per configuration and step, over the study's finished runs' finite values of one metric:
+    n, mean, min, max and variance (ddof 1). Columns: point (dict of axis values), step, n, mean,
+    min, max, var."""
+    t = store.t["curve_stats"]
+    return _stats(store, study, "metric", metric, [t.c.idx == curves.SCALAR], "step", max_points)
+
+
+def probe_curve(store, study: str, probe: str, name: str, *, max_points: int = CURVE_POINTS) -> pd.DataFrame:
+    """Like metric_curve for a scalar probe quantity, averaged over layers within each run first."""
+    t = store.t["curve_stats"]
+    return _stats(store, study, "probe", f"{probe}.{name}", [t.c.idx == curves.SCALAR], "step", max_points)
+
+
+def probe_profile(store, study: str, probe: str, name: str, *, step: int) -> pd.DataFrame:
+    """A profile probe (one value per idx, e.g. the gradient norm per lag) at one step: per
+    configuration and idx, n, mean, min, max, var."""
+    t = store.t["curve_stats"]
+    return _stats(store, study, "probe", f"{probe}.{name}", [t.c.idx >= 0, t.c.step == step], "idx", None)
+
+
+def quantities(store, study: str) -> pd.DataFrame:
+    """Which quantities the study's curves hold: kind, name, profile (bool), steps."""
+    t = store.t["curve_stats"]
+    q = (
+        sa.select(t.c.kind, t.c.name, (t.c.idx >= 0).label("profile"), sa.func.count(sa.distinct(t.c.step)))
+        .where(t.c.study == study)
+        .group_by(t.c.kind, t.c.name, t.c.idx >= 0)
+        .order_by(t.c.kind, t.c.name)
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(q).fetchall()
+    return pd.DataFrame.from_records(rows, columns=["kind", "name", "profile", "steps"]).astype({"profile": bool})
+
+
+def _runs_of_study(store, study: str):
+    links = store.t["study_runs"]
+    return sa.select(links.c.run_key, links.c.point).where(links.c.study == study).subquery("study_runs_sel")
+
+
+def final_values(store, study: str, metric: str, *, fraction: float = 0.1) -> pd.DataFrame:
+    """Per run: the mean of its last ceil(fraction x n) logged values of a metric (at least one),
+    NaN when any of them is missing. Columns: run_key, seed, status, point, value."""
+    t, runs = store.t["metrics"], store.t["runs"]
+    sel = _runs_of_study(store, study)
+    ranked = (
+        sa.select(
+            t.c.run_key,
+            t.c.value,
+            sa.func.row_number().over(partition_by=t.c.run_key, order_by=t.c.step.desc()).label("from_end"),
+            sa.func.count().over(partition_by=t.c.run_key).label("logged"),
+        )
+        .join(sel, sel.c.run_key == t.c.run_key)
+        .where(t.c.name == metric)
+        .subquery("ranked")
+    )
+    # the tail is from_end <= max(ceil(fraction x logged), 1); for whole k, k <= ceil(x) iff k - 1 < x
+    in_tail = sa.or_(ranked.c.from_end == 1, ranked.c.from_end - 1 < ranked.c.logged * fraction)
+    per_run = (
+        sa.select(
+            ranked.c.run_key,
+            sa.func.avg(ranked.c.value).label("value"),
+            sa.func.count(ranked.c.value).label("present"),
+            sa.func.count().label("tail"),
+        )
+        .where(in_tail)
+        .group_by(ranked.c.run_key)
+        .subquery("per_run")
+    )
+    q = (
+        sa.select(
+            runs.c.key, runs.c.seed, runs.c.status, sel.c.point, per_run.c.value, per_run.c.present, per_run.c.tail
+        )
+        .join(sel, sel.c.run_key == runs.c.key)
+        .join(per_run, per_run.c.run_key == runs.c.key, isouter=True)
+        .order_by(runs.c.key)
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(q).fetchall()
+    out = pd.DataFrame.from_records(rows, columns=["run_key", "seed", "status", "point", "value", "present", "tail"])
+    out["value"] = out["value"].astype(float).where(out["present"] == out["tail"])
+    out["point"] = out["point"].map(json.loads)
+    return out.drop(columns=["present", "tail"])
