@@ -181,12 +181,13 @@ def quantity_values(frame: pd.DataFrame, q: str) -> pd.Series:
 
 def side(frame: pd.DataFrame, rows: pd.DataFrame, q: str) -> tuple[pd.DataFrame, dict[str, int]]:
     """The runs of one side of a check with their values (columns seed, value), and how many
-    runs were left out and why: diverged (overflowed numbers), failed, not measured."""
+    runs were left out and why: diverged (overflowed numbers), failed, unfinished, not measured."""
     values = quantity_values(rows, q)
     left_out = {
         "diverged": int(((rows["status"] == "diverged") & values.isna()).sum()),
-        "failed": int((~rows["status"].isin(("done", "diverged"))).sum()),
+        "failed": int((rows["status"] == "failed").sum()),
+        "unfinished": int(rows["status"].isin(("pending", "running")).sum()),
     }
-    left_out["not measured"] = int(values.isna().sum()) - left_out["diverged"] - left_out["failed"]
+    left_out["not measured"] = int(values.isna().sum()) - sum(left_out.values())
     kept = rows.assign(value=values)[values.notna()]
     return kept[["seed", "value"]], left_out
