@@ -60,11 +60,27 @@ def test_relu_layer_with_large_negative_bias_is_all_dead():
     dead = df.set_index(["seed", "layer"])["value"]
     assert dead[(0, 1)] == 1.0 and dead[(0, 2)] == 1.0  # nothing reaches layer 2 either
     assert dead[(1, 1)] < 0.2 and dead[(0, 0)] < 0.2
+    assert dead[(0, -1)] == 1.0 and dead[(1, -1)] < 0.2  # input_dead: member 0 is constant on every input
     leaky = FeedForwardNet(FeedForwardSpec(n_in=8, n_out=1, depth=3, width=16, activation="leaky_relu"), REGISTRY)
     df = frame(
         probe("dead_fraction").measure(context(leaky, params, teacher(), x, np.zeros((2, 256, 1)), seeds=(0, 1)))
     )
     assert df["value"].max() == 0.0  # leaky ReLU never has a zero derivative
+
+
+def test_born_dead_share_matches_lu_et_al_formula():
+    # Lu et al. (2019): with zero biases and symmetric weights, one input finds some layer of an
+    # L-deep, N-wide ReLU net all zero with probability 1 - (1 - 2^-N)^L. One input per net, so
+    # each net is one Bernoulli draw; 2000 nets give a standard error below 0.01.
+    N, L, nets = 2, 6, 2000
+    net = FeedForwardNet(FeedForwardSpec(n_in=4, n_out=1, depth=L, width=N, activation="relu"), REGISTRY)
+    seeds = list(range(nets))
+    params = net.init(seeds, np.float64)
+    x = np.random.default_rng(0).normal(size=(nets, 1, 4))
+    df = frame(probe("dead_fraction").measure(context(net, params, teacher(), x, np.zeros((nets, 1, 1)), seeds=seeds)))
+    share = df[df["name"] == "input_dead"]["value"].mean()
+    theory = 1 - (1 - 2.0**-N) ** L
+    assert abs(share - theory) < 4 * np.sqrt(theory * (1 - theory) / nets), (share, theory)
 
 
 def test_relu_mean_shift_is_one_over_sqrt_two_pi_for_unit_normal_input():
@@ -217,8 +233,27 @@ def test_linearity_separates_identity_from_relu_networks():
         net = FeedForwardNet(FeedForwardSpec(n_in=8, n_out=2, depth=30, width=8, activation=act), REGISTRY)
         params = net.init([0], np.float64)
         params = {k: v + (0.1 if k.endswith(".b") else 0.0) for k, v in params.items()}  # biases make it affine
-        errors[act] = frame(probe("linearity").measure(context(net, params, teacher(), x, None)))["value"].item()
+        df = frame(probe("linearity").measure(context(net, params, teacher(), x, None)))
+        errors[act] = df[df["name"] == "error"]["value"].item()
     assert errors["identity"] < 1e-10 and errors["relu"] > 0.05
+
+
+def test_lsq_ratio_is_one_at_the_least_squares_map_and_above_elsewhere():
+    # A one-layer identity net set to the least-squares affine fit of an independent sample sits
+    # at the optimum (ratio 1 up to sampling noise); the same net with zero weights predicts
+    # 0 and pays the whole variance of y, far above the optimum.
+    task = teacher()
+    sample = task.batch(np.random.default_rng(7), 20000)
+    coef, *_ = np.linalg.lstsq(np.c_[sample.x, np.ones(20000)], sample.y, rcond=None)
+    net = FeedForwardNet(FeedForwardSpec(n_in=8, n_out=1, depth=1, width=1, activation="identity"), REGISTRY)
+    params = net.init([0, 1], np.float64)
+    params["l0.W"][0], params["l0.b"][0] = coef[:8], coef[8]
+    params["out.V"][0], params["out.c"][0] = 1.0, 0.0
+    params["l0.W"][1], params["l0.b"][1], params["out.V"][1], params["out.c"][1] = 0.0, 0.0, 0.0, 0.0
+    x = np.zeros((2, 4, 8))
+    df = frame(probe("linearity").measure(context(net, params, task, x, None, seeds=(0, 1))))
+    ratio = df[df["name"] == "lsq_ratio"].set_index("seed")["value"]
+    assert 0.99 < ratio[0] < 1.01 and ratio[1] > 2.0, ratio.to_dict()
 
 
 @pytest.mark.parametrize(

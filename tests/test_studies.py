@@ -118,7 +118,11 @@ def test_every_builtin_study_is_valid():
 # The verdict each claim is expected to reach. A test accepts it or "inconclusive", never the
 # opposite: a verdict is three-valued and interval-based (ablab.core.lab.verdicts), so an
 # outcome at a noise edge reads as inconclusive instead of flipping with the seeds or the CPU.
-# Two claims do not hold at ablab's small scale (lstm_variants, deep_batchnorm): a finding.
+# Three claims do not hold at ablab's small scale, and the lab says so (each study's
+# description gives the numbers): with learning rates tuned per variant, dropping the output
+# activation is not shown to hurt (lstm_variants, inconclusive at 12 seeds); batch norm without skip
+# connections makes deep nets worse, not trainable (deep_batchnorm); on a tanh teacher the tanh
+# student ends 4x lower than the ReLU student (activation_speed).
 EXPECTED = {
     "relatedness": True,
     "polysemy": True,
@@ -133,7 +137,7 @@ EXPECTED = {
     "mean_shift": True,
     "deep_batchnorm": False,
     "identity_linear": True,
-    "activation_speed": True,
+    "activation_speed": False,
 }
 LABEL = {True: "holds", False: "does not hold"}
 

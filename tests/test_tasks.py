@@ -5,6 +5,7 @@ import pytest
 from plugins_helpers import marginal_xent  # noqa: F401  (see conftest: tests/ is on sys.path)
 
 from ablab.core.engine.losses import softmax_xent
+from ablab.core.errors import ConfigError
 from ablab.core.plugin_system.registry import build_registry
 
 REGISTRY = build_registry(entry_points=False)
@@ -84,6 +85,21 @@ def test_teacher_baseline_matches_monte_carlo():
     np.testing.assert_allclose(again.y, batch.y[:5], rtol=1e-12)  # a fresh task object, the same teacher
     other = REGISTRY.get("task", "teacher")(teacher_seed=1).batch(np.random.default_rng(1), 5)
     assert not np.allclose(other.y, t.batch(np.random.default_rng(1), 5).y)
+
+
+def test_relu_teacher_has_unit_variance_and_is_piecewise_linear():
+    t = REGISTRY.get("task", "teacher")(activation="relu", n_in=4)
+    batch = t.batch(np.random.default_rng(1), 50000)
+    assert batch.y.var() == pytest.approx(t.baseline(), rel=0.03)
+    # positively homogeneous: a relu net without biases has y(2x) = 2 y(x); a tanh teacher does not
+    weights, scale = t._teacher
+    x = batch.x[:100]
+    np.testing.assert_allclose(t._apply(weights, 2 * x, scale), 2 * t._apply(weights, x, scale), rtol=1e-10)
+    tanh = REGISTRY.get("task", "teacher")(n_in=4)
+    w, sc = tanh._teacher
+    assert not np.allclose(tanh._apply(w, 2 * x, sc), 2 * tanh._apply(w, x, sc))
+    with pytest.raises(ConfigError, match="activation must be one of 'tanh', 'relu', got 'gelu'"):
+        REGISTRY.get("task", "teacher")(activation="gelu")
 
 
 def test_reber_strings_follow_the_embedded_grammar():

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ablab.core.engine.probe import Probe
+from ablab.core.engine.probe import Probe, is_recurrent
 from ablab.plugin import hookimpl
 
 SATURATION_EPS = 1e-2  # a derivative below this passes (almost) no gradient
@@ -10,16 +10,24 @@ SATURATION_EPS = 1e-2  # a derivative below this passes (almost) no gradient
 
 class DeadFraction(Probe):
     """Per layer and activation: share of units whose derivative is exactly zero on every probe
-    sample and step. Such a unit passes no gradient, so it can no longer learn."""
+    sample and step. Such a unit passes no gradient, so it can no longer learn.
+
+    Feedforward nets also get `input_dead`: the share of probe samples on which some hidden layer
+    outputs zeros only, so that the net is constant around that input and passes no gradient to
+    the layers below (Lu et al. 2019, "born dead" when measured at initialisation)."""
 
     name = "dead_fraction"
     summary = "share of units with zero activation derivative on every probe sample and step"
 
     def measure(self, ctx):
         out = []
-        for layer, name, act, pre, post in ctx.net.activations(ctx.forward[1]):
+        layers = ctx.net.activations(ctx.forward[1])
+        for layer, name, act, pre, post in layers:
             alive = (act.deriv(pre, post) != 0).any(axis=1)  # (S,units)
             out += ctx.record(self.name, name, 1.0 - alive.mean(axis=1), layer)
+        if not is_recurrent(ctx.net) and layers:
+            silent = np.stack([(post == 0).all(axis=2) for *_, post in layers])  # (L,S,B): layer all zero
+            out += ctx.record(self.name, "input_dead", silent.any(axis=0).mean(axis=1))
         return out
 
 

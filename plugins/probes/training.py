@@ -104,10 +104,16 @@ class LayerStats(Probe):
 class Linearity(Probe):
     """Feedforward nets: how far the network is from a linear map, as the relative failure of
     superposition on probe inputs, ||f(a) + f(b) - f(a + b) - f(0)|| / ||f(a + b) - f(0)||.
-    0 for a linear map (any depth of identity activations); order 1 for a nonlinear one."""
+    0 for a linear map (any depth of identity activations); order 1 for a nonlinear one.
+
+    For regression tasks also `lsq_ratio`: the net's mean squared error on a large held-out
+    sample over that of the least-squares affine map (fitted on another large sample). An
+    affine net cannot go below 1 beyond sampling noise (about (n_in + 1) / LSQ_SAMPLES); a
+    nonlinear net can, when the task is nonlinear."""
 
     name = "linearity"
-    summary = "relative failure of superposition f(a)+f(b) = f(a+b)+f(0) (0: the net is linear)"
+    summary = "failure of superposition (0: the net is linear); MSE over the least-squares affine optimum"
+    lsq_samples = 8192
 
     def applies(self, net, task):
         return not is_recurrent(net)
@@ -123,7 +129,20 @@ class Linearity(Probe):
         den = f(a + b) - zero
         S = x.shape[0]
         err = np.sqrt((num**2).reshape(S, -1).sum(1)) / np.maximum(np.sqrt((den**2).reshape(S, -1).sum(1)), 1e-300)
-        return ctx.record(self.name, "error", err)
+        out = ctx.record(self.name, "error", err)
+        if ctx.task.loss == "mse" and ctx.task.vocab is None:
+            out += ctx.record(self.name, "lsq_ratio", self._lsq_ratio(ctx, f))
+        return out
+
+    def _lsq_ratio(self, ctx, f) -> np.ndarray:
+        rng = np.random.default_rng([0, 5])  # fixed data: the same optimum for every member and checkpoint
+        fit, test = ctx.task.batch(rng, self.lsq_samples), ctx.task.batch(rng, self.lsq_samples)
+        affine = lambda x: np.concatenate([x, np.ones((len(x), 1))], axis=1)  # noqa: E731
+        coef, *_ = np.linalg.lstsq(affine(fit.x), fit.y, rcond=None)
+        best = ((affine(test.x) @ coef - test.y) ** 2).mean()
+        S = len(ctx.seeds)
+        y = f(np.broadcast_to(test.x, (S, *test.x.shape)).astype(np.float64))
+        return ((y - test.y) ** 2).reshape(S, -1).mean(axis=1) / best
 
 
 @hookimpl

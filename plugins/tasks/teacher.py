@@ -13,13 +13,23 @@ from ablab.plugin import hookimpl
 class Teacher(Task):
     """Regress onto a fixed random teacher: y = T(x), x ~ N(0, I).
 
-    The teacher is a tanh network of `teacher_depth` hidden layers of `teacher_width` units with
+    The teacher is a network of `teacher_depth` hidden layers of `teacher_width` units with
     Xavier-scaled Gaussian weights drawn from `teacher_seed` (the same teacher for every member
-    and every run), its output scaled to unit variance. Predicting the mean costs Var(y) = 1.
+    and every run), its output scaled to unit variance. Its activation is tanh, or relu, so that
+    a study can use a teacher that does not favour the student with the same activation.
+    Predicting the mean of y costs Var(y) = 1.
     """
 
     summary = "regression onto a fixed random deep tanh teacher (baseline: Var(y) = 1)"
-    defaults = {"n_in": 16, "n_out": 1, "teacher_depth": 3, "teacher_width": 32, "teacher_seed": 0}
+    defaults = {
+        "n_in": 16,
+        "n_out": 1,
+        "teacher_depth": 3,
+        "teacher_width": 32,
+        "teacher_seed": 0,
+        "activation": "tanh",
+    }
+    activations = {"tanh": np.tanh, "relu": lambda x: np.maximum(x, 0.0)}
     loss = "mse"
     readout = "vector"
 
@@ -27,6 +37,11 @@ class Teacher(Task):
         for key in ("n_in", "n_out", "teacher_depth", "teacher_width"):
             if self.options[key] < 1:
                 raise ConfigError(f"task teacher: {key} must be >= 1, got {self.options[key]}")
+        if self.options["activation"] not in self.activations:
+            raise ConfigError(
+                f"task teacher: activation must be one of {', '.join(map(repr, self.activations))}, "
+                f"got {self.options['activation']!r}"
+            )
 
     @property
     def n_in(self):
@@ -45,10 +60,10 @@ class Teacher(Task):
         sample = self._apply(weights, rng.normal(size=(8192, o["n_in"])), 1.0)
         return weights, 1.0 / sample.std(axis=0)
 
-    @staticmethod
-    def _apply(weights, x, scale):
+    def _apply(self, weights, x, scale):
+        f = self.activations[self.options["activation"]]
         for w in weights[:-1]:
-            x = np.tanh(x @ w)
+            x = f(x @ w)
         return (x @ weights[-1]) * scale
 
     def batch(self, rng, batch_size):
