@@ -251,3 +251,16 @@ def test_embedding_hook_registers_through_the_registry():
     registry = build_registry(entry_points=False, extra=[(good, "emb-dist", "1.0")])
     entry = registry.entry("embedding", "table")
     assert entry.obj is Table and entry.provider == "emb-dist" and entry.summary == "A fixed lookup table."
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`ablab plugins --json | head -1`: the closed pipe is not a traceback."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ablab.core.cli", "plugins", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # before the command has printed anything: its first write finds no reader
+    err = proc.stderr.read()
+    assert proc.wait() == 0 and "Traceback" not in err and "BrokenPipe" not in err, err

@@ -13,7 +13,7 @@ from ablab.dashboard.data import band_caption, evidence_rows
 st.title("Claims")
 st.caption(
     "Each study with checks states a claim and the checks that decide it: the built-in claims and any study "
-    "you ran with [[checks]]. A check holds when its whole interval clears the threshold, does not hold when it "
+    "you ran with `[[checks]]`. A check holds when its whole interval clears the threshold, does not hold when it "
     "lies wholly on the other side, and is inconclusive otherwise (more seeds may settle it); intervals are "
     "widened by Holm's correction over a study's checks."
 )
@@ -45,7 +45,8 @@ for name, claim, description, checks, solve, path in entries:
     v = verdict(name, claim, checks, frame) if not frame.empty else None
     label = "not run yet" if v is None else v.label
     icon = {"holds": ":material/check_circle:", "does not hold": ":material/cancel:"}.get(label, ":material/help:")
-    with st.expander(f"{claim}  —  **{label}**", icon=icon, expanded=st.query_params.get("claim") == name):
+    # the study's name leads: it is what `ablab claims --study NAME` takes
+    with st.expander(f"`{name}`: {claim}  —  **{label}**", icon=icon, expanded=st.query_params.get("claim") == name):
         st.write(description or f"Study {name}, from the store.")
         if path is not None:
             running = launcher.running(name)
