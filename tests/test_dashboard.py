@@ -570,7 +570,7 @@ def test_claims_page_lists_a_users_study_with_checks(tmp_path, monkeypatch):
     at = page(url, "claims", monkeypatch)
     labels = [e.label for e in at.expander]
     assert len(labels) == 15 and len(at.button) == 14  # no run button: the store holds no path to run
-    (mine,) = [label for label in labels if label.startswith("My own claim")]
+    (mine,) = [label for label in labels if label.startswith("`my_claim`: My own claim")]  # named as the CLI takes it
     assert "**holds**" in mine
     table = at.table[0].value
     assert "n = 4 runs" in " ".join(table.iloc[:, -1].astype(str))

@@ -407,3 +407,18 @@ def test_a_full_disk_leaves_the_study_incomplete_and_says_so(tmp_path):
     statuses = [r["status"] for r in store.runs_of("rel")]
     assert progress.left >= 4 and progress.left == statuses.count("pending")  # given back, redone next time
     assert set(statuses) <= {"pending", "done"}
+
+
+def test_ctrl_c_stops_a_run_started_with_sigint_ignored(tmp_path):
+    """A background job of a script inherits SIGINT ignored; the dashboard's Stop sends SIGINT."""
+    store_url = f"sqlite:///{tmp_path / 's.sqlite'}"
+
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    proc, _, _ = start_mid_flight(
+        tmp_path, store_url, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=ignore_sigint
+    )
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted:" in err, err

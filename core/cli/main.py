@@ -148,16 +148,20 @@ def cmd_run(args) -> int:
 
 @contextlib.contextmanager
 def stop_on_sigterm():
-    """SIGTERM stops a run the way Ctrl-C does: workers ended, leases given back."""
+    """SIGTERM stops a run the way Ctrl-C does: workers ended, leases given back. SIGINT does
+    too even when this process was started with it ignored (a background job of a script
+    inherits SIGINT ignored), so the dashboard's Stop, which sends SIGINT, always works."""
 
     def handler(signum, frame):
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def cmd_studies(args) -> int:

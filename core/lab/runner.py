@@ -57,10 +57,13 @@ class Progress:
 PR_SET_PDEATHSIG = 1
 
 
-def _worker_init(parent: int) -> None:
+def _worker_init(parent: int, started=None) -> None:
     # Ctrl-C belongs to the parent, which stops the study cleanly (BLAS threads: make_executor).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent)
+    if started is not None:  # past spawn's bootstrap: terminating this worker is now silent
+        with started.get_lock():
+            started.value += 1
 
 
 def die_with_parent(parent: int) -> None:
@@ -169,12 +172,31 @@ def make_executor(workers: int | None) -> Executor:
         return InlineExecutor()
     os.environ["OPENBLAS_NUM_THREADS"] = "1"  # inherited by the workers: one BLAS thread each
     os.environ["OMP_NUM_THREADS"] = "1"
-    return ProcessPoolExecutor(
+    context = multiprocessing.get_context("spawn")
+    started = context.Value("i", 0)
+    pool = ProcessPoolExecutor(
         max_workers=workers or os.cpu_count() or 1,
-        mp_context=multiprocessing.get_context("spawn"),
+        mp_context=context,
         initializer=_worker_init,
-        initargs=(os.getpid(),),
+        initargs=(os.getpid(), started),
     )
+    pool.ablab_started = started  # see _terminate
+    return pool
+
+
+def _terminate(pool: ProcessPoolExecutor, patience: float = 10.0) -> None:
+    """End the pool's workers at once (Ctrl-C). A worker still inside spawn's bootstrap when
+    its pipe closes prints an EOFError traceback, so wait (briefly) until every spawned worker
+    has started before terminating them all."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    started = getattr(pool, "ablab_started", None)
+    deadline = time.time() + patience
+    while started is not None and started.value < len(processes) and time.time() < deadline:
+        if not any(p.is_alive() for p in processes):
+            break
+        time.sleep(0.05)
+    for proc in processes:
+        proc.terminate()
 
 
 def plan(study, registry, store: Store) -> tuple[dict[str, list], Progress]:
@@ -309,8 +331,7 @@ def run_study(
             if own and isinstance(executor, ProcessPoolExecutor):
                 # terminate, never cancel: cancelling a future the pool then fails raised
                 # InvalidStateError: CANCELLED in the pool's thread
-                for proc in list(getattr(executor, "_processes", {}).values()):
-                    proc.terminate()
+                _terminate(executor)
         finally:
             _release(store, owner, None)
             if own and executor is not None:

@@ -98,7 +98,12 @@ def builder() -> tuple[str, str | None]:
     task = {"name": task_name}
     cols = st.columns(max(1, len(task_cls.defaults)))
     for col, (key, default) in zip(cols, task_cls.defaults.items()):
-        task[key] = col.number_input(key, value=default, key=f"b_task_{key}")
+        if isinstance(default, bool):
+            task[key] = col.checkbox(key, value=default, key=f"b_task_{key}")
+        elif isinstance(default, (int, float)):
+            task[key] = col.number_input(key, value=default, key=f"b_task_{key}")
+        else:  # a name, such as the teacher's activation: the task checks it when the study is parsed
+            task[key] = col.text_input(key, value=str(default), key=f"b_task_{key}").strip()
     axes: dict = {}
     model, probe_defaults = (feedforward_model if task_cls.readout == "vector" else recurrent_model)(axes)
     c1, c2 = st.columns(2)
