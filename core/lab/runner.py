@@ -3,6 +3,7 @@ as one ensemble job on an executor, write each run's results in one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import os
@@ -184,6 +185,31 @@ def make_executor(workers: int | None) -> Executor:
     return pool
 
 
+@contextlib.contextmanager
+def signals_deferred():
+    """Hold Ctrl-C and SIGTERM until the block ends, then stop as they ask. A KeyboardInterrupt
+    inside the spawning of a pool worker cuts the data the new process is reading, and it dies
+    printing `EOFError: Ran out of input`."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals are delivered to the main thread only
+        return
+    caught: list[int] = []
+    previous = {
+        s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if caught:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)  # the handler in force before: usually raises KeyboardInterrupt
+            elif handler == signal.SIG_DFL:
+                raise KeyboardInterrupt
+
+
 def _terminate(pool: ProcessPoolExecutor, patience: float = 10.0) -> None:
     """End the pool's workers at once (Ctrl-C). A worker still inside spawn's bootstrap when
     its pipe closes prints an EOFError traceback, so wait (briefly) until every spawned worker
@@ -298,7 +324,8 @@ def run_study(
                     executor = executor or make_executor(workers)
                     with heart.lock:
                         heart.keys.update(job.keys)
-                    inflight[executor.submit(run_job, store.url, job)] = job
+                    with signals_deferred():  # submit may spawn a worker: never interrupt that halfway
+                        inflight[executor.submit(run_job, store.url, job)] = job
                 if not inflight:
                     if broken or not store.held_by_others(keys, owner):
                         break
