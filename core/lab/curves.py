@@ -102,6 +102,24 @@ def _upsert(conn, table: sa.Table, rows: list[dict]) -> None:
     bulk.insert_rows(conn, table, rows, merge)
 
 
+def stats_row(study: str, point: str, key, values: list[float]) -> dict:
+    """One curve_stats row for the values of (kind, name, idx, step) `key`."""
+    kind, name, idx, step = key
+    return {
+        "study": study,
+        "point_hash": point_hash(point),
+        "point": point,
+        "kind": kind,
+        "name": name,
+        "idx": idx,
+        "step": step,
+        "n": len(values),
+        **sums(values, math.fsum(values) / len(values)),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
 def add_runs(conn, table: sa.Table, runs: list[tuple[list[tuple[str, str]], dict]]) -> None:
     """Merge finished runs' values, each into every (study, configuration) that links it.
 
@@ -115,24 +133,7 @@ def add_runs(conn, table: sa.Table, runs: list[tuple[list[tuple[str, str]], dict
             points[(study, h)] = point
             for (kind, name, idx, step), v in values.items():
                 batch[(study, h, kind, name, idx, step)].append(v)
-    rows = []
-    for (study, h, kind, name, idx, step), vs in batch.items():
-        shift = math.fsum(vs) / len(vs)
-        rows.append(
-            {
-                "study": study,
-                "point_hash": h,
-                "point": points[(study, h)],
-                "kind": kind,
-                "name": name,
-                "idx": idx,
-                "step": step,
-                "n": len(vs),
-                **sums(vs, shift),
-                "min": min(vs),
-                "max": max(vs),
-            }
-        )
+    rows = [stats_row(study, points[(study, h)], key, vs) for (study, h, *key), vs in batch.items()]
     _upsert(conn, table, rows)
 
 
@@ -170,24 +171,7 @@ def rebuild(conn, tables, study: str, point: str) -> None:
         for metrics, probes in per_run.values():
             for k, v in run_values(metrics, probes).items():
                 acc[k].append(v)
-    rows = []
-    for (kind, name, idx, step), vs in acc.items():
-        shift = math.fsum(vs) / len(vs)
-        rows.append(
-            {
-                "study": study,
-                "point_hash": h,
-                "point": point,
-                "kind": kind,
-                "name": name,
-                "idx": idx,
-                "step": step,
-                "n": len(vs),
-                **sums(vs, shift),
-                "min": min(vs),
-                "max": max(vs),
-            }
-        )
+    rows = [stats_row(study, point, key, vs) for key, vs in acc.items()]
     if rows:
         bulk.insert_rows(conn, stats, rows)
 
