@@ -6,6 +6,8 @@ and torch.nn's cells on the same step when torch is installed. One BLAS thread t
 The machines this runs on are shared: their speed drifts by tens of percent within a minute.
 So the contenders of one row are timed in rounds (solo, ensemble, torch, solo, ...), each
 ratio is the median over rounds of that round's ratio, and a slow minute slows both sides.
+The default clock is the process's CPU time (--clock cpu), which leaves out the time the
+process waits while others hold the cores; --clock wall times elapsed time instead.
 
 Each row also times the step's matrix products alone (the same SGEMM calls on the same
 shapes, nothing else): "sgemm GF/s" is the machine's rate on them and "share" the part of
@@ -42,16 +44,19 @@ CELLS = ("lstm", "gru", "rnn")
 ENSEMBLE = 16
 
 
-def interleaved(fns: dict, repeats: int) -> dict[str, list[float]]:
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+
+
+def interleaved(fns: dict, repeats: int, clock=time.process_time) -> dict[str, list[float]]:
     """ms per call of each function, timed in rounds so that drift hits all of them alike."""
     for fn in fns.values():
         fn()  # warm-up: first-touch page faults and BLAS init are not what we measure
     samples = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
-            samples[name].append((time.perf_counter() - start) * 1e3)
+            samples[name].append((clock() - start) * 1e3)
     return samples
 
 
@@ -208,6 +213,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--repeats", type=int, default=15, help="timed rounds per row (default 15)")
     parser.add_argument("--cells", default=",".join(CELLS), help="comma-separated cells to time (default all)")
+    parser.add_argument(
+        "--clock",
+        choices=tuple(CLOCKS),
+        default="cpu",
+        help="cpu (default): the process's CPU time, so time spent waiting for the cores while other processes "
+        "run is not counted (every contender runs on one thread); wall: elapsed time",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory run of an LSTM ensemble")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)  # the fresh process of that run
     args = parser.parse_args(argv)
@@ -226,7 +238,10 @@ def main(argv=None) -> int:
     except ImportError:
         have_torch = False
         print("torch not installed: `pip install torch==2.13.0` (CPU build) adds the torch.nn columns")
-    print(f"numpy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, repeats {args.repeats}")
+    print(
+        f"numpy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, repeats {args.repeats}, "
+        f"clock {args.clock}"
+    )
     header = (
         f"{'cell':5} {'size':6} {'ablab ms (min-max)':>22} {'torch ms (min-max)':>22} {'ablab/torch':>11} "
         f"{'16 solo ms':>11} {'ens16 ms':>9} {'ens speed-up':>12} {'ens16/torch x16':>15} {'sgemm GF/s':>10} "
@@ -244,7 +259,7 @@ def main(argv=None) -> int:
             }
             if have_torch:
                 fns["torch"] = torch_step(cell, size)
-            t = interleaved(fns, args.repeats)
+            t = interleaved(fns, args.repeats, CLOCKS[args.clock])
             speedup = paired(t["solo"], t["ens"], ENSEMBLE)
             ratio = paired(t["solo"], t["torch"]) if have_torch else float("nan")
             ens_vs_torch = paired(t["ens"], t["torch"], 1 / ENSEMBLE) if have_torch else float("nan")
