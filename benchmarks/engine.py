@@ -156,11 +156,13 @@ def memory_child(members: int) -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(members, size["T"], size["batch"], size["n_in"])).astype(np.float32)
     y = rng.normal(size=(members, size["batch"], 1)).astype(np.float32)
-    for _ in range(3):
+    for step in range(3):
         out, cache = net.forward(params, x)
         _, dy = mse(out, y)
         grads, _ = net.backward(params, dy, cache, input_grad=False)
         update(opt, params, grads, state, opt.lr)
+        if step < 2:
+            del cache  # as the training loop does: one step's cache alive at a time
     owners = {}
 
     def collect(obj):
