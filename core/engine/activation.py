@@ -37,12 +37,14 @@ class Activation:
 
 @dataclass(frozen=True)
 class BoundActivation:
-    """An activation with its options fixed: call it, or ask for its derivative."""
+    """An activation with its options fixed: call it, or ask for its derivative. The attributes
+    `fn(x)` and `deriv(x, y)` (f'(x), given y = f(x) too) are the activation's functions with
+    the options bound."""
 
     activation: Activation
     options: dict[str, float]
-    # fn(x) and deriv(x, y) with the options bound: what a cell's time loop calls directly,
-    # without the method frames below (at small sizes those calls cost as much as the arithmetic)
+    # Attributes, not methods: a cell's time loop calls them with no method frame or **options
+    # in between (at small sizes those calls cost as much as the arithmetic).
     fn: Callable[[np.ndarray], np.ndarray] = field(init=False, repr=False, compare=False)
     deriv: Callable[[np.ndarray | None, np.ndarray], np.ndarray] = field(init=False, repr=False, compare=False)
 
