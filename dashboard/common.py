@@ -57,10 +57,27 @@ def study_picker(store: Store, label: str = "Study") -> str | None:
         st.warning(f"Study {wanted!r} is not in this store (it may have been removed); pick another.")
         wanted = None
     index = names.index(wanted) if wanted in names else 0
-    choice = st.selectbox(label, names, index=index, key="study_picker")
+    choice = st.selectbox(label, names, index=index, key="study_picker", on_change=_new_study)
     if st.query_params.get("study") != choice:
         st.query_params["study"] = choice
     return choice
+
+
+# Session state that is not a page's choice and outlives a change of study: the Run page's launches.
+APP_STATE = ("launched",)
+
+
+def _new_study() -> None:
+    """Another study was picked: it opens at its own default view, and the link says so at once.
+
+    The page's other choices (filters, colours, columns, highlight, configuration, run) name the
+    previous study's axes and values. Kept, Streamlit would carry them into the new study (a
+    filter keeps the values both studies share, hiding the rest) and the link would hold the old
+    study's view until the next widget change."""
+    st.query_params.from_dict({"study": st.session_state["study_picker"]})
+    for key in list(st.session_state):
+        if key != "study_picker" and key not in APP_STATE:
+            del st.session_state[key]
 
 
 def empty_store() -> None:
