@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ablab.core.lab.store import Store, StoreError, default_store_url
+from ablab.dashboard.viewstate import new_view
 
 
 def store_url() -> str:
@@ -63,21 +64,11 @@ def study_picker(store: Store, label: str = "Study") -> str | None:
     return choice
 
 
-# Session state that is not a page's choice and outlives a change of study: the Run page's launches.
-APP_STATE = ("launched",)
-
-
 def _new_study() -> None:
-    """Another study was picked: it opens at its own default view, and the link says so at once.
-
-    The page's other choices (filters, colours, columns, highlight, configuration, run) name the
-    previous study's axes and values. Kept, Streamlit would carry them into the new study (a
-    filter keeps the values both studies share, hiding the rest) and the link would hold the old
-    study's view until the next widget change."""
-    st.query_params.from_dict({"study": st.session_state["study_picker"]})
-    for key in list(st.session_state):
-        if key != "study_picker" and key not in APP_STATE:
-            del st.session_state[key]
+    """Another study was picked: it opens at its own default view. The page's other choices
+    (filters, colours, columns, highlight, configuration, run) name the old study's axes and
+    values; kept, a filter would hide the new study's configurations that the old one lacked."""
+    new_view(study=st.session_state["study_picker"])
 
 
 def empty_store() -> None:

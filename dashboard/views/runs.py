@@ -10,7 +10,7 @@ from ablab.core.lab.results import run_frame
 from ablab.dashboard import charts
 from ablab.dashboard.common import get_store, study_picker
 from ablab.dashboard.data import config_labels, value_bounds, varying_axes
-from ablab.dashboard.viewstate import keep, url_value, url_values
+from ablab.dashboard.viewstate import keep, url_value, url_values, wkey
 
 st.title("Runs")
 store = get_store()
@@ -25,7 +25,7 @@ if runs.empty:
 labels = config_labels(runs, varying_axes(runs))
 configs = sorted(set(labels))
 config = st.selectbox(
-    "Configuration", configs, index=configs.index(url_value("config", configs, configs[0])), key="run_config"
+    "Configuration", configs, index=configs.index(url_value("config", configs, configs[0])), key=wkey("run_config")
 )
 keep("config", config, configs[0])
 members = runs[labels == config].sort_values("seed")  # seeds are whole numbers: 2 before 10
@@ -56,7 +56,7 @@ if len(metrics):
     names = [n for n in ("loss", "accuracy", "grad_norm") if n in set(metrics["name"])]
     offered = sorted(set(metrics["name"]) - {"baseline"})
     wanted = url_values("curves", offered)
-    shown = st.multiselect("Curves", offered, default=names if wanted is None else wanted, key="run_curves")
+    shown = st.multiselect("Curves", offered, default=names if wanted is None else wanted, key=wkey("run_curves"))
     keep("curves", shown, names)
     for name in shown:
         sel = metrics[metrics["name"] == name]
@@ -82,7 +82,7 @@ key = st.selectbox(
     list(members["key"]),
     index=seeds.index(first),
     format_func=lambda k: f"seed {stored[k]['seed']} · {stored[k]['status']} · {k[:10]}",
-    key="run_key",
+    key=wkey("run_key"),
 )
 keep("seed", str(stored[key]["seed"]), seeds[0])
 run = stored[key]
