@@ -100,10 +100,17 @@ def band_chart(
     pick = _highlight(highlight)
     if share is None:
         share = value_bounds(y_title, pd.concat([data["mean"], data["lo"], data["hi"]])) == (0.0, 1.0)
+    values = pd.concat([data["mean"], data["lo"], data["hi"]]).astype(float)
+    values = values[np.isfinite(values)]
     if log_y:
         y_scale = alt.Scale(type="log")
+    elif share:
+        y_scale = alt.Scale(domain=[0, 1])
+    elif len(values) and values.min() == values.max():  # a flat line: Vega's zero-width axis read "0.000000"
+        c = float(values.min())
+        y_scale = alt.Scale(domain=[0, 1] if c == 0 else sorted([0, 2 * c]))
     else:
-        y_scale = alt.Scale(domain=[0, 1]) if share else alt.Scale(zero=False)
+        y_scale = alt.Scale(zero=False)
     x_scale = alt.Scale(type="log") if log_x else alt.Scale()
     whole = bool(len(data)) and bool(np.all(np.mod(data["x"].astype(float), 1) == 0))
     x_axis = alt.Axis(tickMinStep=1, format="d") if whole else alt.Axis()  # a lag has no half steps

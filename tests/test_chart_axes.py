@@ -65,3 +65,10 @@ def test_the_baseline_is_named_on_the_chart():
     faceted = frame([0, 10], [0.3, 0.2]).assign(facet=["cell=rnn", "cell=rnn", "cell=lstm", "cell=lstm"])
     grid = charts.band_chart(faceted, x_title="step", y_title="loss", title="t", baseline=0.2, baseline_label="b")
     assert rendered_text(grid).count("b 0.2") == 2  # once in each small multiple
+
+
+def test_a_flat_line_gets_a_readable_axis():
+    flat = frame([0, 10], [0.0, 0.0]).assign(mean=0.0, lo=0.0, hi=0.0)  # e.g. a memory span of 0 everywhere
+    chart = charts.band_chart(flat, x_title="step", y_title="memory_span.span", title="t")
+    assert y_scale(chart)["domain"] == [0, 1]
+    assert "0.000000" not in rendered_text(chart)

@@ -1,5 +1,5 @@
-"""The Runs page's table and charts, and what a page's link holds when the study changes (AppTest).
-The same in a real browser, reading the address bar: tests/test_browser.py."""
+"""What a newcomer reads first on the Runs and Compare pages, and what a page's link holds when
+the study changes (AppTest). The link in a real browser, read from the address bar: test_browser.py."""
 
 import json
 from pathlib import Path
@@ -75,3 +75,10 @@ def test_another_study_opens_at_its_own_default_view_and_the_link_says_so(store_
         assert len(at.dataframe[0].value) == 4 and at.slider(key="smooth~1").value == 1
     else:
         assert at.selectbox(key="run_config~1").value == "cell=gru, lr=0.01"
+
+
+def test_compare_puts_every_studys_axes_first(store_url, monkeypatch):
+    at = page(store_url, "compare", monkeypatch, {"studies": ["cells", "rates"]})
+    table = at.dataframe[0].value
+    assert list(table.columns[:3]) == ["study", "model.cell", "optimizer.lr"]  # rates' lr is not off to the right
+    assert len(table[["study", "model.cell", "optimizer.lr"]].astype(str).drop_duplicates()) == len(table) == 6

@@ -26,7 +26,10 @@ if len(chosen) < 2:
 loaded = {name: load(store, name) for name in chosen}
 tables = [summary(d["runs"]).assign(study=name) for name, d in loaded.items() if not d["runs"].empty]
 table = pd.concat(tables, ignore_index=True)
-first = ["study"] + [c for c in table.columns if c != "study"]
+# every study's axes first (a column before "runs"), so configurations that differ only in an axis
+# of the second study are told apart without scrolling to the far right of a wide table
+axes = list(dict.fromkeys(c for t in tables for c in t.columns[: list(t.columns).index("runs")] if c != "study"))
+first = ["study"] + axes + [c for c in table.columns if c not in axes and c != "study"]
 st.dataframe(table[first], hide_index=True, width="stretch")
 
 metric_names = sorted({n for d in loaded.values() if len(d["metrics"]) for n in d["metrics"]["name"]} - {"baseline"})
