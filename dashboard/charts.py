@@ -7,7 +7,7 @@ ablab.dashboard.data.curves): one row per series, x (and facet). A series is one
 Readable at 24+ series: one small multiple per value of the facet axis, every series its own
 (colour, dash) pair (10 colours, then the same colours dashed), the legend outside the plot with
 no entry cut, a y-domain that follows the data and a height per facet row, never a shared one.
-A share (accuracy, dead units, a rate: see data.value_bounds) is drawn on 0..1, so two charts
+A share (accuracy, dead units, a rate: see is_share) is drawn on 0..1, so two charts
 of shares compare by eye; an axis of whole numbers (a lag, an index) has whole-number ticks.
 """
 
@@ -17,7 +17,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from ablab.dashboard.data import value_bounds
+from ablab.dashboard.data import SHARE_WORDS
 
 # Charts have fixed pixel sizes, legends and axes added around the plot (autosize "pad"). Sized
 # to their container (Streamlit's default, autosize "fit") the legend's rows were taken out of
@@ -30,6 +30,14 @@ DASHES = [[1, 0], [7, 3], [2, 2], [10, 3, 2, 3], [4, 6]]
 PLOT_HEIGHT = 240  # one plot area, px; a faceted chart grows a row at a time
 FACET_WIDTH = 270  # three across fit a 1400 px window beside the sidebar
 FACET_COLUMNS = 3
+
+
+def is_share(quantity: str, values: pd.Series) -> bool:
+    """A share: its name says so (data.SHARE_WORDS, as series.bounds clamps bands) and every
+    finite value lies in [0, 1]."""
+    v = pd.Series(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return bool(len(v)) and bool(((v >= 0) & (v <= 1)).all()) and any(w in quantity for w in SHARE_WORDS)
 
 
 def styles(labels) -> pd.DataFrame:
@@ -95,11 +103,11 @@ def band_chart(
     """Mean line per series with its shaded band, faceted when data has a facet column.
 
     share: the quantity is a share, drawn on a 0..1 axis; None decides from y_title and the
-    values (data.value_bounds). The baseline, if given, is a dashed rule labelled
+    values (is_share). The baseline, if given, is a dashed rule labelled
     "{baseline_label} {baseline}" at its right end."""
     pick = _highlight(highlight)
     if share is None:
-        share = value_bounds(y_title, pd.concat([data["mean"], data["lo"], data["hi"]])) == (0.0, 1.0)
+        share = is_share(y_title, pd.concat([data["mean"], data["lo"], data["hi"]]))
     values = pd.concat([data["mean"], data["lo"], data["hi"]]).astype(float)
     values = values[np.isfinite(values)]
     if log_y:

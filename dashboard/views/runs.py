@@ -9,7 +9,7 @@ import streamlit as st
 from ablab.core.lab.results import run_frame
 from ablab.dashboard import charts
 from ablab.dashboard.common import get_store, study_picker
-from ablab.dashboard.data import config_labels, value_bounds, varying_axes
+from ablab.dashboard.data import config_labels, varying_axes
 from ablab.dashboard.viewstate import keep, url_value, url_values, wkey
 
 st.title("Runs")
@@ -60,8 +60,7 @@ if len(metrics):
     keep("curves", shown, names)
     for name in shown:
         sel = metrics[metrics["name"] == name]
-        low, high = value_bounds(name, sel["value"])
-        y_scale = alt.Scale(domain=[0, 1]) if (low, high) == (0.0, 1.0) else alt.Scale(zero=False)  # a share
+        y_scale = alt.Scale(domain=[0, 1]) if charts.is_share(name, sel["value"]) else alt.Scale(zero=False)
         chart = (
             alt.Chart(sel)
             .mark_line(point=len(sel) < 60)
