@@ -169,10 +169,16 @@ def test_value_clipping_is_elementwise():
         (lambda: TrainSpec(steps=0), "train.steps"),
         (lambda: train(net(), adding(), SPEC, seeds=[]), "at least one seed"),
         (lambda: train(net(), adding(), SPEC, seeds=[1, 1]), "distinct"),
-        (lambda: net(cell_options={"forget_bais": 1.0}), "no option 'forget_bais'; options: forget_bias"),
+        (
+            lambda: net(cell_options={"forget_bais": 1.0}),
+            r"no option 'forget_bais' \(did you mean 'forget_bias'\?\); options: forget_bias",
+        ),
         (lambda: net(cell_options={"peepholes": 1}), "must be true or false"),
         (lambda: net(cell="rnn", cell_options={"activation": "tanhh"}), "available activations: elu"),
-        (lambda: net(recurrent_init={"name": "orthogonal", "gian": 1}), "no option 'gian'; options: gain"),
+        (
+            lambda: net(recurrent_init={"name": "orthogonal", "gian": 1}),
+            r"no option 'gian' \(did you mean 'gain'\?\); options: gain",
+        ),
         (lambda: adding(length=1), "length must be >= 2"),
     ],
 )
