@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ablab.core.lab.results import axis_columns, run_tables, t95
+from ablab.core.lab.results import axis_columns, run_frame, t95
 
 
 def short_name(column: str) -> str:
@@ -171,8 +171,11 @@ def evidence_rows(frame: pd.DataFrame, quantity: str) -> pd.DataFrame:
 
 def load_study(store, study: str) -> dict:
     """Everything the Results page shows for one study."""
-    runs, metrics, probes = run_tables(store, study)
-    return {"runs": runs, "metrics": metrics, "probes": probes}
+    runs = run_frame(store, study)  # per-run values from the store's run summaries
+    if runs.empty:
+        return {"runs": runs, "metrics": pd.DataFrame(), "probes": pd.DataFrame()}
+    keys = list(runs["key"])
+    return {"runs": runs, "metrics": store.metrics_of(keys), "probes": store.probes_of(keys)}
 
 
 def with_config(frame: pd.DataFrame, runs: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
