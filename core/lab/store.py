@@ -531,8 +531,7 @@ class Store(Leases):
                 return pd.DataFrame({"run_key": [], "name": [], "value": []})
             q = q.where(t.c.name.in_(list(names)))
         with self.engine.connect() as conn:
-            rows = conn.execute(q).fetchall()
-        frame = pd.DataFrame.from_records(rows, columns=["run_key", "name", "value"])
+            frame = run_summaries.frame_of(conn.execute(q).fetchall(), ["run_key", "name", "value"])
         frame["value"] = frame["value"].astype(float)
         return frame
 
