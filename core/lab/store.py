@@ -513,7 +513,7 @@ class Store(Leases):
             .order_by(runs_t.c.config_key, runs_t.c.seed, runs_t.c.key)
         )
         with self.engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(q)]
+            return run_summaries.fetch(conn, q)
 
     def summaries_of(self, study: str, names: list[str] | None = None):
         """The summary values (run_key, name, value) of the study's current runs; only `names`
@@ -531,7 +531,7 @@ class Store(Leases):
                 return pd.DataFrame({"run_key": [], "name": [], "value": []})
             q = q.where(t.c.name.in_(list(names)))
         with self.engine.connect() as conn:
-            frame = run_summaries.frame_of(conn.execute(q).fetchall(), ["run_key", "name", "value"])
+            frame = run_summaries.frame_of(run_summaries.fetch(conn, q), ["run_key", "name", "value"])
         frame["value"] = frame["value"].astype(float)
         return frame
 
