@@ -40,6 +40,7 @@ train = {{ steps = 300, batch_size = 8, log_every = 10 }}
 [axes]
 "model.cell" = ["rnn", "lstm", "gru", "lstm-cifg"]
 "optimizer.lr" = [0.001, 0.003, 0.01, 0.03, 0.1]
+"model.hidden" = {hidden}
 """
 STEPS = range(0, 300, 10)
 JOB = 20  # runs written per transaction
@@ -50,7 +51,12 @@ def fill(store: Store, n_runs: int) -> float:
     and two scalar probe values at 2 steps);
     returns runs written per second."""
     registry = build_registry(entry_points=False)
-    study = parse_study(STUDY.format(seeds=list(range(max(1, n_runs // 20)))), "load.toml", registry)
+    # 20 configurations up to 20,000 runs; above, more hidden sizes (a study has at most 1,000 seeds)
+    hidden = list(range(8, 8 + -(-n_runs // 20000)))
+    configs = 20 * len(hidden)
+    study = parse_study(
+        STUDY.format(seeds=list(range(max(1, n_runs // configs))), hidden=hidden), "load.toml", registry
+    )
     runs = study.runs(registry)
     store.save_study(study, runs)
     rng = np.random.default_rng(0)
