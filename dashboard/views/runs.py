@@ -18,7 +18,7 @@ study = study_picker(store)
 if study is None:
     st.stop()
 stored = {r["key"]: r for r in store.runs_of(study)}
-runs = run_frame(store, study)
+runs = run_frame(store, study, columns=[])  # seeds, statuses and axes only: no summary values read
 if runs.empty:
     st.warning(f"Study {study!r} has no runs yet.")
     st.stop()
