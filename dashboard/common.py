@@ -29,10 +29,10 @@ def get_store() -> Store:
 
 
 @st.cache_data(show_spinner="Loading runs...", max_entries=32)
-def _run_frame(url: str, study: str, token: tuple):
+def _run_frame(url: str, study: str, token: tuple, columns: tuple[str, ...] | None):
     from ablab.core.lab.results import run_frame
 
-    return run_frame(_open(url), study)
+    return run_frame(_open(url), study, None if columns is None else list(columns))
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
@@ -42,10 +42,10 @@ def memo(key: tuple, _compute):
     return _compute()
 
 
-def runs_table(store: Store, study: str):
-    """One row per run of a study (results.run_frame), cached per store state: new results
-    change the token and reload."""
-    return _run_frame(store.url, study, store.state_token())
+def runs_table(store: Store, study: str, columns: list[str] | None = None):
+    """One row per run of a study (results.run_frame; only the named summary columns when
+    given), cached per store state: new results change the token and reload."""
+    return _run_frame(store.url, study, store.state_token(), None if columns is None else tuple(columns))
 
 
 def study_picker(store: Store, label: str = "Study") -> str | None:

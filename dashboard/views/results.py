@@ -9,7 +9,7 @@ import streamlit as st
 
 from ablab.core.engine.probe import ACROSS_ACTIVATIONS
 from ablab.core.lab import aggregates
-from ablab.core.lab.results import summary
+from ablab.core.lab.results import result_columns, summary
 from ablab.dashboard import charts, series
 from ablab.dashboard.common import csv_download, get_store, memo, runs_table, study_picker
 from ablab.dashboard.data import band_caption, config_labels, default_facet, filter_runs, varying_axes
@@ -80,20 +80,28 @@ facet = None if facet_name == "none" else "@" + facet_name
 colour = ["@" + n for n in colour_names]
 
 st.subheader("Configurations (mean and 95% interval over seeds)")
-table = memo(view_key + ("summary",), lambda: summary(filter_runs(runs_table(store, study), filters)))
-headline = [c for c in table.columns if c in names or c in ("runs", "diverged", "failed")]
-headline += [c for c in ("final_loss", "final_loss ±95%", "final_accuracy", "final_accuracy ±95%") if c in table]
-all_columns = list(table.columns)
+# The table reads only the summary values its columns show: at 100,000 runs, all of them would
+# be millions of values.
+values = memo(base_key + ("result columns",), lambda: result_columns(store, study))
+all_columns = [n for n in names if n not in ("runs", "diverged", "failed")] + ["runs", "diverged", "failed"]
+all_columns += [c for v in values for c in (v, f"{v} ±95%")]
+headline = names + ["runs", "diverged", "failed"]
+headline += [c for c in ("final_loss", "final_loss ±95%", "final_accuracy", "final_accuracy ±95%") if c in all_columns]
 picked_cols = url_values("cols", all_columns)
 shown = st.multiselect(
     "Columns",
     all_columns,
     default=picked_cols or headline,
     key=wkey("columns"),
-    help=f"{len(all_columns)} columns in all",
+    help=f"{len(all_columns)} columns in all; `ablab results {study} --columns all` prints every one",
 )
 keep("cols", shown, headline)
-st.dataframe(table[shown or headline], hide_index=True, width="stretch")
+needed = sorted({c.removesuffix(" ±95%") for c in shown or headline} & set(values))
+table = memo(
+    view_key + ("summary", tuple(needed)),
+    lambda: summary(filter_runs(runs_table(store, study, needed), filters)),
+)
+st.dataframe(table[[c for c in shown or headline if c in table.columns]], hide_index=True, width="stretch")
 csv_download(table, f"{study}-summary", "dl_summary")
 st.page_link("views/runs.py", label="Each run: its curves, configuration and error", query_params={"study": study})
 

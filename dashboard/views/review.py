@@ -45,7 +45,8 @@ if any(s["counts"] for s in store.studies() if s["name"] == study):  # run count
         list(table.columns),
         default=headline_columns(table),
         key=wkey("report_columns"),
-        help=f"{len(table.columns)} columns in all; the report shows these (the CSV on Results has every one).",
+        help=f"{len(table.columns)} columns in all; the report shows these "
+        f"(`ablab results {study} --columns all` prints every one).",
     )
 
     # Built on click, in its own thread: drawing the charts as SVG takes seconds and must not
