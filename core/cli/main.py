@@ -98,32 +98,35 @@ def cmd_run(args) -> int:
         line = progress_line(p)
         print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
 
-    print(
-        f"study {study.name}: {len(study.runs(registry))} runs in {len(study.points())} configurations, "
-        f"store {store.display_url}",
-        file=sys.stderr,
-    )
+    with stop_on_sigterm():  # from the first line that says the study started: see test_interrupt_windows
+        try:
+            print(
+                f"study {study.name}: {len(study.runs(registry))} runs in {len(study.points())} configurations, "
+                f"store {store.display_url}",
+                file=sys.stderr,
+            )
 
-    def look(current, progress, v):
-        if tty:
-            print(file=sys.stderr)
-        print(
-            f"{len(current.seeds)} seeds: {v.label} ({sum(c.holds is None for c in v.checks)} checks open)",
-            file=sys.stderr,
-        )
+            def look(current, progress, v):
+                if tty:
+                    print(file=sys.stderr)
+                print(
+                    f"{len(current.seeds)} seeds: {v.label} ({sum(c.holds is None for c in v.checks)} checks open)",
+                    file=sys.stderr,
+                )
 
-    with stop_on_sigterm():
-        _, p = run_by_need(
-            study,
-            registry,
-            store,
-            on_look=look,
-            workers=args.workers,
-            executor=executor,
-            rerun_failed=args.rerun_failed,
-            rerun=args.rerun,
-            on_progress=show,
-        )
+            _, p = run_by_need(
+                study,
+                registry,
+                store,
+                on_look=look,
+                workers=args.workers,
+                executor=executor,
+                rerun_failed=args.rerun_failed,
+                rerun=args.rerun,
+                on_progress=show,
+            )
+        except KeyboardInterrupt:  # came outside run_study (between blocks, before it): count from the store
+            p = stopped_progress(study, registry, store)
     if tty:
         print(file=sys.stderr)
     if p.interrupted:
@@ -152,16 +155,33 @@ def stop_on_sigterm():
     too even when this process was started with it ignored (a background job of a script
     inherits SIGINT ignored), so the dashboard's Stop, which sends SIGINT, always works."""
 
+    stopping: list[int] = []
+
     def handler(signum, frame):
+        if stopping:  # already stopping: a second Ctrl-C must not cut the cleanup short
+            return
+        stopping.append(signum)
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_int = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
+
+
+def stopped_progress(study, registry, store):
+    """The progress of a study interrupted outside the runner: its runs counted in the store."""
+    from ablab.core.lab.runner import DONE, Progress
+
+    keys = [r.key for r in study.runs(registry)]
+    status = store.statuses(keys)
+    p = Progress(total=len(keys), interrupted=True)
+    p.left = sum(status.get(k) not in DONE for k in keys)
+    p.skipped = len(keys) - p.left
+    return p
 
 
 def cmd_studies(args) -> int:

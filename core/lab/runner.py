@@ -186,28 +186,37 @@ def make_executor(workers: int | None) -> Executor:
 
 
 @contextlib.contextmanager
-def signals_deferred():
-    """Hold Ctrl-C and SIGTERM until the block ends, then stop as they ask. A KeyboardInterrupt
-    inside the spawning of a pool worker cuts the data the new process is reading, and it dies
-    printing `EOFError: Ran out of input`."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signals are delivered to the main thread only
-        return
+def signals_held():
+    """Hold Ctrl-C and SIGTERM until the block ends; yields the list of those that came. The
+    caller decides what they mean (signals_deferred: stop now; cleanup: the run is stopped)."""
     caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught  # signals are delivered to the main thread only
+        return
     previous = {
         s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        yield
+        yield caught
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-        if caught:
-            handler = previous[caught[0]]
-            if callable(handler):
-                handler(caught[0], None)  # the handler in force before: usually raises KeyboardInterrupt
-            elif handler == signal.SIG_DFL:
-                raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Hold Ctrl-C and SIGTERM until the block ends, then stop as they ask. A KeyboardInterrupt
+    inside the spawning of a pool worker cuts the data the new process is reading, and it dies
+    printing `EOFError: Ran out of input`."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    with signals_held() as caught:
+        yield
+    if caught:
+        handler = previous[caught[0]]
+        if callable(handler):
+            handler(caught[0], None)  # the handler in force before: usually raises KeyboardInterrupt
+        elif handler == signal.SIG_DFL:
+            raise KeyboardInterrupt
 
 
 def _terminate(pool: ProcessPoolExecutor, patience: float = 10.0) -> None:
@@ -259,13 +268,13 @@ class Heartbeat:
                 except Exception:  # noqa: BLE001 - a store hiccup: the next beat tries again
                     pass
 
-    def __enter__(self) -> Heartbeat:
+    def start(self) -> None:
         self.thread.start()
-        return self
 
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
         self.stop.set()
-        self.thread.join(timeout=5)
+        if self.thread.is_alive():  # never started when Ctrl-C came first
+            self.thread.join(timeout=5)
 
 
 def run_study(
@@ -284,88 +293,102 @@ def run_study(
     configuration at a time, so several `ablab run`s of one study share the work and never
     compute a run twice; runs another live process holds are waited for. rerun: recompute
     every run once, even finished ones. progress.left counts the runs still unfinished."""
-    groups, progress = plan(study, registry, store)
-    keys = [r.key for rs in groups.values() for r in rs]
-    rerun_before = time.time() if rerun else None
-    status = store.statuses(keys)
-    if not rerun:
-        progress.skipped = sum(
-            status.get(k) in FINISHED or (status.get(k) == "failed" and not rerun_failed) for k in keys
-        )
-    if on_progress:
-        on_progress(progress)
+    # A Ctrl-C may come at any moment, from the first line on: everything that can take a while
+    # runs inside the try, and the cleanup runs with signals held, so it always ends here
+    progress = Progress(total=0)
+    keys: list[str] = []
     owner = new_owner()
     own = executor is None
-    slots = (1 if workers == 0 else workers or os.cpu_count() or 1) if own else len(groups)
-    inflight: dict[Future, Job] = {}
-    open_groups = list(groups)
-    broken = False  # a worker or the store failed: finish what runs, claim nothing new
-    waiting_said = False
-    from ablab.core.lab.study import plugin_versions
+    heart = Heartbeat(store, owner)
+    error: BaseException | None = None
+    try:
+        groups, planned = plan(study, registry, store)
+        progress.total = planned.total
+        keys = [r.key for rs in groups.values() for r in rs]
+        rerun_before = time.time() if rerun else None
+        status = store.statuses(keys)
+        if not rerun:
+            progress.skipped = sum(
+                status.get(k) in FINISHED or (status.get(k) == "failed" and not rerun_failed) for k in keys
+            )
+        if on_progress:
+            on_progress(progress)
+        slots = (1 if workers == 0 else workers or os.cpu_count() or 1) if own else len(groups)
+        inflight: dict[Future, Job] = {}
+        open_groups = list(groups)
+        broken = False  # a worker or the store failed: finish what runs, claim nothing new
+        waiting_said = False
+        from ablab.core.lab.study import plugin_versions
 
-    with Heartbeat(store, owner) as heart:
-        try:
-            while True:
-                while len(inflight) < slots and open_groups and not broken:
-                    runs = groups[open_groups.pop(0)]
-                    taken = set(
-                        store.claim([r.key for r in runs], owner, rerun_failed=rerun_failed, rerun_before=rerun_before)
-                    )
-                    if not taken:
-                        continue
-                    mine = [r for r in runs if r.key in taken]
-                    job = Job(
-                        mine[0].config,
-                        [r.seed for r in mine],
-                        [r.key for r in mine],
-                        plugin_versions(mine[0].config, registry),
-                        owner,
-                    )
-                    executor = executor or make_executor(workers)
-                    with heart.lock:
-                        heart.keys.update(job.keys)
-                    with signals_deferred():  # submit may spawn a worker: never interrupt that halfway
-                        inflight[executor.submit(run_job, store.url, job)] = job
-                if not inflight:
-                    if broken or not store.held_by_others(keys, owner):
-                        break
-                    if not waiting_said:  # another `ablab run` holds some runs: wait for them
-                        print("ablab: waiting for runs another ablab run is computing", file=sys.stderr)
-                        waiting_said = True
-                    time.sleep(poll_seconds)
-                    now = store.statuses(keys)
-                    open_groups = [ck for ck, rs in groups.items() if any(now.get(r.key) not in DONE for r in rs)]
+        heart.start()
+        while True:
+            while len(inflight) < slots and open_groups and not broken:
+                runs = groups[open_groups.pop(0)]
+                taken = set(
+                    store.claim([r.key for r in runs], owner, rerun_failed=rerun_failed, rerun_before=rerun_before)
+                )
+                if not taken:
                     continue
-                done, _ = wait(inflight, timeout=poll_seconds, return_when=FIRST_COMPLETED)
-                for future in done:
-                    job = inflight.pop(future)
-                    with heart.lock:
-                        heart.keys.difference_update(job.keys)
-                    try:
-                        outcome = future.result()
-                    except Exception as exc:  # the worker died or the store failed: stop claiming
-                        if not broken:  # one line, not one per job the broken pool fails
-                            print(f"ablab: a job failed ({exc.__class__.__name__}: {str(exc)[:200]})", file=sys.stderr)
-                        broken = True
-                        _release(store, owner, job.keys)
-                        continue
-                    for _, st in outcome:
-                        setattr(progress, st, getattr(progress, st) + 1)  # done, diverged or failed
-                    if on_progress:
-                        on_progress(progress)
-        except KeyboardInterrupt:
-            progress.interrupted = True
-            if own and isinstance(executor, ProcessPoolExecutor):
-                # terminate, never cancel: cancelling a future the pool then fails raised
-                # InvalidStateError: CANCELLED in the pool's thread
-                _terminate(executor)
-        finally:
-            _release(store, owner, None)
-            if own and executor is not None:
-                executor.shutdown(wait=True)
-    final = store.statuses(keys)
-    progress.left = sum(final.get(k) not in DONE for k in keys)
-    progress.skipped = len(keys) - progress.left - progress.finished  # includes runs another process computed
+                mine = [r for r in runs if r.key in taken]
+                job = Job(
+                    mine[0].config,
+                    [r.seed for r in mine],
+                    [r.key for r in mine],
+                    plugin_versions(mine[0].config, registry),
+                    owner,
+                )
+                executor = executor or make_executor(workers)
+                with heart.lock:
+                    heart.keys.update(job.keys)
+                with signals_deferred():  # submit may spawn a worker: never interrupt that halfway
+                    inflight[executor.submit(run_job, store.url, job)] = job
+            if not inflight:
+                if broken or not store.held_by_others(keys, owner):
+                    break
+                if not waiting_said:  # another `ablab run` holds some runs: wait for them
+                    print("ablab: waiting for runs another ablab run is computing", file=sys.stderr)
+                    waiting_said = True
+                time.sleep(poll_seconds)
+                now = store.statuses(keys)
+                open_groups = [ck for ck, rs in groups.items() if any(now.get(r.key) not in DONE for r in rs)]
+                continue
+            done, _ = wait(inflight, timeout=poll_seconds, return_when=FIRST_COMPLETED)
+            for future in done:
+                job = inflight.pop(future)
+                with heart.lock:
+                    heart.keys.difference_update(job.keys)
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # the worker died or the store failed: stop claiming
+                    if not broken:  # one line, not one per job the broken pool fails
+                        print(f"ablab: a job failed ({exc.__class__.__name__}: {str(exc)[:200]})", file=sys.stderr)
+                    broken = True
+                    _release(store, owner, job.keys)
+                    continue
+                for _, st in outcome:
+                    setattr(progress, st, getattr(progress, st) + 1)  # done, diverged or failed
+                if on_progress:
+                    on_progress(progress)
+    except KeyboardInterrupt:
+        progress.interrupted = True
+    except BaseException as exc:  # noqa: BLE001 - cleaned up below, then raised again
+        error = exc
+    with signals_held() as caught:  # a Ctrl-C now only marks the run stopped: the cleanup must finish
+        if progress.interrupted and own and isinstance(executor, ProcessPoolExecutor):
+            # terminate, never cancel: cancelling a future the pool then fails raised
+            # InvalidStateError: CANCELLED in the pool's thread
+            _terminate(executor)
+        heart.close()
+        _release(store, owner, None)
+        if own and executor is not None:
+            executor.shutdown(wait=True)
+        if error is None:
+            final = store.statuses(keys)
+            progress.left = sum(final.get(k) not in DONE for k in keys)
+            progress.skipped = len(keys) - progress.left - progress.finished  # includes runs another process computed
+    if error is not None:
+        raise error
+    progress.interrupted = progress.interrupted or bool(caught)
     return progress
 
 
