@@ -78,6 +78,20 @@ def _add_store(p) -> None:
 
 
 def cmd_run(args) -> int:
+    # Ctrl-C, the dashboard's Stop and SIGTERM may come at any moment: from here on each ends
+    # with the "interrupted" line (test_interrupt_windows sends one at every phase)
+    with stop_on_sigterm() as stopping:
+        started: dict = {}  # what exists when the signal comes: the study and the store
+        tty = sys.stderr.isatty()
+        try:
+            p = _run(args, started, tty)
+            stopping.append(0)  # the outcome is decided: a Ctrl-C from here on changes nothing
+        except KeyboardInterrupt:  # outside run_study (loading, between blocks): count from the store
+            p = stopped_progress(**started)
+        return _report(p, tty)
+
+
+def _run(args, started: dict, tty: bool):
     from ablab.core.lab.runner import progress_line
     from ablab.core.lab.study import load_study
     from ablab.core.lab.verdicts.verdict import run_by_need
@@ -86,47 +100,47 @@ def cmd_run(args) -> int:
     registry = default_registry()
     study = load_study(args.study, registry)
     store = _store(args)
+    started.update(study=study, registry=registry, store=store)
     store.check_integrity()  # never write into a damaged file
     executor = None
     if args.scheduler:
         from ablab.core.lab.cluster import dask_executor
 
         executor = dask_executor(args.scheduler)
-    tty = sys.stderr.isatty()
 
     def show(p):
         line = progress_line(p)
         print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
 
-    with stop_on_sigterm():  # from the first line that says the study started: see test_interrupt_windows
-        try:
-            print(
-                f"study {study.name}: {len(study.runs(registry))} runs in {len(study.points())} configurations, "
-                f"store {store.display_url}",
-                file=sys.stderr,
-            )
+    print(
+        f"study {study.name}: {len(study.runs(registry))} runs in {len(study.points())} configurations, "
+        f"store {store.display_url}",
+        file=sys.stderr,
+    )
 
-            def look(current, progress, v):
-                if tty:
-                    print(file=sys.stderr)
-                print(
-                    f"{len(current.seeds)} seeds: {v.label} ({sum(c.holds is None for c in v.checks)} checks open)",
-                    file=sys.stderr,
-                )
+    def look(current, progress, v):
+        if tty:
+            print(file=sys.stderr)
+        print(
+            f"{len(current.seeds)} seeds: {v.label} ({sum(c.holds is None for c in v.checks)} checks open)",
+            file=sys.stderr,
+        )
 
-            _, p = run_by_need(
-                study,
-                registry,
-                store,
-                on_look=look,
-                workers=args.workers,
-                executor=executor,
-                rerun_failed=args.rerun_failed,
-                rerun=args.rerun,
-                on_progress=show,
-            )
-        except KeyboardInterrupt:  # came outside run_study (between blocks, before it): count from the store
-            p = stopped_progress(study, registry, store)
+    _, p = run_by_need(
+        study,
+        registry,
+        store,
+        on_look=look,
+        workers=args.workers,
+        executor=executor,
+        rerun_failed=args.rerun_failed,
+        rerun=args.rerun,
+        on_progress=show,
+    )
+    return p
+
+
+def _report(p, tty: bool) -> int:
     if tty:
         print(file=sys.stderr)
     if p.interrupted:
@@ -153,31 +167,33 @@ def cmd_run(args) -> int:
 def stop_on_sigterm():
     """SIGTERM stops a run the way Ctrl-C does: workers ended, leases given back. SIGINT does
     too even when this process was started with it ignored (a background job of a script
-    inherits SIGINT ignored), so the dashboard's Stop, which sends SIGINT, always works."""
+    inherits SIGINT ignored), so the dashboard's Stop, which sends SIGINT, always works.
+    Only the first signal raises KeyboardInterrupt: a second one must not cut the cleanup short
+    (it printed a raw traceback). Yields the list that, once not empty, makes signals no-ops."""
 
     stopping: list[int] = []
 
     def handler(signum, frame):
-        if stopping:  # already stopping: a second Ctrl-C must not cut the cleanup short
-            return
-        stopping.append(signum)
-        raise KeyboardInterrupt
+        if not stopping:
+            stopping.append(signum)
+            raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
     previous_int = signal.signal(signal.SIGINT, handler)
     try:
-        yield
+        yield stopping
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
 
 
-def stopped_progress(study, registry, store):
-    """The progress of a study interrupted outside the runner: its runs counted in the store."""
+def stopped_progress(study=None, registry=None, store=None):
+    """The progress of a study interrupted outside the runner: its runs counted in the store
+    (none yet when the signal came before the study and its store were opened)."""
     from ablab.core.lab.runner import DONE, Progress
 
-    keys = [r.key for r in study.runs(registry)]
-    status = store.statuses(keys)
+    keys = [r.key for r in study.runs(registry)] if store is not None else []
+    status = store.statuses(keys) if keys else {}
     p = Progress(total=len(keys), interrupted=True)
     p.left = sum(status.get(k) not in DONE for k in keys)
     p.skipped = len(keys) - p.left
@@ -519,6 +535,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while starting up or in a command without its own handling
+        print("ablab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -61,6 +61,8 @@ PR_SET_PDEATHSIG = 1
 def _worker_init(parent: int, started=None) -> None:
     # Ctrl-C belongs to the parent, which stops the study cleanly (BLAS threads: make_executor).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # blocked since the spawn (sigint_blocked_for_workers): drop it now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     die_with_parent(parent)
     if started is not None:  # past spawn's bootstrap: terminating this worker is now silent
         with started.get_lock():
@@ -219,6 +221,22 @@ def signals_deferred():
             raise KeyboardInterrupt
 
 
+@contextlib.contextmanager
+def sigint_blocked_for_workers():
+    """Start workers with SIGINT blocked (the mask survives fork and exec) until _worker_init
+    ignores it: Ctrl-C and the dashboard's Stop signal the whole process group, and a worker
+    still importing printed a KeyboardInterrupt traceback. multiprocessing starts its resource
+    tracker the same way. This process still gets the signal: other threads take it at once."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def _terminate(pool: ProcessPoolExecutor, patience: float = 10.0) -> None:
     """End the pool's workers at once (Ctrl-C). A worker still inside spawn's bootstrap when
     its pipe closes prints an EOFError traceback, so wait (briefly) until every spawned worker
@@ -340,7 +358,8 @@ def run_study(
                 executor = executor or make_executor(workers)
                 with heart.lock:
                     heart.keys.update(job.keys)
-                with signals_deferred():  # submit may spawn a worker: never interrupt that halfway
+                # submit may spawn a worker: never interrupt that halfway, nor the worker's start
+                with signals_deferred(), sigint_blocked_for_workers():
                     inflight[executor.submit(run_job, store.url, job)] = job
             if not inflight:
                 if broken or not store.held_by_others(keys, owner):
