@@ -78,20 +78,28 @@ def _add_store(p) -> None:
 
 
 def cmd_run(args) -> int:
+    # imported first: a KeyboardInterrupt inside an import leaves the module half made (main() says interrupted)
+    import ablab.core.lab.runner
+    import ablab.core.lab.study
+    import ablab.core.lab.verdicts.verdict
+    import ablab.core.plugin_system.registry  # noqa: F401
+
     # Ctrl-C, the dashboard's Stop and SIGTERM may come at any moment: from here on each ends
     # with the "interrupted" line (test_interrupt_windows sends one at every phase)
     with stop_on_sigterm() as stopping:
         started: dict = {}  # what exists when the signal comes: the study and the store
         tty = sys.stderr.isatty()
         try:
-            p = _run(args, started, tty)
+            p = _run(args, started, tty, lambda: bool(stopping))
+            # a KeyboardInterrupt raised inside a __del__ is swallowed: the signal still counts
+            p.interrupted = p.interrupted or bool(stopping)
             stopping.append(0)  # the outcome is decided: a Ctrl-C from here on changes nothing
         except KeyboardInterrupt:  # outside run_study (loading, between blocks): count from the store
             p = stopped_progress(**started)
         return _report(p, tty)
 
 
-def _run(args, started: dict, tty: bool):
+def _run(args, started: dict, tty: bool, stop_requested):
     from ablab.core.lab.runner import progress_line
     from ablab.core.lab.study import load_study
     from ablab.core.lab.verdicts.verdict import run_by_need
@@ -136,6 +144,7 @@ def _run(args, started: dict, tty: bool):
         rerun_failed=args.rerun_failed,
         rerun=args.rerun,
         on_progress=show,
+        stop_requested=stop_requested,
     )
     return p
 
@@ -178,13 +187,19 @@ def stop_on_sigterm():
             stopping.append(signum)
             raise KeyboardInterrupt
 
+    def unraisable(info):  # the handler ran inside a __del__, which swallows it: stopping says so
+        if not issubclass(info.exc_type, KeyboardInterrupt):
+            previous_hook(info)
+
     previous = signal.signal(signal.SIGTERM, handler)
     previous_int = signal.signal(signal.SIGINT, handler)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield stopping
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
+        sys.unraisablehook = previous_hook
 
 
 def stopped_progress(study=None, registry=None, store=None):

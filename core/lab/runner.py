@@ -306,11 +306,13 @@ def run_study(
     rerun: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     poll_seconds: float = 1.0,
+    stop_requested: Callable[[], bool] | None = None,
 ) -> Progress:
     """Run every run of the study the store does not have. Runs are claimed with a lease a
     configuration at a time, so several `ablab run`s of one study share the work and never
     compute a run twice; runs another live process holds are waited for. rerun: recompute
-    every run once, even finished ones. progress.left counts the runs still unfinished."""
+    every run once, even finished ones. progress.left counts the runs still unfinished.
+    stop_requested: checked every loop, for a Ctrl-C whose KeyboardInterrupt a __del__ swallowed."""
     # A Ctrl-C may come at any moment, from the first line on: everything that can take a while
     # runs inside the try, and the cleanup runs with signals held, so it always ends here
     progress = Progress(total=0)
@@ -340,6 +342,8 @@ def run_study(
 
         heart.start()
         while True:
+            if stop_requested is not None and stop_requested():
+                raise KeyboardInterrupt
             while len(inflight) < slots and open_groups and not broken:
                 runs = groups[open_groups.pop(0)]
                 taken = set(
