@@ -1,11 +1,15 @@
-"""Results page with a store of 2,000 runs, timed in a real browser: from navigation until every
-chart on the page is drawn, cold (first view after the dashboard starts) and warm (a repeat).
+"""Results page at the size of a lab's store, timed in a real browser: from navigation until every
+chart on the page is drawn, cold (first view after the dashboard starts) and warm (a repeat), and
+the dashboard's peak resident memory.
 
-    python benchmarks/dashboard_load.py [--runs 2000] [--repeats 3]
+    python benchmarks/dashboard_load.py [--runs 2000,20000,100000] [--postgres] [--repeats 3]
 
-Targets (issue 15): at most 3 s cold and 1.5 s warm on 2 cores. Needs /usr/bin/chromium (or
-ABLAB_CHROMIUM) and playwright. The Python side alone (load + curves + chart specs) is printed
-too, to tell the server's share from the browser's.
+Targets (issues 15 and 20): first view at most 3 s, repeat view at most 1.5 s, the dashboard under
+1 GiB resident, at 100,000 runs, on 2 cores, on SQLite and PostgreSQL. Needs /usr/bin/chromium
+(or ABLAB_CHROMIUM) and playwright; --postgres needs initdb/pg_ctl. The store is filled through
+the runner's own write path (Store.write_runs, one job of 20 seeds at a time), whose rate is
+printed; the Python side alone (curves + summary table) is printed too, to tell the server's
+share from the browser's.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ablab.core.lab.store import Store
+from ablab.core.lab import aggregates
+from ablab.core.lab.results import run_frame, summary
+from ablab.core.lab.store import RunResult, Store
 from ablab.core.lab.study import parse_study
 from ablab.core.plugin_system.registry import build_registry
-from ablab.dashboard import charts
-from ablab.dashboard.data import curves, default_facet, load_study
+from ablab.dashboard import charts, series
+from ablab.dashboard.data import default_facet
 
 CHROMIUM = os.environ.get("ABLAB_CHROMIUM", "/usr/bin/chromium")
 VEGA_VIEWS = (Path(__file__).resolve().parents[1] / "tests" / "vega_views.js").read_text()
@@ -45,47 +51,65 @@ train = {{ steps = 300, batch_size = 8, log_every = 10 }}
 """
 
 
-def fill(store: Store, n_runs: int) -> None:
+def fill(store: Store, n_runs: int) -> float:
+    """n_runs runs over 20 configurations, written a job (one configuration's seeds) at a time;
+    returns runs written per second."""
     registry = build_registry(entry_points=False)
     seeds = list(range(max(1, n_runs // 20)))
     study = parse_study(STUDY.format(seeds=seeds), "load.toml", registry)
     runs = study.runs(registry)
     store.save_study(study, runs)
     rng = np.random.default_rng(0)
+    jobs: dict[str, list] = {}
     for r in runs:
-        steps = range(0, 300, 10)
-        metrics = [
-            {"step": s, "name": n, "value": float(rng.random())}
-            for s in steps
-            for n in ("loss", "grad_norm", "clipped")
-        ]
-        probes = [
-            {
-                "step": s,
-                "probe": "grad_through_time",
-                "name": "norm",
-                "layer": 0,
-                "idx": k,
-                "value": float(rng.random()),
-            }
-            for s in (0, 300)
-            for k in range(10)
-        ]
-        store.write_run(r.key, "done", seconds=1.0, metrics=metrics, probes=probes)
+        jobs.setdefault(json_point(r.point), []).append(r)
+    started = time.perf_counter()
+    for job in jobs.values():
+        for i in range(0, len(job), 20):
+            results = []
+            for r in job[i : i + 20]:
+                metrics = [
+                    {"step": s, "name": n, "value": float(rng.random())}
+                    for s in range(0, 300, 10)
+                    for n in ("loss", "grad_norm", "clipped")
+                ]
+                probes = [
+                    {"step": s, "probe": "grad_through_time", "name": "norm", "layer": 0, "idx": k, "value": float(v)}
+                    for s in (0, 300)
+                    for k, v in enumerate(rng.random(10))
+                ]
+                results.append(RunResult(r.key, "done", 1.0, metrics, probes))
+            store.write_runs(results)
+    return len(runs) / (time.perf_counter() - started)
+
+
+def json_point(point: dict) -> str:
+    import json
+
+    return json.dumps(point, sort_keys=True)
 
 
 def python_side(store: Store) -> tuple[float, float]:
-    """(load, curves + specs) seconds: the server's work for one first view."""
+    """(curves + chart specs, summary table) seconds: the server's work for one first view."""
     started = time.perf_counter()
-    data = load_study(store, "load")
-    loaded = time.perf_counter() - started
-    runs, metrics = data["runs"], data["metrics"]
-    facet = default_facet(runs)
-    started = time.perf_counter()
+    configs = series.configurations(list(aggregates.run_counts(store, "load")["point"]))
+    facet = default_facet(configs)
     for name in ("loss", "grad_norm"):
-        frame = curves(metrics[metrics["name"] == name], runs, facet=facet)
+        stats = aggregates.metric_curve(store, "load", name)
+        frame = series.curves(stats, configs, facet=facet)
         charts.band_chart(frame, x_title="step", y_title=name, title=name).to_dict()
-    return loaded, time.perf_counter() - started
+    shaped = time.perf_counter() - started
+    started = time.perf_counter()
+    summary(run_frame(store, "load"))
+    return shaped, time.perf_counter() - started
+
+
+def peak_rss_mib(pid: int) -> float:
+    """Peak resident memory (VmHWM) of the dashboard process (the CLI execs Streamlit in place)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def free_port() -> int:
@@ -133,49 +157,78 @@ def time_view(page, url: str) -> float:
     return time.perf_counter() - started
 
 
+def browser_views(url: str, tmp: Path, repeats: int) -> tuple[float, float, int, float]:
+    """(cold s, warm median s, charts drawn, dashboard peak RSS MiB) for the Results page."""
+    from playwright.sync_api import sync_playwright
+
+    proc, base = serve(url, str(tmp / "data"))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 3000})
+            page.goto(base)  # the app itself loaded once: cold means a cold results cache
+            page.wait_for_selector("h1", timeout=60000)
+            target = f"{base}/results?study=load"
+            cold = time_view(page, target)
+            warm = sorted(time_view(page, target) for _ in range(repeats))[repeats // 2]
+            charts_drawn = len(page.evaluate(VEGA_VIEWS))
+            browser.close()
+        rss = peak_rss_mib(proc.pid)
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(10)
+        try:  # the Streamlit server in the same group, if it outlived the CLI
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass
+    return cold, warm, charts_drawn, rss
+
+
+def measure(url: str, n_runs: int, backend: str, tmp: Path, repeats: int) -> None:
+    store = Store(url)
+    rate = fill(store, n_runs)
+    shaped, table = python_side(store)
+    cold, warm, charts_drawn, rss = browser_views(url, tmp, repeats)
+    ok = {True: "OK", False: "SLOWER"}
+    print(
+        f"{backend:10} {n_runs:>7} runs | written {rate:6.0f} runs/s | python: curves {shaped:5.2f} s, "
+        f"summary table {table:5.2f} s | browser ({charts_drawn} charts): first {cold:5.2f} s "
+        f"(<= 3.00 {ok[cold <= 3]}), repeat {warm:5.2f} s (<= 1.50 {ok[warm <= 1.5]}) | "
+        f"dashboard peak RSS {rss:6.0f} MiB (< 1024 {ok[rss < 1024]})",
+        flush=True,
+    )
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=3, help="warm views to time (the median is reported)")
+    parser.add_argument("--runs", default="2000", help="comma-separated study sizes (default 2000)")
+    parser.add_argument("--postgres", action="store_true", help="also measure a PostgreSQL store")
+    parser.add_argument("--repeats", type=int, default=3, help="repeat views to time (the median is reported)")
     args = parser.parse_args(argv)
+    try:
+        sizes = [int(n) for n in args.runs.split(",")]
+    except ValueError:
+        parser.error(f"--runs takes comma-separated whole numbers, such as 2000,20000; got {args.runs!r}")
     if not Path(CHROMIUM).exists():
         print(f"needs chromium at {CHROMIUM} (apt-get install chromium, or set ABLAB_CHROMIUM)", file=sys.stderr)
         return 2
-    from playwright.sync_api import sync_playwright
+    server = None
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from postgres_server import PostgresServer, find_bin
 
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'load.sqlite'}"
-        store = Store(url)
-        started = time.perf_counter()
-        fill(store, args.runs)
-        print(f"filled a store with {args.runs} runs in {time.perf_counter() - started:.1f} s")
-        loaded, shaped = python_side(store)
-        print(f"python side, first view: load {loaded:.2f} s + curves and chart specs {shaped:.2f} s")
-        proc, base = serve(url, str(Path(tmp) / "data"))
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
-                page = browser.new_page(viewport={"width": 1400, "height": 3000})
-                page.goto(base)  # the app itself loaded once: cold means a cold results cache
-                page.wait_for_selector("h1", timeout=60000)
-                target = f"{base}/results?study=load"
-                cold = time_view(page, target)
-                warm = sorted(time_view(page, target) for _ in range(args.repeats))[args.repeats // 2]
-                charts_drawn = len(page.evaluate(VEGA_VIEWS))
-                browser.close()
-        finally:
-            os.killpg(proc.pid, 15)
-            proc.wait(10)
-            try:  # the Streamlit server in the same group, if it outlived the CLI
-                os.killpg(proc.pid, 9)
-            except ProcessLookupError:
-                pass
-    print(
-        f"browser, {charts_drawn} charts drawn: cold {cold:.2f} s (target <= 3.00 s) {'OK' if cold <= 3 else 'SLOWER'}"
-    )
-    print(
-        f"browser, warm (median of {args.repeats}): {warm:.2f} s (target <= 1.50 s) {'OK' if warm <= 1.5 else 'SLOWER'}"
-    )
+        if find_bin() is None:
+            parser.error("--postgres needs PostgreSQL's initdb and pg_ctl (apt-get install postgresql)")
+        server = PostgresServer(find_bin()).start()
+    try:
+        for n in sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                measure(f"sqlite:///{Path(tmp) / 'load.sqlite'}", n, "sqlite", Path(tmp), args.repeats)
+                if server is not None:
+                    measure(server.create_database(f"load_{n}"), n, "postgresql", Path(tmp), args.repeats)
+    finally:
+        if server is not None:
+            server.stop()
     print(f"load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     return 0
 

@@ -27,12 +27,11 @@ def get_store() -> Store:
         st.stop()
 
 
-@st.cache_data(show_spinner="Loading results...", max_entries=32)
-def study_data(url: str, study: str, token: tuple) -> dict:
-    """Cached per (store, study, store state): new results change the token and reload."""
-    from ablab.dashboard.data import load_study
+@st.cache_data(show_spinner="Loading runs...", max_entries=32)
+def _run_frame(url: str, study: str, token: tuple):
+    from ablab.core.lab.results import run_frame
 
-    return load_study(_open(url), study)
+    return run_frame(_open(url), study)
 
 
 @st.cache_data(show_spinner=False, max_entries=1024)
@@ -42,8 +41,10 @@ def memo(key: tuple, _compute):
     return _compute()
 
 
-def load(store: Store, study: str) -> dict:
-    return study_data(store.url, study, store.state_token())
+def runs_table(store: Store, study: str):
+    """One row per run of a study (results.run_frame), cached per store state: new results
+    change the token and reload."""
+    return _run_frame(store.url, study, store.state_token())
 
 
 def study_picker(store: Store, label: str = "Study") -> str | None:

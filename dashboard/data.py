@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ablab.core.lab.results import axis_columns, run_tables, t95
+from ablab.core.lab.results import axis_columns, t95
 
 
 def short_name(column: str) -> str:
@@ -64,81 +64,6 @@ def band(values: pd.DataFrame, x: str, value: str = "value") -> pd.DataFrame:
 SHARE_WORDS = ("accuracy", "fraction", "rate", "share", "clipped", "saturation", "gates")
 
 
-def value_bounds(quantity: str, values: pd.Series) -> tuple[float | None, float | None]:
-    """The range a quantity can take, for clamping bands: [0, 1] for shares (their name says so
-    and every value lies there), [0, inf) when no value was ever negative, else unbounded."""
-    v = values.dropna()
-    v = v[np.isfinite(v)]
-    if not len(v):
-        return None, None
-    low = 0.0 if (v >= 0).all() else None
-    high = 1.0 if low == 0.0 and (v <= 1).all() and any(w in quantity for w in SHARE_WORDS) else None
-    return low, high
-
-
-def curves(
-    values: pd.DataFrame,
-    runs: pd.DataFrame,
-    *,
-    colour: list[str] | None = None,
-    facet: str | None = None,
-    x: str = "step",
-    log: bool = False,
-    bounds: tuple[float | None, float | None] = (None, None),
-) -> pd.DataFrame:
-    """Curves to draw from per-run records (columns run_key, x, value).
-
-    A configuration is one combination of the varying axes. Each configuration's curve is the
-    mean over its seeds with a band over those seeds (see band()). When colour and facet cover
-    fewer axes than vary, a drawn series holds several configurations: its curve is the mean of
-    their curves, labelled "mean over k configurations", with no band (pooling configurations
-    into one band would call their differences noise). With log=True means and bands are taken
-    of log10(value) (non-positive values cannot be drawn and are left out), then turned back,
-    so a band is symmetric on the log axis it is drawn on. Bands are clamped to `bounds`.
-    """
-    axes = varying_axes(runs)
-    colour = axes if colour is None else [c for c in colour if c in axes]
-    grouped_by = set(colour) | ({facet} if facet else set())
-    keys = runs["key"].to_numpy()
-    full = pd.Series(config_labels(runs, axes).to_numpy(), index=keys)
-    frame = values[["run_key", x, "value"]].copy()
-    if log:
-        frame = frame[frame["value"] > 0]
-        frame["value"] = np.log10(frame["value"])
-    frame["config"] = frame["run_key"].map(full)
-    per_config = band(frame.dropna(subset=["config"]), x)
-    series = pd.Series(config_labels(runs, [c for c in colour if c != facet]).to_numpy(), index=full.to_numpy())
-    series = series[~series.index.duplicated()]
-    facets = pd.Series(config_labels(runs, [facet]).to_numpy(), index=full.to_numpy()) if facet else None
-    if facets is not None:
-        facets = facets[~facets.index.duplicated()]
-    if grouped_by >= set(axes):
-        out = per_config.assign(config=per_config["config"].map(series))
-    else:
-        parts = per_config.assign(series=per_config["config"].map(series))
-        keys = ["series", "x"] + (["facet"] if facets is not None else [])
-        if facets is not None:
-            parts["facet"] = per_config["config"].map(facets)
-        out = parts.groupby(keys, as_index=False).agg(mean=("mean", "mean"), n=("mean", "size"))
-        out = out.rename(columns={"series": "config"})
-        out["lo"] = out["hi"] = out["mean"]
-        out["interval"] = "mean over " + out["n"].astype(str) + " configurations"
-        return _finish(out, log, bounds)
-    if facets is not None:
-        out["facet"] = per_config["config"].map(facets)
-    return _finish(out, log, bounds)
-
-
-def _finish(out: pd.DataFrame, log: bool, bounds) -> pd.DataFrame:
-    if log:
-        for c in ("mean", "lo", "hi"):
-            out[c] = np.power(10.0, out[c])
-    low, high = bounds
-    out["lo"] = out["lo"].clip(lower=low, upper=high)
-    out["hi"] = out["hi"].clip(lower=low, upper=high)
-    return out
-
-
 def band_caption(*bands: pd.DataFrame | None, noun: str = "Bands") -> str:
     """One sentence saying what the shaded bands in these curve frames are."""
     kinds = set().union(*(set(b["interval"]) for b in bands if b is not None and len(b)))
@@ -169,69 +94,9 @@ def evidence_rows(frame: pd.DataFrame, quantity: str) -> pd.DataFrame:
     return band(values, "x")
 
 
-def load_study(store, study: str) -> dict:
-    """Everything the Results page shows for one study."""
-    runs, metrics, probes = run_tables(store, study)
-    return {"runs": runs, "metrics": metrics, "probes": probes}
-
-
-def with_config(frame: pd.DataFrame, runs: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
-    lookup = pd.Series(labels.values, index=runs["key"].values)
-    out = frame.copy()
-    out["config"] = out["run_key"].map(lookup)
-    return out.dropna(subset=["config"])
-
-
 def filter_runs(runs: pd.DataFrame, filters: dict[str, list[str]]) -> pd.DataFrame:
     mask = pd.Series(True, index=runs.index)
     for col, allowed in filters.items():
         if allowed and col in runs.columns:
             mask &= runs[col].astype(str).isin(allowed)
     return runs[mask]
-
-
-# Cells name their activations differently (rnn "h", the LSTM's "cell_input" and "cell_output",
-# the GRU's "candidate"): this quantity, the mean over a run's activations other than gates, puts
-# every cell on one chart of dead units, mean shift or saturation.
-ACROSS_CELLS = "activations but gates"
-
-
-def probe_quantities(probes: pd.DataFrame) -> tuple[list, list]:
-    """Every probe quantity in the records, generically: (scalars, profiles).
-
-    scalars: (probe, name, frame of run_key, step, value) for quantities with one number per
-    checkpoint (records without an index), averaged over layers. profiles: (probe, name, frame of
-    run_key, step, idx, value) for quantities recorded only along an index (a lag), averaged over
-    layers. A quantity with both (a summary and per-unit values) is a scalar: units have no order
-    a curve could follow."""
-    scalars, profiles = [], []
-    mean = probes.groupby(["probe", "name", "run_key", "step", "idx"], as_index=False, sort=True)["value"].mean()
-    gated = mean[mean["name"].str.contains("gate")]["probe"].unique()  # probes that read cell activations
-    activations = mean[(mean["idx"] == -1) & ~mean["name"].str.contains("gate") & mean["probe"].isin(gated)]
-    for probe, group in activations.groupby("probe", sort=True):  # a view across cells, see ACROSS_CELLS
-        if group["name"].nunique() > 1:
-            across = group.groupby(["run_key", "step"], as_index=False)["value"].mean()
-            scalars.append((probe, ACROSS_CELLS, across))
-    for (probe, name), group in mean.groupby(["probe", "name"], sort=True):
-        summary = group[group["idx"] == -1]
-        if len(summary):
-            scalars.append((probe, name, summary[["run_key", "step", "value"]]))
-        else:
-            profiles.append((probe, name, group[["run_key", "step", "idx", "value"]]))
-    return scalars, profiles
-
-
-def smooth(frame: pd.DataFrame, window: int) -> pd.DataFrame:
-    """Rolling mean of value over `window` logged points, per run (and per metric name), in step order."""
-    if window <= 1 or frame.empty:
-        return frame
-    keys = ["run_key", "name"] if "name" in frame.columns else ["run_key"]
-    out = frame.sort_values(keys + ["step"]).reset_index(drop=True)
-    rolled = out.groupby(keys, sort=False)["value"].rolling(window, min_periods=1).mean()
-    out["value"] = rolled.reset_index(level=list(range(len(keys))), drop=True)
-    return out
-
-
-def positive(values: pd.Series) -> pd.Series:
-    """For log-scale charts: non-positive values cannot be drawn."""
-    return values.where(values > 0, np.nan)

@@ -11,18 +11,11 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from ablab.core.lab.results import summary
+from ablab.core.lab import aggregates
+from ablab.core.lab.results import run_frame, summary
 from ablab.core.lab.verdicts import stored_verdict
-from ablab.dashboard import charts
-from ablab.dashboard.data import (
-    band_caption,
-    curves,
-    default_facet,
-    load_study,
-    probe_quantities,
-    short_name,
-    value_bounds,
-)
+from ablab.dashboard import charts, series
+from ablab.dashboard.data import band_caption, default_facet, short_name
 
 VERDICT_CLASS = {True: "holds", False: "fails", None: "inconclusive"}  # CSS class of a verdict
 
@@ -73,8 +66,7 @@ def notes_html(reviews: list[dict]) -> str:
 
 
 def build_report(store, study: str, columns: list[str] | None = None) -> str:
-    data = load_study(store, study)
-    runs = data["runs"]
+    runs = run_frame(store, study)
     if runs.empty:
         raise ValueError(f"study {study!r} has no runs in {store.display_url}")
     spec = store.study_spec(study) or {}
@@ -101,30 +93,27 @@ def build_report(store, study: str, columns: list[str] | None = None) -> str:
         "download hold them all.</small></p>"
     )
     parts.append(table[chosen].to_html(index=False, float_format=lambda x: f"{x:.4g}", na_rep="", border=0))
-    facet = default_facet(runs)
-    metrics = data["metrics"]
+    configs = series.configurations(list(aggregates.run_counts(store, study)["point"]))
+    facet = default_facet(configs)
     for name, y_title in (("loss", "training loss"), ("accuracy", "accuracy")):
-        sel = metrics[metrics["name"] == name] if len(metrics) else metrics
-        if len(sel):
-            frame = curves(sel, runs, facet=facet, bounds=value_bounds(name, sel["value"]))
+        stats = aggregates.metric_curve(store, study, name)
+        if len(stats):
+            frame = series.curves(stats, configs, facet=facet, bounds=series.bounds(name, stats))
             parts.append(figure(frame, x_title="step", y_title=y_title, title=y_title.capitalize(), facet=facet))
-    if len(data["probes"]):
-        _, profiles = probe_quantities(data["probes"])
-        for probe, name, profile in profiles:
-            if (probe, name) != ("grad_through_time", "norm"):
-                continue
-            first = profile[profile["step"] == profile["step"].min()].rename(columns={"idx": "lag"})
-            frame = curves(first, runs, facet=facet, x="lag", log=True)
-            parts.append(
-                figure(
-                    frame,
-                    x_title="lag",
-                    y_title="||dL/dh_k||",
-                    title="Gradient through time at initialisation",
-                    facet=facet,
-                    log_y=True,
-                )
+    steps = aggregates.profile_steps(store, study, "grad_through_time.norm")
+    if steps:
+        stats = aggregates.probe_profile(store, study, "grad_through_time", "norm", step=steps[0])
+        frame = series.curves(stats, configs, facet=facet, x="idx", log=True)
+        parts.append(
+            figure(
+                frame,
+                x_title="lag",
+                y_title="||dL/dh_k||",
+                title="Gradient through time at initialisation",
+                facet=facet,
+                log_y=True,
             )
+        )
     versions = sorted({f"{k} {v}" for r in store.runs_of(study) for k, v in r["versions"].items()})
     if versions:
         parts.append("<h2>Plugin versions</h2><ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in versions) + "</ul>")

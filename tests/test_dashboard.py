@@ -14,7 +14,7 @@ from ablab.core.lab.store import Store
 from ablab.core.lab.study import parse_study
 from ablab.core.plugin_system.registry import build_registry
 from ablab.dashboard import charts
-from ablab.dashboard.data import band, band_caption, config_labels, curves, value_bounds
+from ablab.dashboard.data import band, band_caption, config_labels
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 REGISTRY = build_registry(entry_points=False)
@@ -274,53 +274,6 @@ def test_faceted_chart_grows_with_facets_and_shares_its_y_scale():
     assert line["encoding"]["y"]["scale"] == {"zero": False}  # the domain follows the data
 
 
-def curve_runs():
-    """Two axes, two values each, three seeds: run keys r{cell}{clip}{seed}."""
-    rows = [
-        {"key": f"r{c}{k}{s}", "seed": s, "@model.cell": c, "@clip.kind": k}
-        for c in ("rnn", "lstm")
-        for k in ("none", "norm")
-        for s in range(3)
-    ]
-    return pd.DataFrame(rows)
-
-
-def test_curves_band_over_seeds_of_one_configuration():
-    runs = curve_runs()
-    values = pd.DataFrame({"run_key": runs["key"], "step": 0, "value": np.arange(len(runs), dtype=float)})
-    out = curves(values, runs)
-    assert len(out) == 4 and set(out["interval"]) == {"95% CI"} and (out["n"] == 3).all()
-    row = out[out["config"] == "cell=rnn, kind=none"].iloc[0]
-    assert row["mean"] == pytest.approx(1.0)  # seeds 0, 1, 2 of rnn/none hold 0, 1, 2
-
-
-def test_grouping_by_fewer_axes_draws_the_mean_over_configurations_without_a_band():
-    runs = curve_runs()
-    values = pd.DataFrame({"run_key": runs["key"], "step": 0, "value": np.arange(len(runs), dtype=float)})
-    out = curves(values, runs, colour=["@model.cell"])
-    assert sorted(out["config"]) == ["cell=lstm", "cell=rnn"]
-    assert (out["lo"] == out["mean"]).all() and (out["hi"] == out["mean"]).all()  # no pooled band
-    assert set(out["interval"]) == {"mean over 2 configurations"} and (out["n"] == 2).all()
-    assert out.set_index("config").loc["cell=rnn", "mean"] == pytest.approx(2.5)  # mean of 1.0 and 4.0
-    assert "not noise" in band_caption(out)
-    faceted = curves(values, runs, colour=[], facet="@clip.kind")
-    assert set(faceted["facet"]) == {"kind=none", "kind=norm"} and set(faceted["config"]) == {"all runs"}
-
-
-def test_bands_are_clamped_to_the_quantitys_range_and_log_bands_are_taken_in_log_space():
-    runs = curve_runs()[:3]  # one configuration, three seeds
-    values = pd.DataFrame({"run_key": runs["key"], "step": 0, "value": [0.0, 0.05, 1.0]})
-    assert value_bounds("accuracy", values["value"]) == (0.0, 1.0)
-    assert value_bounds("loss", values["value"]) == (0.0, None)
-    assert value_bounds("mean_shift.h", pd.Series([-0.2, 0.3])) == (None, None)
-    (row,) = curves(values, runs, bounds=(0.0, 1.0)).to_dict("records")
-    assert row["lo"] == 0.0 and row["hi"] == 1.0  # the t-interval reached below 0 and above 1
-    gtt = pd.DataFrame({"run_key": runs["key"], "step": 0, "value": [1e-6, 1e-4, 1e-2]})
-    (log_row,) = curves(gtt, runs, log=True).to_dict("records")
-    assert log_row["mean"] == pytest.approx(1e-4)  # the geometric mean
-    assert log_row["lo"] > 0 and log_row["lo"] * log_row["hi"] == pytest.approx(1e-8)  # symmetric in log space
-
-
 def test_band_is_a_t_interval_from_three_seeds():
     values = pd.DataFrame({"config": ["a"] * 3, "step": [0] * 3, "value": [1.0, 2.0, 6.0]})
     (row,) = band(values, "step").to_dict("records")
@@ -518,30 +471,6 @@ def test_claims_evidence_has_one_row_per_configuration():
     ]
     spec = charts.bar_chart(rows, value_title="diverged", title="t").to_dict()
     assert spec["height"] >= charts.ROW_HEIGHT * 4 and spec["layer"][0]["encoding"]["y"]["axis"]["labelLimit"] == 0
-
-
-def test_probe_quantities_are_found_generically_and_across_cells():
-    from ablab.dashboard.data import ACROSS_CELLS, probe_quantities
-
-    rows = [
-        ("r", "dead_fraction", "h", -1, 0.5),
-        ("l", "dead_fraction", "cell_output", -1, 0.2),
-        ("l", "dead_fraction", "input_gate", -1, 0.9),
-        ("r", "grad_through_time", "eta", -1, 1.1),
-        ("r", "grad_through_time", "fit_r2", -1, 0.9),
-        ("r", "grad_through_time", "norm", 0, 1.0),
-        ("r", "grad_through_time", "norm", 1, 0.5),
-        ("r", "mean_shift", "h", -1, 0.3),
-        ("r", "mean_shift", "h", 4, 0.7),  # per-unit values beside the summary: still a scalar
-    ]
-    probes = pd.DataFrame(rows, columns=["run_key", "probe", "name", "idx", "value"]).assign(step=0, layer=0)
-    scalars, profiles = probe_quantities(probes)
-    names = {(p, n) for p, n, _ in scalars}
-    assert ("dead_fraction", ACROSS_CELLS) in names and ("grad_through_time", ACROSS_CELLS) not in names
-    assert {("grad_through_time", "eta"), ("mean_shift", "h"), ("dead_fraction", "input_gate")} <= names
-    (across,) = [f for p, n, f in scalars if (p, n) == ("dead_fraction", ACROSS_CELLS)]
-    assert dict(zip(across["run_key"], across["value"])) == {"l": 0.2, "r": 0.5}  # gates left out
-    assert [(p, n, list(f["idx"])) for p, n, f in profiles] == [("grad_through_time", "norm", [0, 1])]
 
 
 USER_CLAIM = """

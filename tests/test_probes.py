@@ -11,7 +11,7 @@ from ablab.core.engine.clipping import ClipSpec
 from ablab.core.engine.feedforward import FeedForwardNet, FeedForwardSpec
 from ablab.core.engine.model import RecurrentNet, RecurrentSpec, state_jacobian
 from ablab.core.engine.optim import OptimizerSpec
-from ablab.core.engine.probe import ProbeContext
+from ablab.core.engine.probe import ACROSS_ACTIVATIONS, ProbeContext
 from ablab.core.engine.task import Batch
 from ablab.core.engine.train import TrainSpec, train
 from ablab.core.plugin_system.registry import build_registry
@@ -57,7 +57,7 @@ def test_relu_layer_with_large_negative_bias_is_all_dead():
     params["l1.b"][0] = -100.0  # member 0: layer 1 dead; member 1 untouched
     x = np.random.default_rng(0).normal(size=(2, 256, 8))
     df = frame(probe("dead_fraction").measure(context(net, params, teacher(), x, np.zeros((2, 256, 1)), seeds=(0, 1))))
-    dead = df.set_index(["seed", "layer"])["value"]
+    dead = df[df["name"] != ACROSS_ACTIVATIONS].set_index(["seed", "layer"])["value"]
     assert dead[(0, 1)] == 1.0 and dead[(0, 2)] == 1.0  # nothing reaches layer 2 either
     assert dead[(1, 1)] < 0.2 and dead[(0, 0)] < 0.2
     assert dead[(0, -1)] == 1.0 and dead[(1, -1)] < 0.2  # input_dead: member 0 is constant on every input
@@ -101,7 +101,8 @@ def test_saturation_of_tanh_with_huge_preactivations():
     small = frame(probe("saturation").measure(context(net, params, teacher(), x * 1e-3, np.zeros((1, 500, 1)))))
     params["l0.W"] *= 1e4
     big = frame(probe("saturation").measure(context(net, params, teacher(), x, np.zeros((1, 500, 1)))))
-    assert small["value"].item() == 0.0 and big["value"].item() > 0.99
+    assert set(small["name"]) == {"h", ACROSS_ACTIVATIONS}  # one activation: the mean over them is it
+    assert (small["value"] == 0.0).all() and (big["value"] > 0.99).all()
 
 
 def linear_rnn(rho, H=6, T=12, B=3):
@@ -282,3 +283,20 @@ def test_probes_see_the_preactivations_each_output_came_from(cell, options):
         assert np.array_equal(act(pre), post), f"layer {layer} {name}: f(pre) != post"
         seen.add(name)
     assert seen, "the cell reported no activations"
+
+
+@pytest.mark.parametrize("name", ["dead_fraction", "mean_shift", "saturation"])
+def test_activity_probes_record_the_mean_over_activations_but_gates(name):
+    """Every cell's activations on one chart: per layer, the mean of the non-gate activations'
+    values (the LSTM's cell_input and cell_output; its gates left out)."""
+    net = RecurrentNet(RecurrentSpec(n_in=2, n_out=1, hidden=4, cell="lstm", layers=2), REGISTRY)
+    params = net.init([0, 1], np.float64)
+    x = np.random.default_rng(0).normal(size=(2, 5, 8, 2)) * 3
+    task = REGISTRY.get("task", "adding")(length=5)
+    df = frame(probe(name).measure(context(net, params, task, x, np.zeros((2, 8, 1)), seeds=(0, 1))))
+    df = df[df["index"] == -1]
+    names = set(df["name"])
+    assert {"cell_input", "cell_output", ACROSS_ACTIVATIONS} <= names and any("gate" in n for n in names)
+    for _, group in df.groupby(["layer", "seed"]):
+        values = group.set_index("name")["value"]
+        assert values[ACROSS_ACTIVATIONS] == pytest.approx((values["cell_input"] + values["cell_output"]) / 2)

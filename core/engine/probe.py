@@ -18,6 +18,10 @@ from ablab.core.engine.losses import LOSSES
 from ablab.core.engine.task import Batch, Task
 from ablab.core.errors import PluginError
 
+# the name of a quantity averaged over a layer's activations other than gates, so that cells
+# whose activations are named differently share one chart (see plugins/probes/activity.py)
+ACROSS_ACTIVATIONS = "activations but gates"
+
 
 @dataclass
 class WindowStats:

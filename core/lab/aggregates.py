@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from ablab.core.lab import curves
 
 CURVE_POINTS = 300  # at most this many steps per curve: a chart cannot show more
-COLUMNS = ["point", "n", "mean", "min", "max", "var"]
+COLUMNS = ["point", "n", "mean", "min", "max", "var", "n_pos", "lmean", "lvar"]
 
 
 def _stats(store, study: str, kind: str, name: str, where, x: str, max_points: int | None) -> pd.DataFrame:
@@ -29,21 +29,23 @@ def _stats(store, study: str, kind: str, name: str, where, x: str, max_points: i
         if len(steps) > max_points:  # evenly spaced, always the first and the last
             stride = (len(steps) - 1) / (max_points - 1)
             base.append(t.c.step.in_(sorted({steps[round(i * stride)] for i in range(max_points)})))
-    q = sa.select(t.c.point, t.c[x], t.c.n, t.c.shift, t.c.s1, t.c.s2, t.c.min, t.c.max).where(*base)
+    sums = [t.c[c] for names in curves.SUMS for c in names]
+    q = sa.select(t.c.point, t.c[x], *sums, t.c.min, t.c.max).where(*base)
     with store.engine.connect() as conn:
         rows = conn.execute(q.order_by(t.c.point_hash, t.c[x])).fetchall()
-    out = pd.DataFrame.from_records(rows, columns=["point", x, "n", "shift", "s1", "s2", "min", "max"])
-    out.insert(3, "mean", out["shift"] + out["s1"] / out["n"])
-    m2 = (out["s2"] - out["s1"] ** 2 / out["n"]).clip(lower=0.0)  # sums of squares are >= 0
-    out["var"] = (m2 / (out["n"] - 1)).where(out["n"] > 1)
+    out = pd.DataFrame.from_records(rows, columns=["point", x, *(c.name for c in sums), "min", "max"])
+    for (n, shift, s1, s2), (mean, var) in zip(curves.SUMS, (("mean", "var"), ("lmean", "lvar"))):
+        out[mean] = (out[shift] + out[s1] / out[n]).where(out[n] > 0)
+        m2 = (out[s2] - out[s1] ** 2 / out[n]).clip(lower=0.0)  # sums of squares are >= 0
+        out[var] = (m2 / (out[n] - 1)).where(out[n] > 1)
     out["point"] = out["point"].map(json.loads)
-    return out.drop(columns=["shift", "s1", "s2"])
+    return out[["point", x, *COLUMNS[1:]]]
 
 
 def metric_curve(store, study: str, metric: str, *, max_points: int = CURVE_POINTS) -> pd.DataFrame:
     """Per configuration and step, over the study's finished runs' finite values of one metric:
-    n, mean, min, max and variance (ddof 1). Columns: point (dict of axis values), step, n, mean,
-    min, max, var."""
+    n, mean, min, max and variance (ddof 1), and over the positive ones n_pos and the mean and
+    variance of log10 (lmean, lvar). Columns: point (dict of axis values), step, then COLUMNS[1:]."""
     t = store.t["curve_stats"]
     return _stats(store, study, "metric", metric, [t.c.idx == curves.SCALAR], "step", max_points)
 
@@ -127,3 +129,34 @@ def final_values(store, study: str, metric: str, *, fraction: float = 0.1) -> pd
     out["value"] = out["value"].astype(float).where(out["present"] == out["tail"])
     out["point"] = out["point"].map(json.loads)
     return out.drop(columns=["present", "tail"])
+
+
+def run_counts(store, study: str) -> pd.DataFrame:
+    """Per configuration and status, how many of the study's current runs: columns point
+    (dict of axis values), status, runs. One GROUP BY, whatever the number of runs."""
+    runs = store.t["runs"]
+    sel = _runs_of_study(store, study)
+    q = (
+        sa.select(sel.c.point, runs.c.status, sa.func.count().label("runs"))
+        .join(runs, runs.c.key == sel.c.run_key)
+        .group_by(sel.c.point, runs.c.status)
+        .order_by(sel.c.point, runs.c.status)
+    )
+    with store.engine.connect() as conn:
+        rows = conn.execute(q).fetchall()
+    out = pd.DataFrame.from_records(rows, columns=["point", "status", "runs"])
+    out["point"] = out["point"].map(json.loads)
+    return out
+
+
+def profile_steps(store, study: str, name: str) -> list[int]:
+    """The checkpoints at which a probe profile (idx >= 0) was recorded."""
+    t = store.t["curve_stats"]
+    q = (
+        sa.select(t.c.step)
+        .where(t.c.study == study, t.c.kind == "probe", t.c.name == name, t.c.idx >= 0)
+        .distinct()
+        .order_by(t.c.step)
+    )
+    with store.engine.connect() as conn:
+        return [r[0] for r in conn.execute(q)]

@@ -14,7 +14,13 @@ s2 += s2_b + 2 d s1_b + k d^2: one INSERT ... ON CONFLICT DO UPDATE, atomic on S
 PostgreSQL alike. When a finished run is replaced (a re-run) or a study's set of runs changes,
 the affected configurations are rebuilt from the raw records instead.
 
-A probe quantity is first averaged over layers within a run, so each run counts once.
+Each row keeps the same four sums for log10 of the positive values (n_pos, lshift, l1, l2), so
+a curve drawn on a log axis gets its mean and band in log space (a geometric mean, a band
+symmetric on the axis), not the log of a linear mean.
+
+A probe quantity is first averaged over layers within a run, so each run counts once. A diverged
+run counts up to the step before it diverged: its records from there on are overflowed numbers
+that would flatten every other curve of the chart.
 """
 
 from __future__ import annotations
@@ -36,48 +42,38 @@ def point_hash(point_json: str) -> str:
     return hashlib.sha256(point_json.encode()).hexdigest()[:16]
 
 
-def define(md: sa.MetaData) -> sa.Table:
-    return sa.Table(
-        "curve_stats",
-        md,
-        sa.Column("study", sa.String(200), sa.ForeignKey("studies.name", ondelete="CASCADE"), primary_key=True),
-        sa.Column("point_hash", sa.String(16), primary_key=True),
-        sa.Column("kind", sa.String(8), primary_key=True),  # metric | probe
-        sa.Column("name", sa.String(130), primary_key=True),  # "loss", or "probe.quantity"
-        sa.Column("idx", sa.Integer, primary_key=True),
-        sa.Column("step", sa.Integer, primary_key=True),
-        sa.Column("point", sa.Text, nullable=False),
-        sa.Column("n", sa.Integer, nullable=False),
-        sa.Column("shift", sa.Float, nullable=False),
-        sa.Column("s1", sa.Float, nullable=False),
-        sa.Column("s2", sa.Float, nullable=False),
-        sa.Column("min", sa.Float, nullable=False),
-        sa.Column("max", sa.Float, nullable=False),
-    )
-
-
-def run_values(metrics, probes) -> dict[tuple[str, str, int, int], float]:
+def run_values(metrics, probes, diverged_step: int | None = None) -> dict[tuple[str, str, int, int], float]:
     """(kind, name, idx, step) -> the run's one finite value: metrics as logged, probe records
-    averaged over layers."""
+    averaged over layers; for a diverged run, only steps before diverged_step."""
+    end = math.inf if diverged_step is None else diverged_step
     out: dict[tuple[str, str, int, int], float] = {}
     for m in metrics:
         v = m["value"]
-        if v is not None and math.isfinite(v):
+        if v is not None and math.isfinite(v) and m["step"] < end:
             out[("metric", m["name"], SCALAR, int(m["step"]))] = float(v)
     sums: dict[tuple, list[float]] = defaultdict(list)
     for p in probes:
-        sums[("probe", f"{p['probe']}.{p['name']}", int(p["idx"]), int(p["step"]))].append(p["value"])
+        if p["step"] < end:
+            sums[("probe", f"{p['probe']}.{p['name']}", int(p["idx"]), int(p["step"]))].append(p["value"])
     for k, vs in sums.items():
         if all(v is not None and math.isfinite(v) for v in vs):
             out[k] = float(sum(vs) / len(vs))
     return out
 
 
-def sums(values: list[float], shift: float) -> dict[str, float]:
+# (count, shift, first sum, second sum) columns of the values and of log10 of the positive values
+SUMS = (("n", "shift", "s1", "s2"), ("n_pos", "lshift", "l1", "l2"))
+
+
+def sums(values: list[float], names: tuple[str, str, str, str] = SUMS[0]) -> dict[str, float]:
+    """n, a shift (their mean) and the sums of deviations from it, under the given column names."""
+    n, shift, s1, s2 = names
+    k = math.fsum(values) / len(values) if values else 0.0
     return {
-        "shift": shift,
-        "s1": math.fsum(v - shift for v in values),
-        "s2": math.fsum((v - shift) ** 2 for v in values),
+        n: len(values),
+        shift: k,
+        s1: math.fsum(v - k for v in values),
+        s2: math.fsum((v - k) ** 2 for v in values),
     }
 
 
@@ -86,17 +82,17 @@ def _upsert(conn, table: sa.Table, rows: list[dict]) -> None:
 
     def merge(stmt):
         old, new = table.c, stmt.excluded
-        d = new.shift - old.shift  # re-express the batch's sums around the stored shift
+        merged = {
+            "min": sa.case((new.min < old.min, new.min), else_=old.min),
+            "max": sa.case((new.max > old.max, new.max), else_=old.max),
+        }
+        for n, shift, s1, s2 in SUMS:  # every right-hand side reads the row as it was before this update
+            d = new[shift] - old[shift]  # re-express the batch's sums around the stored shift
+            merged[n] = old[n] + new[n]
+            merged[s1] = old[s1] + new[s1] + new[n] * d
+            merged[s2] = old[s2] + new[s2] + 2 * d * new[s1] + new[n] * d * d
         return stmt.on_conflict_do_update(
-            index_elements=["study", "point_hash", "kind", "name", "idx", "step"],
-            set_={
-                # every right-hand side reads the row as it was before this update
-                "n": old.n + new.n,
-                "s1": old.s1 + new.s1 + new.n * d,
-                "s2": old.s2 + new.s2 + 2 * d * new.s1 + new.n * d * d,
-                "min": sa.case((new.min < old.min, new.min), else_=old.min),
-                "max": sa.case((new.max > old.max, new.max), else_=old.max),
-            },
+            index_elements=["study", "point_hash", "kind", "name", "idx", "step"], set_=merged
         )
 
     bulk.insert_rows(conn, table, rows, merge)
@@ -113,8 +109,8 @@ def stats_row(study: str, point: str, key, values: list[float]) -> dict:
         "name": name,
         "idx": idx,
         "step": step,
-        "n": len(values),
-        **sums(values, math.fsum(values) / len(values)),
+        **sums(values),
+        **sums([math.log10(v) for v in values if v > 0], SUMS[1]),
         "min": min(values),
         "max": max(values),
     }
@@ -148,14 +144,14 @@ def rebuild(conn, tables, study: str, point: str) -> None:
     stats, runs, links = tables["curve_stats"], tables["runs"], tables["study_runs"]
     h = point_hash(point)
     conn.execute(stats.delete().where(stats.c.study == study).where(stats.c.point_hash == h))
-    keys = [
-        r[0]
-        for r in conn.execute(
-            sa.select(links.c.run_key)
+    diverged_at = dict(
+        conn.execute(
+            sa.select(links.c.run_key, runs.c.diverged_step)
             .join(runs, runs.c.key == links.c.run_key)
             .where(links.c.study == study, links.c.point == point, runs.c.status.in_(FINISHED), current(links))
-        )
-    ]
+        ).all()
+    )
+    keys = list(diverged_at)
     acc: dict[tuple, list[float]] = defaultdict(list)
     for i in range(0, len(keys), 500):
         chunk = keys[i : i + 500]
@@ -168,8 +164,8 @@ def rebuild(conn, tables, study: str, point: str) -> None:
             per_run[row.run_key][1].append(
                 {"step": row.step, "probe": row.probe, "name": row.name, "idx": row.idx, "value": row.value}
             )
-        for metrics, probes in per_run.values():
-            for k, v in run_values(metrics, probes).items():
+        for key, (metrics, probes) in per_run.items():
+            for k, v in run_values(metrics, probes, diverged_at[key]).items():
                 acc[k].append(v)
     rows = [stats_row(study, point, key, vs) for key, vs in acc.items()]
     if rows:

@@ -86,16 +86,28 @@ def m001_initial(conn: sa.Connection) -> None:
 @migration
 def m002_curve_stats(conn: sa.Connection) -> None:
     """Per-configuration curve statistics kept by the store (see ablab.core.lab.curves), and an index
-    to find a run's studies when it finishes; existing studies are filled from their records."""
-    from ablab.core.lab import curves
-
+    to find a run's studies when it finishes. Filled from the records by m005, which completes
+    the table (a migration's schema is frozen here, never taken from today's code)."""
     md = sa.MetaData()
     md.reflect(conn)
-    table = curves.define(md)
-    table.create(conn)
+    sa.Table(
+        "curve_stats",
+        md,
+        sa.Column("study", sa.String(200), sa.ForeignKey("studies.name", ondelete="CASCADE"), primary_key=True),
+        sa.Column("point_hash", sa.String(16), primary_key=True),
+        sa.Column("kind", sa.String(8), primary_key=True),  # metric | probe
+        sa.Column("name", sa.String(130), primary_key=True),  # "loss", or "probe.quantity"
+        sa.Column("idx", sa.Integer, primary_key=True),
+        sa.Column("step", sa.Integer, primary_key=True),
+        sa.Column("point", sa.Text, nullable=False),
+        sa.Column("n", sa.Integer, nullable=False),
+        sa.Column("shift", sa.Float, nullable=False),
+        sa.Column("s1", sa.Float, nullable=False),
+        sa.Column("s2", sa.Float, nullable=False),
+        sa.Column("min", sa.Float, nullable=False),
+        sa.Column("max", sa.Float, nullable=False),
+    ).create(conn)
     sa.Index("ix_study_runs_run_key", md.tables["study_runs"].c.run_key).create(conn)
-    for (study,) in conn.execute(sa.text("SELECT name FROM studies")).all():
-        curves.rebuild_study(conn, md.tables, study)
 
 
 @migration
@@ -117,3 +129,18 @@ def m003_leases_stale_bigint(conn: sa.Connection) -> None:
         sa.Column("value", sa.Text, nullable=False),
     )
     md.create_all(conn)
+
+
+@migration
+def m005_curve_log_stats(conn: sa.Connection) -> None:
+    """Curve statistics of log10 of the positive values (log-axis charts take their mean and
+    band in log space from the store), and diverged runs counted only up to their divergence:
+    every study's statistics are rebuilt from the records."""
+    from ablab.core.lab import curves
+
+    for column, kind in (("n_pos", "INTEGER"), ("lshift", "FLOAT"), ("l1", "FLOAT"), ("l2", "FLOAT")):
+        conn.execute(sa.text(f"ALTER TABLE curve_stats ADD COLUMN {column} {kind} NOT NULL DEFAULT 0"))
+    md = sa.MetaData()
+    md.reflect(conn)
+    for (study,) in conn.execute(sa.text("SELECT name FROM studies")).all():
+        curves.rebuild_study(conn, md.tables, study)

@@ -412,7 +412,7 @@ class Store(Leases):
                 if before.get(r.key) in FINISHED:  # a re-run replaces values already merged: recompute
                     rebuild.update(links.get(r.key, []))
                 elif r.status in FINISHED:
-                    merges.append((links.get(r.key, []), curves.run_values(r.metrics, r.probes)))
+                    merges.append((links.get(r.key, []), curves.run_values(r.metrics, r.probes, r.diverged_step)))
             for study, point in sorted(rebuild):
                 curves.rebuild(conn, self.t, study, point)
             curves.add_runs(conn, self.t["curve_stats"], [m for m in merges if not rebuild.intersection(m[0])])

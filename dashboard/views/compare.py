@@ -4,10 +4,11 @@ training metric as one small multiple per study, on one shared y scale."""
 import pandas as pd
 import streamlit as st
 
+from ablab.core.lab import aggregates
 from ablab.core.lab.results import summary
-from ablab.dashboard import charts
-from ablab.dashboard.common import get_store, load
-from ablab.dashboard.data import band_caption, curves, value_bounds
+from ablab.dashboard import charts, series
+from ablab.dashboard.common import get_store, memo, runs_table
+from ablab.dashboard.data import band_caption
 from ablab.dashboard.viewstate import keep, url_values
 
 st.title("Compare studies")
@@ -23,27 +24,34 @@ if len(chosen) < 2:
     st.warning("Pick at least two studies.")
     st.stop()
 
-loaded = {name: load(store, name) for name in chosen}
-tables = [summary(d["runs"]).assign(study=name) for name, d in loaded.items() if not d["runs"].empty]
+token = store.state_token()
+frames = {name: runs_table(store, name) for name in chosen}
+tables = [summary(f).assign(study=name) for name, f in frames.items() if not f.empty]
+if not tables:
+    st.warning("None of these studies has runs yet.")
+    st.stop()
 table = pd.concat(tables, ignore_index=True)
 first = ["study"] + [c for c in table.columns if c != "study"]
 st.dataframe(table[first], hide_index=True, width="stretch")
 
-metric_names = sorted({n for d in loaded.values() if len(d["metrics"]) for n in d["metrics"]["name"]} - {"baseline"})
+held = pd.concat([aggregates.quantities(store, name) for name in chosen], ignore_index=True)
+metric_names = sorted(set(held[held["kind"] == "metric"]["name"]) - {"baseline"})
 if not metric_names:
     st.stop()
 metric = st.selectbox(
     "Metric", metric_names, index=metric_names.index("loss") if "loss" in metric_names else 0, key="compare_metric"
 )
-frames = []
-for name, d in loaded.items():
-    m = d["metrics"]
-    sel = m[m["name"] == metric] if len(m) else m
-    if len(sel):
-        frame = curves(sel, d["runs"], bounds=value_bounds(metric, sel["value"]))
-        frames.append(frame.assign(facet=f"study={name}"))
-if frames:
-    both = pd.concat(frames, ignore_index=True)
+curves = []
+for name in chosen:
+    stats = memo(
+        (store.url, name, token, "metric", metric), lambda name=name: aggregates.metric_curve(store, name, metric)
+    )
+    if len(stats):
+        configs = series.configurations(list(stats["point"]))
+        frame = series.curves(stats, configs, bounds=series.bounds(metric, stats))
+        curves.append(frame.assign(facet=f"study={name}"))
+if curves:
+    both = pd.concat(curves, ignore_index=True)
     chart = charts.band_chart(
         both, x_title="step", y_title=metric, title=f"{metric} by study", legend_title="configuration", facet_title=None
     )

@@ -1,25 +1,18 @@
 """Results: configurations grouped over seeds, and one chart per quantity the store holds.
 
-Every probe quantity gets its chart from its own records, so a plugin's probe appears here
-without dashboard code. Every choice on the page is kept in the link (see viewstate)."""
+Curves come from the statistics the store keeps per configuration and step (no run's records
+are read: a study of 100,000 runs draws like one of 100). Every probe quantity gets its chart
+from its own statistics, so a plugin's probe appears here without dashboard code. Every choice
+on the page is kept in the link (see viewstate)."""
 
 import streamlit as st
 
+from ablab.core.engine.probe import ACROSS_ACTIVATIONS
+from ablab.core.lab import aggregates
 from ablab.core.lab.results import summary
-from ablab.dashboard import charts
-from ablab.dashboard.common import csv_download, get_store, memo, study_data, study_picker
-from ablab.dashboard.data import (
-    ACROSS_CELLS,
-    band_caption,
-    config_labels,
-    curves,
-    default_facet,
-    filter_runs,
-    probe_quantities,
-    smooth,
-    value_bounds,
-    varying_axes,
-)
+from ablab.dashboard import charts, series
+from ablab.dashboard.common import csv_download, get_store, memo, runs_table, study_picker
+from ablab.dashboard.data import band_caption, config_labels, default_facet, filter_runs, varying_axes
 from ablab.dashboard.viewstate import keep, url_int, url_value, url_values
 
 st.title("Results")
@@ -28,18 +21,19 @@ study = study_picker(store)
 if study is None:
     st.stop()
 token = store.state_token()
-data = study_data(store.url, study, token)
-runs = data["runs"]
-if runs.empty:
+base_key = (store.url, study, token)
+counts_by_point = memo(base_key + ("run counts",), lambda: aggregates.run_counts(store, study))
+if counts_by_point.empty:
     st.warning(f"Study {study!r} has no runs yet.")
     st.stop()
 
-counts = runs["status"].value_counts().to_dict()
-st.caption(" · ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + f" · {len(runs)} runs")
+counts = counts_by_point.groupby("status")["runs"].sum().to_dict()
+st.caption(" · ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + f" · {sum(counts.values())} runs")
+configs = series.configurations(list(counts_by_point["point"]))
 
-varying = varying_axes(runs)
+varying = varying_axes(configs)
 names = [c.lstrip("@") for c in varying]
-facet_default = default_facet(runs)
+facet_default = default_facet(configs)
 default_facet_name = facet_default.lstrip("@") if facet_default else "none"
 with st.expander("Group and smooth", expanded=bool(varying)):
     facet_name = st.selectbox(
@@ -59,7 +53,7 @@ with st.expander("Group and smooth", expanded=bool(varying)):
     )
     keep("color", colour_names, others)
     window = st.slider(
-        "Smoothing: rolling mean over this many logged points, per run (1: none)",
+        "Smoothing: rolling mean over this many logged points of each curve and its band (1: none)",
         1,
         25,
         url_int("smooth", 1, 25, 1),
@@ -70,24 +64,23 @@ filtering = any(k.startswith("f.") for k in st.query_params)
 with st.expander("Filter", expanded=filtering):
     filters = {}
     for c, n in zip(varying, names):
-        values = sorted(runs[c].astype(str).unique())
+        values = sorted(configs[c].astype(str).unique())
         chosen = url_values(f"f.{n}", values)
         filters[c] = st.multiselect(f"Show {n}", values, default=chosen or values, key=f"filter_{c}")
         keep(f"f.{n}", sorted(filters[c]), values)
 
-runs = filter_runs(runs, filters)
+shown_configs = filter_runs(configs, filters)
 # Everything below is a function of the store's state and these choices: memoised on them, a
 # repeat view (or a rerun for another widget) recomputes nothing.
-view_key = (store.url, study, token, tuple((c, tuple(v)) for c, v in sorted(filters.items())))
-if runs.empty:
+view_key = base_key + (tuple((c, tuple(v)) for c, v in sorted(filters.items())),)
+if shown_configs.empty:
     st.warning("No runs match these filters; widen them.")
     st.stop()
 facet = None if facet_name == "none" else "@" + facet_name
 colour = ["@" + n for n in colour_names]
-kept = set(runs["key"])
 
 st.subheader("Configurations (mean and 95% interval over seeds)")
-table = memo(view_key + ("summary",), lambda: summary(runs))
+table = memo(view_key + ("summary",), lambda: summary(filter_runs(runs_table(store, study), filters)))
 headline = [c for c in table.columns if c in names or c in ("runs", "diverged", "failed")]
 headline += [c for c in ("final_loss", "final_loss ±95%", "final_accuracy", "final_accuracy ±95%") if c in table]
 all_columns = list(table.columns)
@@ -100,7 +93,7 @@ st.dataframe(table[shown or headline], hide_index=True, width="stretch")
 csv_download(table, f"{study}-summary", "dl_summary")
 st.page_link("views/runs.py", label="Each run: its curves, configuration and error", query_params={"study": study})
 
-series_labels = sorted(set(config_labels(runs, [c for c in colour if c != facet])))
+series_labels = sorted(set(config_labels(shown_configs, [c for c in colour if c != facet])))
 shared = st.query_params.get("hl")
 picked = st.selectbox(
     "Highlight in every chart",
@@ -115,29 +108,29 @@ drawn = []
 
 
 def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step", baseline=None, variant=None):
-    """One chart of per-run records (run_key, x, value) that select() returns: its log toggle,
-    the chart and its CSV. The records, the curves and the chart spec are memoised."""
-    quantity = view_key + (key, variant, x, window)  # variant: the checkpoint of a profile
-
-    def stats():
-        values = select()
-        values = values[values["run_key"].isin(kept)]
-        positive = values["value"][values["value"] > 0]
-        spread = positive.max() / positive.min() if len(positive) == len(values) and len(positive) else 1.0
-        return values, bool(spread > 1e3), len(positive) > 0, value_bounds(key, values["value"])
-
-    values, default_log, loggable, bounds = memo(quantity + ("values",), stats)
-    if values.empty:
+    """One chart of the store's statistics for one quantity (select() returns them): its log
+    toggle, the chart and its CSV. Statistics, curves and the chart spec are memoised."""
+    quantity = base_key + (key, variant)  # variant: the checkpoint of a profile
+    stats = memo(quantity + ("stats",), select)
+    if stats.empty:
         return
+    default_log, loggable = series.starts_on_log(stats)
     logs, linear = st.query_params.get_all("log"), st.query_params.get_all("lin")
     start = True if key in logs else False if key in linear else default_log  # exploding quantities need it
-    log_y = st.toggle(f"log scale ({title})", value=start, key=f"log_{key}", disabled=not loggable)
+    log_y = st.toggle(f"log scale ({title})", value=start and loggable, key=f"log_{key}", disabled=not loggable)
     keep("log", [k for k in logs if k != key] + ([key] if log_y and not default_log else []), [])
     keep("lin", [k for k in linear if k != key] + ([key] if default_log and not log_y else []), [])
 
     def build():
-        frame = curves(
-            values.rename(columns={x: "xv"}), runs, colour=colour, facet=facet, x="xv", log=log_y, bounds=bounds
+        frame = series.curves(
+            stats,
+            shown_configs,
+            colour=colour,
+            facet=facet,
+            x=x,
+            log=log_y,
+            bounds=series.bounds(key, stats),
+            window=window if x == "step" else 1,
         )
         chart = charts.band_chart(
             frame,
@@ -153,31 +146,32 @@ def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step"
         )
         return frame, chart.to_dict(validate=False)  # the builders make valid specs; tests validate them
 
-    frame, spec = memo(quantity + (tuple(colour), facet, log_y, highlight, title, baseline), build)
+    frame, spec = memo(
+        view_key + (key, variant, tuple(colour), facet, log_y, highlight, window, title, baseline), build
+    )
     st.vega_lite_chart(spec, width="content")  # its own pixel size: see charts.PLOT_WIDTH
     csv_download(frame, f"{study}-{key}", f"dl_{key}")
     drawn.append(frame)
 
 
-metrics = data["metrics"]
-if len(metrics):
-    baseline = runs["baseline"].dropna().mean() if "baseline" in runs else None
+held = memo(base_key + ("quantities",), lambda: aggregates.quantities(store, study))
+metric_names = set(held[held["kind"] == "metric"]["name"])
+if metric_names:
+    base_stats = memo(base_key + ("baseline",), lambda: aggregates.metric_curve(store, study, "baseline"))
+    baseline = float(base_stats["mean"].mean()) if len(base_stats) else None
     st.subheader("Training")
-    present = set(memo(view_key + ("metric names",), lambda: set(metrics["name"])))
     for name, y_title, title, base in (
         ("loss", "training loss", "Loss", baseline),
         ("accuracy", "accuracy", "Accuracy", None),
         ("grad_norm", "pre-clip gradient norm", "Gradient norm", None),
     ):
-        if name in present:
-            draw(
-                lambda name=name: smooth(metrics[metrics["name"] == name], window), name, title, y_title, baseline=base
-            )
+        if name in metric_names:
+            draw(lambda name=name: aggregates.metric_curve(store, study, name), name, title, y_title, baseline=base)
 
 TITLES = {  # readable titles for the built-in probes; any other quantity is titled "probe: name"
-    ("dead_fraction", ACROSS_CELLS): "Dead units (share), every cell's activations but gates",
-    ("mean_shift", ACROSS_CELLS): "Mean activation (mean shift), every cell's activations but gates",
-    ("saturation", ACROSS_CELLS): "Saturated units (share), every cell's activations but gates",
+    ("dead_fraction", ACROSS_ACTIVATIONS): "Dead units (share), every cell's activations but gates",
+    ("mean_shift", ACROSS_ACTIVATIONS): "Mean activation (mean shift), every cell's activations but gates",
+    ("saturation", ACROSS_ACTIVATIONS): "Saturated units (share), every cell's activations but gates",
     ("dead_fraction", "h"): "Dead units (share)",
     ("mean_shift", "h"): "Mean activation (mean shift)",
     ("saturation", "h"): "Saturated units (share)",
@@ -187,49 +181,54 @@ TITLES = {  # readable titles for the built-in probes; any other quantity is tit
     ("grad_through_time", "norm"): "Gradient norm through time ||dL/dh_k||",
     ("memory_span", "accuracy"): "Recall accuracy by lag",
 }
-probes = data["probes"]
-if len(probes):
-    scalars, profiles = memo(view_key + ("probe quantities",), lambda: probe_quantities(probes))
-    if scalars:
-        st.subheader("Probes over training")
-    by_probe: dict[str, dict] = {}
-    for probe, name, series in scalars:
-        by_probe.setdefault(probe, {})[name] = series
-    for probe, quantities in by_probe.items():  # one chart per probe; its quantities one pick away
-        names_ = sorted(quantities)
-        first = next((n for n in (ACROSS_CELLS, "h") if n in quantities), names_[0])
-        name = first
-        if len(names_) > 1:
-            name = st.selectbox(
-                f"{probe}: quantity ({len(names_)})",
-                names_,
-                index=names_.index(url_value(f"q.{probe}", names_, first)),
-                key=f"q_{probe}",
-            )
-            keep(f"q.{probe}", name, first)
-        title = TITLES.get((probe, name), f"{probe}: {name}")
-        draw(lambda q=quantities[name]: smooth(q, window), f"{probe}.{name}", title, f"{probe}.{name}")
-    for probe, name, profile in profiles:
-        key = f"{probe}.{name}"
-        st.subheader(TITLES.get((probe, name), f"{probe}: {name} by index"))
-        steps = sorted(profile["step"].unique())
-        default_at = steps[0] if probe == "grad_through_time" else steps[-1]  # init shows eta; the end, memory
-        at = st.select_slider(
-            "Checkpoint (step)",
-            options=steps,
-            value=int(url_value(f"at.{key}", [str(s) for s in steps], str(default_at))),
-            key=f"at_{key}",
+probe_rows = held[held["kind"] == "probe"]
+# a quantity with one number per checkpoint is a scalar (even beside per-unit values: units have
+# no order a curve could follow); one recorded only along an index (a lag) is a profile
+scalar_names = sorted(set(probe_rows[~probe_rows["profile"]]["name"]))
+profile_names = sorted(set(probe_rows[probe_rows["profile"]]["name"]) - set(scalar_names))
+if scalar_names:
+    st.subheader("Probes over training")
+by_probe: dict[str, list[str]] = {}
+for full in scalar_names:
+    probe, name = full.split(".", 1)
+    by_probe.setdefault(probe, []).append(name)
+for probe, names_ in by_probe.items():  # one chart per probe; its quantities one pick away
+    first = next((n for n in (ACROSS_ACTIVATIONS, "h") if n in names_), names_[0])
+    name = first
+    if len(names_) > 1:
+        name = st.selectbox(
+            f"{probe}: quantity ({len(names_)})",
+            names_,
+            index=names_.index(url_value(f"q.{probe}", names_, first)),
+            key=f"q_{probe}",
         )
-        keep(f"at.{key}", str(at), str(default_at))
-        x_title = "lag from the last step (t - k)" if probe in ("grad_through_time", "memory_span") else "index"
-        draw(
-            lambda p=profile, at=at: p[p["step"] == at],
-            f"{key}@{at}",
-            f"{key} at step {at}",
-            key,
-            x="idx",
-            x_title=x_title,
-        )
+        keep(f"q.{probe}", name, first)
+    title = TITLES.get((probe, name), f"{probe}: {name}")
+    draw(
+        lambda p=probe, n=name: aggregates.probe_curve(store, study, p, n), f"{probe}.{name}", title, f"{probe}.{name}"
+    )
+for full in profile_names:
+    probe, name = full.split(".", 1)
+    st.subheader(TITLES.get((probe, name), f"{probe}: {name} by index"))
+    steps = memo(base_key + ("steps", full), lambda full=full: aggregates.profile_steps(store, study, full))
+    default_at = steps[0] if probe == "grad_through_time" else steps[-1]  # init shows eta; the end, memory
+    at = st.select_slider(
+        "Checkpoint (step)",
+        options=steps,
+        value=int(url_value(f"at.{full}", [str(s) for s in steps], str(default_at))),
+        key=f"at_{full}",
+    )
+    keep(f"at.{full}", str(at), str(default_at))
+    x_title = "lag from the last step (t - k)" if probe in ("grad_through_time", "memory_span") else "index"
+    draw(
+        lambda p=probe, n=name, at=at: aggregates.probe_profile(store, study, p, n, step=at),
+        full,
+        f"{full} at step {at}",
+        full,
+        x="idx",
+        x_title=x_title,
+        variant=at,
+    )
 
 caption = band_caption(*drawn)
 if caption:

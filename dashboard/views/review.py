@@ -35,10 +35,10 @@ with st.form("review", clear_on_submit=True):
 
 if any(s["counts"] for s in store.studies() if s["name"] == study):  # run counts, not the runs themselves
     from ablab.core.lab.results import summary
-    from ablab.dashboard.common import load
+    from ablab.dashboard.common import runs_table
     from ablab.dashboard.report import build_report, headline_columns
 
-    table = summary(load(store, study)["runs"])
+    table = summary(runs_table(store, study))
     columns = st.multiselect(
         "Report table columns",
         list(table.columns),

@@ -1,11 +1,30 @@
-"""Probes on activation values: dead units, mean shift, saturation."""
+"""Probes on activation values: dead units, mean shift, saturation.
+
+Cells name their activations differently (the RNN's "h", the LSTM's "cell_input" and
+"cell_output", the GRU's "candidate"), so each probe also records ACROSS_ACTIVATIONS: per layer,
+the mean over the activations other than gates. It puts every cell on one chart, with a band
+over seeds like any other quantity."""
+
+from collections import defaultdict
 
 import numpy as np
 
-from ablab.core.engine.probe import Probe, is_recurrent
+from ablab.core.engine.probe import ACROSS_ACTIVATIONS, Probe, is_recurrent
 from ablab.plugin import hookimpl
 
 SATURATION_EPS = 1e-2  # a derivative below this passes (almost) no gradient
+
+
+def across_activations(ctx, probe: str, per_activation: list[tuple[int, str, np.ndarray]]) -> list[dict]:
+    """Records of the mean over each layer's non-gate activations of (layer, name, (S,) values)."""
+    by_layer = defaultdict(list)
+    for layer, name, values in per_activation:
+        if "gate" not in name:
+            by_layer[layer].append(values)
+    out = []
+    for layer, values in sorted(by_layer.items()):
+        out += ctx.record(probe, ACROSS_ACTIVATIONS, np.mean(values, axis=0), layer)
+    return out
 
 
 class DeadFraction(Probe):
@@ -20,11 +39,13 @@ class DeadFraction(Probe):
     summary = "share of units with zero activation derivative on every probe sample and step"
 
     def measure(self, ctx):
-        out = []
+        out, seen = [], []
         layers = ctx.net.activations(ctx.forward[1])
         for layer, name, act, pre, post in layers:
             alive = (act.deriv(pre, post) != 0).any(axis=1)  # (S,units)
-            out += ctx.record(self.name, name, 1.0 - alive.mean(axis=1), layer)
+            seen.append((layer, name, 1.0 - alive.mean(axis=1)))
+            out += ctx.record(self.name, name, seen[-1][2], layer)
+        out += across_activations(ctx, self.name, seen)
         if not is_recurrent(ctx.net) and layers:
             silent = np.stack([(post == 0).all(axis=2) for *_, post in layers])  # (L,S,B): layer all zero
             out += ctx.record(self.name, "input_dead", silent.any(axis=0).mean(axis=1))
@@ -40,14 +61,15 @@ class MeanShift(Probe):
     summary = "mean activation output per layer (and per unit)"
 
     def measure(self, ctx):
-        out = []
+        out, seen = [], []
         for layer, name, _act, _pre, post in ctx.net.activations(ctx.forward[1]):
             unit_mean = post.mean(axis=1)  # (S,units)
-            out += ctx.record(self.name, name, unit_mean.mean(axis=1), layer)
+            seen.append((layer, name, unit_mean.mean(axis=1)))
+            out += ctx.record(self.name, name, seen[-1][2], layer)
             if name == "h":
                 for j in range(unit_mean.shape[1]):
                     out += ctx.record(self.name, name, unit_mean[:, j], layer, j)
-        return out
+        return out + across_activations(ctx, self.name, seen)
 
 
 class Saturation(Probe):
@@ -58,11 +80,12 @@ class Saturation(Probe):
     summary = "share of unit-steps with activation derivative below 0.01"
 
     def measure(self, ctx):
-        out = []
+        out, seen = [], []
         for layer, name, act, pre, post in ctx.net.activations(ctx.forward[1]):
             small = np.abs(act.deriv(pre, post)) < SATURATION_EPS
-            out += ctx.record(self.name, name, small.reshape(small.shape[0], -1).mean(axis=1), layer)
-        return out
+            seen.append((layer, name, small.reshape(small.shape[0], -1).mean(axis=1)))
+            out += ctx.record(self.name, name, seen[-1][2], layer)
+        return out + across_activations(ctx, self.name, seen)
 
 
 @hookimpl
