@@ -4,8 +4,10 @@
 
 For each size it fills a fresh store through `Store.write_runs` in jobs of 20 seeds (as the
 runner writes an ensemble job) and prints runs written per second; then it times the curve,
-profile and final-value queries the pages make, beside the old way (every raw row loaded into
-pandas and aggregated there, `results.run_tables`), which it skips above 20,000 runs (minutes).
+profile and final-value queries the pages make, and the run table (`results.run_frame` from the
+per-run summaries: every column, and the headline columns `ablab results` shows), beside the old
+way (every raw row loaded into pandas and summarised there, as `run_tables` did and migration
+m004's backfill does), which it skips above 20,000 runs (minutes).
 --postgres also runs every size against a throwaway PostgreSQL server (needs initdb/pg_ctl).
 """
 
@@ -19,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ablab.core.lab import aggregates
-from ablab.core.lab.results import run_tables
+from ablab.core.lab import aggregates, run_summaries
+from ablab.core.lab.results import assemble, run_frame, run_meta
 from ablab.core.lab.store import RunResult, Store
 from ablab.core.lab.study import parse_study
 from ablab.core.plugin_system.registry import build_registry
@@ -38,16 +40,23 @@ train = {{ steps = 300, batch_size = 8, log_every = 10 }}
 [axes]
 "model.cell" = ["rnn", "lstm", "gru", "lstm-cifg"]
 "optimizer.lr" = [0.001, 0.003, 0.01, 0.03, 0.1]
+"model.hidden" = {hidden}
 """
 STEPS = range(0, 300, 10)
 JOB = 20  # runs written per transaction
 
 
 def fill(store: Store, n_runs: int) -> float:
-    """Write n_runs synthetic runs (30 logged steps of 3 metrics, a 10-lag profile at 2 steps);
+    """Write n_runs synthetic runs (30 logged steps of 3 metrics and a baseline, a 10-lag profile
+    and two scalar probe values at 2 steps);
     returns runs written per second."""
     registry = build_registry(entry_points=False)
-    study = parse_study(STUDY.format(seeds=list(range(max(1, n_runs // 20)))), "load.toml", registry)
+    # 20 configurations up to 20,000 runs; above, more hidden sizes (a study has at most 1,000 seeds)
+    hidden = list(range(8, 8 + -(-n_runs // 20000)))
+    configs = 20 * len(hidden)
+    study = parse_study(
+        STUDY.format(seeds=list(range(max(1, n_runs // configs))), hidden=hidden), "load.toml", registry
+    )
     runs = study.runs(registry)
     store.save_study(study, runs)
     rng = np.random.default_rng(0)
@@ -72,6 +81,12 @@ def fill(store: Store, n_runs: int) -> float:
             for i, s in enumerate((0, 300))
             for k in range(10)
         ]
+        metrics.append({"step": 0, "name": "baseline", "value": 0.5})
+        probes += [
+            {"step": s, "probe": "gates", "name": n, "layer": 0, "idx": -1, "value": float(rng.random())}
+            for s in (0, 300)
+            for n in ("forget_mean", "input_mean")
+        ]
         batch.append(RunResult(r.key, "done", 1.0, metrics, probes))
         if len(batch) == JOB:
             store.write_runs(batch)
@@ -87,6 +102,13 @@ def timed(fn) -> tuple[float, object]:
     return time.perf_counter() - started, out
 
 
+def old_run_frame(store: Store, study: str):
+    """The run table the old way: every metric and probe record into pandas, summarised there."""
+    keys = [r[0] for r in store.run_rows(study)]
+    values = run_summaries.summarize(store.metrics_of(keys), store.probes_of(keys))
+    return assemble(run_meta(store, study), values)
+
+
 def measure(url: str, n_runs: int, label: str) -> None:
     store = Store(url)
     rate = fill(store, n_runs)
@@ -98,8 +120,11 @@ def measure(url: str, n_runs: int, label: str) -> None:
         f"{label:10} {n_runs:>7} runs  write {rate:6.0f} runs/s  curve {t_curve:6.3f} s ({len(curve)} rows)  "
         f"profile {t_profile:6.3f} s  final values {t_final:6.2f} s ({len(finals)} runs)"
     )
+    t_frame, frame = timed(lambda: run_frame(store, "load"))
+    t_head, _ = timed(lambda: run_frame(store, "load", columns=["final_loss", "final_accuracy"]))
+    line += f"\n{'':10} run_frame {t_frame:6.2f} s ({frame.shape[1]} columns)  headline columns {t_head:6.2f} s"
     if n_runs <= 20000:
-        t_old, _ = timed(lambda: run_tables(store, "load"))
+        t_old, _ = timed(lambda: old_run_frame(store, "load"))
         line += f"  | raw rows into pandas: {t_old:6.2f} s"
     print(line, flush=True)
 

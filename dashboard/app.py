@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="ablab", page_icon=":material/science:", layout="wide")
+# An emoji icon is drawn in the browser; a :material/...: page icon is fetched from fonts.gstatic.com,
+# which fails offline (a console error on every page) and tells Google who reads the dashboard.
+st.set_page_config(page_title="ablab", page_icon="🧪", layout="wide")
 
 PAGES = [
     st.Page("views/home.py", title="Home", icon=":material/home:", default=True),

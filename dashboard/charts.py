@@ -7,12 +7,17 @@ ablab.dashboard.data.curves): one row per series, x (and facet). A series is one
 Readable at 24+ series: one small multiple per value of the facet axis, every series its own
 (colour, dash) pair (10 colours, then the same colours dashed), the legend outside the plot with
 no entry cut, a y-domain that follows the data and a height per facet row, never a shared one.
+A share (accuracy, dead units, a rate: see is_share) is drawn on 0..1, so two charts
+of shares compare by eye; an axis of whole numbers (a lag, an index) has whole-number ticks.
 """
 
 from __future__ import annotations
 
 import altair as alt
+import numpy as np
 import pandas as pd
+
+from ablab.dashboard.data import SHARE_WORDS
 
 # Charts have fixed pixel sizes, legends and axes added around the plot (autosize "pad"). Sized
 # to their container (Streamlit's default, autosize "fit") the legend's rows were taken out of
@@ -25,6 +30,14 @@ DASHES = [[1, 0], [7, 3], [2, 2], [10, 3, 2, 3], [4, 6]]
 PLOT_HEIGHT = 240  # one plot area, px; a faceted chart grows a row at a time
 FACET_WIDTH = 270  # three across fit a 1400 px window beside the sidebar
 FACET_COLUMNS = 3
+
+
+def is_share(quantity: str, values: pd.Series) -> bool:
+    """A share: its name says so (data.SHARE_WORDS, as series.bounds clamps bands) and every
+    finite value lies in [0, 1]."""
+    v = pd.Series(values, dtype=float)
+    v = v[np.isfinite(v)]
+    return bool(len(v)) and bool(((v >= 0) & (v <= 1)).all()) and any(w in quantity for w in SHARE_WORDS)
 
 
 def styles(labels) -> pd.DataFrame:
@@ -85,14 +98,33 @@ def band_chart(
     highlight: str | None = None,
     legend_title: str = "configuration",
     facet_title: str | None = None,
+    share: bool | None = None,
 ):
-    """Mean line per series with its shaded band, faceted when data has a facet column."""
+    """Mean line per series with its shaded band, faceted when data has a facet column.
+
+    share: the quantity is a share, drawn on a 0..1 axis; None decides from y_title and the
+    values (is_share). The baseline, if given, is a dashed rule labelled
+    "{baseline_label} {baseline}" at its right end."""
     pick = _highlight(highlight)
-    y_scale = alt.Scale(type="log") if log_y else alt.Scale(zero=False)
+    if share is None:
+        share = is_share(y_title, pd.concat([data["mean"], data["lo"], data["hi"]]))
+    values = pd.concat([data["mean"], data["lo"], data["hi"]]).astype(float)
+    values = values[np.isfinite(values)]
+    if log_y:
+        y_scale = alt.Scale(type="log")
+    elif share:
+        y_scale = alt.Scale(domain=[0, 1])
+    elif len(values) and values.min() == values.max():  # a flat line: Vega's zero-width axis read "0.000000"
+        c = float(values.min())
+        y_scale = alt.Scale(domain=[0, 1] if c == 0 else sorted([0, 2 * c]))
+    else:
+        y_scale = alt.Scale(zero=False)
     x_scale = alt.Scale(type="log") if log_x else alt.Scale()
+    whole = bool(len(data)) and bool(np.all(np.mod(data["x"].astype(float), 1) == 0))
+    x_axis = alt.Axis(tickMinStep=1, format="d") if whole else alt.Axis()  # a lag has no half steps
     faceted = "facet" in data.columns  # even one facet: its header says which value the data has
     enc = _encodings(data["config"], legend_title, below=faceted)
-    base = alt.Chart().encode(x=alt.X("x:Q", title=x_title, scale=x_scale), color=enc["color"])
+    base = alt.Chart().encode(x=alt.X("x:Q", title=x_title, scale=x_scale, axis=x_axis), color=enc["color"])
     line = (
         base.mark_line(strokeWidth=2)
         .encode(
@@ -115,14 +147,21 @@ def band_chart(
         y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q", opacity=alt.condition(pick, alt.value(0.16), alt.value(0.03))
     )
     layers = [area, line]
-    if baseline is not None:  # one rule per facet: aggregate the rows away first
+    if baseline is not None:  # one rule (and label) per facet: aggregate the rows away first
+        named = f"{baseline_label} {baseline:.3g}"
         rule = (
             alt.Chart()
             .transform_aggregate(rows="count()")
             .mark_rule(strokeDash=[6, 4], color="gray")
-            .encode(y=alt.datum(baseline), tooltip=[alt.Tooltip("rows:Q", title=f"{baseline_label} {baseline:.4g}")])
+            .encode(y=alt.datum(baseline), tooltip=[alt.Tooltip("rows:Q", title=named)])
         )
-        layers.append(rule)
+        label = (  # the rule says what it is where it is drawn: a dashed line in no legend puzzled readers
+            alt.Chart()
+            .transform_aggregate(rows="count()")
+            .mark_text(align="right", baseline="bottom", dy=-3, color="gray", fontSize=11)
+            .encode(x=alt.datum(float(data["x"].max())), y=alt.datum(baseline), text=alt.datum(named))
+        )
+        layers += [rule, label] if len(data) else [rule]
     if not faceted:
         chart = alt.layer(*layers, data=data).properties(title=title, width=PLOT_WIDTH, height=PLOT_HEIGHT)
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ablab.core.lab.store import Store, StoreError, default_store_url
+from ablab.dashboard.viewstate import new_view
 
 
 def store_url() -> str:
@@ -58,10 +59,17 @@ def study_picker(store: Store, label: str = "Study") -> str | None:
         st.warning(f"Study {wanted!r} is not in this store (it may have been removed); pick another.")
         wanted = None
     index = names.index(wanted) if wanted in names else 0
-    choice = st.selectbox(label, names, index=index, key="study_picker")
+    choice = st.selectbox(label, names, index=index, key="study_picker", on_change=_new_study)
     if st.query_params.get("study") != choice:
         st.query_params["study"] = choice
     return choice
+
+
+def _new_study() -> None:
+    """Another study was picked: it opens at its own default view. The page's other choices
+    (filters, colours, columns, highlight, configuration, run) name the old study's axes and
+    values; kept, a filter would hide the new study's configurations that the old one lacked."""
+    new_view(study=st.session_state["study_picker"])
 
 
 def empty_store() -> None:

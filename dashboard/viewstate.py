@@ -1,6 +1,12 @@
 """The view's state in the link: every choice a page offers reads its start value from the URL
 and writes it back, so a pasted link reopens the same view. A value equal to its default is left
-out of the URL, which keeps links short."""
+out of the URL, which keeps links short.
+
+Picking another study starts a new view (common.study_picker): the link keeps only the study, and
+every widget key made with wkey() is new. A new key is what makes it a new widget in the browser:
+the browser keeps each widget's last value under its key and sends it with the next change, so a
+filter, colour or column choice made on the old study came back one widget change later, and the
+link lagged one change behind what the page had just shown."""
 
 from __future__ import annotations
 
@@ -25,6 +31,21 @@ def url_int(key: str, low: int, high: int, default: int) -> int:
     except ValueError:
         return default
     return min(max(value, low), high)
+
+
+GENERATION = "_view_generation"  # session state: how many times this session picked another study
+
+
+def wkey(name: str) -> str:
+    """The widget key `name` for the view on show: unchanged until another study is picked."""
+    generation = st.session_state.get(GENERATION, 0)
+    return name if generation == 0 else f"{name}~{generation}"
+
+
+def new_view(**kept: str) -> None:
+    """Start a new view: the link holds only `kept`, and wkey() makes new widget keys."""
+    st.query_params.from_dict(kept)
+    st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
 
 
 def keep(key: str, value, default) -> None:

@@ -213,3 +213,72 @@ def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
         dark.screenshot(path=ARTIFACTS / "embeddings-dark.png")
         mark("every page")
         browser.close()
+
+
+def pick(page, label: str, option) -> None:
+    """Choose an option of a Streamlit selectbox (option: its exact text or a compiled regex),
+    once the page's script has finished: a dropdown opened mid-run closes when its widget is
+    redrawn, and a rerun may show the previous widget beside the new one."""
+    from playwright.sync_api import expect
+
+    idle = page.locator("[data-testid='stApp'][data-test-script-state='notRunning']")
+    expect(idle).to_have_count(1, timeout=60000)
+    box = page.locator("[data-testid='stSelectbox']").filter(has_text=label)
+    expect(box).to_have_count(1, timeout=30000)
+    box.click()
+    page.get_by_role("option", name=option, exact=isinstance(option, str)).click()
+
+
+def query(url: str) -> dict:
+    from urllib.parse import parse_qs, urlparse
+
+    return parse_qs(urlparse(url).query)
+
+
+def test_the_address_bar_follows_each_choice_at_once_and_nothing_leaves_the_machine(dashboard, tmp_path):
+    """A link copied right after a choice reopens that view: the address bar is read as soon as
+    the chosen view shows, never after another widget change. Every page, offline: no request
+    goes anywhere but the dashboard's own server (the page icon was fetched from Google)."""
+    import re
+    from urllib.parse import urlparse
+
+    from dashboard_helpers import two_studies
+    from playwright.sync_api import expect, sync_playwright
+
+    two_studies(f"sqlite:///{tmp_path / 'store.sqlite'}")  # the store the dashboard fixture serves
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        outside = []
+        page.on(
+            "request",
+            lambda r: r.url.startswith("data:") or urlparse(r.url).hostname == "127.0.0.1" or outside.append(r.url),
+        )
+
+        # Results: a filter made on one study must not follow the reader to the next one
+        page.goto(f"{dashboard}/results?study=cells&f.model.cell=rnn")
+        expect(page.get_by_text("6 runs")).to_be_visible(timeout=60000)
+        pick(page, "Study", "rates")
+        expect(page.get_by_text("· 8 runs")).to_be_visible(timeout=30000)  # the new study's view
+        assert query(page.url) == {"study": ["rates"]}, page.url
+        pick(page, "Highlight in every chart", "cell=gru, lr=0.01")
+        expect(page).to_have_url(re.compile(r"\?study=rates&hl=cell%3Dgru%2C\+lr%3D0\.01$"), timeout=10000)
+
+        # Runs: the configuration, the run and the study, each in the link as soon as it shows
+        page.goto(f"{dashboard}/runs?study=cells")
+        expect(page.get_by_text('"cell": "lstm"')).to_be_visible(timeout=60000)  # the first configuration
+        pick(page, "Configuration", "cell=rnn")
+        expect(page.get_by_text('"cell": "rnn"')).to_be_visible(timeout=30000)
+        assert query(page.url) == {"study": ["cells"], "config": ["cell=rnn"]}, page.url
+        pick(page, "Run", re.compile(r"^seed 10 "))
+        expect(page).to_have_url(re.compile(r"seed=10"), timeout=10000)
+        pick(page, "Study", "rates")
+        expect(page.get_by_text('"lr": 0.01')).to_be_visible(timeout=30000)
+        assert query(page.url) == {"study": ["rates"]}, page.url
+
+        for name in ("", "results", "runs", "compare", "claims", "run", "review", "embeddings", "plugins"):
+            page.goto(f"{dashboard}/{name}")
+            expect(page.locator("h1").first).to_be_visible(timeout=30000)
+            page.wait_for_timeout(1000)  # late requests: icons, fonts, charts
+        browser.close()
+    assert outside == [], outside

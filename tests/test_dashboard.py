@@ -241,7 +241,7 @@ def test_band_chart_spec():
     lstm0 = data[data["config"] == "cell=lstm"].iloc[0]
     assert lstm0["lo"] == lstm0["hi"] == lstm0["mean"] and lstm0["interval"] == "one seed"
     spec = charts.band_chart(data, x_title="step", y_title="loss", title="Loss", baseline=0.5, log_y=True).to_dict()
-    assert spec["title"] == "Loss" and len(spec["layer"]) == 3 and spec["height"] >= 150
+    assert spec["title"] == "Loss" and len(spec["layer"]) == 4 and spec["height"] >= 150  # area, line, rule, label
     line = spec["layer"][1]
     assert line["mark"]["type"] == "line" and line["encoding"]["y"]["scale"]["type"] == "log"
     assert any(p.get("bind") == "legend" for p in spec.get("params", []))  # legend click highlights

@@ -223,3 +223,16 @@ def test_speed_paths_are_declared_not_discovered():
     assert net.fused == [None, None]
     net.forward(net.init([0]), np.zeros((1, 3, 2, 2), np.float32))
     assert len(calls) == 2 * 3  # every step of both layers went through OwnStep.step
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gradients_exact_when_the_backward_works_in_chunks_of_steps(cell, monkeypatch):
+    """backward sums dW, db and dU one chunk of steps at a time (model.DA_CHUNK_BYTES); at test
+    sizes one chunk holds every step unless the limit is lowered, as here to 2 steps."""
+    import ablab.core.engine.model as model
+
+    spec = RecurrentSpec(n_in=3, n_out=2, hidden=4, cell=cell, layers=2, readout="all")
+    net = RecurrentNet(spec, REGISTRY)
+    monkeypatch.setattr(model, "DA_CHUNK_BYTES", 2 * 3 * net.cells[0].n_blocks * 4 * 8)  # B=3, float64
+    errors = check_model(net, loss="xent", T=5, B=3)
+    assert set(errors) >= {"l0.W", "l1.b", "x"} and max(errors.values()) < 1e-6

@@ -26,7 +26,8 @@ def test_activation_and_initializer_options_reach_their_checks(capsys):
 def test_check_plugin_with_a_wrong_option_names_it(capsys):
     assert main(["check-plugin", "cell", "indrnn", "--option", "horizn=10"]) == 2
     assert (
-        "has no option 'horizn'; options: horizon (default 100), activation (default 'relu')" in capsys.readouterr().err
+        "has no option 'horizn' (did you mean 'horizon'?); options: horizon (default 100), activation (default 'relu')"
+        in capsys.readouterr().err
     )
     assert main(["check-plugin", "probe", "gates", "--option", "x=1"]) == 1
     assert "a probe check takes no options" in capsys.readouterr().err

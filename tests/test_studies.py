@@ -63,13 +63,16 @@ def test_keys_are_stable_and_distinct():
 BAD = [
     ("[study\nname = 'x'", "not valid TOML"),
     (TINY.replace("seeds = [0, 1]", 'seeds = [0, 1]\ncolour = "red"'), "[study.colour] unknown key; allowed keys:"),
-    (TINY.replace("hidden = 4", "hidden = 4, hiden = 5"), "unknown key 'hiden'; allowed keys:"),
+    (
+        TINY.replace("hidden = 4", "hidden = 4, hiden = 5"),
+        "[base] model: unknown key 'hiden' (did you mean 'hidden'?); allowed keys:",
+    ),
     (TINY.replace("hidden = 4", 'hidden = "four"'), "model.hidden must be a whole number, got 'four'"),
     (TINY.replace('name = "adding"', 'name = "addition"'), "no task named 'addition'; available tasks: adding, charlm"),
     (TINY.replace('"model.cell" = ["rnn", "gru"]', '"model.cell" = []'), "[axes.model.cell] must be a non-empty list"),
     (
         TINY.replace('"model.cell" = ["rnn", "gru"]', '"model.cell" = ["rnn", "grux"]'),
-        "in model.cell = 'grux', optimizer.lr = 0.01: no cell named 'grux'; available cells: gru",
+        "in model.cell = 'grux', optimizer.lr = 0.01: no cell named 'grux' (did you mean 'gru'?); available cells: gru",
     ),
     (
         TINY.replace('probes = ["grad_through_time"]', 'probes = ["gradient"]'),
@@ -103,6 +106,52 @@ def test_bad_study_files_name_file_key_and_fix(tmp_path, text, message):
     with pytest.raises(StudyError) as info:
         load_study(path, REGISTRY)
     assert message in str(info.value) and str(path) in str(info.value)
+
+
+# A mistake in [base] of a study with axes is the base's, not its first axis point's; a near miss
+# of a key or a plugin name gets a hint.
+TYPOS = [
+    ("hidden = 4", "hiden = 4", "[base] model: unknown key 'hiden' (did you mean 'hidden'?)"),
+    ('name = "adding"', 'name = "addin"', "[base] no task named 'addin' (did you mean 'adding'?)"),
+    ("length = 6", "lenght = 6", "[base] task Adding has no option 'lenght' (did you mean 'length'?)"),
+    ("steps = 5", "step = 5", "[base] train: unknown key 'step' (did you mean 'steps'?)"),
+    ('["grad_through_time"]', '["grad_through_tim"]', "probe 'grad_through_tim' (did you mean 'grad_through_time'?)"),
+    ("[axes]", "optimizer = { name = 'adamm' }\n[axes]", "[base] optimizer: optimizer.name must be one of"),
+    ("seeds = [0, 1]", "seeds = [0, 1]\nseed = 2", "[study.seed] unknown key (did you mean 'seeds'?)"),
+    (
+        '["rnn", "gru"]',
+        '["rnn", "lstmm"]',
+        "in model.cell = 'lstmm', optimizer.lr = 0.01: no cell named 'lstmm' (did you",
+    ),
+]
+
+
+@pytest.mark.parametrize("old,new,message", TYPOS, ids=[t[1] for t in TYPOS])
+def test_typos_are_placed_and_hinted(old, new, message):
+    with pytest.raises(StudyError) as info:
+        parse_study(TINY.replace(old, new), "typo.toml", REGISTRY)
+    assert message in str(info.value)
+    if message.startswith("[base]"):
+        assert " in model.cell" not in str(info.value)
+
+
+@pytest.mark.parametrize("typo", TYPOS[:2], ids=["key", "plugin name"])
+def test_the_cli_reports_a_typo_in_base_on_one_line_with_its_hint(tmp_path, typo):
+    import subprocess
+    import sys
+
+    old, new, message = typo
+    path = tmp_path / "typo.toml"
+    path.write_text(TINY.replace(old, new))
+    argv = [sys.executable, "-m", "ablab.core.cli", "run", str(path), "--store", f"sqlite:///{tmp_path / 's.sqlite'}"]
+    out = subprocess.run(argv, capture_output=True, text=True)
+    (line,) = out.stderr.strip().splitlines()  # one line, no traceback
+    assert out.returncode == 2 and message in line and str(path) in line and " in model.cell" not in line, line
+
+
+def test_a_base_value_that_every_axis_point_overrides_is_no_error():
+    study = parse_study(TINY.replace('cell = "rnn"', 'cell = "rn"'), "t.toml", REGISTRY)  # the axis sets the cell
+    assert {c["model"]["cell"] for _, c in study.configurations()} == {"rnn", "gru"}
 
 
 def test_missing_file_is_a_clear_error(tmp_path):

@@ -169,10 +169,16 @@ def test_value_clipping_is_elementwise():
         (lambda: TrainSpec(steps=0), "train.steps"),
         (lambda: train(net(), adding(), SPEC, seeds=[]), "at least one seed"),
         (lambda: train(net(), adding(), SPEC, seeds=[1, 1]), "distinct"),
-        (lambda: net(cell_options={"forget_bais": 1.0}), "no option 'forget_bais'; options: forget_bias"),
+        (
+            lambda: net(cell_options={"forget_bais": 1.0}),
+            r"no option 'forget_bais' \(did you mean 'forget_bias'\?\); options: forget_bias",
+        ),
         (lambda: net(cell_options={"peepholes": 1}), "must be true or false"),
         (lambda: net(cell="rnn", cell_options={"activation": "tanhh"}), "available activations: elu"),
-        (lambda: net(recurrent_init={"name": "orthogonal", "gian": 1}), "no option 'gian'; options: gain"),
+        (
+            lambda: net(recurrent_init={"name": "orthogonal", "gian": 1}),
+            r"no option 'gian' \(did you mean 'gain'\?\); options: gain",
+        ),
         (lambda: adding(length=1), "length must be >= 2"),
     ],
 )
@@ -229,3 +235,16 @@ def test_model_activation_on_a_cell_without_one_is_a_clear_error():
 
     with pytest.raises(ConfigError, match="cell 'plain' has no activation to set.*options: width"):
         cell_options(Plain, "plain", {}, "relu")
+
+
+def test_member_equals_solo_run_when_the_backward_works_in_chunks(monkeypatch):
+    """The chunk length of the backward's da buffer depends on batch and width only, never on
+    the ensemble size, so members still sum in a solo run's order (3 steps per chunk here)."""
+    import ablab.core.engine.model as model
+
+    monkeypatch.setattr(model, "DA_CHUNK_BYTES", 3 * 8 * 4 * 8 * 4)  # 3 steps of batch 8, 4 x 8 columns, float32
+    ensemble = train(net("lstm"), adding(), SPEC, seeds=[3, 7, 11])
+    solo = train(net("lstm"), adding(), SPEC, seeds=[7])
+    for key in ensemble.params:
+        np.testing.assert_array_equal(ensemble.params[key][1], solo.params[key][0])
+    np.testing.assert_array_equal(ensemble.series("loss")[:, 1], solo.series("loss")[:, 0])

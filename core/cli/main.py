@@ -185,16 +185,35 @@ def cmd_studies(args) -> int:
     return 0
 
 
+HEADLINE = ["final_loss", "final_accuracy"]  # `ablab results` without --columns: as the dashboard's table leads
+
+
 def cmd_results(args) -> int:
     from ablab.core.lab.names import check_study_name
-    from ablab.core.lab.results import run_frame, summary
+    from ablab.core.lab.results import result_columns, run_frame, summary
 
     check_study_name(args.study)
     store = _store(args, write=False)
-    frame = run_frame(store, args.study)
+    if args.raw:
+        if args.format != "csv" or args.columns:
+            raise AblabError("--raw exports every record as CSV: give it with --format csv and without --columns")
+        if not store.run_rows(args.study):
+            raise AblabError(_no_results(store, args.study))
+        from ablab.core.lab.export import write_csv
+
+        write_csv(store, args.study, sys.stdout)
+        return 0
+    wanted = HEADLINE if args.columns is None else [c.strip() for c in args.columns.split(",") if c.strip()]
+    frame = run_frame(store, args.study, columns=None if wanted == ["all"] else wanted)
     if frame.empty:
-        names = ", ".join(s["name"] for s in store.studies()) or "none"
-        raise AblabError(f"no results for study {args.study!r} in {store.display_url}; stored studies: {names}")
+        raise AblabError(_no_results(store, args.study))
+    if args.columns is not None and wanted != ["all"]:
+        missing = [c for c in wanted if c not in frame.columns]
+        if missing or not wanted:
+            choices = ", ".join(result_columns(store, args.study)) or "none"
+            raise AblabError(
+                f"--columns: unknown column {(missing or [''])[0]!r} for study {args.study!r}; choices: all, {choices}"
+            )
     table = summary(frame)
     if args.format == "csv":
         print(table.to_csv(index=False), end="")
@@ -204,6 +223,11 @@ def cmd_results(args) -> int:
         with pd_options():
             print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
+
+
+def _no_results(store, study: str) -> str:
+    names = ", ".join(s["name"] for s in store.studies()) or "none"
+    return f"no results for study {study!r} in {store.display_url}; stored studies: {names}"
 
 
 def pd_options():
@@ -407,6 +431,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("results", help="one row per configuration: mean and 95%% CI over seeds")
     p.add_argument("study", help="study name (see `ablab studies`)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument(
+        "--columns",
+        default=None,
+        help="result columns to summarise, comma-separated (default: final_loss,final_accuracy; "
+        "'all' for every one; a wrong name lists the choices)",
+    )
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="with --format csv: stream every metric and probe record of the study instead (one row per record)",
+    )
     _add_store(p)
     p.set_defaults(func=cmd_results)
 

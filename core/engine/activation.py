@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,10 +37,21 @@ class Activation:
 
 @dataclass(frozen=True)
 class BoundActivation:
-    """An activation with its options fixed: call it, or ask for its derivative."""
+    """An activation with its options fixed: call it, or ask for its derivative. The attributes
+    `fn(x)` and `deriv(x, y)` (f'(x), given y = f(x) too) are the activation's functions with
+    the options bound."""
 
     activation: Activation
     options: dict[str, float]
+    # Attributes, not methods: a cell's time loop calls them with no method frame or **options
+    # in between (at small sizes those calls cost as much as the arithmetic).
+    fn: Callable[[np.ndarray], np.ndarray] = field(init=False, repr=False, compare=False)
+    deriv: Callable[[np.ndarray | None, np.ndarray], np.ndarray] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        act, opts = self.activation, self.options
+        object.__setattr__(self, "fn", functools.partial(act.fn, **opts) if opts else act.fn)
+        object.__setattr__(self, "deriv", functools.partial(act.deriv, **opts) if opts else act.deriv)
 
     @property
     def name(self) -> str:
@@ -47,17 +59,13 @@ class BoundActivation:
         return self.activation.name
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.activation.fn(x, **self.options)
-
-    def deriv(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """f'(x), given y = f(x) too."""
-        return self.activation.deriv(x, y, **self.options)
+        return self.fn(x)
 
     def output_deriv(self, y: np.ndarray) -> np.ndarray:
         """f' from the output alone; only for activations with deriv_from_output."""
         if not self.activation.deriv_from_output:
             raise ValueError(f"activation {self.name!r} needs its input for f'; keep the pre-activation")
-        return self.activation.deriv(None, y, **self.options)
+        return self.deriv(None, y)
 
     @property
     def deriv_from_output(self) -> bool:

@@ -17,7 +17,7 @@ from ablab.core.engine.probe import Probe
 from ablab.core.engine.task import Task
 from ablab.core.engine.train import TrainResult, TrainSpec
 from ablab.core.engine.word2vec import Word2VecModel
-from ablab.core.errors import ConfigError
+from ablab.core.errors import ConfigError, did_you_mean
 
 
 @runtime_checkable
@@ -53,5 +53,8 @@ def build_net(model: dict[str, Any], task: Task, registry) -> Net:
     model = dict(model)
     kind = model.pop("kind", "recurrent")
     if kind not in MODEL_KINDS:
-        raise ConfigError(f"model.kind must be one of {', '.join(map(repr, MODEL_KINDS))}, got {kind!r}")
+        raise ConfigError(
+            f"model.kind must be one of {', '.join(map(repr, MODEL_KINDS))}, "
+            f"got {kind!r}{did_you_mean(kind, MODEL_KINDS)}"
+        )
     return MODEL_KINDS[kind].from_config(model, task, registry)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ablab.core.errors import ConfigError
+from ablab.core.errors import ConfigError, did_you_mean
 
 
 def check_options(what: str, defaults: dict[str, Any], options: dict[str, Any], *, min_whole: int = 0) -> dict:
@@ -18,7 +18,7 @@ def check_options(what: str, defaults: dict[str, Any], options: dict[str, Any], 
     for key, value in options.items():
         if key not in defaults:
             allowed = ", ".join(f"{k} (default {v!r})" for k, v in defaults.items()) or "none"
-            raise ConfigError(f"{what} has no option {key!r}; options: {allowed}")
+            raise ConfigError(f"{what} has no option {key!r}{did_you_mean(key, defaults)}; options: {allowed}")
         merged[key] = _checked(what, key, defaults[key], value, min_whole)
     return merged
 

@@ -8,7 +8,7 @@ import types
 import typing
 from typing import Any
 
-from ablab.core.errors import ConfigError
+from ablab.core.errors import ConfigError, did_you_mean
 
 
 def from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
@@ -18,7 +18,10 @@ def from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - fields)
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(fields))}")
+        raise ConfigError(
+            f"{where}: unknown key {unknown[0]!r}{did_you_mean(unknown[0], fields)}; "
+            f"allowed keys: {', '.join(sorted(fields))}"
+        )
     check_types(cls, data, where)
     try:
         return cls(**data)
@@ -80,4 +83,6 @@ def in_range(value: Any, key: str, lo: float, hi: float) -> None:
 
 def one_of(value: Any, key: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ConfigError(f"{key} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+        raise ConfigError(
+            f"{key} must be one of {', '.join(map(repr, allowed))}, got {value!r}{did_you_mean(value, allowed)}"
+        )

@@ -154,6 +154,7 @@ def train(
             y, cache = net.forward(params, encode_inputs(net, task, batch.x, dtype))
             loss, dy = loss_fn(y, batch.y, batch.mask)
             grads, _ = net.backward(params, dy, cache, spec.bptt_window, input_grad=False)
+            del cache  # else the next forward pass runs while this one's cache is still held: twice the memory
             norm, clipped = clip(spec.clip, grads)
             window.add(norm, clipped)
             bad = active & ~(np.isfinite(loss) & np.isfinite(norm) & (loss <= limit))

@@ -132,6 +132,19 @@ def m003_leases_stale_bigint(conn: sa.Connection) -> None:
 
 
 @migration
+def m004_run_summaries(conn: sa.Connection) -> None:
+    """Per-run summary values (final_*, steps_to_*, probe @init/@final; see
+    ablab.core.lab.run_summaries), so a study's run table is read without its raw records;
+    existing runs are summarised from their records."""
+    from ablab.core.lab import run_summaries
+
+    md = sa.MetaData()
+    md.reflect(conn)
+    run_summaries.define(md).create(conn)
+    run_summaries.backfill(conn, md.tables)
+
+
+@migration
 def m005_curve_log_stats(conn: sa.Connection) -> None:
     """Curve statistics of log10 of the positive values (log-axis charts take their mean and
     band in log space from the store), and diverged runs counted only up to their divergence:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pandas as pd
 
-FINAL_FRACTION = 0.1  # final loss = mean of the last 10% of logged values
-SPEED_FRACTIONS = (0.5, 0.2, 0.1)  # steps_to_0.2x_baseline: first step the loss is 0.2 x baseline
+from ablab.core.lab.run_summaries import column_order, is_derived
+
 # two-sided 95% Student t quantiles for 1..30 degrees of freedom; 1.96 beyond
 T95 = [
     12.706,
@@ -48,81 +49,58 @@ def t95(n: int) -> float:
     return float("nan") if n < 2 else (T95[n - 2] if n - 2 < len(T95) else 1.96)
 
 
-def _final_values(m: pd.DataFrame) -> pd.Series:
-    """Per run: mean of the last 10% of logged values, NaN if any of them is NaN.
-    m holds one metric, sorted by run_key and step."""
-    g = m.groupby("run_key", sort=False)
-    n = g["value"].transform("size")
-    from_end = g.cumcount(ascending=False)
-    tail = m[from_end < np.maximum(np.ceil(n * FINAL_FRACTION), 1)]
-    has_nan = tail["value"].isna().groupby(tail["run_key"]).any()
-    return tail.groupby("run_key")["value"].mean().where(~has_nan)
+def run_frame(store, study: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """One row per run of the study's current runs: key, seed, status, diverged_step, seconds,
+    the axis values (`@AXIS`), then its summary values (see run_summaries), only `columns` of
+    them when given (unknown names are left out: see `result_columns`)."""
+    meta = run_meta(store, study)
+    if meta.empty:
+        return pd.DataFrame()
+    return assemble(meta, store.summaries_of(study, columns))
 
 
-def _steps_to(loss: pd.DataFrame, baselines: pd.Series, fraction: float) -> pd.Series:
-    """Per run: first logged step at which the loss, smoothed over 5 logs, is <= fraction x
-    baseline; inf when it never gets there (slower than any run that did, not missing)."""
-    smooth = (
-        loss.groupby("run_key", sort=False)["value"].rolling(5, min_periods=1).mean().reset_index(level=0, drop=True)
-    )
-    threshold = loss["run_key"].map(baselines) * fraction
-    hit = loss[(smooth.reindex(loss.index) <= threshold).to_numpy()]
-    first = hit.groupby("run_key")["step"].min().astype(float)
-    runs = pd.Index(loss["run_key"].unique())
-    out = first.reindex(runs).fillna(np.inf)
-    return out.where(runs.isin(baselines.index), np.nan)
-
-
-def run_frame(store, study: str) -> pd.DataFrame:
-    """One row per run: seed, status, the axis values, final metrics and probe summaries."""
-    return run_tables(store, study)[0]
-
-
-def run_tables(store, study: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(run frame, metric records, probe records) of a study, loaded once."""
-    runs = store.runs_of(study)
-    if not runs:
-        return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
-    keys = [r["key"] for r in runs]
-    metrics = store.metrics_of(keys)
-    probes = store.probes_of(keys)
-    rows = []
-    for r in runs:
-        row = {
-            "key": r["key"],
-            "seed": r["seed"],
-            "status": r["status"],
-            "diverged_step": r["diverged_step"],
-            "seconds": r["seconds"],
-            **{f"@{k}": label(v) for k, v in r["point"].items()},
+def run_meta(store, study: str) -> pd.DataFrame:
+    """The run table's first columns, indexed by key. Each configuration's point is decoded
+    once, not once per run (a study of 100,000 runs has a few dozen)."""
+    rows = store.run_rows(study)
+    if not rows:
+        return pd.DataFrame()
+    points: dict[str, int] = {}
+    for r in rows:
+        points.setdefault(r[5], len(points))
+    meta = pd.DataFrame(
+        {
+            "key": [r[0] for r in rows],
+            "seed": [r[1] for r in rows],
+            "status": [r[2] for r in rows],
+            "diverged_step": [r[3] for r in rows],
+            "seconds": [r[4] for r in rows],
+            "_point": [points[r[5]] for r in rows],
         }
-        rows.append(row)
-    frame = pd.DataFrame(rows).set_index("key")
-    if len(metrics):
-        m = metrics.sort_values(["run_key", "step"])
-        for name, group in m.groupby("name"):
-            if name in ("gradcheck_error", "baseline"):
-                frame[name] = group.groupby("run_key")["value"].max()
-                continue
-            frame[f"final_{name}"] = _final_values(group)
-            if name == "loss":  # area under the loss curve: how fast it fell, not only where it ended
-                frame["mean_loss"] = group.groupby("run_key")["value"].mean()
-                base = m[m["name"] == "baseline"].groupby("run_key")["value"].max()
-                for f in SPEED_FRACTIONS:
-                    frame[f"steps_to_{f}x_baseline"] = _steps_to(group, base, f)
-    derived = [c for c in frame.columns if c.startswith(("final_", "steps_to_")) or c == "mean_loss"]
-    frame.loc[frame["status"] != "done", derived] = np.nan
-    if len(probes):
-        scalar = probes[probes["idx"] == -1]
-        if len(scalar):
-            first = scalar.groupby("run_key")["step"].transform("min")
-            last = scalar.groupby("run_key")["step"].transform("max")
-            for when, mask in (("init", scalar["step"] == first), ("final", scalar["step"] == last)):
-                sub = scalar[mask]
-                table = sub.groupby(["run_key", "probe", "name"])["value"].mean().unstack(["probe", "name"])
-                table.columns = [f"{p}.{n}@{when}" for p, n in table.columns]
-                frame = frame.join(table)
-    return frame.reset_index(), metrics, probes
+    )
+    axes = pd.DataFrame([{f"@{k}": label(v) for k, v in json.loads(p).items()} for p in points])
+    if len(axes.columns):
+        meta = meta.join(axes, on="_point")
+    return meta.drop(columns="_point").set_index("key")
+
+
+def assemble(meta: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
+    """meta (run_meta) joined with long summary values (run_key, name, value), in the run
+    table's column order; curve-derived values of runs not done are blanked."""
+    frame = meta
+    if len(values):
+        wide = values.pivot(index="run_key", columns="name", values="value")
+        wide = wide[column_order(wide.columns)].astype(float)
+        wide.columns.name = None
+        frame = meta.join(wide)
+        derived = [c for c in wide.columns if is_derived(c)]
+        frame.loc[frame["status"] != "done", derived] = np.nan
+    return frame.reset_index()
+
+
+def result_columns(store, study: str) -> list[str]:
+    """Every summary column the study's runs have, in the run table's order."""
+    return column_order(store.summary_names(study))
 
 
 def label(value) -> str | float | int | bool:

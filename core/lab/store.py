@@ -20,12 +20,12 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from ablab.core.errors import AblabError, ConfigError
-from ablab.core.lab import bulk, curves
+from ablab.core.lab import bulk, curves, run_summaries
 from ablab.core.lab.leases import Leases
 from ablab.core.lab.migrations import MIGRATIONS
 from ablab.core.lab.status import FINISHED, STATUSES
 
-SCHEMA_TABLES = ("studies", "runs", "study_runs", "metrics", "probes", "reviews", "curve_stats")
+SCHEMA_TABLES = ("studies", "runs", "study_runs", "metrics", "probes", "reviews", "curve_stats", "run_summaries")
 
 
 @dataclass(frozen=True)
@@ -381,6 +381,7 @@ class Store(Leases):
                 bulk.insert_rows(conn, metrics_t, metric_rows)
             if probe_rows:
                 bulk.insert_rows(conn, probes_t, probe_rows)
+            run_summaries.write(conn, self.t["run_summaries"], keys, run_summaries.rows_for(results))
             now = time.time()
             conn.execute(
                 runs_t.update()
@@ -495,6 +496,57 @@ class Store(Leases):
             }
             for r in rows
         ]
+
+    def _current_links(self, study: str):
+        links = self.t["study_runs"]
+        return (links.c.study == study) & (links.c.stale == 0)
+
+    def run_rows(self, study: str) -> list[tuple]:
+        """(key, seed, status, diverged_step, seconds, point JSON) of the study's current runs,
+        in runs_of's order; nothing else is read or decoded (the run table's first columns)."""
+        runs_t, links = self.t["runs"], self.t["study_runs"]
+        q = (
+            sa.select(runs_t.c.key, runs_t.c.seed, runs_t.c.status, runs_t.c.diverged_step, runs_t.c.seconds)
+            .add_columns(links.c.point)
+            .join(links, links.c.run_key == runs_t.c.key)
+            .where(self._current_links(study))
+            .order_by(runs_t.c.config_key, runs_t.c.seed, runs_t.c.key)
+        )
+        with self.engine.connect() as conn:
+            return run_summaries.fetch(conn, q)
+
+    def summaries_of(self, study: str, names: list[str] | None = None):
+        """The summary values (run_key, name, value) of the study's current runs; only `names`
+        when given. NULL (NaN on SQLite) comes back as NaN."""
+        import pandas as pd
+
+        t, links = self.t["run_summaries"], self.t["study_runs"]
+        q = (
+            sa.select(t.c.run_key, t.c.name, t.c.value)
+            .join(links, links.c.run_key == t.c.run_key)
+            .where(self._current_links(study))
+        )
+        if names is not None:
+            if not names:
+                return pd.DataFrame({"run_key": [], "name": [], "value": []})
+            q = q.where(t.c.name.in_(list(names)))
+        with self.engine.connect() as conn:
+            frame = run_summaries.frame_of(run_summaries.fetch(conn, q), ["run_key", "name", "value"])
+        frame["value"] = frame["value"].astype(float)
+        return frame
+
+    def summary_names(self, study: str) -> list[str]:
+        """Every summary name that some current run of the study has."""
+        t, links = self.t["run_summaries"], self.t["study_runs"]
+        q = sa.select(t.c.name).join(links, links.c.run_key == t.c.run_key).where(self._current_links(study)).distinct()
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(q)]
+
+    def records_of(self, study: str, table: str, names: list[str]):
+        """The study's current runs' records of metrics `names` only (e.g. the solve metric)."""
+        keys = [r[0] for r in self.run_rows(study)]
+        with self.engine.connect() as conn:
+            return run_summaries.records(conn, self.t[table], keys, names=names)
 
     def metrics_of(self, keys: list[str]):
         return self._frame("metrics", keys)

@@ -30,7 +30,7 @@ from ablab.core.engine.net import build_net
 from ablab.core.engine.optim import OptimizerSpec
 from ablab.core.engine.spec import from_dict
 from ablab.core.engine.train import TrainSpec
-from ablab.core.errors import AblabError, ConfigError
+from ablab.core.errors import AblabError, ConfigError, did_you_mean
 from ablab.core.lab import study_checks as checks
 from ablab.core.lab.names import check_study_name
 
@@ -235,8 +235,11 @@ BLOCK_KEYS = {"start", "add", "max", "first"}
 
 def seed_blocks(table: dict, fail) -> dict:
     """seeds = { start = 10, add = 5, max = 40 } (first = 0: the first seed)."""
-    for key in set(table) - BLOCK_KEYS:
-        fail(f"study.seeds.{key}", f"unknown key; a seed plan has {', '.join(sorted(BLOCK_KEYS))}")
+    for key in sorted(set(table) - BLOCK_KEYS):
+        fail(
+            f"study.seeds.{key}",
+            f"unknown key{did_you_mean(key, BLOCK_KEYS)}; a seed plan has {', '.join(sorted(BLOCK_KEYS))}",
+        )
     out = {"first": 0, **table}
     for key in ("start", "add", "max", "first"):
         value = out.get(key)
@@ -279,15 +282,19 @@ def parse_study(text: str, source: str, registry) -> Study:
     if bad:
         fail(*bad)
 
-    unknown = set(data) - SECTIONS
-    unknown = set(data) - SECTIONS
+    unknown = sorted(set(data) - SECTIONS)
     if unknown:
-        fail(sorted(unknown)[0], f"unknown section; sections are: {', '.join(sorted(SECTIONS))}")
+        fail(
+            unknown[0],
+            f"unknown section{did_you_mean(unknown[0], SECTIONS)}; sections are: {', '.join(sorted(SECTIONS))}",
+        )
     meta = data.get("study")
     if not isinstance(meta, dict):
         fail("study", "missing: every study starts with a [study] table holding name and seeds")
-    for key in set(meta) - STUDY_KEYS:
-        fail(f"study.{key}", f"unknown key; allowed keys: {', '.join(sorted(STUDY_KEYS))}")
+    for key in sorted(set(meta) - STUDY_KEYS):
+        fail(
+            f"study.{key}", f"unknown key{did_you_mean(key, STUDY_KEYS)}; allowed keys: {', '.join(sorted(STUDY_KEYS))}"
+        )
     name = meta.get("name")
     try:
         check_study_name(name)
@@ -329,8 +336,8 @@ def parse_study(text: str, source: str, registry) -> Study:
     base = data.get("base")
     if not isinstance(base, dict):
         fail("base", "missing: the [base] table holds task, model, optimizer, clip, train and probes")
-    for key in set(base) - BASE_KEYS:
-        fail(f"base.{key}", f"unknown key; allowed keys: {', '.join(sorted(BASE_KEYS))}")
+    for key in sorted(set(base) - BASE_KEYS):
+        fail(f"base.{key}", f"unknown key{did_you_mean(key, BASE_KEYS)}; allowed keys: {', '.join(sorted(BASE_KEYS))}")
     if not isinstance(base.get("task"), dict):
         fail(
             "base.task",
@@ -373,7 +380,14 @@ def parse_study(text: str, source: str, registry) -> Study:
         blocks=blocks,
     )
     for point, config in study.configurations():
-        check_configuration(point, config, study, registry, source)
+        problem = configuration_problem(config, study, registry)
+        if problem:
+            # A mistake in [base] fails the base alone the same way: say so, not "in <first axis point>".
+            # (A base value that every axis point overrides is never reported.)
+            if problem == configuration_problem(base, study, registry):
+                fail("base", problem)
+            where = ", ".join(f"{k} = {checks.short(v, 40)}" for k, v in point.items()) or "the base configuration"
+            raise StudyError(f"{source}: in {where}: {problem}")
         if solve is not None and solve["metric"] == "accuracy" and task_loss(config, registry) != "xent":
             where = ", ".join(f"{k} = {v!r}" for k, v in point.items()) or "the base configuration"
             fail(
@@ -425,7 +439,11 @@ def config_problem(config: dict, registry) -> tuple[str, str] | None:
         return "probes", f"must be a list of probe names, got {checks.short(probes)}"
     for p in probes:
         if p not in registry.names("probe"):
-            return "probes", f"unknown probe {checks.short(p)}; available probes: {', '.join(registry.names('probe'))}"
+            names = registry.names("probe")
+            return (
+                "probes",
+                f"unknown probe {checks.short(p)}{did_you_mean(p, names)}; available probes: {', '.join(names)}",
+            )
     if len(set(probes)) != len(probes):
         return "probes", "names a probe twice"
     for key in checks.task_set_keys(config):
@@ -433,12 +451,11 @@ def config_problem(config: dict, registry) -> tuple[str, str] | None:
     return None
 
 
-def check_configuration(point: dict, config: dict, study: Study, registry, source: str) -> None:
-    """Build one configuration as a run would (sizes first), turning any failure into a StudyError."""
-    where = ", ".join(f"{k} = {checks.short(v, 40)}" for k, v in point.items()) or "the base configuration"
+def configuration_problem(config: dict, study: Study, registry) -> str | None:
+    """Build one configuration as a run would (sizes first): what is wrong with it, else None."""
     problem = config_problem(config, registry)
     if problem:
-        raise StudyError(f"{source}: in {where}: [{problem[0]}] {problem[1]}")
+        return f"[{problem[0]}] {problem[1]}"
 
     def sized(task) -> None:
         too_big = checks.check_size(config, task, len(study.seeds))
@@ -448,9 +465,8 @@ def check_configuration(point: dict, config: dict, study: Study, registry, sourc
     try:
         build(config, registry, check_task=sized)
     except AblabError as exc:
-        raise StudyError(f"{source}: in {where}: {exc}") from None
+        return str(exc)
     except (TypeError, ValueError, OverflowError, ArithmeticError, KeyError, AttributeError, IndexError) as exc:
         # a value of the wrong shape that no specific check caught: still one clear line
-        raise StudyError(
-            f"{source}: in {where}: invalid value ({exc.__class__.__name__}: {checks.short(str(exc), 100)})"
-        ) from None
+        return f"invalid value ({exc.__class__.__name__}: {checks.short(str(exc), 100)})"
+    return None

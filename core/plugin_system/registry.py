@@ -17,7 +17,7 @@ from typing import Any
 
 import pluggy
 
-from ablab.core.errors import PluginError, UnknownPluginError
+from ablab.core.errors import PluginError, UnknownPluginError, did_you_mean
 from ablab.core.plugin_system import hookspecs
 from ablab.core.plugin_system.kinds import KINDS
 
@@ -81,7 +81,8 @@ class Registry:
         except KeyError:
             available = ", ".join(self.names(kind)) or "(none registered)"
             raise UnknownPluginError(
-                f"no {kind} named {name!r}{self.failure_note()}; available {kind}s: {available}"
+                f"no {kind} named {name!r}{did_you_mean(name, self.names(kind))}{self.failure_note()}; "
+                f"available {kind}s: {available}"
             ) from None
 
     def failure_note(self) -> str:

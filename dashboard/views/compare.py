@@ -31,7 +31,10 @@ if not tables:
     st.warning("None of these studies has runs yet.")
     st.stop()
 table = pd.concat(tables, ignore_index=True)
-first = ["study"] + [c for c in table.columns if c != "study"]
+# every study's axes first (a column before "runs"), so configurations that differ only in an axis
+# of the second study are told apart without scrolling to the far right of a wide table
+axes = list(dict.fromkeys(c for t in tables for c in t.columns[: list(t.columns).index("runs")] if c != "study"))
+first = ["study"] + axes + [c for c in table.columns if c not in axes and c != "study"]
 st.dataframe(table[first], hide_index=True, width="stretch")
 
 held = pd.concat([aggregates.quantities(store, name) for name in chosen], ignore_index=True)

@@ -13,7 +13,7 @@ from ablab.core.lab.results import summary
 from ablab.dashboard import charts, series
 from ablab.dashboard.common import csv_download, get_store, memo, runs_table, study_picker
 from ablab.dashboard.data import band_caption, config_labels, default_facet, filter_runs, varying_axes
-from ablab.dashboard.viewstate import keep, url_int, url_value, url_values
+from ablab.dashboard.viewstate import keep, url_int, url_value, url_values, wkey
 
 st.title("Results")
 store = get_store()
@@ -40,7 +40,7 @@ with st.expander("Group and smooth", expanded=bool(varying)):
         "Small multiples: one chart per value of",
         ["none"] + names,
         index=(["none"] + names).index(url_value("facet", names + ["none"], default_facet_name)),
-        key="facet",
+        key=wkey("facet"),
     )
     keep("facet", facet_name, default_facet_name)
     others = [n for n in names if n != facet_name]
@@ -49,7 +49,7 @@ with st.expander("Group and smooth", expanded=bool(varying)):
         "Colour by (fewer axes than vary: each line is the mean over the configurations it holds)",
         others,
         default=others if wanted is None else wanted,
-        key="color_by",
+        key=wkey("color_by"),
     )
     keep("color", colour_names, others)
     window = st.slider(
@@ -57,7 +57,7 @@ with st.expander("Group and smooth", expanded=bool(varying)):
         1,
         25,
         url_int("smooth", 1, 25, 1),
-        key="smooth",
+        key=wkey("smooth"),
     )
     keep("smooth", window, 1)
 filtering = any(k.startswith("f.") for k in st.query_params)
@@ -66,7 +66,7 @@ with st.expander("Filter", expanded=filtering):
     for c, n in zip(varying, names):
         values = sorted(configs[c].astype(str).unique())
         chosen = url_values(f"f.{n}", values)
-        filters[c] = st.multiselect(f"Show {n}", values, default=chosen or values, key=f"filter_{c}")
+        filters[c] = st.multiselect(f"Show {n}", values, default=chosen or values, key=wkey(f"filter_{c}"))
         keep(f"f.{n}", sorted(filters[c]), values)
 
 shown_configs = filter_runs(configs, filters)
@@ -86,7 +86,11 @@ headline += [c for c in ("final_loss", "final_loss ±95%", "final_accuracy", "fi
 all_columns = list(table.columns)
 picked_cols = url_values("cols", all_columns)
 shown = st.multiselect(
-    "Columns", all_columns, default=picked_cols or headline, key="columns", help=f"{len(all_columns)} columns in all"
+    "Columns",
+    all_columns,
+    default=picked_cols or headline,
+    key=wkey("columns"),
+    help=f"{len(all_columns)} columns in all",
 )
 keep("cols", shown, headline)
 st.dataframe(table[shown or headline], hide_index=True, width="stretch")
@@ -98,7 +102,7 @@ shared = st.query_params.get("hl")
 picked = st.selectbox(
     "Highlight in every chart",
     ["none"] + series_labels,
-    key="highlight",
+    key=wkey("highlight"),
     index=series_labels.index(shared) + 1 if shared in series_labels else 0,
     help="A legend click highlights within one chart; this highlights in all of them and goes into the link.",
 )
@@ -117,7 +121,7 @@ def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step"
     default_log, loggable = series.starts_on_log(stats)
     logs, linear = st.query_params.get_all("log"), st.query_params.get_all("lin")
     start = True if key in logs else False if key in linear else default_log  # exploding quantities need it
-    log_y = st.toggle(f"log scale ({title})", value=start and loggable, key=f"log_{key}", disabled=not loggable)
+    log_y = st.toggle(f"log scale ({title})", value=start and loggable, key=wkey(f"log_{key}"), disabled=not loggable)
     keep("log", [k for k in logs if k != key] + ([key] if log_y and not default_log else []), [])
     keep("lin", [k for k in linear if k != key] + ([key] if default_log and not log_y else []), [])
 
@@ -200,7 +204,7 @@ for probe, names_ in by_probe.items():  # one chart per probe; its quantities on
             f"{probe}: quantity ({len(names_)})",
             names_,
             index=names_.index(url_value(f"q.{probe}", names_, first)),
-            key=f"q_{probe}",
+            key=wkey(f"q_{probe}"),
         )
         keep(f"q.{probe}", name, first)
     title = TITLES.get((probe, name), f"{probe}: {name}")
@@ -216,7 +220,7 @@ for full in profile_names:
         "Checkpoint (step)",
         options=steps,
         value=int(url_value(f"at.{full}", [str(s) for s in steps], str(default_at))),
-        key=f"at_{full}",
+        key=wkey(f"at_{full}"),
     )
     keep(f"at.{full}", str(at), str(default_at))
     x_title = "lag from the last step (t - k)" if probe in ("grad_through_time", "memory_span") else "index"

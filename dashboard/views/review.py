@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ablab.dashboard.common import get_store, study_picker
+from ablab.dashboard.viewstate import wkey
 
 VERDICTS = ["convincing", "needs more seeds", "needs a different setup", "not convincing"]
 
@@ -43,7 +44,7 @@ if any(s["counts"] for s in store.studies() if s["name"] == study):  # run count
         "Report table columns",
         list(table.columns),
         default=headline_columns(table),
-        key="report_columns",
+        key=wkey("report_columns"),
         help=f"{len(table.columns)} columns in all; the report shows these (the CSV on Results has every one).",
     )
 

@@ -10,7 +10,7 @@ from ablab.core.lab.results import run_frame
 from ablab.dashboard import charts
 from ablab.dashboard.common import get_store, study_picker
 from ablab.dashboard.data import config_labels, varying_axes
-from ablab.dashboard.viewstate import keep, url_value
+from ablab.dashboard.viewstate import keep, url_value, url_values, wkey
 
 st.title("Runs")
 store = get_store()
@@ -18,46 +18,72 @@ study = study_picker(store)
 if study is None:
     st.stop()
 stored = {r["key"]: r for r in store.runs_of(study)}
-runs = run_frame(store, study)
+runs = run_frame(store, study, columns=[])  # seeds, statuses and axes only: no summary values read
 if runs.empty:
     st.warning(f"Study {study!r} has no runs yet.")
     st.stop()
 labels = config_labels(runs, varying_axes(runs))
 configs = sorted(set(labels))
 config = st.selectbox(
-    "Configuration", configs, index=configs.index(url_value("config", configs, configs[0])), key="run_config"
+    "Configuration", configs, index=configs.index(url_value("config", configs, configs[0])), key=wkey("run_config")
 )
 keep("config", config, configs[0])
-members = runs[labels == config].sort_values("seed")
-st.dataframe(members[["seed", "status", "diverged_step", "seconds", "key"]], hide_index=True, width="stretch")
+members = runs[labels == config].sort_values("seed")  # seeds are whole numbers: 2 before 10
+SHARE = "seconds (share of the ensemble job)"
+table = members[["seed", "status", "diverged_step", "seconds", "key"]].rename(columns={"seconds": SHARE})
+# text, so a run that did not diverge shows a blank cell rather than "None"
+table["diverged_step"] = [("" if pd.isna(s) else str(int(s))) for s in table["diverged_step"]]
+st.dataframe(
+    table,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        SHARE: st.column_config.NumberColumn(
+            SHARE,
+            format="%.3f",
+            help="A configuration's seeds train together as one ensemble job; each run is given the job's "
+            "wall time divided by its seeds, not a time of its own.",
+        ),
+        "diverged_step": st.column_config.TextColumn("diverged at step", help="blank: the run did not diverge"),
+    },
+)
 
 metrics = store.metrics_of(list(members["key"]))
 if len(metrics):
     seed_of = dict(zip(members["key"], members["seed"].astype(str)))
+    seed_order = [str(s) for s in sorted(members["seed"])]  # the legend in number order, not text order
     metrics = metrics.assign(seed=metrics["run_key"].map(seed_of))
     names = [n for n in ("loss", "accuracy", "grad_norm") if n in set(metrics["name"])]
-    shown = st.multiselect("Curves", sorted(set(metrics["name"]) - {"baseline"}), default=names, key="run_curves")
+    offered = sorted(set(metrics["name"]) - {"baseline"})
+    wanted = url_values("curves", offered)
+    shown = st.multiselect("Curves", offered, default=names if wanted is None else wanted, key=wkey("run_curves"))
+    keep("curves", shown, names)
     for name in shown:
         sel = metrics[metrics["name"] == name]
+        y_scale = alt.Scale(domain=[0, 1]) if charts.is_share(name, sel["value"]) else alt.Scale(zero=False)
         chart = (
             alt.Chart(sel)
             .mark_line(point=len(sel) < 60)
             .encode(
                 x=alt.X("step:Q"),
-                y=alt.Y("value:Q", title=name, scale=alt.Scale(zero=False)),
-                color=alt.Color("seed:N", title="seed"),
+                y=alt.Y("value:Q", title=name, scale=y_scale),
+                color=alt.Color("seed:N", title="seed", sort=seed_order),
                 tooltip=["seed:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
             )
             .properties(title=f"{name}, each seed", width=charts.PLOT_WIDTH, height=220, autosize=charts.FIXED)
         )
         st.altair_chart(chart, width="content")
 
+seeds = [str(s) for s in members["seed"]]
+first = url_value("seed", seeds, seeds[0])
 key = st.selectbox(
     "Run",
     list(members["key"]),
+    index=seeds.index(first),
     format_func=lambda k: f"seed {stored[k]['seed']} · {stored[k]['status']} · {k[:10]}",
-    key="run_key",
+    key=wkey("run_key"),
 )
+keep("seed", str(stored[key]["seed"]), seeds[0])
 run = stored[key]
 left, right = st.columns(2)
 with left:

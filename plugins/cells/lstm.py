@@ -141,14 +141,15 @@ class LSTM(FusedCell):
 
     def step_z(self, p, z, state, recompute):
         h_prev, c_prev = state
-        at = self.layout(h_prev.shape[-1])
+        H = c_prev.shape[-1]
+        at = self._layouts.get(H) or self.layout(H)  # runs every step: no method call once known
         # i, f, o = sigma(z_{i,f,o} + p_{i,f} * c_{t-1})      (a peeping o is redone below)
         z_gates = z[..., at.gates]
         if self.peepholes:
             z_gates = z_gates.copy()  # z stays what recompute() returns
             for cols, peephole in at.peek_at_c_prev:
                 z_gates[..., cols] += p[peephole][:, None, :] * c_prev
-        gates = self.sigma(z_gates)
+        gates = self.sigma.fn(z_gates)
         i = gates[..., at.i] if self.has_i else None
         if self.has_f:
             f = gates[..., at.f]
@@ -156,60 +157,43 @@ class LSTM(FusedCell):
             f = 1.0 - i if self.coupled else None
         # g = phi(z_g)
         z_g = z[..., at.g]
-        g = z_g if self.phi is None else self.phi(z_g)
+        g = z_g if self.phi is None else self.phi.fn(z_g)
         # c = f * c_prev + i * g
-        i_g = g if i is None else i * g
-        if f is None:
-            c = c_prev + i_g
-        else:
-            c = f * c_prev
-            c += i_g
+        c = c_prev.copy() if f is None else f * c_prev
+        c += g if i is None else i * g
         # o = sigma(z_o + p_o * c)
         if self.has_o and self.peepholes:
             z_gates[..., at.o] += p["p_o"][:, None, :] * c
-            gates[..., at.o] = self.sigma(z_gates[..., at.o])
+            gates[..., at.o] = self.sigma.fn(z_gates[..., at.o])
         o = gates[..., at.o] if self.has_o else None
         # h = o * psi(c)
-        psi_c = c if self.psi is None else self.psi(c)
+        psi_c = c if self.psi is None else self.psi.fn(c)
         h = psi_c if o is None else o * psi_c
-        cache = LSTMCache(
-            h_prev=h_prev,
-            c_prev=c_prev,
-            recompute=recompute,
-            z_gates=z_gates if self.keep_z_gates else None,
-            gates=gates,
-            i=i,
-            f=f,
-            o=o,
-            z_g=z_g if self.keep_z_g else None,
-            g=g,
-            c=c,
-            psi_c=psi_c,
-        )
-        return (h, c), cache
+        # positional, in LSTMCache's field order (h_prev, c_prev, recompute, z_gates, gates, i, f, o, z_g, g, c, psi_c)
+        z_gates_kept = z_gates if self.keep_z_gates else None
+        z_g_kept = z_g if self.keep_z_g else None
+        return (h, c), LSTMCache(h_prev, c_prev, recompute, z_gates_kept, gates, i, f, o, z_g_kept, g, c, psi_c)
 
     def _gate_deriv(self, cache: LSTMCache, cols: slice) -> np.ndarray:
         """sigma' of the gates in columns `cols`, from the output alone when allowed."""
-        if cache.z_gates is None:
-            return self.sigma.output_deriv(cache.gates[..., cols])
-        return self.sigma.deriv(cache.z_gates[..., cols], cache.gates[..., cols])
+        z_gates = None if cache.z_gates is None else cache.z_gates[..., cols]
+        return self.sigma.deriv(z_gates, cache.gates[..., cols])
 
     def backward_step(self, p, dstate, cache, grads, out):
         dh, dc_next = dstate
-        at = self.layout(dh.shape[-1])
+        H = dh.shape[-1]
+        at = self._layouts.get(H) or self.layout(H)
         dz = out  # dL/dz_t, blocks [gates..., g]: ablab's buffer for da_t (da_t = dz_t)
         d_gates = np.empty_like(cache.gates)  # dL/d(gate outputs), before sigma'
         # h = o * psi(c)
         if cache.o is None:
-            d_psi_c = dh
+            dc = dh.copy()  # dL/dpsi(c), made dL/dc in place below
         else:
             np.multiply(dh, cache.psi_c, out=d_gates[..., at.o])
-            d_psi_c = dh * cache.o
-        if self.psi is None:
-            dc = d_psi_c + dc_next  # c_t also carries into step t+1
-        else:
-            dc = d_psi_c * self.psi.deriv(cache.c, cache.psi_c)
-            dc += dc_next
+            dc = dh * cache.o
+        if self.psi is not None:
+            dc *= self.psi.deriv(cache.c, cache.psi_c)
+        dc += dc_next  # c_t also carries into step t+1
         # o = sigma(z_o + p_o * c)
         if self.has_o and self.peepholes:
             dz_o = np.multiply(d_gates[..., at.o], self._gate_deriv(cache, at.o), out=dz[..., at.o])
@@ -227,8 +211,6 @@ class LSTM(FusedCell):
         # g = phi(z_g)
         if self.phi is None:
             dz[..., at.g] = dg
-        elif cache.z_g is None:
-            np.multiply(dg, self.phi.output_deriv(cache.g), out=dz[..., at.g])
         else:
             np.multiply(dg, self.phi.deriv(cache.z_g, cache.g), out=dz[..., at.g])
         # i, f, o = sigma(z_{i,f,o} + p_{i,f} * c_{t-1})      (one call over the gates not done above)

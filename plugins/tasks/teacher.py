@@ -6,7 +6,7 @@ import numpy as np
 
 from ablab.core.engine import streams
 from ablab.core.engine.task import Batch, Task
-from ablab.core.errors import ConfigError
+from ablab.core.errors import ConfigError, did_you_mean
 from ablab.plugin import hookimpl
 
 
@@ -40,7 +40,7 @@ class Teacher(Task):
         if self.options["activation"] not in self.activations:
             raise ConfigError(
                 f"task teacher: activation must be one of {', '.join(map(repr, self.activations))}, "
-                f"got {self.options['activation']!r}"
+                f"got {self.options['activation']!r}{did_you_mean(self.options['activation'], self.activations)}"
             )
 
     @property

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ablab.core.errors import ConfigError
+from ablab.core.errors import ConfigError, did_you_mean
 from ablab.core.lab.results import label as _label
 from ablab.core.lab.verdicts import statistics as st
 from ablab.core.lab.verdicts.quantities import BASE_QUANTITIES, SPEED, kind, known_quantity, side
@@ -55,7 +55,10 @@ MIN_RUNS = 3  # fewer runs left on a side: inconclusive
 def validate_check(check: dict, axes: dict) -> None:
     unknown = set(check) - CHECK_KEYS
     if unknown:
-        raise ConfigError(f"unknown key {sorted(unknown)[0]!r}; allowed keys: {', '.join(sorted(CHECK_KEYS))}")
+        first = sorted(unknown)[0]
+        raise ConfigError(
+            f"unknown key {first!r}{did_you_mean(first, CHECK_KEYS)}; allowed keys: {', '.join(sorted(CHECK_KEYS))}"
+        )
     for key in ("what", "quantity", "op"):
         if not isinstance(check.get(key), str):
             raise ConfigError(f"{key} is required and must be text")
@@ -64,7 +67,8 @@ def validate_check(check: dict, axes: dict) -> None:
         q = check.get(key)
         if q is not None and (not isinstance(q, str) or not known_quantity(q)):
             raise ConfigError(
-                f"{key} {q!r} is unknown; use one of {', '.join(names)} or PROBE.NAME@init / PROBE.NAME@final"
+                f"{key} {q!r} is unknown{did_you_mean(q, names)}; use one of {', '.join(names)} "
+                "or PROBE.NAME@init / PROBE.NAME@final"
             )
     q, op = check["quantity"], check["op"]
     if op not in OPS and op != "between" and op not in SPREAD_OPS:

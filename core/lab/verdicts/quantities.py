@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ablab.core.errors import ConfigError
-from ablab.core.lab.results import SPEED_FRACTIONS, run_tables
+from ablab.core.lab.results import run_frame
+from ablab.core.lab.run_summaries import SPEED_FRACTIONS
 
 RATE = ("diverged", "solved")
 RANKED = ("final_loss_or_inf",)
@@ -86,9 +87,12 @@ def describe_solve(solve: dict) -> str:
 def verdict_frame(store, study: str, solve: dict | None = None, registry=None) -> pd.DataFrame:
     """run_frame plus `budget` (the steps a run had), `solved` and `steps_to_solve`.
     solve: the study's criterion; None takes each run's task default (Task.solve)."""
-    frame, metrics, _ = run_tables(store, study)
+    frame = run_frame(store, study)
     if frame.empty:
         return frame
+    # the per-run values come from the store's summaries; only the solve metrics' curves are
+    # read raw (the budget and the first step a criterion is met, which differs per study)
+    metrics = store.records_of(study, "metrics", list(SOLVE_METRICS))
     criteria = None
     if solve is None:
         if registry is None:

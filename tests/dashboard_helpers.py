@@ -1,0 +1,55 @@
+"""A store with two studies whose axes differ, written directly (no training, about a second):
+for the AppTest and browser checks of the Runs page and of links when the study changes."""
+
+from ablab.core.lab.store import Store
+from ablab.core.lab.study import parse_study
+from ablab.core.plugin_system.registry import build_registry
+
+CELLS = """
+[study]
+name = "cells"
+seeds = [10, 2, 0]
+
+[base]
+task = { name = "recall", max_lag = 3 }
+model = { kind = "recurrent", cell = "rnn", hidden = 4 }
+train = { steps = 20, log_every = 10 }
+
+[axes]
+"model.cell" = ["rnn", "lstm"]
+"""
+
+RATES = """
+[study]
+name = "rates"
+seeds = [0, 1]
+
+[base]
+task = { name = "recall", max_lag = 3 }
+model = { kind = "recurrent", cell = "rnn", hidden = 4 }
+train = { steps = 20, log_every = 10 }
+
+[axes]
+"model.cell" = ["rnn", "gru"]
+"optimizer.lr" = [0.1, 0.01]
+"""
+
+DIVERGED_SEED = 2  # in the study "cells", configuration cell=rnn: diverged at step 7
+
+
+def two_studies(url: str) -> str:
+    """Fill the store at url with the studies "cells" and "rates"; returns url."""
+    registry = build_registry(entry_points=False)
+    store = Store(url)
+    for text in (CELLS, RATES):
+        study = parse_study(text, "helper.toml", registry)
+        runs = study.runs(registry)
+        store.save_study(study, runs)
+        for i, r in enumerate(runs):
+            metrics = [{"step": s, "name": "loss", "value": 1.0 / (1 + s + i)} for s in (0, 10, 19)]
+            metrics += [{"step": s, "name": "accuracy", "value": 0.2 + 0.01 * s} for s in (0, 10, 19)]
+            if r.point.get("model.cell") == "rnn" and r.seed == DIVERGED_SEED and study.name == "cells":
+                store.write_run(r.key, "diverged", seconds=0.3, metrics=metrics[:1], diverged_step=7)
+            else:
+                store.write_run(r.key, "done", seconds=0.3, metrics=metrics)
+    return url

@@ -1,0 +1,84 @@
+"""What a newcomer reads first on the Runs and Compare pages, and what a page's link holds when
+the study changes (AppTest). The link in a real browser, read from the address bar: test_browser.py."""
+
+import json
+from pathlib import Path
+
+import pytest
+from dashboard_helpers import DIVERGED_SEED, two_studies
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+
+
+@pytest.fixture(scope="module")
+def store_url(tmp_path_factory):
+    return two_studies(f"sqlite:///{tmp_path_factory.mktemp('links') / 'store.sqlite'}")
+
+
+def page(url: str, name: str, monkeypatch, query: dict) -> AppTest:
+    monkeypatch.setenv("ABLAB_STORE", url)
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(f"views/{name}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def specs(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+
+
+def test_runs_table_sorts_seeds_as_numbers_and_says_what_its_seconds_are(store_url, monkeypatch):
+    at = page(store_url, "runs", monkeypatch, {"study": "cells", "config": "cell=rnn"})
+    table = at.dataframe[0].value
+    assert list(table["seed"]) == [0, 2, 10]  # as text, 10 would come before 2
+    assert "seconds" not in table.columns and "seconds (share of the ensemble job)" in table.columns
+    diverged = dict(zip(table["seed"], table["diverged_step"]))
+    assert diverged == {0: "", DIVERGED_SEED: "7", 10: ""}  # blank, never "None"
+
+
+def test_runs_charts_order_seeds_as_numbers_and_give_a_share_a_0_to_1_axis(store_url, monkeypatch):
+    at = page(store_url, "runs", monkeypatch, {"study": "cells", "config": "cell=lstm"})
+    by_title = {s["title"]: s for s in specs(at)}
+    loss, accuracy = by_title["loss, each seed"], by_title["accuracy, each seed"]
+    assert loss["encoding"]["color"]["sort"] == ["0", "2", "10"]
+    assert accuracy["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    assert "domain" not in loss["encoding"]["y"]["scale"]  # a loss is no share: its axis follows the data
+
+
+def test_runs_link_holds_the_run_and_curves_shown(store_url, monkeypatch):
+    at = page(store_url, "runs", monkeypatch, {"study": "cells", "config": "cell=lstm", "seed": "10"})
+    run = at.selectbox(key="run_key")
+    assert run.options[run.index].startswith("seed 10 ")
+    at.multiselect(key="run_curves").set_value(["loss"]).run()
+    assert at.query_params["curves"] in ("loss", ["loss"]) and at.query_params["seed"] in ("10", ["10"])
+
+
+@pytest.mark.parametrize("name", ["results", "runs"])
+def test_another_study_opens_at_its_own_default_view_and_the_link_says_so(store_url, monkeypatch, name):
+    """Choices made on one study (a filter, a configuration) name its values: picking another
+    study drops them from the widgets and the link at once, instead of filtering the new study
+    by what both happen to share."""
+    old = {"results": {"f.model.cell": "rnn", "smooth": "3"}, "runs": {"config": "cell=lstm", "seed": "10"}}[name]
+    at = page(store_url, name, monkeypatch, {"study": "cells", **old})
+    at.selectbox(key="study_picker").set_value("rates").run()
+    assert not at.exception
+    assert dict(at.query_params) == {"study": "rates"}
+    # New widget keys: the browser would otherwise send the old study's choices back with the next
+    # change (it keeps a widget's last value under its key); tests/test_browser.py sees that happen.
+    if name == "results":
+        assert at.multiselect(key="filter_@model.cell~1").value == ["gru", "rnn"]  # every value of the new study
+        assert len(at.dataframe[0].value) == 4 and at.slider(key="smooth~1").value == 1
+    else:
+        assert at.selectbox(key="run_config~1").value == "cell=gru, lr=0.01"
+
+
+def test_compare_puts_every_studys_axes_first(store_url, monkeypatch):
+    at = page(store_url, "compare", monkeypatch, {"studies": ["cells", "rates"]})
+    table = at.dataframe[0].value
+    assert list(table.columns[:3]) == ["study", "model.cell", "optimizer.lr"]  # rates' lr is not off to the right
+    assert len(table[["study", "model.cell", "optimizer.lr"]].astype(str).drop_duplicates()) == len(table) == 6
