@@ -115,10 +115,9 @@ def measure(url: str, n_runs: int, label: str) -> None:
     store = Store(url)  # a fresh connection, as a new dashboard process has
     t_curve, curve = timed(lambda: aggregates.metric_curve(store, "load", "loss"))
     t_profile, _ = timed(lambda: aggregates.probe_profile(store, "load", "grad_through_time", "norm", step=0))
-    t_final, finals = timed(lambda: aggregates.final_values(store, "load", "loss"))
     line = (
         f"{label:10} {n_runs:>7} runs  write {rate:6.0f} runs/s  curve {t_curve:6.3f} s ({len(curve)} rows)  "
-        f"profile {t_profile:6.3f} s  final values {t_final:6.2f} s ({len(finals)} runs)"
+        f"profile {t_profile:6.3f} s"
     )
     t_frame, frame = timed(lambda: run_frame(store, "load"))
     t_head, _ = timed(lambda: run_frame(store, "load", columns=["final_loss", "final_accuracy"]))

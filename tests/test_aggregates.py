@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 from ablab.core.lab import aggregates
-from ablab.core.lab.results import run_frame
 from ablab.core.lab.store import Store
 from ablab.core.lab.study import parse_study
 
@@ -129,18 +128,9 @@ def test_curves_are_thinned_to_the_requested_points_keeping_first_and_last(fille
     assert len(steps) == 5 and steps[0] == 0 and steps[-1] == 22
 
 
-def test_final_values_equal_the_run_frame(filled):
-    got = aggregates.final_values(filled, "agg", "loss").set_index("run_key")
-    frame = run_frame(filled, "agg").set_index("key")
-    done = frame["status"] == "done"
-    assert close(got.loc[frame.index[done], "value"], frame.loc[done, "final_loss"])
-    assert got["value"].isna().sum() == 1  # the run whose last value is missing
-    assert set(got["status"]) == {"done", "diverged", "failed"} and len(got) == 20
-
-
 def test_an_unknown_study_gives_empty_tables(filled):
     assert aggregates.metric_curve(filled, "nope", "loss").empty
-    assert aggregates.final_values(filled, "nope", "loss").empty
+    assert aggregates.run_counts(filled, "nope").empty
 
 
 def test_read_only_use_does_not_need_pandas_rows_of_other_studies(filled, any_store_url, builtin_registry):
@@ -216,3 +206,10 @@ def test_a_store_from_before_the_curve_statistics_is_filled_by_the_migration(tmp
     new = Store(url)
     got = aggregates.metric_curve(new, "agg", "loss")
     assert got[["step", "n", "mean", "var"]].values.tolist() == [[0, 2, 2.0, 2.0]]
+
+
+def test_run_counts_are_per_configuration_and_status(filled):
+    counts = aggregates.run_counts(filled, "agg")
+    assert counts["runs"].sum() == 20 and len({json.dumps(p, sort_keys=True) for p in counts["point"]}) == 4
+    by_status = counts.groupby("status")["runs"].sum().to_dict()
+    assert by_status == {"done": 18, "diverged": 1, "failed": 1}

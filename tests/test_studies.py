@@ -169,8 +169,9 @@ def test_every_builtin_study_is_valid():
 # outcome at a noise edge reads as inconclusive instead of flipping with the seeds or the CPU.
 # Three claims do not hold at ablab's small scale, and the lab says so (each study's
 # description gives the numbers): with learning rates tuned per variant, dropping the output
-# activation is not shown to hurt (lstm_variants, inconclusive at 12 seeds); batch norm without skip
-# connections makes deep nets worse, not trainable (deep_batchnorm); on a tanh teacher the tanh
+# activation is not shown to hurt (lstm_variants, inconclusive at 12 seeds); batch norm alone does
+# not make a 50-layer plain net trainable (deep_batchnorm: skip connections do, with or without
+# batch norm, and the study's other checks say so); on a tanh teacher the tanh
 # student ends 4x lower than the ReLU student (activation_speed).
 EXPECTED = {
     "relatedness": True,

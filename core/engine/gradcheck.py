@@ -231,5 +231,8 @@ def check_feedforward(net, *, S=2, B=6, seed=0, tol: float = TOL) -> dict[str, f
     y, cache = net.forward(params, x)
     _, dy = LOSSES["mse"](y, target)
     grads, dx = net.backward(params, dy, cache)
-    what = f"feedforward depth {net.spec.depth} {net.f.name} batchnorm={net.spec.batchnorm}"
+    s = net.spec
+    what = (
+        f"feedforward depth {s.depth} {net.f.name} batchnorm={s.batchnorm} residual={s.residual} skipinit={s.skipinit}"
+    )
     return check_gradients(total, {**params, "x": x}, {**grads, "x": dx}, what, seed=seed, tol=tol)

@@ -2,8 +2,9 @@
 
 A study of 100,000 runs holds millions of metric rows; loading them to aggregate in Python takes
 minutes. Curves come from the statistics the store keeps as runs finish (ablab.core.lab.curves):
-one row per configuration and step, whatever the number of seeds. Final values per run come from
-one windowed query. Both go through SQLAlchemy Core, so SQLite and PostgreSQL answer alike.
+one row per configuration and step, whatever the number of seeds. Per-run values (final loss,
+steps to a target, probe summaries) are in the run_summaries table (results.run_frame). Both go
+through SQLAlchemy Core, so SQLite and PostgreSQL answer alike.
 """
 
 from __future__ import annotations
@@ -84,51 +85,6 @@ def _runs_of_study(store, study: str):
         .where(links.c.study == study, curves.current(links))
         .subquery("study_runs_sel")
     )
-
-
-def final_values(store, study: str, metric: str, *, fraction: float = 0.1) -> pd.DataFrame:
-    """Per run: the mean of its last ceil(fraction x n) logged values of a metric (at least one),
-    NaN when any of them is missing. Columns: run_key, seed, status, point, value."""
-    t, runs = store.t["metrics"], store.t["runs"]
-    sel = _runs_of_study(store, study)
-    ranked = (
-        sa.select(
-            t.c.run_key,
-            t.c.value,
-            sa.func.row_number().over(partition_by=t.c.run_key, order_by=t.c.step.desc()).label("from_end"),
-            sa.func.count().over(partition_by=t.c.run_key).label("logged"),
-        )
-        .join(sel, sel.c.run_key == t.c.run_key)
-        .where(t.c.name == metric)
-        .subquery("ranked")
-    )
-    # the tail is from_end <= max(ceil(fraction x logged), 1); for whole k, k <= ceil(x) iff k - 1 < x
-    in_tail = sa.or_(ranked.c.from_end == 1, ranked.c.from_end - 1 < ranked.c.logged * fraction)
-    per_run = (
-        sa.select(
-            ranked.c.run_key,
-            sa.func.avg(ranked.c.value).label("value"),
-            sa.func.count(ranked.c.value).label("present"),
-            sa.func.count().label("tail"),
-        )
-        .where(in_tail)
-        .group_by(ranked.c.run_key)
-        .subquery("per_run")
-    )
-    q = (
-        sa.select(
-            runs.c.key, runs.c.seed, runs.c.status, sel.c.point, per_run.c.value, per_run.c.present, per_run.c.tail
-        )
-        .join(sel, sel.c.run_key == runs.c.key)
-        .join(per_run, per_run.c.run_key == runs.c.key, isouter=True)
-        .order_by(runs.c.key)
-    )
-    with store.engine.connect() as conn:
-        rows = conn.execute(q).fetchall()
-    out = pd.DataFrame.from_records(rows, columns=["run_key", "seed", "status", "point", "value", "present", "tail"])
-    out["value"] = out["value"].astype(float).where(out["present"] == out["tail"])
-    out["point"] = out["point"].map(json.loads)
-    return out.drop(columns=["present", "tail"])
 
 
 def run_counts(store, study: str) -> pd.DataFrame:
