@@ -52,11 +52,16 @@ train = {{ steps = 300, batch_size = 8, log_every = 10 }}
 
 
 def fill(store: Store, n_runs: int) -> float:
-    """n_runs runs over 20 configurations, written a job (one configuration's seeds) at a time;
-    returns runs written per second."""
+    """n_runs runs over 20 configurations (more hidden sizes past 20,000 runs: a study has at
+    most 1,000 seeds), written a job (one configuration's seeds) at a time; returns runs written
+    per second."""
     registry = build_registry(entry_points=False)
-    seeds = list(range(max(1, n_runs // 20)))
-    study = parse_study(STUDY.format(seeds=seeds), "load.toml", registry)
+    sizes = -(-n_runs // 20_000)  # 20 configurations x 1,000 seeds per hidden size
+    seeds = list(range(max(1, n_runs // (20 * sizes))))
+    text = STUDY.format(seeds=seeds)
+    if sizes > 1:
+        text += f'"model.hidden" = {[8 * (i + 1) for i in range(sizes)]}\n'
+    study = parse_study(text, "load.toml", registry)
     runs = study.runs(registry)
     store.save_study(study, runs)
     rng = np.random.default_rng(0)

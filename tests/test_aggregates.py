@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from ablab.core.lab import aggregates
 from ablab.core.lab.store import Store
@@ -213,3 +214,30 @@ def test_run_counts_are_per_configuration_and_status(filled):
     assert counts["runs"].sum() == 20 and len({json.dumps(p, sort_keys=True) for p in counts["point"]}) == 4
     by_status = counts.groupby("status")["runs"].sum().to_dict()
     assert by_status == {"done": 18, "diverged": 1, "failed": 1}
+
+
+def test_the_configuration_summary_from_the_store_equals_the_one_from_run_rows(filled):
+    """results.config_summary (one GROUP BY) against results.summary over run_frame (a row per
+    run): means, intervals, counts; infinities (a target never reached) and missing values."""
+    from ablab.core.lab.results import config_summary, run_frame, summary
+
+    with filled.engine.begin() as conn:  # a target never reached by one run
+        t = filled.t["run_summaries"]
+        runs = filled.t["runs"]
+        keys = sorted(r[0] for r in conn.execute(sa.select(runs.c.key).where(runs.c.status == "done")))
+        conn.execute(t.update().where(t.c.run_key == keys[0], t.c.name == "mean_loss").values(value=float("inf")))
+    names = ["final_loss", "mean_loss", "final_grad_norm", "grad_through_time.norm@init"]
+    frame = run_frame(filled, "agg", names)
+    expected = summary(frame)
+    got = config_summary(filled, "agg", names).drop(columns="point")
+    key = ["cell", "lr"]
+    expected = expected.rename(columns={"model.cell": "cell", "optimizer.lr": "lr"}).sort_values(key)
+    got = got.rename(columns={"model.cell": "cell", "optimizer.lr": "lr"}).sort_values(key)
+    assert list(got.columns) == list(expected.columns)
+    for c in got.columns:
+        a, b = got[c].to_numpy(), expected[c].to_numpy()
+        if got[c].dtype.kind in "fi":
+            np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-9, equal_nan=True)
+        else:
+            assert list(a) == list(b)
+    assert np.isinf(got["mean_loss"]).sum() == 1 and got["mean_loss ±95%"].isna().sum() >= 1

@@ -9,9 +9,9 @@ import streamlit as st
 
 from ablab.core.engine.probe import ACROSS_ACTIVATIONS
 from ablab.core.lab import aggregates
-from ablab.core.lab.results import result_columns, summary
+from ablab.core.lab.results import config_summary, result_columns
 from ablab.dashboard import charts, series
-from ablab.dashboard.common import csv_download, get_store, memo, runs_table, study_picker
+from ablab.dashboard.common import csv_download, get_store, memo, study_picker
 from ablab.dashboard.data import band_caption, config_labels, default_facet, filter_runs, varying_axes
 from ablab.dashboard.viewstate import keep, url_int, url_value, url_values, wkey
 
@@ -97,10 +97,8 @@ shown = st.multiselect(
 )
 keep("cols", shown, headline)
 needed = sorted({c.removesuffix(" ±95%") for c in shown or headline} & set(values))
-table = memo(
-    view_key + ("summary", tuple(needed)),
-    lambda: summary(filter_runs(runs_table(store, study, needed), filters)),
-)
+table = memo(base_key + ("summary", tuple(needed)), lambda: config_summary(store, study, needed))
+table = table[table["point"].isin(shown_configs["point_key"])].drop(columns="point")
 st.dataframe(table[[c for c in shown or headline if c in table.columns]], hide_index=True, width="stretch")
 csv_download(table, f"{study}-summary", "dl_summary")
 st.page_link("views/runs.py", label="Each run: its curves, configuration and error", query_params={"study": study})
