@@ -102,6 +102,7 @@ def test_grouping_by_fewer_axes_draws_the_mean_over_configurations_without_a_ban
 
 def test_filtered_configurations_are_left_out(tmp_path, builtin_registry):
     store, _ = stored(tmp_path, builtin_registry, lambda i, s: float(i))
+    assert store.study_names() == ["series"]  # what the study picker reads
     stats = aggregates.metric_curve(store, "series", "loss")
     configs = series.configurations(list(stats["point"]))
     only_rnn = configs[configs["@model.cell"] == "rnn"]

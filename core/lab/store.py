@@ -432,6 +432,12 @@ class Store(Leases):
         return [r for r in results if r.key in held]
 
     # -- reading --------------------------------------------------------------------------
+    def study_names(self) -> list[str]:
+        """The stored studies' names, sorted: what a picker needs, without counting any runs."""
+        studies = self.t["studies"]
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(sa.select(studies.c.name).order_by(studies.c.name))]
+
     def studies(self) -> list[dict[str, Any]]:
         """Every study with its current runs counted by status, and its stale runs (made by
         an older version of a plugin's code) counted apart."""

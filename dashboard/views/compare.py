@@ -13,7 +13,7 @@ from ablab.dashboard.viewstate import keep, url_values
 
 st.title("Compare studies")
 store = get_store()
-names = [s["name"] for s in store.studies()]
+names = store.study_names()
 if len(names) < 2:
     st.info("Comparing needs two studies in the store; run another on **Run** or **Claims**.")
     st.stop()
