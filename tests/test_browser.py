@@ -219,14 +219,26 @@ def pick(page, label: str, option) -> None:
     """Choose an option of a Streamlit selectbox (option: its exact text or a compiled regex),
     once the page's script has finished: a dropdown opened mid-run closes when its widget is
     redrawn, and a rerun may show the previous widget beside the new one."""
+    import time
+
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     idle = page.locator("[data-testid='stApp'][data-test-script-state='notRunning']")
-    expect(idle).to_have_count(1, timeout=60000)
     box = page.locator("[data-testid='stSelectbox']").filter(has_text=label)
-    expect(box).to_have_count(1, timeout=30000)
-    box.click()
-    page.get_by_role("option", name=option, exact=isinstance(option, str)).click()
+    wanted = page.get_by_role("option", name=option, exact=isinstance(option, str))
+    deadline = time.monotonic() + 60
+    while True:  # a redraw between the click on the box and the option closes the dropdown: open it again
+        expect(idle).to_have_count(1, timeout=60000)
+        expect(box).to_have_count(1, timeout=30000)
+        box.click()
+        try:
+            wanted.click(timeout=5000)
+            return
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
+            page.keyboard.press("Escape")
 
 
 def query(url: str) -> dict:
