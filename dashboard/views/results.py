@@ -82,9 +82,9 @@ colour = ["@" + n for n in colour_names]
 st.subheader("Configurations (mean and 95% interval over seeds)")
 # The table reads only the summary values its columns show: at 100,000 runs, all of them would
 # be millions of values.
-values = memo(base_key + ("result columns",), lambda: result_columns(store, study))
+value_names = memo(base_key + ("result columns",), lambda: result_columns(store, study))
 all_columns = [n for n in names if n not in ("runs", "diverged", "failed")] + ["runs", "diverged", "failed"]
-all_columns += [c for v in values for c in (v, f"{v} ±95%")]
+all_columns += [c for v in value_names for c in (v, f"{v} ±95%")]
 headline = names + ["runs", "diverged", "failed"]
 headline += [c for c in ("final_loss", "final_loss ±95%", "final_accuracy", "final_accuracy ±95%") if c in all_columns]
 picked_cols = url_values("cols", all_columns)
@@ -96,7 +96,7 @@ shown = st.multiselect(
     help=f"{len(all_columns)} columns in all; `ablab results {study} --columns all` prints every one",
 )
 keep("cols", shown, headline)
-needed = sorted({c.removesuffix(" ±95%") for c in shown or headline} & set(values))
+needed = sorted({c.removesuffix(" ±95%") for c in shown or headline} & set(value_names))
 table = memo(base_key + ("summary", tuple(needed)), lambda: config_summary(store, study, needed))
 table = table[table["point"].isin(shown_configs["point_key"])].drop(columns="point")
 st.dataframe(table[[c for c in shown or headline if c in table.columns]], hide_index=True, width="stretch")
