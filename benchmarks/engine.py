@@ -69,7 +69,8 @@ def spread(xs: list[float]) -> str:
     return f"{statistics.median(xs):7.2f} ({min(xs):.2f}-{max(xs):.2f})"
 
 
-def ablab_step(registry, cell: str, size: dict, members: int):
+def ablab_setup(registry, cell: str, size: dict, members: int):
+    """(net, params, optimiser, its state, x, y) of an ensemble of `members` at `size`."""
     spec = RecurrentSpec(n_in=size["n_in"], n_out=1, hidden=size["hidden"], cell=cell)
     net = RecurrentNet(spec, registry)
     params = net.init(list(range(members)))
@@ -78,6 +79,11 @@ def ablab_step(registry, cell: str, size: dict, members: int):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(members, size["T"], size["batch"], size["n_in"])).astype(np.float32)
     y = rng.normal(size=(members, size["batch"], 1)).astype(np.float32)
+    return net, params, opt, state, x, y
+
+
+def ablab_step(registry, cell: str, size: dict, members: int):
+    net, params, opt, state, x, y = ablab_setup(registry, cell, size, members)
 
     def step():
         out, cache = net.forward(params, x)
@@ -147,15 +153,7 @@ def memory_child(members: int) -> None:
     tune_allocator()
     registry = build_registry(entry_points=False)
     baseline = peak_rss_mib()
-    size = SIZES["medium"]
-    spec = RecurrentSpec(n_in=size["n_in"], n_out=1, hidden=size["hidden"], cell="lstm")
-    net = RecurrentNet(spec, registry)
-    params = net.init(list(range(members)))
-    opt = OptimizerSpec(name="adam", lr=1e-3)
-    state = init_state(opt, params)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(members, size["T"], size["batch"], size["n_in"])).astype(np.float32)
-    y = rng.normal(size=(members, size["batch"], 1)).astype(np.float32)
+    net, params, opt, state, x, y = ablab_setup(registry, "lstm", SIZES["medium"], members)
     for step in range(3):
         out, cache = net.forward(params, x)
         _, dy = mse(out, y)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ablab.core.lab.results import t95
+from ablab.core.lab.results import point_key, t95
 from ablab.dashboard.data import MIN_SEEDS_FOR_CI, SHARE_WORDS, config_labels, varying_axes
 
 LOG_SPREAD = 1e3  # a quantity whose values span more than this factor starts on a log axis
@@ -35,14 +35,8 @@ def configurations(points: list[dict]) -> pd.DataFrame:
     """One row per configuration: its axis values as '@axis' columns, and its point (JSON text)."""
     from ablab.core.lab.results import label
 
-    rows = [{"point_key": _key(p), **{f"@{k}": label(v) for k, v in p.items()}} for p in points]
+    rows = [{"point_key": point_key(p), **{f"@{k}": label(v) for k, v in p.items()}} for p in points]
     return pd.DataFrame(rows).drop_duplicates("point_key").reset_index(drop=True)
-
-
-def _key(point: dict) -> str:
-    import json
-
-    return json.dumps(point, sort_keys=True)
 
 
 def bounds(quantity: str, stats: pd.DataFrame) -> tuple[float | None, float | None]:
@@ -83,7 +77,7 @@ def curves(
     smooths each drawn curve and its band by a rolling mean over that many points."""
     axes = varying_axes(configs)
     colour = axes if colour is None else [c for c in colour if c in axes]
-    frame = stats.assign(point_key=stats["point"].map(_key))
+    frame = stats.assign(point_key=stats["point"].map(point_key))
     frame = frame[frame["point_key"].isin(configs["point_key"])]
     n, mean, var = ("n_pos", "lmean", "lvar") if log else ("n", "mean", "var")
     frame = frame[frame[n] > 0]

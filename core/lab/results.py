@@ -152,6 +152,11 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def point_key(point: dict) -> str:
+    """A configuration's axis values as one comparable text (the table's `point` column)."""
+    return json.dumps(point, sort_keys=True)
+
+
 def config_summary(store, study: str, names: list[str]) -> pd.DataFrame:
     """summary(run_frame(store, study, names)) answered by the store: one GROUP BY per
     configuration, never a row per run, so it costs the same at 100 runs or 100,000. Column
@@ -161,9 +166,9 @@ def config_summary(store, study: str, names: list[str]) -> pd.DataFrame:
     counts = aggregates.run_counts(store, study)
     if counts.empty:
         return pd.DataFrame()
-    counts["key"] = counts["point"].map(lambda p: json.dumps(p, sort_keys=True))
+    counts["key"] = counts["point"].map(point_key)
     stats = aggregates.summary_stats(store, study, names)
-    stats["key"] = stats["point"].map(lambda p: json.dumps(p, sort_keys=True))
+    stats["key"] = stats["point"].map(point_key)
     by_key = {key: row for key, row in stats.groupby("key")}
     points = counts.drop_duplicates("key").set_index("key")["point"]
     axes = [a for a in points.iloc[0] if len({repr(label(p.get(a))) for p in points}) > 1]
