@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from ablab.core.engine.fused_cell import block_major
 from ablab.core.plugin_system.registry import build_registry
 
 REGISTRY = build_registry(entry_points=False)
@@ -26,7 +27,10 @@ def run_cell(name, options, U, a_seq, extra=None):
     state = tuple(np.zeros((1, 1, H)) for _ in cell.state_names)
     outs = []
     for a in a_seq:
-        state, _ = cell.step(p, np.asarray(a, dtype=np.float64)[None, None], state)
+        a = np.asarray(a, dtype=np.float64)[None, None]  # (S, B, n_blocks*H)
+        if block_major(cell):  # column block k -> a[:, k], (S, n_blocks, B, H)
+            a = a.reshape(1, 1, -1, H).swapaxes(1, 2)
+        state, _ = cell.step(p, a, state)
         outs.append(state[0][0, 0].tolist())
     return outs
 
