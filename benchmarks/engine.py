@@ -179,7 +179,8 @@ def memory_child(members: int) -> None:
     arrays = sum(a.nbytes for a in owners.values()) / 2**20
     peak = peak_rss_mib()
     print(
-        f"memory: medium LSTM ensemble of {members} (member groups of {group.stop - group.start}): peak RSS {peak:.0f} MiB ({peak - baseline:.0f} MiB above the "
+        f"memory: medium LSTM ensemble of {members} (member groups of {group.stop - group.start}): "
+        f"peak RSS {peak:.0f} MiB ({peak - baseline:.0f} MiB above the "
         f"{baseline:.0f} MiB of the process before the model), its arrays {arrays:.0f} MiB: "
         f"peak / arrays {peak / arrays:.2f}, (peak - start) / arrays {(peak - baseline) / arrays:.2f}",
         flush=True,
