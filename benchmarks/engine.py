@@ -100,19 +100,21 @@ def matmul_shapes(cell: str, size: dict) -> list[tuple[int, int, int, int]]:
     (input_grad=False, readout "last"; the readout's (B, H) x (H, 1) products left out)."""
     B, T, D, H = size["batch"], size["T"], size["n_in"], size["hidden"]
     R = D + 1 + H  # rows of [x_t, 1, h_{t-1}]
-    if cell == "lstm":  # z_t = [x_t, 1, h_{t-1}] [W; b; U]; dh_{t-1} = dz_t U^T; [dW; db; dU] in one product
-        return [(B, R, 4 * H, T), (B, 4 * H, H, T), (R, T * B, 4 * H, 1)]
+    if cell == "lstm":  # block-major: per block k, z_t[k] = [x_t, 1, h_{t-1}] [W; b; U]_k; dh_{t-1} = sum_k dz_k U_k^T;
+        # [dW; db; dU] block by block over all steps
+        return [(B, R, H, 4 * T), (B, H, H, 4 * T), (R, T * B, H, 4)]
     if cell == "rnn":
         return [(B, R, H, T), (B, H, H, T), (R, T * B, H, 1)]
-    # gru: a = [x, 1] [W; b] before the loop; per step h U_ru, (r h) U_n, their backward, dU_n
+    # gru (block-major): a = [x, 1] [W; b] per block before the loop; per step h U_r, h U_u, (r h) U_n,
+    # their backward and dU_n; [dW; db; dU_ru] block by block over all steps
     return [
-        (T * B, D + 1, 3 * H, 1),
-        (B, H, 2 * H, T),
+        (T * B, D + 1, H, 3),
+        (B, H, H, 2 * T),
         (B, H, H, T),
         (H, B, H, T),
         (B, H, H, T),
-        (B, 2 * H, H, T),
-        (R, T * B, 3 * H, 1),
+        (B, H, H, 2 * T),
+        (R, T * B, H, 3),
     ]
 
 
