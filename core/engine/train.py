@@ -28,15 +28,16 @@ from ablab.core.errors import ConfigError
 EXPLODED = 1e6
 
 
-# Forward and backward run over groups of members whose parameters together take at most about
-# this many bytes (a power of two of members, at least one): at medium size 16 members' weights
-# and caches leave the CPU caches between time steps, and groups of 2-8 were 10-14% faster than
-# one ensemble of 16 (NOTES.md). Every computation is per member, so a group changes no number.
+# A recurrent net's forward and backward run over groups of members whose parameters together
+# take at most about this many bytes (a power of two of members, at least one): at medium size
+# 16 members' weights and caches leave the CPU caches between time steps, and groups of 1-8
+# were 5-16% faster than one ensemble of 16 (NOTES.md). Every computation is per member, so a
+# group changes no number. Feedforward nets (no time loop reusing the weights) run whole.
 GROUP_BYTES = 768 * 2**10
 
 
 def member_groups(params: dict, S: int) -> list[slice]:
-    """The member slices that forward and backward run on, one after another."""
+    """The member slices that a recurrent net's forward and backward run on, one after another."""
     per_member = max(1, sum(v.nbytes for v in params.values()) // S)
     size = max(1, GROUP_BYTES // per_member)
     size = 1 << (size.bit_length() - 1)  # the largest power of two <= size
@@ -47,7 +48,7 @@ def loss_and_grads(net, params: dict, x: np.ndarray, target, mask, loss_fn, wind
     """(outputs, per-member loss, gradients) of one training step, forward and backward run
     member group by member group (member_groups); the whole ensemble's arrays come back."""
     S = len(x)
-    groups = member_groups(params, S)
+    groups = member_groups(params, S) if net.recurrent else [slice(0, S)]
     if len(groups) == 1:
         y, cache = net.forward(params, x)
         loss, dy = loss_fn(y, target, mask)
