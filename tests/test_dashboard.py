@@ -119,6 +119,9 @@ def test_a_highlight_spans_every_chart_and_the_link(filled_store, monkeypatch):
 def test_missing_study_in_link_is_explained(filled_store, monkeypatch):
     at = page(filled_store, "results", monkeypatch, {"study": "gone"})
     assert "not in this store" in texts(at)
+    at = page(filled_store, "results", monkeypatch, {"study": "x" * 10_000})  # cut, not printed whole
+    (warning,) = [w.value for w in at.warning if "not in this store" in w.value]
+    assert "'" + "x" * 40 + "...'" in warning and len(warning) < 200
 
 
 def test_claims_page_lists_every_builtin_claim(filled_store, monkeypatch):
@@ -165,9 +168,11 @@ def test_run_form_builds_the_mission_study(filled_store, monkeypatch):
         ("b_seeds", 0, "seeds must be from 1 to 64, got 0"),
         ("b_steps", 0, "steps must be from 1 to 1000000, got 0"),
         ("b_hidden", -3, "hidden units must be from 1 to 1024, got -3"),
-        ("b_lr", "-1", "Learning rate must be above 0, got -1"),
+        ("b_lr", "-1", "Learning rate must be a finite number above 0, got -1"),
+        ("b_lr", "nan", "Learning rate must be a finite number above 0, got nan"),
+        ("b_lr", "1e999", "Learning rate must be a finite number above 0, got 1e999"),
         ("b_lr", "fast", "Learning rate: 'fast' is not a number"),
-        ("b_thr", "0", "Clip threshold must be above 0, got 0"),
+        ("b_thr", "0", "Clip threshold must be a finite number above 0, got 0"),
         ("b_name", "../evil", "study name '../evil' is not allowed"),
         ("b_name", "x" * 300, "a study name has at most 64 characters, got 300"),
         ("b_name", "study-\U0001f600", "is not allowed: use letters, digits"),
