@@ -116,6 +116,18 @@ def test_a_highlight_spans_every_chart_and_the_link(filled_store, monkeypatch):
     assert at.selectbox(key="highlight").value == "none" and not at.exception
 
 
+def test_bad_link_values_are_named_and_taken_out_of_the_link(filled_store, monkeypatch):
+    bad = {"study": "dash", "facet": "nosuch", "smooth": "-5", "color": "../x"}
+    at = page(filled_store, "results", monkeypatch, bad)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "The link's facet='nosuch' is not a choice here" in warnings
+    assert "smooth='-5' is not a choice here, so it was left out (choices: a whole number from 1 to 25)" in warnings
+    assert "color='../x'" in warnings
+    assert not {"facet", "smooth", "color"} & set(at.query_params)  # a re-shared link is clean
+    at = page(filled_store, "runs", monkeypatch, {"study": "dash", "seed": "NaN"})
+    assert any("seed='NaN' is not a choice here" in w.value for w in at.warning)
+
+
 def test_missing_study_in_link_is_explained(filled_store, monkeypatch):
     at = page(filled_store, "results", monkeypatch, {"study": "gone"})
     assert "not in this store" in texts(at)
