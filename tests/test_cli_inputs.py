@@ -1,6 +1,7 @@
 """Bad command lines and store URLs: each gets one line naming what to change, and nothing is
 created or lost (found by a newcomer's walk through the CLI)."""
 
+import json
 import sys
 
 import pytest
@@ -84,6 +85,11 @@ def test_a_changed_study_is_named_and_its_rows_sort_by_axis_value(capsys, tmp_pa
     assert main(["results", "cli-inputs", "--store", url, "--format", "csv"]) == 0
     rows = capsys.readouterr().out.splitlines()[1:]
     assert [r.split(",")[0] for r in rows] == ["4", "10"]  # as numbers, not as text
+    assert (
+        main(["results", "cli-inputs", "--store", url, "--format", "json", "--columns", "steps_to_0.1x_baseline"]) == 0
+    )
+    first = json.loads(capsys.readouterr().out)[0]
+    assert first["steps_to_0.1x_baseline"] == "inf" and first["model.hidden"] == 4  # never reached, not missing
     path.write_text(STUDY.replace("[10, 4]", "[4]"))
     assert main(["run", str(path), "--store", url, "--workers", "0"]) == 0
     assert "another definition; its runs this file no longer makes are kept, marked stale" in capsys.readouterr().err

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import math
 import os
 import signal
 import sys
@@ -303,7 +304,14 @@ def cmd_results(args) -> int:
     if args.format == "csv":
         print(table.to_csv(index=False), end="")
     elif args.format == "json":
-        print(table.to_json(orient="records", indent=2))
+        # JSON has no infinity: a target never reached is "inf" (text), so it reads apart from a
+        # missing value (null)
+        infinite = table.select_dtypes("number").columns
+        print(
+            table.astype({c: object for c in infinite})
+            .replace([math.inf, -math.inf], ["inf", "-inf"])
+            .to_json(orient="records", indent=2)
+        )
     else:
         with pd_options():
             print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
