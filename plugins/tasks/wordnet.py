@@ -56,7 +56,9 @@ def _prepared(directory: str, min_count: int, pair_count: int):
     frequent = [w for w in ranked if counts[w] >= pair_count]
     unrelated = wordnet_words.unrelated(antonyms, frequent, rng, REACH, related, UNRELATED_PER_PAIR)
     controls = [
-        wordnet_words.matched([t.word] * CONTROLS_PER_WORD, frequent, rng, REACH, {t.word, *t.first_words, *t.second_words})
+        wordnet_words.matched(
+            [t.word] * CONTROLS_PER_WORD, frequent, rng, REACH, {t.word, *t.first_words, *t.second_words}
+        )
         for t in two
     ]
     return words, stream, lengths, antonyms, synonyms, unrelated, two, controls

@@ -104,8 +104,12 @@ def check_directory(directory: str) -> None:
     """Raise ConfigError unless `directory` holds the eight files read here."""
     if not isinstance(directory, str) or not directory:
         raise ConfigError(f"WordNet data must be a directory path (text), got {directory!r}")
-    missing = [f"{kind}.{pos}" for pos in POS for kind in ("data", "index") if not os.path.isfile(
-        os.path.join(directory, f"{kind}.{pos}"))]
+    missing = [
+        f"{kind}.{pos}"
+        for pos in POS
+        for kind in ("data", "index")
+        if not os.path.isfile(os.path.join(directory, f"{kind}.{pos}"))
+    ]
     if missing:
         raise ConfigError(f"WordNet files not found in {directory}: {', '.join(missing)}; {INSTALL}")
 
