@@ -134,7 +134,7 @@ def test_bad_task_options(options, message):
 def test_task_with_a_missing_directory_says_how_to_install(tmp_path):
     task = REGISTRY.get("task", "wordnet")(data=str(tmp_path / "nowhere"))  # checked when first read
     with pytest.raises(ConfigError, match=r"WordNet files not found in .*nowhere.*apt-get install wordnet-base"):
-        task.vocab
+        _ = task.vocab
 
 
 def test_task_pairs_corpus_and_measures(wordnet_data):
