@@ -71,6 +71,23 @@ def noise_table(counts: np.ndarray) -> np.ndarray:
     return np.searchsorted(cdf / cdf[-1], (np.arange(NOISE_TABLE) + 0.5) / NOISE_TABLE).astype(np.int64)
 
 
+def row_sums(words: np.ndarray, rows: np.ndarray, weights: np.ndarray, x: np.ndarray, vocab: int) -> np.ndarray:
+    """(vocab, D): for each i, weights[i] * x[rows[i]] added to row words[i], repeats summed.
+    The same as np.add.at on a zero matrix, as one sparse product: about 4x faster."""
+    return sp.csr_matrix((weights, (words, rows)), shape=(vocab, len(x))) @ x
+
+
+def loss_and_dscore(vc: np.ndarray, ut: np.ndarray) -> tuple[float, np.ndarray]:
+    """The summed loss of n (centre, context + noise) rows and dL/dscore (n, 1+k), where
+    score = ut . vc: dL/dv_c = sum_k g_k u_k, dL/du_k = g_k v_c.
+    vc (n, D) centre vectors; ut (n, 1+k, D) the context's output vector, then the noise words'."""
+    score = np.einsum("nkd,nd->nk", ut, vc)
+    loss = float(np.logaddexp(0, -score[:, 0]).sum() + np.logaddexp(0, score[:, 1:]).sum())
+    g = _sigmoid(score)  # sigma(s) - 1 for the context, sigma(s) for noise
+    g[:, 0] -= 1
+    return loss, g
+
+
 def train_sgns(tokens: np.ndarray, vocab: int, config: SGNSConfig, seed: int) -> tuple[np.ndarray, list[float]]:
     """Input vectors (vocab, dim) and the mean loss of each epoch. Minibatch SGD on all
     (centre, context) pairs in a random order, the step size falling linearly to zero over
@@ -102,17 +119,12 @@ def train_sgns(tokens: np.ndarray, vocab: int, config: SGNSConfig, seed: int) ->
             targets = table[rng.integers(0, NOISE_TABLE, (n, k))]  # (n, 1+k): the context, then k noise words
             targets[:, 0] = o[b]
             vc, ut = v[c[b]], u[targets]  # (n, D), (n, 1+k, D)
-            score = np.einsum("nkd,nd->nk", ut, vc)
-            total += float(np.logaddexp(0, -score[:, 0]).sum() + np.logaddexp(0, score[:, 1:]).sum())
-            g = _sigmoid(score)  # dL/dscore: sigma(s) - 1 for the context, sigma(s) for noise
-            g[:, 0] -= 1
+            loss, g = loss_and_dscore(vc, ut)
+            total += loss
             g *= lr
             dv = np.einsum("nk,nkd->nd", g, ut)  # (n, D)
-            # each row of dv (of vc, times g) added to its word's row, repeats summed: a sparse
-            # product is about 4x faster than np.add.at
-            rows = np.repeat(np.arange(n), k)
-            v -= sp.csr_matrix((np.ones(n, np.float32), (c[b], np.arange(n))), shape=(vocab, n)) @ dv
-            u -= sp.csr_matrix((g.ravel(), (targets.ravel(), rows)), shape=(vocab, n)) @ vc
+            v -= row_sums(c[b], np.arange(n), np.ones(n, np.float32), dv, vocab)
+            u -= row_sums(targets.ravel(), np.repeat(np.arange(n), k), g.ravel(), vc, vocab)  # du = g v_c
         losses.append(total / max(len(c), 1))
     return v, losses
 
