@@ -132,9 +132,24 @@ def test_bad_task_options(options, message):
 
 
 def test_task_with_a_missing_directory_says_how_to_install(tmp_path):
-    task = REGISTRY.get("task", "wordnet")(data=str(tmp_path / "nowhere"))  # checked when first read
-    with pytest.raises(ConfigError, match=r"WordNet files not found in .*nowhere.*apt-get install wordnet-base"):
-        _ = task.vocab
+    with pytest.raises(
+        ConfigError, match=r"WordNet files not found in .*nowhere: data.noun.*apt-get install wordnet-base"
+    ):
+        REGISTRY.get("task", "wordnet")(data=str(tmp_path / "nowhere"))
+
+
+def test_a_study_on_missing_wordnet_fails_when_read(tmp_path):
+    from ablab.core.lab.study import StudyError, parse_study
+
+    text = f"""
+[study]
+name = "wn_missing"
+[base]
+task = {{ name = "wordnet", data = "{tmp_path}" }}
+model = {{ kind = "word2vec" }}
+"""
+    with pytest.raises(StudyError, match="WordNet files not found.*apt-get install wordnet-base"):
+        parse_study(text, "wn.toml", REGISTRY)
 
 
 def test_task_pairs_corpus_and_measures(wordnet_data):

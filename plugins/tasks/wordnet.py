@@ -84,6 +84,7 @@ class WordNetText(Task):
             raise ConfigError("task wordnet: needs min_count >= 1 and pair_count >= min_count")
         if self.options["length"] < 2:
             raise ConfigError("task wordnet: length must be >= 2")
+        wordnet_files.check_directory(data)  # a missing database is named when the study is read
 
     @cached_property
     def _data(self):
