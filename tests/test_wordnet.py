@@ -109,6 +109,12 @@ def test_two_sense_words_need_different_lexicographer_files_and_mostly_noun_use(
         "financial",
         "institution",
     )
+    held_out = Counter(counts)
+    held_out.update({"sloping": -99, "lender": -99})  # fewer once the senses' glosses are left out
+    kept = wordnet_words.still_frequent(two, held_out, 100)[0]
+    assert kept.first_words == ("shore", "land") and kept.second_words == ("financial", "institution")
+    held_out["land"] = 0
+    assert wordnet_words.still_frequent(two, held_out, 100) == []  # one word left for the first sense
     counts["good"] = 0  # too rare now, and land too rare for a sense word
     counts["land"] = 99
     bank = wordnet_words.two_sense_words(tiny, counts, 100, 100, 3)[0]

@@ -48,7 +48,7 @@ def _prepared(directory: str, min_count: int, pair_count: int):
     lengths = np.array([len(e) for e in encoded])
     stream = np.concatenate(encoded)
     # pairs and sense words need words frequent enough in the training corpus
-    two = [t for t in two if counts[t.word] >= pair_count]
+    two = wordnet_words.still_frequent(two, counts, pair_count)
     antonyms = wordnet_words.frequent(wordnet_words.antonyms(wn), counts, pair_count)
     synonyms = wordnet_words.frequent(wordnet_words.synonyms(wn), counts, pair_count)
     related = set(antonyms) | set(wordnet_words.synonyms(wn))

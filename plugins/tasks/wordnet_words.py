@@ -12,6 +12,7 @@ Only single words (no "_", letters only) count, since the corpus is split into w
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -160,3 +161,15 @@ def two_sense_words(wn: WordNet, counts: Counter, min_word: int, min_count: int,
         if len(a) >= 2 and len(b) >= 2:
             out.append(TwoSenses(word, first, later[0], tuple(a), tuple(b)))
     return sorted(out, key=lambda t: (-counts[t.word], t.word))
+
+
+def still_frequent(two: list[TwoSenses], counts: Counter, min_count: int) -> list[TwoSenses]:
+    """The two-sense words whose word and at least 2 words of each sense occur min_count times
+    in `counts` (the training text, once the senses' own glosses are left out), those words kept."""
+    out = []
+    for t in two:
+        a = tuple(w for w in t.first_words if counts[w] >= min_count)
+        b = tuple(w for w in t.second_words if counts[w] >= min_count)
+        if counts[t.word] >= min_count and len(a) >= 2 and len(b) >= 2:
+            out.append(dataclasses.replace(t, first_words=a, second_words=b))
+    return out
