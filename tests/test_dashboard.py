@@ -2,6 +2,7 @@
 
 import json
 import os
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -581,6 +582,18 @@ def test_run_form_names_a_cell_without_an_activation_and_builds_feedforward_stud
     at.selectbox(key="b_task").set_value("teacher").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert {m.label: m.value for m in at.metric}["configurations"] == "2"  # relu and tanh, the default axis
+
+
+def test_run_form_compares_skip_connections(filled_store, monkeypatch):
+    at = page(filled_store, "run", monkeypatch)
+    at.selectbox(key="b_task").set_value("teacher").run()
+    at.multiselect(key="b_skips").set_value(["none", "residual + SkipInit"]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert {m.label: m.value for m in at.metric}["configurations"] == "4"  # 2 activations x 2 skip choices
+    study = tomllib.loads(at.expander[0].children[0].value)
+    assert study["axes"]["model.residual+model.skipinit"] == [[False, False], [True, True]]
+    at.multiselect(key="b_skips").set_value([]).run()
+    assert any("Skip connections: pick at least one" in e.value for e in at.error)
 
 
 def test_claims_evidence_chart_has_a_row_per_configuration_and_whole_labels(fake_store, monkeypatch):
