@@ -100,7 +100,9 @@ def assemble(meta: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
 
 def result_columns(store, study: str) -> list[str]:
     """Every summary column the study's runs have, in the run table's order."""
-    return column_order(store.summary_names(study))
+    from ablab.core.lab import aggregates
+
+    return column_order(aggregates.summary_names(store, study))
 
 
 def label(value) -> str | float | int | bool:
