@@ -210,6 +210,17 @@ def test_a_store_from_before_the_curve_statistics_is_filled_by_the_migration(tmp
     assert got[["step", "n", "mean", "var"]].values.tolist() == [[0, 2, 2.0, 2.0]]
 
 
+def test_the_quantities_held_and_whether_each_is_a_profile(filled):
+    held = aggregates.quantities(filled, "agg")  # on PostgreSQL too: one GROUP BY expression, not two
+    rows = {(k, n, p): s for k, n, p, s in held.itertuples(index=False)}
+    assert rows == {
+        ("metric", "grad_norm", False): 23,
+        ("metric", "loss", False): 23,
+        ("probe", "grad_through_time.norm", False): 2,
+        ("probe", "grad_through_time.norm", True): 2,
+    }
+
+
 def test_run_counts_are_per_configuration_and_status(filled):
     counts = aggregates.run_counts(filled, "agg")
     assert counts["runs"].sum() == 20 and len({json.dumps(p, sort_keys=True) for p in counts["point"]}) == 4

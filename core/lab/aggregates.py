@@ -67,10 +67,13 @@ def probe_profile(store, study: str, probe: str, name: str, *, step: int) -> pd.
 def quantities(store, study: str) -> pd.DataFrame:
     """Which quantities the study's curves hold: kind, name, profile (bool), steps."""
     t = store.t["curve_stats"]
+    # a literal 0, not a parameter: PostgreSQL takes `idx >= $1` and `idx >= $2` for two
+    # expressions and refuses the GROUP BY
+    profile = t.c.idx >= sa.literal_column("0")
     q = (
-        sa.select(t.c.kind, t.c.name, (t.c.idx >= 0).label("profile"), sa.func.count(sa.distinct(t.c.step)))
+        sa.select(t.c.kind, t.c.name, profile.label("profile"), sa.func.count(sa.distinct(t.c.step)))
         .where(t.c.study == study)
-        .group_by(t.c.kind, t.c.name, t.c.idx >= 0)
+        .group_by(t.c.kind, t.c.name, profile)
         .order_by(t.c.kind, t.c.name)
     )
     with store.engine.connect() as conn:

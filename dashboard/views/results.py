@@ -103,7 +103,7 @@ shown = st.multiselect(
 )
 keep("cols", shown, headline)
 needed = sorted({c.removesuffix(" ±95%") for c in shown or headline} & set(value_names))
-table = memo(base_key + ("summary", tuple(needed)), lambda: config_summary(store, study, needed))
+table = memo(base_key + ("summary", tuple(needed)), lambda: config_summary(store, study, needed, counts_by_point))
 laps.lap("summary table: query")
 table = table[table["point"].isin(shown_configs["point_key"])].drop(columns="point")
 st.dataframe(table[[c for c in shown or headline if c in table.columns]], hide_index=True, width="stretch")
