@@ -150,7 +150,7 @@ MARKS = """
 window.__ablab = {marks: {}, charts: 0};
 (() => {
   const mark = k => { if (!(k in window.__ablab.marks)) window.__ablab.marks[k] = performance.now(); };
-  const poll = () => {
+  const look = () => {
     const app = document.querySelector('[data-testid="stApp"]');
     const state = app && app.getAttribute('data-test-script-state');
     if (state === 'running') mark('script running');
@@ -164,15 +164,18 @@ window.__ablab = {marks: {}, charts: 0};
       window.__ablab.charts = drawn;
       window.__ablab.marks['last chart'] = performance.now();
     }
-    requestAnimationFrame(poll);
   };
-  requestAnimationFrame(poll);
+  // on each change of the page only: a requestAnimationFrame loop would make the browser draw
+  // frames all along, which costs it as much CPU as the page itself
+  const watch = () => new MutationObserver(look).observe(document.documentElement,
+    {childList: true, subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
+  if (document.documentElement) watch(); else document.addEventListener('DOMContentLoaded', watch);
 })();
 """
 
 
 # The page's last element (the band caption, written after the last chart) is there and every
-# chart has its canvas: then drawn() reads the Vega views once to confirm.
+# chart has its canvas: then drawn() reads the Vega views once to confirm. Checked every 50 ms.
 SETTLED = """() => [...document.querySelectorAll('[data-testid="stCaptionContainer"]')].some(
     c => c.textContent.startsWith('Bands:'))
   && [...document.querySelectorAll('.vega-embed')].every(v => v.querySelector('canvas, svg'))"""
@@ -238,8 +241,8 @@ def time_view(page, url: str, received: list[int], timings: Path, pid: int) -> V
     server_cpu, before = cpu_seconds(pid), browser_cpu(pid)
     started = time.perf_counter()
     page.goto(url)
-    while True:  # a check in the page each frame (Playwright's own polling costs the page layouts)
-        page.wait_for_function(SETTLED, polling="raf", timeout=120000)
+    while True:  # a cheap check in the page (Playwright's visibility polling costs the page layouts)
+        page.wait_for_function(SETTLED, polling=50, timeout=120000)
         if drawn(page):
             break
         page.wait_for_timeout(20)

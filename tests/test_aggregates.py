@@ -255,3 +255,22 @@ def test_the_configuration_summary_from_the_store_equals_the_one_from_run_rows(f
         else:
             assert list(a) == list(b)
     assert np.isinf(got["mean_loss"]).sum() == 1 and got["mean_loss ±95%"].isna().sum() >= 1
+
+
+def test_a_run_claimed_again_and_rewritten_counts_once_in_the_curves(filled):
+    """`ablab run --rerun` claims finished runs (status running) before writing them again: their
+    old values must be replaced in the curves, not merged a second time."""
+    done = [r["key"] for r in filled.runs_of("agg") if r["status"] == "done"][:2]
+    assert filled.claim(done, "me", rerun_before=math.inf) == done
+    from ablab.core.lab.store import RunResult
+
+    loss = [{"step": s, "name": "loss", "value": 1000.0 + 1e-4 * s} for s in range(23)]
+    filled.write_runs([RunResult(k, "done", 1.0, loss) for k in done], owner="me")
+    got = aggregates.metric_curve(filled, "agg", "loss")
+    rows = raw(filled, "metrics")
+    rows = rows[rows["name"] == "loss"]
+    want = rows.groupby(["point", "step"])["value"].agg(["count", "mean"]).reset_index()
+    got["point"] = got["point"].map(lambda p: json.dumps(p, sort_keys=True))
+    merged = want.merge(got, on=["point", "step"], how="outer")
+    assert len(merged) == len(got) and (merged["count"] == merged["n"]).all()
+    assert close(merged["mean_x"], merged["mean_y"])

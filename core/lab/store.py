@@ -386,6 +386,11 @@ class Store(Leases):
             keys = [r.key for r in results]
             before = dict(conn.execute(sa.select(runs_t.c.key, runs_t.c.status).where(runs_t.c.key.in_(keys))).all())
             summarised = summary_stats.with_values(conn, self.t, keys)  # written before: recompute, never merge twice
+            recorded = {  # records written before, merged if finished then (`--rerun` claims it back as running)
+                r[0]
+                for t in (metrics_t, probes_t)
+                for r in conn.execute(sa.select(t.c.run_key).where(t.c.run_key.in_(keys)).distinct())
+            }
             conn.execute(metrics_t.delete().where(metrics_t.c.run_key.in_(keys)))
             conn.execute(probes_t.delete().where(probes_t.c.run_key.in_(keys)))
             metric_rows = [{"run_key": r.key, **m} for r in results for m in r.metrics]
@@ -424,7 +429,7 @@ class Store(Leases):
             rebuild: set[tuple[str, str]] = set()
             merges = []
             for r in results:
-                if before.get(r.key) in FINISHED:  # a re-run replaces values already merged: recompute
+                if before.get(r.key) in FINISHED or r.key in recorded:  # values already merged: recompute
                     rebuild.update(links.get(r.key, []))
                 elif r.status in FINISHED:
                     merges.append((links.get(r.key, []), curves.run_values(r.metrics, r.probes, r.diverged_step)))
