@@ -116,9 +116,24 @@ def test_a_highlight_spans_every_chart_and_the_link(filled_store, monkeypatch):
     assert at.selectbox(key="highlight").value == "none" and not at.exception
 
 
+def test_bad_link_values_are_named_and_taken_out_of_the_link(filled_store, monkeypatch):
+    bad = {"study": "dash", "facet": "nosuch", "smooth": "-5", "color": "../x"}
+    at = page(filled_store, "results", monkeypatch, bad)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "The link's facet='nosuch' is not a choice here" in warnings
+    assert "smooth='-5' is not a choice here, so it was left out (choices: a whole number from 1 to 25)" in warnings
+    assert "color='../x'" in warnings
+    assert not {"facet", "smooth", "color"} & set(at.query_params)  # a re-shared link is clean
+    at = page(filled_store, "runs", monkeypatch, {"study": "dash", "seed": "NaN"})
+    assert any("seed='NaN' is not a choice here" in w.value for w in at.warning)
+
+
 def test_missing_study_in_link_is_explained(filled_store, monkeypatch):
     at = page(filled_store, "results", monkeypatch, {"study": "gone"})
     assert "not in this store" in texts(at)
+    at = page(filled_store, "results", monkeypatch, {"study": "x" * 10_000})  # cut, not printed whole
+    (warning,) = [w.value for w in at.warning if "not in this store" in w.value]
+    assert "'" + "x" * 40 + "...'" in warning and len(warning) < 200
 
 
 def test_claims_page_lists_every_builtin_claim(filled_store, monkeypatch):
@@ -165,9 +180,11 @@ def test_run_form_builds_the_mission_study(filled_store, monkeypatch):
         ("b_seeds", 0, "seeds must be from 1 to 64, got 0"),
         ("b_steps", 0, "steps must be from 1 to 1000000, got 0"),
         ("b_hidden", -3, "hidden units must be from 1 to 1024, got -3"),
-        ("b_lr", "-1", "Learning rate must be above 0, got -1"),
+        ("b_lr", "-1", "Learning rate must be a finite number above 0, got -1"),
+        ("b_lr", "nan", "Learning rate must be a finite number above 0, got nan"),
+        ("b_lr", "1e999", "Learning rate must be a finite number above 0, got 1e999"),
         ("b_lr", "fast", "Learning rate: 'fast' is not a number"),
-        ("b_thr", "0", "Clip threshold must be above 0, got 0"),
+        ("b_thr", "0", "Clip threshold must be a finite number above 0, got 0"),
         ("b_name", "../evil", "study name '../evil' is not allowed"),
         ("b_name", "x" * 300, "a study name has at most 64 characters, got 300"),
         ("b_name", "study-\U0001f600", "is not allowed: use letters, digits"),
@@ -357,6 +374,25 @@ def test_embeddings_page_shows_similarities_and_neighbours(filled_store, monkeyp
     assert "cold" in list(neighbours["word"])[:3]  # an antonym is among the nearest: relatedness
     at.text_input(key="e_query").set_value("zebra").run()
     assert "not in the corpus vocabulary" in texts(at)
+
+
+def test_embeddings_page_on_wordnet_text(filled_store, monkeypatch, wordnet_data):
+    at = page(filled_store, "embeddings", monkeypatch)
+    at.number_input(key="e_epochs").set_value(1)
+    at.selectbox(key="e_corpus").select("wordnet").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "WordNet 3.0" in texts(at) and len(at.get("vega_lite_chart")) == 2
+    assert {"good", "bad", "hot", "cold"} <= set(at.multiselect(key="e_words").value)
+    assert len(at.dataframe[0].value) == 8  # neighbours of "hot"
+
+
+def test_embeddings_page_says_how_to_install_a_missing_corpus(filled_store, monkeypatch, tmp_path):
+    from ablab.plugins.tasks.wordnet import WordNetText
+
+    monkeypatch.setitem(WordNetText.defaults, "data", str(tmp_path))
+    at = page(filled_store, "embeddings", monkeypatch)
+    at.selectbox(key="e_corpus").select("wordnet").run()
+    assert "apt-get install wordnet-base" in " ".join(e.value for e in at.error)
 
 
 FAKE = """

@@ -425,9 +425,10 @@ def _tasks(registry) -> dict:
     """Every registered task that trains a network, with its default options."""
     tasks = {}
     for task_name in registry.names("task"):
-        task = registry.get("task", task_name)()
-        if not (hasattr(task, "corpus") and hasattr(task, "measure")):  # corpus tasks train word2vec models
-            tasks[task_name] = task
+        cls = registry.get("task", task_name)
+        # corpus tasks train word2vec models; never built here (wordnet needs its data installed)
+        if not (hasattr(cls, "corpus") and hasattr(cls, "measure")):
+            tasks[task_name] = cls()
     return tasks
 
 
