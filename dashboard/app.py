@@ -1,5 +1,7 @@
 """Streamlit entry point (`ablab dashboard`): navigation; each page is a small module."""
 
+import threading
+
 import streamlit as st
 
 # An emoji icon is drawn in the browser; a :material/...: page icon is fetched from fonts.gstatic.com,
@@ -19,7 +21,21 @@ PAGES = [
 ]
 
 
+@st.cache_resource(show_spinner=False)
+def _warm_up() -> None:
+    """Once per dashboard process, import what the chart pages need (altair alone takes about a
+    second) in the background while the first page is read, so a first view of Results does
+    not wait for it. A page that needs a module before this thread has it simply waits for it."""
+
+    def imports() -> None:
+        import ablab.dashboard.charts  # noqa: F401  (altair)
+        import ablab.dashboard.series  # noqa: F401
+
+    threading.Thread(target=imports, name="ablab-warm-up", daemon=True).start()
+
+
 def run() -> None:
+    _warm_up()
     st.navigation(PAGES).run()
 
 

@@ -1,6 +1,7 @@
 """Aggregates from the store equal pandas' over the raw rows, on SQLite and PostgreSQL."""
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -209,6 +210,17 @@ def test_a_store_from_before_the_curve_statistics_is_filled_by_the_migration(tmp
     assert got[["step", "n", "mean", "var"]].values.tolist() == [[0, 2, 2.0, 2.0]]
 
 
+def test_the_quantities_held_and_whether_each_is_a_profile(filled):
+    held = aggregates.quantities(filled, "agg")  # on PostgreSQL too: one GROUP BY expression, not two
+    rows = {(k, n, p): s for k, n, p, s in held.itertuples(index=False)}
+    assert rows == {
+        ("metric", "grad_norm", False): 23,
+        ("metric", "loss", False): 23,
+        ("probe", "grad_through_time.norm", False): 2,
+        ("probe", "grad_through_time.norm", True): 2,
+    }
+
+
 def test_run_counts_are_per_configuration_and_status(filled):
     counts = aggregates.run_counts(filled, "agg")
     assert counts["runs"].sum() == 20 and len({json.dumps(p, sort_keys=True) for p in counts["point"]}) == 4
@@ -221,11 +233,13 @@ def test_the_configuration_summary_from_the_store_equals_the_one_from_run_rows(f
     run): means, intervals, counts; infinities (a target never reached) and missing values."""
     from ablab.core.lab.results import config_summary, run_frame, summary
 
-    with filled.engine.begin() as conn:  # a target never reached by one run
-        t = filled.t["run_summaries"]
+    with filled.engine.begin() as conn:
         runs = filled.t["runs"]
         keys = sorted(r[0] for r in conn.execute(sa.select(runs.c.key).where(runs.c.status == "done")))
-        conn.execute(t.update().where(t.c.run_key == keys[0], t.c.name == "mean_loss").values(value=float("inf")))
+    # one run written again with an infinite loss early on: its mean_loss is inf (the store's
+    # statistics of its configuration are recomputed, not merged twice)
+    loss = [{"step": s, "name": "loss", "value": math.inf if s == 0 else 1000.0 + 1e-4 * s} for s in range(23)]
+    filled.write_run(keys[0], "done", seconds=1.0, metrics=loss)
     names = ["final_loss", "mean_loss", "final_grad_norm", "grad_through_time.norm@init"]
     frame = run_frame(filled, "agg", names)
     expected = summary(frame)
@@ -241,3 +255,22 @@ def test_the_configuration_summary_from_the_store_equals_the_one_from_run_rows(f
         else:
             assert list(a) == list(b)
     assert np.isinf(got["mean_loss"]).sum() == 1 and got["mean_loss ±95%"].isna().sum() >= 1
+
+
+def test_a_run_claimed_again_and_rewritten_counts_once_in_the_curves(filled):
+    """`ablab run --rerun` claims finished runs (status running) before writing them again: their
+    old values must be replaced in the curves, not merged a second time."""
+    done = [r["key"] for r in filled.runs_of("agg") if r["status"] == "done"][:2]
+    assert filled.claim(done, "me", rerun_before=math.inf) == done
+    from ablab.core.lab.store import RunResult
+
+    loss = [{"step": s, "name": "loss", "value": 1000.0 + 1e-4 * s} for s in range(23)]
+    filled.write_runs([RunResult(k, "done", 1.0, loss) for k in done], owner="me")
+    got = aggregates.metric_curve(filled, "agg", "loss")
+    rows = raw(filled, "metrics")
+    rows = rows[rows["name"] == "loss"]
+    want = rows.groupby(["point", "step"])["value"].agg(["count", "mean"]).reset_index()
+    got["point"] = got["point"].map(lambda p: json.dumps(p, sort_keys=True))
+    merged = want.merge(got, on=["point", "step"], how="outer")
+    assert len(merged) == len(got) and (merged["count"] == merged["n"]).all()
+    assert close(merged["mean_x"], merged["mean_y"])

@@ -85,3 +85,13 @@ def test_verdict_stability_counts_a_flip_as_a_failure_and_inconclusive_as_a_move
     assert harness.moves(ref, flipped) == [("s", "", "holds", "does not hold"), ("s", "a", "holds", "does not hold")]
     assert all(frozenset(m[2:]) not in harness.FLIP for m in harness.moves(ref, open_))
     assert all(frozenset(m[2:]) in harness.FLIP for m in harness.moves(ref, flipped))
+
+
+DASHBOARD = Path(__file__).resolve().parents[1] / "benchmarks" / "dashboard_load.py"
+
+
+def test_dashboard_benchmark_names_bad_sizes_and_backends():
+    bad = subprocess.run([sys.executable, str(DASHBOARD), "--runs", "2000,lots"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--runs takes comma-separated whole numbers" in bad.stderr
+    bad = subprocess.run([sys.executable, str(DASHBOARD), "--backends", "sqlite,mysql"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--backends: unknown 'mysql'; choose from sqlite, postgresql" in bad.stderr

@@ -171,6 +171,11 @@ def test_the_mission_study_from_the_form_reads_at_24_configurations(dashboard):
             assert len(set(pairs)) == len(pairs), v  # no two series share colour and dash
         faceted = [v for v in views if v["faceted"]]
         assert faceted and all(len(v["series"]) == 8 for v in faceted)  # 24 = 3 cells x 8 series each
+        with page.expect_download(timeout=60000) as download:  # a chart's CSV, made when clicked
+            page.get_by_role("button", name="Download CSV").nth(1).click()
+        rows = Path(download.value.path()).read_text().splitlines()
+        assert download.value.suggested_filename == "my-study-loss.csv" and rows[0].startswith("x,n,mean,lo,hi")
+        assert len(rows) > 24, rows[:3]  # every configuration's curve
 
         page.goto(f"{dashboard}/results?study=my-study&facet=none")  # all 24 in one chart, from the link
         expect(page.get_by_text("Bands:")).to_be_visible(timeout=60000)

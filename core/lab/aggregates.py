@@ -67,10 +67,13 @@ def probe_profile(store, study: str, probe: str, name: str, *, step: int) -> pd.
 def quantities(store, study: str) -> pd.DataFrame:
     """Which quantities the study's curves hold: kind, name, profile (bool), steps."""
     t = store.t["curve_stats"]
+    # a literal 0, not a parameter: PostgreSQL takes `idx >= $1` and `idx >= $2` for two
+    # expressions and refuses the GROUP BY
+    profile = t.c.idx >= sa.literal_column("0")
     q = (
-        sa.select(t.c.kind, t.c.name, (t.c.idx >= 0).label("profile"), sa.func.count(sa.distinct(t.c.step)))
+        sa.select(t.c.kind, t.c.name, profile.label("profile"), sa.func.count(sa.distinct(t.c.step)))
         .where(t.c.study == study)
-        .group_by(t.c.kind, t.c.name, t.c.idx >= 0)
+        .group_by(t.c.kind, t.c.name, profile)
         .order_by(t.c.kind, t.c.name)
     )
     with store.engine.connect() as conn:
@@ -118,64 +121,33 @@ def profile_steps(store, study: str, name: str) -> list[int]:
         return [r[0] for r in conn.execute(q)]
 
 
-BIG = 1.7e308  # beyond it a value is infinite (a target never reached); NaN is stored as NULL
-
-
 def summary_stats(store, study: str, names: list[str]) -> pd.DataFrame:
     """Per configuration and per-run summary value (run_summaries), over the study's current
     runs, curve-derived values of done runs only: n (values present), n_finite, pos_inf,
-    neg_inf, mean and m2 (the sum of squared deviations from it, two-pass) of the finite ones.
-    Columns: point (dict), name, then those. One GROUP BY, whatever the number of runs."""
-    from ablab.core.lab.run_summaries import is_derived
-
+    neg_inf, mean and m2 (the sum of squared deviations from it) of the finite ones. Columns:
+    point (dict), name, then those. Read from the statistics the store keeps
+    (ablab.core.lab.summary_stats): one row per configuration and name, whatever the runs."""
     columns = ["point", "name", "n", "n_finite", "pos_inf", "neg_inf", "mean", "m2"]
     if not names:
         return pd.DataFrame(columns=columns)
-    t, runs = store.t["run_summaries"], store.t["runs"]
-    sel = _runs_of_study(store, study)
-    kept = [n for n in names if not is_derived(n)]
-    values = (
-        sa.select(sel.c.point, t.c.name, t.c.value)
-        .join(t, t.c.run_key == sel.c.run_key)
-        .join(runs, runs.c.key == sel.c.run_key)
-        .where(t.c.name.in_(list(names)), t.c.value.is_not(None))
-        .where(sa.or_(runs.c.status == "done", t.c.name.in_(kept)))
-        .subquery("summary_values")
-    )
-    finite = sa.and_(values.c.value <= BIG, values.c.value >= -BIG)
-    first = (
-        sa.select(
-            values.c.point,
-            values.c.name,
-            sa.func.count().label("n"),
-            sa.func.count(sa.case((finite, 1))).label("n_finite"),
-            sa.func.count(sa.case((values.c.value > BIG, 1))).label("pos_inf"),
-            sa.func.count(sa.case((values.c.value < -BIG, 1))).label("neg_inf"),
-            sa.func.avg(sa.case((finite, values.c.value))).label("mean"),
-        )
-        .group_by(values.c.point, values.c.name)
-        .subquery("first_pass")
-    )
-    deviation = values.c.value - first.c.mean
-    q = (
-        sa.select(
-            first.c.point,
-            first.c.name,
-            first.c.n,
-            first.c.n_finite,
-            first.c.pos_inf,
-            first.c.neg_inf,
-            first.c.mean,
-            sa.func.sum(sa.case((finite, deviation * deviation))).label("m2"),
-        )
-        .join(values, sa.and_(values.c.point == first.c.point, values.c.name == first.c.name))
-        .group_by(
-            first.c.point, first.c.name, first.c.n, first.c.n_finite, first.c.pos_inf, first.c.neg_inf, first.c.mean
-        )
+    t = store.t["summary_stats"]
+    q = sa.select(t.c.point, t.c.name, t.c.n, t.c.n_finite, t.c.pos_inf, t.c.neg_inf, t.c.shift, t.c.s1, t.c.s2).where(
+        t.c.study == study, t.c.name.in_(list(names)), t.c.n > 0
     )
     with store.engine.connect() as conn:
         rows = conn.execute(q).fetchall()
-    out = pd.DataFrame.from_records(rows, columns=columns)
-    out[["mean", "m2"]] = out[["mean", "m2"]].astype(float)
+    out = pd.DataFrame.from_records(
+        rows, columns=["point", "name", "n", "n_finite", "pos_inf", "neg_inf", "shift", "s1", "s2"]
+    )
+    finite = out["n_finite"].astype(float)
+    out["mean"] = (out["shift"].astype(float) + out["s1"].astype(float) / finite).where(finite > 0)
+    out["m2"] = (out["s2"].astype(float) - out["s1"].astype(float) ** 2 / finite).clip(lower=0.0).where(finite > 0)
     out["point"] = out["point"].map(json.loads)
-    return out
+    return out[columns]
+
+
+def summary_names(store, study: str) -> list[str]:
+    """Every summary name some current run of the study has (the kept statistics' names)."""
+    t = store.t["summary_stats"]
+    with store.engine.connect() as conn:
+        return [r[0] for r in conn.execute(sa.select(t.c.name).where(t.c.study == study).distinct())]

@@ -157,3 +157,36 @@ def m005_curve_log_stats(conn: sa.Connection) -> None:
     md.reflect(conn)
     for (study,) in conn.execute(sa.text("SELECT name FROM studies")).all():
         curves.rebuild_study(conn, md.tables, study)
+
+
+@migration
+def m007_summary_stats(conn: sa.Connection) -> None:
+    """Per-configuration statistics of the run summaries (see ablab.core.lab.summary_stats), so
+    the Results table and its column list read one row per configuration and name, filled from
+    run_summaries; the indexes its rebuilds (study_runs by point) and the dashboard's state token
+    (max of runs' started_at and finished_at) need."""
+    from ablab.core.lab import summary_stats
+
+    md = sa.MetaData()
+    md.reflect(conn)
+    sa.Table(
+        "summary_stats",
+        md,
+        sa.Column("study", sa.String(200), sa.ForeignKey("studies.name", ondelete="CASCADE"), primary_key=True),
+        sa.Column("point_hash", sa.String(16), primary_key=True),
+        sa.Column("name", sa.String(140), primary_key=True),
+        sa.Column("point", sa.Text, nullable=False),
+        sa.Column("n", sa.Integer, nullable=False),
+        sa.Column("pos_inf", sa.Integer, nullable=False),
+        sa.Column("neg_inf", sa.Integer, nullable=False),
+        sa.Column("n_finite", sa.Integer, nullable=False),
+        sa.Column("shift", sa.Float, nullable=False),
+        sa.Column("s1", sa.Float, nullable=False),
+        sa.Column("s2", sa.Float, nullable=False),
+    ).create(conn)
+    links, runs = md.tables["study_runs"], md.tables["runs"]
+    sa.Index("ix_study_runs_study_point", links.c.study, links.c.point).create(conn)
+    sa.Index("ix_runs_finished_at", runs.c.finished_at).create(conn)
+    sa.Index("ix_runs_started_at", runs.c.started_at).create(conn)
+    for (study,) in conn.execute(sa.text("SELECT name FROM studies")).all():
+        summary_stats.rebuild_study(conn, md.tables, study)

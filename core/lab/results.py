@@ -100,7 +100,9 @@ def assemble(meta: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
 
 def result_columns(store, study: str) -> list[str]:
     """Every summary column the study's runs have, in the run table's order."""
-    return column_order(store.summary_names(study))
+    from ablab.core.lab import aggregates
+
+    return column_order(aggregates.summary_names(store, study))
 
 
 def label(value) -> str | float | int | bool:
@@ -157,42 +159,45 @@ def point_key(point: dict) -> str:
     return json.dumps(point, sort_keys=True)
 
 
-def config_summary(store, study: str, names: list[str]) -> pd.DataFrame:
-    """summary(run_frame(store, study, names)) answered by the store: one GROUP BY per
-    configuration, never a row per run, so it costs the same at 100 runs or 100,000. Column
-    `point` holds each configuration's axis values (as JSON) for filtering."""
+def config_summary(store, study: str, names: list[str], counts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """summary(run_frame(store, study, names)) answered by the store: the statistics it keeps per
+    configuration (summary_stats), never a row per run, so it costs the same at 100 runs or
+    100,000. Column `point` holds each configuration's axis values (as JSON) for filtering.
+    counts: aggregates.run_counts of the study, when the caller has them already."""
     from ablab.core.lab import aggregates
 
-    counts = aggregates.run_counts(store, study)
+    counts = aggregates.run_counts(store, study) if counts is None else counts
     if counts.empty:
         return pd.DataFrame()
-    counts["key"] = counts["point"].map(point_key)
+    keys = counts["point"].map(point_key)
+    by_status = (
+        counts.assign(key=keys).pivot_table(index="key", columns="status", values="runs", aggfunc="sum").fillna(0)
+    )
     stats = aggregates.summary_stats(store, study, names)
     stats["key"] = stats["point"].map(point_key)
-    by_key = {key: row for key, row in stats.groupby("key")}
-    points = counts.drop_duplicates("key").set_index("key")["point"]
-    axes = [a for a in points.iloc[0] if len({repr(label(p.get(a))) for p in points}) > 1]
+    by_key = {(k, name): row for k, name, row in zip(stats["key"], stats["name"], stats.itertuples(index=False))}
+    points = dict(zip(keys, counts["point"]))
+    axes = [a for a in next(iter(points.values())) if len({repr(label(p.get(a))) for p in points.values()}) > 1]
     out = []
     for key, point in points.items():
-        status = counts[counts["key"] == key].set_index("status")["runs"]
+        status = by_status.loc[key]
         row = {a: label(point.get(a)) for a in axes}
         row["runs"] = int(status.sum())
         row["diverged"] = int(status.get("diverged", 0))
         row["failed"] = int(status.get("failed", 0))
-        named = by_key[key].set_index("name") if key in by_key else pd.DataFrame()
         for name in names:
             mean, spread = float("nan"), float("nan")
-            if name in named.index:
-                s = named.loc[name]
-                n, finite = int(s["n"]), int(s["n_finite"])
-                if s["pos_inf"] and s["neg_inf"]:
+            s = by_key.get((key, name))
+            if s is not None:
+                n, finite = int(s.n), int(s.n_finite)
+                if s.pos_inf and s.neg_inf:
                     mean = float("nan")
-                elif s["pos_inf"] or s["neg_inf"]:
-                    mean = math.inf if s["pos_inf"] else -math.inf
+                elif s.pos_inf or s.neg_inf:
+                    mean = math.inf if s.pos_inf else -math.inf
                 elif finite:
-                    mean = float(s["mean"])
+                    mean = float(s.mean)
                 if n == finite > 1:  # inf: a target never reached; no spread
-                    spread = t95(n) * math.sqrt(float(s["m2"]) / (n - 1)) / math.sqrt(n)
+                    spread = t95(n) * math.sqrt(float(s.m2) / (n - 1)) / math.sqrt(n)
             row[name], row[f"{name} ±95%"] = mean, spread
         row["point"] = key
         out.append(row)

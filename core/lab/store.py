@@ -20,12 +20,22 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from ablab.core.errors import AblabError, ConfigError
-from ablab.core.lab import bulk, curves, run_summaries
+from ablab.core.lab import bulk, curves, run_summaries, summary_stats
 from ablab.core.lab.leases import Leases
 from ablab.core.lab.migrations import MIGRATIONS
 from ablab.core.lab.status import FINISHED, STATUSES
 
-SCHEMA_TABLES = ("studies", "runs", "study_runs", "metrics", "probes", "reviews", "curve_stats", "run_summaries")
+SCHEMA_TABLES = (
+    "studies",
+    "runs",
+    "study_runs",
+    "metrics",
+    "probes",
+    "reviews",
+    "curve_stats",
+    "run_summaries",
+    "summary_stats",
+)
 
 
 @dataclass(frozen=True)
@@ -314,6 +324,8 @@ class Store(Leases):
             finished = self._finished(conn, list(moved))
             for point in sorted({moved[k] for k in finished}):
                 curves.rebuild(conn, self.t, study.name, point)
+            summarised = summary_stats.with_values(conn, self.t, list(moved))
+            summary_stats.rebuild(conn, self.t, study.name, sorted({moved[k] for k in summarised}))
 
     def _finished(self, conn, keys: list[str]) -> set[str]:
         runs_t, out = self.t["runs"], set()
@@ -389,6 +401,12 @@ class Store(Leases):
                     return []
             keys = [r.key for r in results]
             before = dict(conn.execute(sa.select(runs_t.c.key, runs_t.c.status).where(runs_t.c.key.in_(keys))).all())
+            summarised = summary_stats.with_values(conn, self.t, keys)  # written before: recompute, never merge twice
+            recorded = {  # records written before, merged if finished then (`--rerun` claims it back as running)
+                r[0]
+                for t in (metrics_t, probes_t)
+                for r in conn.execute(sa.select(t.c.run_key).where(t.c.run_key.in_(keys)).distinct())
+            }
             conn.execute(metrics_t.delete().where(metrics_t.c.run_key.in_(keys)))
             conn.execute(probes_t.delete().where(probes_t.c.run_key.in_(keys)))
             metric_rows = [{"run_key": r.key, **m} for r in results for m in r.metrics]
@@ -397,7 +415,8 @@ class Store(Leases):
                 bulk.insert_rows(conn, metrics_t, metric_rows)
             if probe_rows:
                 bulk.insert_rows(conn, probes_t, probe_rows)
-            run_summaries.write(conn, self.t["run_summaries"], keys, run_summaries.rows_for(results))
+            summary_rows = run_summaries.rows_for(results)
+            run_summaries.write(conn, self.t["run_summaries"], keys, summary_rows)
             now = time.time()
             conn.execute(
                 runs_t.update()
@@ -426,14 +445,34 @@ class Store(Leases):
             rebuild: set[tuple[str, str]] = set()
             merges = []
             for r in results:
-                if before.get(r.key) in FINISHED:  # a re-run replaces values already merged: recompute
+                if before.get(r.key) in FINISHED or r.key in recorded:  # values already merged: recompute
                     rebuild.update(links.get(r.key, []))
                 elif r.status in FINISHED:
                     merges.append((links.get(r.key, []), curves.run_values(r.metrics, r.probes, r.diverged_step)))
             for study, point in sorted(rebuild):
                 curves.rebuild(conn, self.t, study, point)
             curves.add_runs(conn, self.t["curve_stats"], [m for m in merges if not rebuild.intersection(m[0])])
+            self._update_summary_stats(conn, results, summary_rows, links, summarised)
         return keys
+
+    def _update_summary_stats(self, conn, results, summary_rows, links, summarised: set[str]) -> None:
+        """Merge new runs' summary values into summary_stats; recompute the configurations of runs
+        whose values were there before (a re-run)."""
+        by_run: dict[str, dict[str, float | None]] = {}
+        for row in summary_rows:
+            by_run.setdefault(row["run_key"], {})[row["name"]] = row["value"]
+        redo: dict[str, set[str]] = {}
+        for key in summarised:
+            for study, point in links.get(key, []):
+                redo.setdefault(study, set()).add(point)
+        merges = [  # into the configurations not recomputed (those read the run's values from run_summaries)
+            ([(s, p) for s, p in links.get(r.key, []) if p not in redo.get(s, ())], r.status, by_run.get(r.key, {}))
+            for r in results
+            if r.key not in summarised
+        ]
+        summary_stats.add_runs(conn, self.t["summary_stats"], merges)
+        for study, points in sorted(redo.items()):
+            summary_stats.rebuild(conn, self.t, study, sorted(points))
 
     def _still_held(self, conn: sa.Connection, results: list[RunResult], owner: str) -> list[RunResult]:
         """The results whose runs owner still holds, locked until this transaction ends so no

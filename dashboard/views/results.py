@@ -10,22 +10,26 @@ import streamlit as st
 from ablab.core.engine.probe import ACROSS_ACTIVATIONS
 from ablab.core.lab import aggregates
 from ablab.core.lab.results import config_summary, result_columns
-from ablab.dashboard import charts, series
+from ablab.dashboard import charts, laps, series
 from ablab.dashboard.common import csv_download, get_store, memo, study_picker
 from ablab.dashboard.data import band_caption, config_labels, default_facet, filter_runs, varying_axes
 from ablab.dashboard.viewstate import keep, url_int, url_value, url_values, wkey
 
+laps.start()
 st.title("Results")
 store = get_store()
 study = study_picker(store)
+laps.lap("store, study picker")
 if study is None:
     st.stop()
 token = store.state_token()
+laps.lap("state token")
 base_key = (store.url, study, token)
 counts_by_point = memo(base_key + ("run counts",), lambda: aggregates.run_counts(store, study))
 if counts_by_point.empty:
     st.warning(f"Study {study!r} has no runs yet.")
     st.stop()
+laps.lap("run counts")
 
 counts = counts_by_point.groupby("status")["runs"].sum().to_dict()
 st.caption(" · ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + f" · {sum(counts.values())} runs")
@@ -79,10 +83,12 @@ if shown_configs.empty:
 facet = None if facet_name == "none" else "@" + facet_name
 colour = ["@" + n for n in colour_names]
 
+laps.lap("widgets")
 st.subheader("Configurations (mean and 95% interval over seeds)")
 # The table reads only the summary values its columns show: at 100,000 runs, all of them would
 # be millions of values.
 value_names = memo(base_key + ("result columns",), lambda: result_columns(store, study))
+laps.lap("result columns")
 all_columns = [n for n in names if n not in ("runs", "diverged", "failed")] + ["runs", "diverged", "failed"]
 all_columns += [c for v in value_names for c in (v, f"{v} ±95%")]
 headline = names + ["runs", "diverged", "failed"]
@@ -97,10 +103,12 @@ shown = st.multiselect(
 )
 keep("cols", shown, headline)
 needed = sorted({c.removesuffix(" ±95%") for c in shown or headline} & set(value_names))
-table = memo(base_key + ("summary", tuple(needed)), lambda: config_summary(store, study, needed))
+table = memo(base_key + ("summary", tuple(needed)), lambda: config_summary(store, study, needed, counts_by_point))
+laps.lap("summary table: query")
 table = table[table["point"].isin(shown_configs["point_key"])].drop(columns="point")
 st.dataframe(table[[c for c in shown or headline if c in table.columns]], hide_index=True, width="stretch")
 csv_download(table, f"{study}-summary", "dl_summary")
+laps.lap("summary table: sent")
 st.page_link("views/runs.py", label="Each run: its curves, configuration and error", query_params={"study": study})
 
 series_labels = sorted(set(config_labels(shown_configs, [c for c in colour if c != facet])))
@@ -122,6 +130,7 @@ def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step"
     toggle, the chart and its CSV. Statistics, curves and the chart spec are memoised."""
     quantity = base_key + (key, variant)  # variant: the checkpoint of a profile
     stats = memo(quantity + ("stats",), select)
+    laps.lap(f"chart {key}: statistics")
     if stats.empty:
         return
     default_log, loggable = series.starts_on_log(stats)
@@ -159,16 +168,20 @@ def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step"
     frame, spec = memo(
         view_key + (key, variant, tuple(colour), facet, log_y, highlight, window, title, baseline), build
     )
+    laps.lap(f"chart {key}: curves and spec")
     st.vega_lite_chart(spec, width="content")  # its own pixel size: see charts.PLOT_WIDTH
     csv_download(frame, f"{study}-{key}", f"dl_{key}")
+    laps.lap(f"chart {key}: sent with its CSV")
     drawn.append(frame)
 
 
 held = memo(base_key + ("quantities",), lambda: aggregates.quantities(store, study))
 metric_names = set(held[held["kind"] == "metric"]["name"])
+laps.lap("quantities")
 if metric_names:
     base_stats = memo(base_key + ("baseline",), lambda: aggregates.metric_curve(store, study, "baseline"))
     baseline = float(base_stats["mean"].mean()) if len(base_stats) else None
+    laps.lap("baseline")
     st.subheader("Training")
     for name, y_title, title, base in (
         ("loss", "training loss", "Loss", baseline),
@@ -221,6 +234,7 @@ for full in profile_names:
     probe, name = full.split(".", 1)
     st.subheader(TITLES.get((probe, name), f"{probe}: {name} by index"))
     steps = memo(base_key + ("steps", full), lambda full=full: aggregates.profile_steps(store, study, full))
+    laps.lap(f"profile steps {full}")
     default_at = steps[0] if probe == "grad_through_time" else steps[-1]  # init shows eta; the end, memory
     at = st.select_slider(
         "Checkpoint (step)",
@@ -243,3 +257,4 @@ for full in profile_names:
 caption = band_caption(*drawn)
 if caption:
     st.caption(caption)
+laps.lap("caption")
