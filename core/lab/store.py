@@ -20,7 +20,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from ablab.core.errors import AblabError, ConfigError
-from ablab.core.lab import bulk, curves, run_summaries
+from ablab.core.lab import bulk, curves, run_summaries, solve_criteria
 from ablab.core.lab.leases import Leases
 from ablab.core.lab.migrations import MIGRATIONS
 from ablab.core.lab.status import FINISHED, STATUSES
@@ -298,6 +298,9 @@ class Store(Leases):
             finished = self._finished(conn, list(moved))
             for point in sorted({moved[k] for k in finished}):
                 curves.rebuild(conn, self.t, study.name, point)
+            if study.solve is not None:  # its finished runs (shared, or a criterion changed) get its steps
+                lacking = solve_criteria.lacking(conn, self.t, study.name, study.solve)
+                solve_criteria.add_missing(conn, self.t, {k: [study.solve] for k in lacking})
 
     def _finished(self, conn, keys: list[str]) -> set[str]:
         runs_t, out = self.t["runs"], set()
@@ -381,7 +384,9 @@ class Store(Leases):
                 bulk.insert_rows(conn, metrics_t, metric_rows)
             if probe_rows:
                 bulk.insert_rows(conn, probes_t, probe_rows)
-            run_summaries.write(conn, self.t["run_summaries"], keys, run_summaries.rows_for(results))
+            links = curves.links_of(conn, self.t, keys)
+            criteria = solve_criteria.criteria_of(conn, self.t, keys, links=links)
+            run_summaries.write(conn, self.t["run_summaries"], keys, run_summaries.rows_for(results, criteria))
             now = time.time()
             conn.execute(
                 runs_t.update()
@@ -406,7 +411,6 @@ class Store(Leases):
                     for r in results
                 ],
             )
-            links = curves.links_of(conn, self.t, keys)
             rebuild: set[tuple[str, str]] = set()
             merges = []
             for r in results:
@@ -521,6 +525,21 @@ class Store(Leases):
         with self.engine.connect() as conn:
             return run_summaries.fetch(conn, q)
 
+    def run_configs(self, study: str) -> tuple[dict[str, str], dict[str, dict]]:
+        """(run key -> config_key, config_key -> configuration) of the study's current runs:
+        each configuration is read and decoded once, not once per seed."""
+        runs_t, links = self.t["runs"], self.t["study_runs"]
+        mine = sa.select(links.c.run_key).where(self._current_links(study))
+        with self.engine.connect() as conn:
+            keys = run_summaries.fetch(conn, sa.select(runs_t.c.key, runs_t.c.config_key).where(runs_t.c.key.in_(mine)))
+            configs = run_summaries.fetch(
+                conn,
+                sa.select(runs_t.c.config_key, sa.func.min(runs_t.c.config))
+                .where(runs_t.c.key.in_(mine))
+                .group_by(runs_t.c.config_key),
+            )
+        return dict(keys), {k: json.loads(config) for k, config in configs}
+
     def summaries_of(self, study: str, names: list[str] | None = None):
         """The summary values (run_key, name, value) of the study's current runs; only `names`
         when given. NULL (NaN on SQLite) comes back as NaN."""
@@ -548,9 +567,8 @@ class Store(Leases):
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(q)]
 
-    def records_of(self, study: str, table: str, names: list[str]):
-        """The study's current runs' records of metrics `names` only (e.g. the solve metric)."""
-        keys = [r[0] for r in self.run_rows(study)]
+    def records_of(self, keys: list[str], table: str, names: list[str]):
+        """The records of runs `keys` in `table` (metrics, probes), of `names` only."""
         with self.engine.connect() as conn:
             return run_summaries.records(conn, self.t[table], keys, names=names)
 
