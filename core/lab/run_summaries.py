@@ -1,9 +1,10 @@
 """Per-run summary values (final_*, mean_loss, steps_to_*, gradcheck_error, baseline, budget,
 the steps to meet each solve criterion, probe `PROBE.NAME@init` / `@final`), computed once
-when a run's results are written and kept in the table run_summaries (run_key, name, value), so a study's run table is one indexed read instead
-of every metric and probe record loaded into pandas.
+when a run's results are written and kept in the table run_summaries (run_key, name, value), so
+a study's run table is one indexed read instead of every metric and probe record loaded into
+pandas.
 
-`summarize` is the one definition: the store's writer and migration m004's backfill both call
+`summarize` is the one definition: the store's writer and migrations m004 and m006 all call
 it. Values do not depend on the run's status; readers blank the curve-derived values of runs
 that are not done (`DERIVED`), as the run table always has. NaN is kept as a row with NULL
 (SQLite has no NaN), inf as inf: both databases store it.
