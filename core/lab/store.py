@@ -92,6 +92,16 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
+def _decoded(row) -> dict[str, Any]:
+    """A run row with its point as read from study_runs, JSON columns decoded."""
+    return {
+        **dict(row),
+        "config": json.loads(row["config"]),
+        "point": json.loads(row["point"]),
+        "versions": json.loads(row["versions"] or "{}"),
+    }
+
+
 class Store(Leases):
     """write=False (the read-only commands): a SQLite file this user cannot write is opened
     read-only, and nothing is written unless the schema needs migrating."""
@@ -497,15 +507,23 @@ class Store(Leases):
                 .mappings()
                 .all()
             )
-        return [
-            {
-                **dict(r),
-                "config": json.loads(r["config"]),
-                "point": json.loads(r["point"]),
-                "versions": json.loads(r["versions"] or "{}"),
-            }
-            for r in rows
-        ]
+        return [_decoded(r) for r in rows]
+
+    def runs_at(self, study: str, point: dict, *, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """One configuration's current runs (its axis values `point`), as runs_of gives them, in
+        seed order; `limit` of them from `offset`: a page, whatever the study's size."""
+        runs_t, links = self.t["runs"], self.t["study_runs"]
+        q = (
+            sa.select(runs_t, links.c.point)
+            .join(links, links.c.run_key == runs_t.c.key)
+            .where(self._current_links(study), links.c.point == json.dumps(point, sort_keys=True))
+            .order_by(runs_t.c.seed, runs_t.c.key)
+            .offset(offset)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [_decoded(r) for r in rows]
 
     def _current_links(self, study: str):
         links = self.t["study_runs"]
@@ -539,6 +557,17 @@ class Store(Leases):
                 .group_by(runs_t.c.config_key),
             )
         return dict(keys), {k: json.loads(config) for k, config in configs}
+
+    def versions_of(self, study: str) -> list[dict]:
+        """The distinct plugin-version sets of the study's current runs (a handful, whatever the
+        number of runs)."""
+        runs_t, links = self.t["runs"], self.t["study_runs"]
+        q = sa.select(runs_t.c.versions).where(
+            runs_t.c.key.in_(sa.select(links.c.run_key).where(self._current_links(study)))
+        )
+        with self.engine.connect() as conn:
+            texts = [r[0] for r in conn.execute(q.distinct())]
+        return [json.loads(t or "{}") for t in texts]
 
     def summaries_of(self, study: str, names: list[str] | None = None):
         """The summary values (run_key, name, value) of the study's current runs; only `names`
