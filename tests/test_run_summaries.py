@@ -425,8 +425,8 @@ def test_cli_results_headline_columns_choices_and_raw(ran, any_store_url, capsys
 def test_a_shipped_study_with_two_tasks_gets_the_old_verdict(tmp_path, builtin_registry):
     """lstm_variants, shrunk: the adding problem (mse: loss <= 0.1 x baseline) and temporal order
     (xent: accuracy >= 0.99) in one study, so each run is judged by its own task's criterion.
-    (All 14 shipped studies at full size, in a store `make claims` filled, gave the same verdicts
-    before and after: see NOTES.md.)"""
+    (All 14 shipped studies at full size, in a store `make claims` filled in session 5, gave
+    verdicts identical to the last character before and after this change.)"""
     from ablab.studies import builtin_study_paths
 
     (path,) = [p for p in builtin_study_paths() if "lstm_variants" in p.name]
