@@ -549,14 +549,15 @@ class Store(Leases):
         runs_t, links = self.t["runs"], self.t["study_runs"]
         mine = sa.select(links.c.run_key).where(self._current_links(study))
         with self.engine.connect() as conn:
-            keys = run_summaries.fetch(conn, sa.select(runs_t.c.key, runs_t.c.config_key).where(runs_t.c.key.in_(mine)))
-            configs = run_summaries.fetch(
-                conn,
-                sa.select(runs_t.c.config_key, sa.func.min(runs_t.c.config))
-                .where(runs_t.c.key.in_(mine))
-                .group_by(runs_t.c.config_key),
+            config_of = dict(
+                run_summaries.fetch(conn, sa.select(runs_t.c.key, runs_t.c.config_key).where(runs_t.c.key.in_(mine)))
             )
-        return dict(keys), {k: json.loads(config) for k, config in configs}
+            one = list({c: k for k, c in config_of.items()}.values())  # a run per configuration
+            configs = []
+            for i in range(0, len(one), 500):  # never the text of every run's configuration
+                q = sa.select(runs_t.c.config_key, runs_t.c.config).where(runs_t.c.key.in_(one[i : i + 500]))
+                configs += run_summaries.fetch(conn, q)
+        return config_of, {k: json.loads(config) for k, config in configs}
 
     def versions_of(self, study: str) -> list[dict]:
         """The distinct plugin-version sets of the study's current runs (a handful, whatever the

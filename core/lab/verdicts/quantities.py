@@ -144,14 +144,27 @@ def add_solve_columns(store, frame: pd.DataFrame, solve: dict | None, criteria: 
         frame["budget"] = np.nan
         return frame
     keyed = frame.set_index("key")
-    groups: dict[str, tuple[dict, list[str]]] = {}
-    for key in keyed.index:
-        crit = solve if solve is not None else (criteria or {}).get(key)
-        if crit is not None:
-            groups.setdefault(run_summaries.solve_name(crit), (crit, []))[1].append(key)
-    for name, (crit, keys) in groups.items():
+    named: dict[int, str] = {}  # criteria are shared by a configuration's runs: name each once
+    by_name: dict[str, dict] = {}
+
+    def name_of(crit: dict | None) -> str | None:
+        if crit is None:
+            return None
+        if id(crit) not in named:
+            named[id(crit)] = run_summaries.solve_name(crit)
+            by_name.setdefault(named[id(crit)], crit)
+        return named[id(crit)]
+
+    if solve is not None:
+        group = pd.Series(name_of(solve), index=keyed.index)
+    else:
+        group = pd.Series([name_of((criteria or {}).get(k)) for k in keyed.index], index=keyed.index)
+    solved_all = pd.Series(np.nan, index=keyed.index)
+    steps_all = pd.Series(np.nan, index=keyed.index)
+    for name, crit in by_name.items():
         metric, op = crit["metric"], SOLVE_OPS[crit["op"]]
-        rows = keyed.loc[keys]
+        mask = (group == name).to_numpy()
+        rows = keyed[mask]
         target = pd.Series(float(crit["value"]), index=rows.index)
         if crit.get("of") == "baseline":
             target = target * (rows["baseline"] if "baseline" in rows.columns else np.nan)
@@ -166,8 +179,10 @@ def add_solve_columns(store, frame: pd.DataFrame, solve: dict | None, criteria: 
         steps = first.where(solved, budget_of).fillna(budget_of).clip(upper=budget_of)
         usable = (rows["status"] == "diverged") | measured  # a diverged run has not solved
         usable &= rows["status"] != "failed"
-        frame.loc[frame["key"].isin(keys), "solved"] = frame["key"].map(solved.astype(float).where(usable))
-        frame.loc[frame["key"].isin(keys), "steps_to_solve"] = frame["key"].map(steps.where(usable))
+        solved_all[mask] = solved.astype(float).where(usable).to_numpy()
+        steps_all[mask] = steps.where(usable).to_numpy()
+    frame["solved"] = solved_all.to_numpy()
+    frame["steps_to_solve"] = steps_all.to_numpy()
     return frame
 
 
