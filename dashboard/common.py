@@ -56,7 +56,8 @@ def study_picker(store: Store, label: str = "Study") -> str | None:
         return None
     wanted = st.query_params.get("study")
     if wanted is not None and wanted not in names:
-        st.warning(f"Study {wanted!r} is not in this store (it may have been removed); pick another.")
+        shown = wanted if len(wanted) <= 64 else wanted[:40] + "..."  # a study name has at most 64 characters
+        st.warning(f"Study {shown!r} is not in this store (it may have been removed); pick another.")
         wanted = None
     index = names.index(wanted) if wanted in names else 0
     choice = st.selectbox(label, names, index=index, key="study_picker", on_change=_new_study)

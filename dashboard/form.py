@@ -32,8 +32,8 @@ def numbers(label: str, text: str, *, low: float = 0.0, high: float = math.inf) 
         except ValueError:
             return [], f"{label}: {p!r} is not a number (write them like 0.01, 0.1)"
         if not math.isfinite(v) or v <= low or v > high:
-            bound = f"above {low:g}" + ("" if math.isinf(high) else f" and at most {high:g}")
-            return [], f"{label} must be {bound}, got {p}"
+            bound = f"a finite number above {low:g}" + ("" if math.isinf(high) else f" and at most {high:g}")
+            return [], f"{label} must be {bound}, got {p[:40]}"
         values.append(v)
     if len(set(values)) != len(values):
         return [], f"{label}: {text.strip()!r} lists a value twice"

@@ -17,20 +17,45 @@ def url_values(key: str, allowed: list[str]) -> list[str] | None:
     """The allowed values ?key= holds, or None when the link does not set it."""
     if key not in st.query_params:
         return None
-    return [v for v in st.query_params.get_all(key) if v in allowed]
+    given = st.query_params.get_all(key)
+    kept = [v for v in given if v in allowed]
+    if len(kept) < len(given):
+        _left_out(key, [v for v in given if v not in allowed], allowed, kept)
+    return kept
 
 
 def url_value(key: str, allowed: list[str], default: str) -> str:
     value = st.query_params.get(key)
-    return value if value in allowed else default
+    if value is None or value in allowed:
+        return default if value is None else value
+    _left_out(key, [value], allowed, [])
+    return default
 
 
 def url_int(key: str, low: int, high: int, default: int) -> int:
-    try:
-        value = int(st.query_params.get(key, default))
-    except ValueError:
+    text = st.query_params.get(key)
+    if text is None:
         return default
-    return min(max(value, low), high)
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        _left_out(key, [text], [f"a whole number from {low} to {high}"], [])
+        return default
+    return value
+
+
+def _left_out(key: str, bad: list[str], allowed: list[str], kept: list[str]) -> None:
+    """Say which values of a link were not used (a mistyped or stale link must not silently show
+    another view), and take them out of the address bar so a re-shared link is clean."""
+    shown = ", ".join(repr(v if len(v) <= 40 else v[:40] + "...") for v in bad[:3])
+    choices = ", ".join(allowed[:8]) + (", ..." if len(allowed) > 8 else "")
+    st.warning(f"The link's {key[:60]}={shown} is not a choice here, so it was left out (choices: {choices}).")
+    if kept:
+        st.query_params[key] = kept
+    else:
+        st.query_params.pop(key, None)
 
 
 GENERATION = "_view_generation"  # session state: how many times this session picked another study

@@ -2,6 +2,7 @@
 
 import json
 import os
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -115,9 +116,24 @@ def test_a_highlight_spans_every_chart_and_the_link(filled_store, monkeypatch):
     assert at.selectbox(key="highlight").value == "none" and not at.exception
 
 
+def test_bad_link_values_are_named_and_taken_out_of_the_link(filled_store, monkeypatch):
+    bad = {"study": "dash", "facet": "nosuch", "smooth": "-5", "color": "../x"}
+    at = page(filled_store, "results", monkeypatch, bad)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "The link's facet='nosuch' is not a choice here" in warnings
+    assert "smooth='-5' is not a choice here, so it was left out (choices: a whole number from 1 to 25)" in warnings
+    assert "color='../x'" in warnings
+    assert not {"facet", "smooth", "color"} & set(at.query_params)  # a re-shared link is clean
+    at = page(filled_store, "runs", monkeypatch, {"study": "dash", "seed": "NaN"})
+    assert any("seed='NaN' is not a choice here" in w.value for w in at.warning)
+
+
 def test_missing_study_in_link_is_explained(filled_store, monkeypatch):
     at = page(filled_store, "results", monkeypatch, {"study": "gone"})
     assert "not in this store" in texts(at)
+    at = page(filled_store, "results", monkeypatch, {"study": "x" * 10_000})  # cut, not printed whole
+    (warning,) = [w.value for w in at.warning if "not in this store" in w.value]
+    assert "'" + "x" * 40 + "...'" in warning and len(warning) < 200
 
 
 def test_claims_page_lists_every_builtin_claim(filled_store, monkeypatch):
@@ -164,9 +180,11 @@ def test_run_form_builds_the_mission_study(filled_store, monkeypatch):
         ("b_seeds", 0, "seeds must be from 1 to 64, got 0"),
         ("b_steps", 0, "steps must be from 1 to 1000000, got 0"),
         ("b_hidden", -3, "hidden units must be from 1 to 1024, got -3"),
-        ("b_lr", "-1", "Learning rate must be above 0, got -1"),
+        ("b_lr", "-1", "Learning rate must be a finite number above 0, got -1"),
+        ("b_lr", "nan", "Learning rate must be a finite number above 0, got nan"),
+        ("b_lr", "1e999", "Learning rate must be a finite number above 0, got 1e999"),
         ("b_lr", "fast", "Learning rate: 'fast' is not a number"),
-        ("b_thr", "0", "Clip threshold must be above 0, got 0"),
+        ("b_thr", "0", "Clip threshold must be a finite number above 0, got 0"),
         ("b_name", "../evil", "study name '../evil' is not allowed"),
         ("b_name", "x" * 300, "a study name has at most 64 characters, got 300"),
         ("b_name", "study-\U0001f600", "is not allowed: use letters, digits"),
@@ -565,6 +583,18 @@ def test_run_form_names_a_cell_without_an_activation_and_builds_feedforward_stud
     at.selectbox(key="b_task").set_value("teacher").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert {m.label: m.value for m in at.metric}["configurations"] == "2"  # relu and tanh, the default axis
+
+
+def test_run_form_compares_skip_connections(filled_store, monkeypatch):
+    at = page(filled_store, "run", monkeypatch)
+    at.selectbox(key="b_task").set_value("teacher").run()
+    at.multiselect(key="b_skips").set_value(["none", "residual + SkipInit"]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert {m.label: m.value for m in at.metric}["configurations"] == "4"  # 2 activations x 2 skip choices
+    study = tomllib.loads(at.expander[0].children[0].value)
+    assert study["axes"]["model.residual+model.skipinit"] == [[False, False], [True, True]]
+    at.multiselect(key="b_skips").set_value([]).run()
+    assert any("Skip connections: pick at least one" in e.value for e in at.error)
 
 
 def test_claims_evidence_chart_has_a_row_per_configuration_and_whole_labels(fake_store, monkeypatch):

@@ -50,6 +50,16 @@ HOSTILE = {
         "[study.seeds[1]] whole numbers",
     ),
     "seed of 2**63": (edit("seeds = [0, 1]", "seeds = [9223372036854775808]"), "[study.seeds[0]]"),
+    # counts checked before a list of seeds is built (a billion seeds once filled 22 GB)
+    "a billion seeds": (edit("seeds = [0, 1]", "seeds = 1000000000"), "[study.seeds] at most 1000 seeds"),
+    "a seed plan of a billion": (
+        edit("seeds = [0, 1]", "seeds = { start = 1000000000, add = 1, max = 1000000000 }"),
+        "[study.seeds.max] at most 1000 seeds",
+    ),
+    "a seed plan past 2**63": (
+        edit("seeds = [0, 1]", "seeds = { start = 2, add = 1, max = 3, first = 9223372036854775806 }"),
+        "[study.seeds.first] the seeds must stay below 2**63",
+    ),
     "repeated axis value": (
         edit(AXES, '"model.cell" = ["rnn", "rnn"]'),
         "[axes.model.cell] the value 'rnn' appears twice",

@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import math
 import os
 import signal
 import sys
@@ -73,8 +74,29 @@ def _add_store(p) -> None:
         "--store",
         default=None,
         metavar="URL",
-        help="results store URL (default: $ABLAB_STORE, else sqlite:///~/.local/share/ablab/ablab.sqlite)",
+        help="results store URL, e.g. sqlite:////abs/path.sqlite or postgresql+psycopg://USER@HOST/DB (default: "
+        "$ABLAB_STORE, else ablab.sqlite under $XDG_DATA_HOME/ablab or ~/.local/share/ablab)",
     )
+
+
+def _whole(low: int, high: int):
+    """An argparse type: a whole number in [low, high], refused with the allowed range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a whole number from {low} to {high}, got {text[:40]!r}"
+            ) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+MAX_WORKERS = 1024  # local processes; a cluster's size is the scheduler's business
 
 
 def cmd_run(args) -> int:
@@ -101,7 +123,7 @@ def cmd_run(args) -> int:
 
 def _run(args, started: dict, tty: bool, stop_requested):
     from ablab.core.lab.runner import progress_line
-    from ablab.core.lab.study import load_study
+    from ablab.core.lab.study import digest, load_study
     from ablab.core.lab.verdicts.verdict import run_by_need
     from ablab.core.plugin_system.registry import default_registry
 
@@ -125,6 +147,13 @@ def _run(args, started: dict, tty: bool, stop_requested):
         f"store {store.display_url}",
         file=sys.stderr,
     )
+    stored = store.study_spec(study.name)
+    if stored is not None and digest(stored) != study.hash:  # same name, another definition: say what happens
+        print(
+            f"note: the store holds study {study.name} with another definition; its runs this file no longer "
+            "makes are kept, marked stale and left out of results (running the old file brings them back)",
+            file=sys.stderr,
+        )
 
     def look(current, progress, v):
         if tty:
@@ -217,8 +246,14 @@ def stopped_progress(study=None, registry=None, store=None):
 
 def cmd_studies(args) -> int:
     from ablab.core.lab.status import STATUSES
+    from ablab.core.lab.store import NoStoreError
 
-    studies = _store(args, write=False).studies()
+    try:
+        studies = _store(args, write=False).studies()
+    except NoStoreError:
+        if args.store or os.environ.get("ABLAB_STORE"):
+            raise  # a store the user named: a typo in its path must not read as "empty"
+        studies = []
     if not studies:
         print("no studies in the store yet: try `ablab claims` or `ablab run STUDY.toml`")
         return 0
@@ -232,7 +267,7 @@ def cmd_studies(args) -> int:
     ]
     print(format_table(rows, ["study", *STATUSES, "stale"]))
     if any(s["stale"] for s in studies):
-        print("stale: runs made by an older version of a plugin's code; kept, but not in results")
+        print("stale: runs the study no longer makes (its file changed, or a plugin's code did); kept, not in results")
     return 0
 
 
@@ -265,15 +300,38 @@ def cmd_results(args) -> int:
             raise AblabError(
                 f"--columns: unknown column {(missing or [''])[0]!r} for study {args.study!r}; choices: all, {choices}"
             )
-    table = summary(frame)
+    table = sorted_by_axes(summary(frame))
     if args.format == "csv":
         print(table.to_csv(index=False), end="")
     elif args.format == "json":
-        print(table.to_json(orient="records", indent=2))
+        # JSON has no infinity: a target never reached is "inf" (text), so it reads apart from a
+        # missing value (null)
+        infinite = table.select_dtypes("number").columns
+        print(
+            table.astype({c: object for c in infinite})
+            .replace([math.inf, -math.inf], ["inf", "-inf"])
+            .to_json(orient="records", indent=2)
+        )
     else:
         with pd_options():
             print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     return 0
+
+
+def sorted_by_axes(table):
+    """Configurations in the order of their axis values (numbers as numbers), as the
+    dashboard's table shows them; the axes are the columns before `runs`."""
+    import pandas as pd
+
+    axes = list(table.columns[: list(table.columns).index("runs")]) if "runs" in table.columns else []
+    if not axes:
+        return table
+
+    def natural(column):
+        numbers = pd.to_numeric(column, errors="coerce")
+        return numbers if numbers.notna().all() else column.astype(str)
+
+    return table.sort_values(axes, key=natural, kind="stable").reset_index(drop=True)
 
 
 def _no_results(store, study: str) -> str:
@@ -367,7 +425,7 @@ def cmd_claims(args) -> int:
             v = study_verdict(study, store, registry)
         verdicts.append(v)
         if not (args.markdown or args.json):
-            print(f"[{v.label.upper()}] {v.study}: {v.claim}")
+            print(f"[{v.label.upper()}] {v.study}: {v.claim or '(no claim sentence: add claim = ... under [study])'}")
             for c in v.checks:
                 mark = {True: "ok", False: "FAIL", None: "??"}[c.holds]
                 print(f"    {mark:4} {c.what}: {c.text}")
@@ -454,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ablab", description="Ablation lab for recurrent and deep networks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    parser.commands = sub.choices  # name -> the command's parser, for its usage line
 
     p = sub.add_parser("plugins", help="list registered plugins (cells, activations, ...) and failed ones")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
@@ -463,7 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("study", metavar="STUDY.toml", help="the study file")
     _add_store(p)
     p.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: one per core; 0 runs in this process)"
+        "--workers",
+        type=_whole(0, MAX_WORKERS),
+        default=None,
+        help="worker processes (default: one per core; 0 runs in this process)",
     )
     p.add_argument("--rerun-failed", action="store_true", help="also redo runs that failed before")
     p.add_argument("--rerun", action="store_true", help="recompute every run, even those already in the store")
@@ -504,7 +566,12 @@ def build_parser() -> argparse.ArgumentParser:
         "files", nargs="*", metavar="STUDY.toml", help="study files to run and judge (default: the built-in claims)"
     )
     p.add_argument("--study", default=None, help="only this study: a built-in claim or any study in the store")
-    p.add_argument("--workers", type=int, default=None, help="worker processes (default: one per core)")
+    p.add_argument(
+        "--workers",
+        type=_whole(0, MAX_WORKERS),
+        default=None,
+        help="worker processes (default: one per core; 0 runs in this process)",
+    )
     p.add_argument("--no-run", action="store_true", help="only read what the store holds")
     output = p.add_mutually_exclusive_group()
     output.add_argument("--markdown", action="store_true", help="print a Markdown table of the verdicts (README)")
@@ -543,8 +610,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("dashboard", help="serve the Streamlit dashboard on 127.0.0.1")
-    p.add_argument("--port", type=int, default=8501, help="port to listen on (default 8501)")
-    p.add_argument("--store", default=None, help="results store URL (default: ABLAB_STORE or the local SQLite file)")
+    p.add_argument("--port", type=_whole(1, 65535), default=8501, help="port to listen on (default 8501)")
+    _add_store(p)
     p.set_defaults(func=cmd_dashboard)
     return parser
 
@@ -558,7 +625,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # name the command's own usage, not the top-level one argparse would print
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)[:200]}")
     try:
         return args.func(args)
     except BrokenPipeError:

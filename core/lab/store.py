@@ -45,6 +45,10 @@ class StoreError(AblabError):
     """The store cannot be opened or used; the message names the URL."""
 
 
+class NoStoreError(StoreError):
+    """A read-only command named a SQLite file that does not exist (nothing is created)."""
+
+
 def ablab_version() -> str:
     try:
         return importlib.metadata.version("ablab")
@@ -111,8 +115,15 @@ class Store(Leases):
     def __init__(self, url: str | None = None, *, write: bool = True):
         self.url = url or default_store_url()
         self.readonly = False
+        if "://" not in self.url:  # a plain path: SQLAlchemy's own message does not say what to write
+            raise StoreError(
+                f"the results store must be a URL, got {self.url[:200]!r}: for a SQLite file write "
+                f"sqlite:///{Path(self.url).expanduser().absolute()}, for PostgreSQL postgresql+psycopg://USER@HOST/DB"
+            )
         try:
             path = self._sqlite_path()
+            if path is not None and not write and not path.exists():
+                raise NoStoreError(f"no results store at {path} (check the path: `ablab run` creates a store)")
             if path is not None and not write and path.exists() and not _writable(path):
                 self.readonly = True
                 # a folder we cannot write holds no -shm file for WAL readers: read it as immutable
@@ -128,7 +139,12 @@ class Store(Leases):
             self.migrate()
             md = sa.MetaData()
             md.reflect(self.engine)
-        except (sa.exc.SQLAlchemyError, OSError, ImportError, ValueError) as exc:
+        except ImportError as exc:  # the database's driver: psycopg comes with the cluster extra
+            raise StoreError(
+                f"cannot open the results store {self.display_url}: its driver is not installed ({exc}); "
+                "for PostgreSQL: pip install 'ablab[cluster]'"
+            ) from None
+        except (sa.exc.SQLAlchemyError, OSError, ValueError) as exc:
             raise StoreError(
                 f"cannot open the results store {self.display_url}: {exc.__class__.__name__}: {exc}".split("\n")[0]
             ) from None
@@ -453,8 +469,8 @@ class Store(Leases):
             return [r[0] for r in conn.execute(sa.select(studies.c.name).order_by(studies.c.name))]
 
     def studies(self) -> list[dict[str, Any]]:
-        """Every study with its current runs counted by status, and its stale runs (made by
-        an older version of a plugin's code) counted apart."""
+        """Every study with its current runs counted by status, and its stale runs (runs it no
+        longer makes: its file changed, or a plugin's code did) counted apart."""
         studies, runs_t, links = self.t["studies"], self.t["runs"], self.t["study_runs"]
         with self.engine.connect() as conn:
             rows = conn.execute(

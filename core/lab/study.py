@@ -247,6 +247,10 @@ def seed_blocks(table: dict, fail) -> dict:
             fail(f"study.seeds.{key}", f"must be a whole number >= {0 if key == 'first' else 1}, got {value!r}")
     if out["max"] < out["start"]:
         fail("study.seeds.max", f"must be >= start ({out['start']}), got {out['max']}")
+    if out["max"] > checks.MAX_SEEDS:  # before any list of seeds is built from it
+        fail("study.seeds.max", f"at most {checks.MAX_SEEDS} seeds, got {out['max']}")
+    if out["first"] + out["max"] - 1 > checks.MAX_INT:
+        fail("study.seeds.first", f"the seeds must stay below 2**63, got first = {out['first']}")
     return out
 
 
@@ -311,6 +315,8 @@ def parse_study(text: str, source: str, registry) -> Study:
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         if seeds < 1:
             fail("study.seeds", f"a number of seeds must be >= 1, got {seeds}")
+        if seeds > checks.MAX_SEEDS:  # before the list is built: a billion seeds would fill the memory
+            fail("study.seeds", f"at most {checks.MAX_SEEDS} seeds, got {seeds}")
         seeds = list(range(seeds))
     if (
         not isinstance(seeds, list)

@@ -272,6 +272,9 @@ def _import_line(module: str, names: list[str]) -> str:
     return f"from {module} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
 
 
+MAX_NAME = 64
+
+
 def new_plugin(name: str, kinds: str | list[str], directory: str | Path = ".") -> Path:
     """Write the package ablab-NAME under `directory`, registering NAME once per kind in
     `kinds` ("cell", or ["cell", "activation"]); returns its folder."""
@@ -282,7 +285,11 @@ def new_plugin(name: str, kinds: str | list[str], directory: str | Path = ".") -
         if kind not in KINDS:
             raise ConfigError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
-        raise ConfigError(f"plugin name {name!r}: use lowercase letters, digits, '-' and '_', starting with a letter")
+        raise ConfigError(
+            f"plugin name {name[:40]!r}: use lowercase letters, digits, '-' and '_', starting with a letter"
+        )
+    if len(name) > MAX_NAME:  # it names a folder, a module and a class: keep them within file-name limits
+        raise ConfigError(f"plugin name: at most {MAX_NAME} characters, got {len(name)}")
     module = "ablab_" + name.replace("-", "_")
     cls = "".join(part.capitalize() for part in re.split(r"[-_]", name))
     root = Path(directory) / f"ablab-{name}"
@@ -300,7 +307,10 @@ def new_plugin(name: str, kinds: str | list[str], directory: str | Path = ".") -
     }
     fields["checks"] = "\n".join(f"    ablab check-plugin {kind} {name}" for kind in kinds)
     fields["hooks"] = "".join(HOOK_DOCS[kind].format(**fields) for kind in kinds)
-    (root / module).mkdir(parents=True)
+    try:
+        (root / module).mkdir(parents=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {str(root)[:200]}: {exc.strerror}; choose another --dir") from None
     (root / "tests").mkdir()
     (root / "pyproject.toml").write_text(PYPROJECT.format(**fields))
     (root / "README.md").write_text(README.format(**fields))

@@ -51,6 +51,7 @@ def recurrent_model(axes: dict) -> tuple[dict, list[str]]:
         "Activation of the cells (an axis): rnn's activation, the LSTM's cell activation, the GRU's candidate",
         registry.names("activation"),
         key="b_cell_acts",
+        placeholder="each cell's own default (tanh)",
         help="Empty: each cell's own default (tanh). Gates keep their sigmoid.",
     )
     without = [c for c in cells if getattr(registry.get("cell", c), "activation_option", None) is None]
@@ -83,7 +84,30 @@ def feedforward_model(axes: dict) -> tuple[dict, list[str]]:
         model["activation"] = acts[0]
     if st.checkbox("Compare with and without batch normalisation", key="b_bn"):
         axes["model.batchnorm"] = [False, True]
+    skip_axis(model, axes)
     return model, ["dead_fraction", "mean_shift", "layer_stats"]
+
+
+# the form's names for the feedforward net's skip connections -> (model.residual, model.skipinit)
+SKIPS = {"none": (False, False), "residual": (True, False), "residual + SkipInit": (True, True)}
+
+
+def skip_axis(model: dict, axes: dict) -> None:
+    """Skip connections as an axis: residual and skipinit move together (a zipped axis)."""
+    skips = st.multiselect(
+        "Skip connections (an axis)",
+        list(SKIPS),
+        default=["none"],
+        key="b_skips",
+        help="residual: h + f(h) around every hidden layer after the first. SkipInit: each branch "
+        "scaled by a learnable scalar starting at 0 (De and Smith 2020), so a deep residual net starts stable.",
+    )
+    if not skips:
+        errors.append("Skip connections: pick at least one (none for a plain net).")
+    elif len(skips) > 1:
+        axes["model.residual+model.skipinit"] = [list(SKIPS[s]) for s in skips]
+    elif skips != ["none"]:
+        model["residual"], model["skipinit"] = SKIPS[skips[0]]
 
 
 def builder() -> tuple[str, str | None]:
