@@ -167,5 +167,6 @@ def real_metrics_of(self, keys):
 
 def test_the_runs_page_says_when_a_link_asks_for_a_page_past_the_end(big_store, monkeypatch):
     at = page(big_store, "runs", monkeypatch, {"study": "big", "config": "cell=rnn", "page": "9"})
-    assert at.number_input[0].value == 3  # clamped to the last page
-    assert json.dumps(list(at.dataframe[0].value["seed"])) == json.dumps(list(range(200, SEEDS)))
+    assert at.number_input[0].value == 1 and "page" not in at.query_params  # the first page, and said so
+    assert any("page='9' is not a choice here" in w.value and "1 to 3" in w.value for w in at.warning)
+    assert json.dumps(list(at.dataframe[0].value["seed"])) == json.dumps(list(range(100)))
