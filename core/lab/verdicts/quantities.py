@@ -12,7 +12,9 @@ A diverged run's numbers overflowed, so it never feeds a scale or linear quantit
 excluded and the check says how many runs it excluded. Failed runs count nowhere.
 `steps_to_solve` and `steps_to_X x_baseline` are restricted at the step budget: a run that
 never gets there counts as the whole budget (the restricted mean of survival analysis), and a
-diverged run that never solved counts as the budget too.
+diverged run that never solved counts as the budget too. Both come from each run's stored
+summaries (its `budget` and its steps to meet its criterion, run_summaries.solve_name), so a
+verdict reads only the summary columns its checks name, never a curve.
 """
 
 from __future__ import annotations
