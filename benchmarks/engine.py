@@ -13,7 +13,8 @@ Each row also times the step's matrix products alone (the same SGEMM calls on th
 shapes, nothing else): "sgemm GF/s" is the machine's rate on them and "share" the part of
 that rate the whole training step achieves (matmul-only time / step time). Last, a fresh
 process trains a medium LSTM ensemble of 16 and prints its peak resident memory beside the
-sum of its arrays (parameters, what the forward pass keeps for BPTT, gradients, Adam state).
+sum of its arrays (parameters, what the forward pass keeps for BPTT, gradients, Adam state;
+training runs forward and backward by member groups, so one group's cache is held at once).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ablab.core.engine.losses import mse  # noqa: E402
 from ablab.core.engine.model import RecurrentNet, RecurrentSpec  # noqa: E402
 from ablab.core.engine.optim import OptimizerSpec, init_state, update  # noqa: E402
 from ablab.core.engine.perf import tune_allocator  # noqa: E402
+from ablab.core.engine.train import loss_and_grads, member_groups  # noqa: E402
 from ablab.core.plugin_system.registry import build_registry  # noqa: E402
 
 SIZES = {"small": dict(batch=8, T=50, n_in=4, hidden=32), "medium": dict(batch=32, T=100, n_in=8, hidden=128)}
@@ -85,10 +87,8 @@ def ablab_setup(registry, cell: str, size: dict, members: int):
 def ablab_step(registry, cell: str, size: dict, members: int):
     net, params, opt, state, x, y = ablab_setup(registry, cell, size, members)
 
-    def step():
-        out, cache = net.forward(params, x)
-        _, dy = mse(out, y)
-        grads, _ = net.backward(params, dy, cache, input_grad=False)
+    def step():  # as train() runs it: forward and backward by member groups
+        _, _, grads = loss_and_grads(net, params, x, y, None, mse, None)
         clip(ClipSpec("none"), grads)  # the pre-clip norm is always recorded
         update(opt, params, grads, state, opt.lr)
 
@@ -100,19 +100,21 @@ def matmul_shapes(cell: str, size: dict) -> list[tuple[int, int, int, int]]:
     (input_grad=False, readout "last"; the readout's (B, H) x (H, 1) products left out)."""
     B, T, D, H = size["batch"], size["T"], size["n_in"], size["hidden"]
     R = D + 1 + H  # rows of [x_t, 1, h_{t-1}]
-    if cell == "lstm":  # z_t = [x_t, 1, h_{t-1}] [W; b; U]; dh_{t-1} = dz_t U^T; [dW; db; dU] in one product
-        return [(B, R, 4 * H, T), (B, 4 * H, H, T), (R, T * B, 4 * H, 1)]
+    if cell == "lstm":  # block-major: per block k, z_t[k] = [x_t, 1, h_{t-1}] [W; b; U]_k; dh_{t-1} = sum_k dz_k U_k^T;
+        # [dW; db; dU] block by block over all steps
+        return [(B, R, H, 4 * T), (B, H, H, 4 * T), (R, T * B, H, 4)]
     if cell == "rnn":
         return [(B, R, H, T), (B, H, H, T), (R, T * B, H, 1)]
-    # gru: a = [x, 1] [W; b] before the loop; per step h U_ru, (r h) U_n, their backward, dU_n
+    # gru (block-major): a = [x, 1] [W; b] per block before the loop; per step h U_r, h U_u, (r h) U_n,
+    # their backward and dU_n; [dW; db; dU_ru] block by block over all steps
     return [
-        (T * B, D + 1, 3 * H, 1),
-        (B, H, 2 * H, T),
+        (T * B, D + 1, H, 3),
+        (B, H, H, 2 * T),
         (B, H, H, T),
         (H, B, H, T),
         (B, H, H, T),
-        (B, 2 * H, H, T),
-        (R, T * B, 3 * H, 1),
+        (B, H, H, 2 * T),
+        (R, T * B, H, 3),
     ]
 
 
@@ -154,13 +156,11 @@ def memory_child(members: int) -> None:
     registry = build_registry(entry_points=False)
     baseline = peak_rss_mib()
     net, params, opt, state, x, y = ablab_setup(registry, "lstm", SIZES["medium"], members)
-    for step in range(3):
-        out, cache = net.forward(params, x)
-        _, dy = mse(out, y)
-        grads, _ = net.backward(params, dy, cache, input_grad=False)
+    for _ in range(3):  # as the training loop runs: one member group's cache alive at a time
+        _, _, grads = loss_and_grads(net, params, x, y, None, mse, None)
         update(opt, params, grads, state, opt.lr)
-        if step < 2:
-            del cache  # as the training loop does: one step's cache alive at a time
+    group = member_groups(params, members)[0]
+    _, cache = net.forward({k: v[group] for k, v in params.items()}, x[group])  # the cache held at once
     owners = {}
 
     def collect(obj):
@@ -181,7 +181,8 @@ def memory_child(members: int) -> None:
     arrays = sum(a.nbytes for a in owners.values()) / 2**20
     peak = peak_rss_mib()
     print(
-        f"memory: medium LSTM ensemble of {members}: peak RSS {peak:.0f} MiB ({peak - baseline:.0f} MiB above the "
+        f"memory: medium LSTM ensemble of {members} (member groups of {group.stop - group.start}): "
+        f"peak RSS {peak:.0f} MiB ({peak - baseline:.0f} MiB above the "
         f"{baseline:.0f} MiB of the process before the model), its arrays {arrays:.0f} MiB: "
         f"peak / arrays {peak / arrays:.2f}, (peak - start) / arrays {(peak - baseline) / arrays:.2f}",
         flush=True,

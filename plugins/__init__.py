@@ -14,6 +14,7 @@ DEFAULT_PLUGINS = (
     "ablab.plugins.tasks.charlm",
     "ablab.plugins.tasks.teacher",
     "ablab.plugins.tasks.wordpairs",
+    "ablab.plugins.tasks.wordnet",
     "ablab.plugins.probes.activity",
     "ablab.plugins.probes.gradients",
     "ablab.plugins.probes.training",

@@ -52,6 +52,24 @@ def postgres_server():
     server.stop()
 
 
+WORDNET = "/usr/share/wordnet"
+
+
+def need_wordnet() -> str:
+    """WordNet 3.0's directory; skips the test without it (fails under CI=true, which installs it)."""
+    from ablab.plugins.tasks.wordnet_files import POS
+
+    if all(os.path.isfile(os.path.join(WORDNET, f"{kind}.{pos}")) for pos in POS for kind in ("data", "index")):
+        return WORDNET
+    message = f"WordNet 3.0 is not installed in {WORDNET} (apt-get install wordnet-base)"
+    pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def wordnet_data():
+    return need_wordnet()
+
+
 _DB_COUNTER = iter(range(1_000_000))
 
 

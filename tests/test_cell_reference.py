@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from ablab.core.engine.fused_cell import block_major
 from ablab.core.plugin_system.registry import build_registry
 
 REGISTRY = build_registry(entry_points=False)
@@ -20,13 +21,21 @@ def matvec(h, U, block):
     return [sum(h[i] * U[i][block * H + j] for i in range(H)) for j in range(H)]
 
 
+def step_input(cell, a):
+    """a_t for one example, given as the flat row [block 0, block 1, ...], in the cell's layout."""
+    a = np.asarray(a, dtype=np.float64)[None, None]  # (S, B, n_blocks*H)
+    if block_major(cell):  # column block k -> a[:, k], (S, n_blocks, B, H)
+        a = a.reshape(1, 1, -1, H).swapaxes(1, 2)
+    return a
+
+
 def run_cell(name, options, U, a_seq, extra=None):
     cell = REGISTRY.get("cell", name)(REGISTRY, **options)
     p = {k: np.asarray(v, dtype=np.float64)[None] for k, v in {"U": U, **(extra or {})}.items()}
     state = tuple(np.zeros((1, 1, H)) for _ in cell.state_names)
     outs = []
     for a in a_seq:
-        state, _ = cell.step(p, np.asarray(a, dtype=np.float64)[None, None], state)
+        state, _ = cell.step(p, step_input(cell, a), state)
         outs.append(state[0][0, 0].tolist())
     return outs
 
@@ -98,7 +107,7 @@ def test_gru_matches_hand_computation(reset_after):
         p["b_hn"] = np.asarray(B_HN)[None]
     state, got = (np.zeros((1, 1, H)),), []
     for a in A_GRU:
-        state, _ = cell.step(p, np.asarray(a)[None, None], state)
+        state, _ = cell.step(p, step_input(cell, a), state)
         got.append(state[0][0, 0].tolist())
     np.testing.assert_allclose(got, gru_reference(reset_after), rtol=0, atol=1e-14)
     assert np.abs(np.subtract(got, gru_reference(not reset_after))).max() > 1e-3  # the forms differ

@@ -379,6 +379,25 @@ def test_embeddings_page_shows_similarities_and_neighbours(filled_store, monkeyp
     assert "not in the corpus vocabulary" in texts(at)
 
 
+def test_embeddings_page_on_wordnet_text(filled_store, monkeypatch, wordnet_data):
+    at = page(filled_store, "embeddings", monkeypatch)
+    at.number_input(key="e_epochs").set_value(1)
+    at.selectbox(key="e_corpus").select("wordnet").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "WordNet 3.0" in texts(at) and len(at.get("vega_lite_chart")) == 2
+    assert {"good", "bad", "hot", "cold"} <= set(at.multiselect(key="e_words").value)
+    assert len(at.dataframe[0].value) == 8  # neighbours of "hot"
+
+
+def test_embeddings_page_says_how_to_install_a_missing_corpus(filled_store, monkeypatch, tmp_path):
+    from ablab.plugins.tasks.wordnet import WordNetText
+
+    monkeypatch.setitem(WordNetText.defaults, "data", str(tmp_path))
+    at = page(filled_store, "embeddings", monkeypatch)
+    at.selectbox(key="e_corpus").select("wordnet").run()
+    assert "apt-get install wordnet-base" in " ".join(e.value for e in at.error)
+
+
 FAKE = """
 [study]
 name = "fake"

@@ -143,6 +143,20 @@ def test_a_wrong_state_shape_names_the_expected_s_b_h():
         check_cell("broken", registry=with_cell(OneUnitShort))
 
 
+class FlatButDeclaredBlockMajor(BUILTINS.get("cell", "rnn")):
+    """The built-in RNN, written for z_t (S, B, H), declaring the block-major layout: it gets
+    z_t as (S, 1, B, H) and returns a state of that shape, which the shape check names."""
+
+    block_major = True
+
+
+def test_a_cell_that_declares_block_major_gets_and_is_checked_in_that_layout():
+    with pytest.raises(
+        ContractError, match=r"step\(\) state 'h' has shape \(2, 1, 3, 4\), expected \(S, B, H\) = \(2, 3, 4\)"
+    ):
+        check_cell("broken", registry=with_cell(FlatButDeclaredBlockMajor))
+
+
 class WrongDhPrev(Plain):
     def backward_step(self, p, dstate, cache, grads):
         da, (dh_prev,) = super().backward_step(p, dstate, cache, grads)

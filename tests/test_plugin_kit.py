@@ -279,6 +279,9 @@ def test_a_fused_cell_must_implement_what_it_declares():
     with pytest.raises(PluginError, match=r"does not implement step\(\)"):
         validate_plugin("x", NoStep)
     validate_plugin("x", type("WithStepZ", (NoStepZ,), {"step_z": lambda self, p, z, state, recompute: None}))
+    with_step_z = {"step_z": lambda self, p, z, state, recompute: None}
+    with pytest.raises(PluginError, match=r"cell 'x' \(.*Blocky\): block_major must be True or False, got 'yes'"):
+        validate_plugin("x", type("Blocky", (NoStepZ,), {**with_step_z, "block_major": "yes"}))
 
 
 def test_the_indrnn_study_runs_and_stores_the_plugins_probe(tmp_path):

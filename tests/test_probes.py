@@ -9,6 +9,7 @@ import pytest
 
 from ablab.core.engine.clipping import ClipSpec
 from ablab.core.engine.feedforward import FeedForwardNet, FeedForwardSpec
+from ablab.core.engine.fused_cell import step_shape
 from ablab.core.engine.model import RecurrentNet, RecurrentSpec, state_jacobian
 from ablab.core.engine.optim import OptimizerSpec
 from ablab.core.engine.probe import ACROSS_ACTIVATIONS, ProbeContext
@@ -143,7 +144,7 @@ def test_jacobian_of_lstm_matches_finite_differences():
     params = net.init([0], np.float64)
     cell, p = net.cells[0], net.layer(params, 0)
     rng = np.random.default_rng(0)
-    a = rng.normal(size=(1, 1, 12))
+    a = rng.normal(size=step_shape(cell, 1, 1, 3))  # (1, 4, 1, 3): the LSTM is block-major
     s0 = np.concatenate([rng.normal(size=3), rng.normal(size=3)])
 
     def f(s):
@@ -154,6 +155,21 @@ def test_jacobian_of_lstm_matches_finite_differences():
     _, cache = cell.step(p, a, (s0[None, None, :3], s0[None, None, 3:]))
     analytic = state_jacobian(cell, cell.with_transposes(p, 3), cache, 0, 3)[0]
     np.testing.assert_allclose(analytic, numeric, atol=1e-8)
+
+
+@pytest.mark.parametrize("options", [{}, {"peepholes": True}])
+def test_jacobian_picks_one_example_of_a_block_major_cache(options):
+    """The LSTM keeps its gate blocks as (S, B, n_gates, H) views in the cache: the Jacobian of
+    example 1 in a batch of 3 equals the Jacobian of that example run alone."""
+    cell = REGISTRY.get("cell", "lstm")(REGISTRY, **options)
+    net = RecurrentNet(RecurrentSpec(n_in=2, n_out=1, hidden=3, cell="lstm", cell_options=options), REGISTRY)
+    p = cell.with_transposes(net.layer(net.init([0], np.float64), 0), 3)
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=step_shape(cell, 1, 3, 3))
+    state = (rng.normal(size=(1, 3, 3)), rng.normal(size=(1, 3, 3)))
+    _, cache = cell.step(p, a, state)
+    _, alone = cell.step(p, a[:, :, 1:2].copy(), tuple(s[:, 1:2].copy() for s in state))
+    np.testing.assert_array_equal(state_jacobian(cell, p, cache, 1, 3), state_jacobian(cell, p, alone, 0, 3))
 
 
 def test_gates_probe_sees_an_open_forget_gate():

@@ -6,7 +6,7 @@ import pytest
 from ablab.core.engine.clipping import ClipSpec, clip, global_norm
 from ablab.core.engine.model import RecurrentNet, RecurrentSpec
 from ablab.core.engine.optim import OptimizerSpec, init_state, learning_rate, update
-from ablab.core.engine.train import TrainSpec, train
+from ablab.core.engine.train import TrainSpec, member_groups, train
 from ablab.core.errors import ConfigError, UnknownPluginError
 from ablab.core.plugin_system.registry import build_registry
 
@@ -248,3 +248,39 @@ def test_member_equals_solo_run_when_the_backward_works_in_chunks(monkeypatch):
     for key in ensemble.params:
         np.testing.assert_array_equal(ensemble.params[key][1], solo.params[key][0])
     np.testing.assert_array_equal(ensemble.series("loss")[:, 1], solo.series("loss")[:, 0])
+
+
+def test_member_groups_are_powers_of_two_covering_the_ensemble(monkeypatch):
+    import ablab.core.engine.train as training
+
+    params = {"w": np.zeros((5, 1000), np.float32)}  # 4000 bytes per member
+    monkeypatch.setattr(training, "GROUP_BYTES", 3 * 4000)  # room for 3 members: groups of 2
+    assert member_groups(params, 5) == [slice(0, 2), slice(2, 4), slice(4, 5)]
+    monkeypatch.setattr(training, "GROUP_BYTES", 100)  # less than one member: groups of 1
+    assert member_groups(params, 5) == [slice(k, k + 1) for k in range(5)]
+    monkeypatch.setattr(training, "GROUP_BYTES", 10**9)
+    assert member_groups(params, 5) == [slice(0, 5)]
+
+
+@pytest.mark.parametrize("cell, task", [("lstm", "adding"), ("gru", "reber")])  # reber: masked, every step, xent
+def test_training_by_member_groups_changes_no_number(monkeypatch, cell, task):
+    """Forward and backward run group by group (here groups of 2 of 3 members): every number
+    equals one ensemble's, and member 1 still equals its solo run."""
+    import ablab.core.engine.train as training
+
+    task = REGISTRY.get("task", task)()
+
+    def fresh():
+        return RecurrentNet.from_config({"cell": cell, "hidden": 8}, task, REGISTRY)
+
+    whole = train(fresh(), task, SPEC, seeds=[3, 7, 11])
+    per_member = sum(v[0].nbytes for v in whole.params.values())
+    monkeypatch.setattr(training, "GROUP_BYTES", 2 * per_member)
+    assert len(member_groups(whole.params, 3)) == 2
+    grouped = train(fresh(), task, SPEC, seeds=[3, 7, 11])
+    solo = train(fresh(), task, SPEC, seeds=[7])
+    for key in whole.params:
+        np.testing.assert_array_equal(grouped.params[key], whole.params[key])
+        np.testing.assert_array_equal(grouped.params[key][1], solo.params[key][0])
+    for name in whole.metrics:
+        np.testing.assert_array_equal(grouped.series(name), whole.series(name))

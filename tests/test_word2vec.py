@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ablab.core.engine.word2vec import SGNSConfig, pairs, train_sgns
+from ablab.core.engine.word2vec import SGNSConfig, loss_and_dscore, pairs, row_sums, train_sgns
 from ablab.core.errors import ConfigError
 from ablab.core.plugin_system.registry import build_registry
 
@@ -24,6 +24,38 @@ def test_loss_decreases_and_is_deterministic_per_seed():
     assert all(b <= a + 1e-9 for a, b in zip(losses, losses[1:]))
     np.testing.assert_array_equal(v1, v2)
     assert losses == again and not np.array_equal(v1, v3)
+
+
+def test_sgns_gradient_matches_finite_differences_in_float64():
+    rng = np.random.default_rng(0)
+    vc, ut = rng.normal(size=(4, 3)), rng.normal(size=(4, 6, 3))
+    _, g = loss_and_dscore(vc, ut)
+    dv, du = np.einsum("nk,nkd->nd", g, ut), g[..., None] * vc[:, None, :]  # as train_sgns applies them
+    eps = 1e-6
+    for x, analytic in ((vc, dv), (ut, du)):
+        numeric = np.zeros_like(x)
+        for i in np.ndindex(x.shape):
+            old = x[i]
+            x[i] = old + eps
+            up = loss_and_dscore(vc, ut)[0]
+            x[i] = old - eps
+            down = loss_and_dscore(vc, ut)[0]
+            x[i] = old
+            numeric[i] = (up - down) / (2 * eps)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_row_sums_add_repeated_words_like_add_at():
+    rng = np.random.default_rng(1)
+    words, rows, weights, x = (
+        rng.integers(0, 5, 40),
+        rng.integers(0, 7, 40),
+        rng.normal(size=40),
+        rng.normal(size=(7, 3)),
+    )
+    expected = np.zeros((5, 3))
+    np.add.at(expected, words, weights[:, None] * x[rows])
+    np.testing.assert_allclose(row_sums(words, rows, weights, x, 5), expected, rtol=1e-12)
 
 
 def test_pairs_stay_inside_the_window():

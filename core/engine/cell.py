@@ -19,7 +19,8 @@ backward_step for one example): a cache is a tuple (a NamedTuple reads best) who
 fields have the batch on axis 1, (S, B, ...); any other field is passed along as it is.
 
 A cell that wants ablab's speed paths (hoisted recurrent gradients, transposed matrices,
-da_t written in place, the fused per-step matmul) subclasses FusedCell instead.
+da_t written in place, the block-major gate layout, the fused per-step matmul) subclasses
+FusedCell instead.
 """
 
 from __future__ import annotations
@@ -163,6 +164,10 @@ def validate_plugin(name: str, obj: Any) -> None:
         bases.append(FusedCell)
         if obj.fused_matrix is not None:
             required[1] = "step_z"  # step() then comes from FusedCell
+        if not isinstance(obj.block_major, bool):
+            raise PluginError(
+                f"cell {name!r} ({obj.__qualname__}): block_major must be True or False, got {obj.block_major!r}"
+            )
     for method in required:
         if any(getattr(obj, method) is getattr(base, method, None) for base in bases):
             raise PluginError(f"cell {name!r} ({obj.__qualname__}) does not implement {method}()")

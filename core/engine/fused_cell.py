@@ -11,9 +11,16 @@ against the plain path.
 2. Transposes. In backward_step, `p` also holds "NAME.T" for every recurrent matrix: the
    matrix transposed into contiguous memory, which BLAS multiplies faster than a view.
 3. da_t in place. backward_step(p, dstate, cache, grads, out) receives `out`, the
-   (S, B, n_blocks*H) slice of ablab's all-steps buffer for da_t; it writes da_t there and
-   returns `out`, which saves one copy per step.
-4. Fused step (only with `fused_matrix = "U"`, for cells whose pre-activation is
+   (S, B, n_blocks*H) slice (block-major: (S, n_blocks, B, H)) of ablab's buffer for da_t;
+   it writes da_t there and returns `out`, which saves one copy per step.
+4. Block-major layout (opt-in, `block_major = True`). Every per-step array with
+   n_blocks*H columns, a_t given to step(), z_t given to step_z() and `out` given to
+   backward_step(), is (S, n_blocks, B, H) instead of (S, B, n_blocks*H): block k is
+   [..., k*H:(k+1)*H] of the flat layout, now a contiguous (S, B, H) array, which numpy's
+   ufuncs read without first copying a strided view into a buffer. Parameters keep their
+   shapes ((S, H, n_blocks*H) matrices). A cache keeps the batch on axis 1: it holds a block
+   array as `x.swapaxes(1, 2)`, (S, B, n_blocks, H), and the cell swaps it back.
+5. Fused step (only with `fused_matrix = "U"`, for cells whose pre-activation is
    z_t = a_t + h_{t-1} U over all columns). The cell implements
 
        step_z(p, z_t, state, recompute) -> (state_t, cache)
@@ -42,6 +49,8 @@ class FusedCell(Cell):
     fused: ClassVar[bool] = True
     # The recurrent matrix U of z_t = a_t + h_{t-1} U (all columns), or None: no step_z.
     fused_matrix: ClassVar[str | None] = None
+    # a_t, z_t and da_t as (S, n_blocks, B, H) instead of (S, B, n_blocks*H) (see the docstring).
+    block_major: ClassVar[bool] = False
 
     def hoisted(self, hidden: int) -> dict[str, slice]:
         """Recurrent matrices whose gradient ablab sums after the loop -> the columns they
@@ -53,6 +62,8 @@ class FusedCell(Cell):
         if self.fused_matrix is None:
             raise NotImplementedError
         h_prev, U = state[0], p[self.fused_matrix]
+        if self.block_major:  # h_{t-1} U_k for every block k at once: (S, 1, B, H) x (S, nb, H, H)
+            h_prev, U = h_prev[:, None], blocks_of(U, h_prev.shape[-1])
 
         def recompute():
             z = np.matmul(h_prev, U)
@@ -76,6 +87,37 @@ class FusedCell(Cell):
             if rp.kind == "matrix":
                 out[name + ".T"] = np.ascontiguousarray(p[name].transpose(0, 2, 1))
         return out
+
+
+def blocks_of(m: np.ndarray, hidden: int) -> np.ndarray:
+    """(S, R, nb*H) -> the view (S, nb, R, H): column block k of m as matrix k (BLAS reads it
+    in place, with the row stride nb*H)."""
+    S, R, cols = m.shape
+    return m.reshape(S, R, cols // hidden, hidden).transpose(0, 2, 1, 3)
+
+
+def block_major(cell: Cell) -> bool:
+    """Whether the cell's a_t, z_t and da_t are (S, n_blocks, B, H) (a plain Cell's never are)."""
+    return cell.fused and cell.block_major
+
+
+def step_shape(cell: Cell, S: int, B: int, hidden: int) -> tuple[int, ...]:
+    """Shape of a_t, z_t and da_t for this cell: block-major or (S, B, n_blocks*H)."""
+    if block_major(cell):
+        return (S, cell.n_blocks, B, hidden)
+    return (S, B, cell.n_blocks * hidden)
+
+
+def hoisted_grad(cell: Cell, h_prev: np.ndarray, da: np.ndarray, cols: slice) -> np.ndarray:
+    """One step's gradient of a hoisted matrix, h_{t-1}^T da_t[cols] as (S, H, |cols|), for
+    either layout (ablab sums it over many steps in one matmul; the checks do it step by step)."""
+    hT = h_prev.transpose(0, 2, 1)
+    if not block_major(cell):
+        return np.matmul(hT, da[..., cols])
+    S, nb, _, H = da.shape
+    first, last, _ = cols.indices(nb * H)
+    g = np.matmul(hT[:, None], da[:, first // H : last // H])  # (S, k, H, H)
+    return g.transpose(0, 2, 1, 3).reshape(S, H, -1)
 
 
 # How ablab drives any cell, plain or fused: the model, gradcheck and probes call these so that

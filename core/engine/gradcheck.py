@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ablab.core.engine.fused_cell import backward_into, backward_params, hoisted
+from ablab.core.engine.fused_cell import backward_into, backward_params, hoisted, hoisted_grad, step_shape
 from ablab.core.engine.losses import LOSSES
 from ablab.core.errors import AblabError
 
@@ -80,7 +80,7 @@ def check_cell(
     for key, rp in cell.recurrent_params(H).items():
         shape = (S, H, rp.blocks * H) if rp.kind == "matrix" else (S, H)
         p[key] = rng.normal(0, 0.6, shape)
-    a = rng.normal(0, 1.0, (S, T, B, cell.n_blocks * H))
+    a = rng.normal(0, 1.0, (S, T, *step_shape(cell, S, B, H)[1:]))
     state0 = {f"state0.{n}": rng.normal(0, 0.5, (S, B, H)) for n in cell.state_names}
     r_h = rng.normal(0, 1.0, (S, T, B, H)) / np.sqrt(S * T * B * H)
     r_last = [rng.normal(0, 1.0, (S, B, H)) / np.sqrt(S * B * H) for _ in cell.state_names]
@@ -107,7 +107,7 @@ def check_cell(
     h_seq = [state0[f"state0.{cell.state_names[0]}"]] + hs[:-1]
     for name, cols in hoisted(cell, H).items():  # gradients ablab sums after the time loop
         for t in range(T):
-            grads[name] += np.matmul(h_seq[t].transpose(0, 2, 1), da[:, t][..., cols])
+            grads[name] += hoisted_grad(cell, h_seq[t], da[:, t], cols)
     grads["a"] = da
     grads.update({k: d for k, d in zip(state0, dstate)})
     inputs = {**p, "a": a, **state0}
@@ -122,7 +122,7 @@ def _check_one_step(cell, what: str, *, S: int, B: int, H: int, seed: int) -> di
     p = {}
     for key, rp in cell.recurrent_params(H).items():
         p[key] = rng.normal(0, 0.6, (S, *rp.shape(H)))
-    inputs = {"da": rng.normal(0, 1.0, (S, B, cell.n_blocks * H))}
+    inputs = {"da": rng.normal(0, 1.0, step_shape(cell, S, B, H))}
     inputs.update({f"d{n}_prev": rng.normal(0, 0.5, (S, B, H)) for n in cell.state_names})
     r = [rng.normal(0, 1.0, (S, B, H)) for _ in cell.state_names]
     names = list(inputs)
@@ -138,7 +138,7 @@ def _check_one_step(cell, what: str, *, S: int, B: int, H: int, seed: int) -> di
     h_prev = inputs[names[1]]
     hoisted_cols = hoisted(cell, H)
     for key, cols in hoisted_cols.items():  # summed by ablab after the time loop
-        grads[key] += np.matmul(h_prev.transpose(0, 2, 1), da[..., cols])
+        grads[key] += hoisted_grad(cell, h_prev, da, cols)
     grads.update({"da": da, **dict(zip(names[1:], dprev))})
     # the cell's own parameter gradients first, then da, then the state gradients, then the
     # hoisted matrices, whose gradient ablab derives from da: each failure names its cause

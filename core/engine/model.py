@@ -14,7 +14,7 @@ import numpy as np
 
 from ablab.core.engine import streams
 from ablab.core.engine.cell import cell_options, constrains
-from ablab.core.engine.fused_cell import backward_into, backward_params, hoisted
+from ablab.core.engine.fused_cell import backward_into, backward_params, block_major, blocks_of, hoisted, step_shape
 from ablab.core.engine.gradcheck import check_model
 from ablab.core.engine.initializer import draw
 from ablab.core.engine.options import name_and_options
@@ -101,6 +101,8 @@ class RecurrentNet:
         self.cells = [cell_cls(registry, **options) for _ in range(spec.layers)]
         # Per layer, the matrix folded into the per-step matmul (FusedCell.step_z), or None.
         self.fused = [cell.fused_matrix if cell.fused else None for cell in self.cells]
+        # Per layer, whether a_t, z_t and da_t are block-major, (S, nb, B, H) (FusedCell.block_major).
+        self.block_major = [block_major(cell) for cell in self.cells]
         self.constrained = [constrains(cell) for cell in self.cells]  # see Cell.constrain
         self.input_init = _init_spec(registry, spec.input_init, "model.input_init")
         self.recurrent_init = _init_spec(registry, spec.recurrent_init, "model.recurrent_init")
@@ -195,16 +197,23 @@ class RecurrentNet:
             XH[..., D] = 1.0
             XH[:, 0, :, D + 1 :] = 0.0  # h_0
             Wb = np.concatenate([p["W"], p["b"][:, None, :]], axis=1)  # (S, D+1, nb*H)
+            blocks = self.block_major[l]
             if self.fused[l] is None:
-                a = np.matmul(XH[:, :T, :, : D + 1].reshape(S, T * B, D + 1), Wb).reshape(S, T, B, -1)  # x_t W + b
+                X = XH[:, :T, :, : D + 1].reshape(S, T * B, D + 1)
+                if blocks:  # a[:, k] = x W_k + b_k, (S, nb, T, B, H)
+                    a = np.matmul(X[:, None], blocks_of(Wb, H)).reshape(S, -1, T, B, H)
+                else:
+                    a = np.matmul(X, Wb).reshape(S, T, B, -1)  # x_t W + b
                 for t in range(T):
-                    state, cache = cell.step(p, a[:, t], state)
+                    state, cache = cell.step(p, a[:, :, t] if blocks else a[:, t], state)
                     XH[:, t + 1, :, D + 1 :] = state[0]
                     steps.append(cache)
             else:
                 WbU = np.concatenate([Wb, p[self.fused[l]]], axis=1)  # z_t = [x_t, 1, h_{t-1}] [W; b; U]
+                if blocks:  # z_t[:, k] = [x_t, 1, h_{t-1}] [W; b; U]_k: one matmul, every block contiguous
+                    WbU = np.ascontiguousarray(blocks_of(WbU, H))  # (S, nb, R, H)
                 for t in range(T):
-                    xh = XH[:, t]
+                    xh = XH[:, t, None] if blocks else XH[:, t]
                     state, cache = cell.step_z(p, np.matmul(xh, WbU), state, functools.partial(np.matmul, xh, WbU))
                     XH[:, t + 1, :, D + 1 :] = state[0]
                     steps.append(cache)
@@ -257,7 +266,10 @@ class RecurrentNet:
             # chunk. The chunk's length depends on B and nb*H only (never on S), so member s
             # of an ensemble sums in the same order as a solo run.
             chunk = max(1, min(T, DA_CHUNK_BYTES // (B * nbH * dy.itemsize)))
-            da = np.empty((S, chunk, B, nbH), dtype=dy.dtype)
+            blocks = self.block_major[l]
+            # da[:, t - start] is da_t; block-major, da[:, :, t - start], so that block k of a
+            # chunk, da[:, k, :n], is (n*B, H) rows in a row
+            da = np.empty((S, nbH // H, chunk, B, H) if blocks else (S, chunk, B, nbH), dtype=dy.dtype)
             embedding_grad = self.embedding is not None and self.embedding.trainable
             dx = (
                 None
@@ -276,14 +288,25 @@ class RecurrentNet:
                     if trace["dh"][l] is None:
                         trace["dh"][l] = np.empty_like(top)
                     trace["dh"][l][:, t] = dstate[0]
-                dstate = backward_into(cell, pb, dstate, steps[t], g, da[:, t - start])
+                out = da[:, :, t - start] if blocks else da[:, t - start]
+                dstate = backward_into(cell, pb, dstate, steps[t], g, out)
                 if window is not None and t % window == 0:
                     dstate = tuple(np.zeros_like(d) for d in dstate)
                 if t == start:  # the chunk is complete
-                    daf = da[:, : end - start].reshape(S, (end - start) * B, nbH)
-                    self._input_side_grads(grads, l, hoisted(cell, H), cache["rows"][l][:, start:end], daf)
+                    n = end - start
+                    rows = cache["rows"][l][:, start:end]
+                    if blocks:
+                        daf = da[:, :, :n].reshape(S, -1, n * B, H)  # a view: (n, B, H) is contiguous
+                        self._input_side_grads_blocks(grads, l, hoisted(cell, H), rows, daf)
+                    else:
+                        daf = da[:, :n].reshape(S, n * B, nbH)
+                        self._input_side_grads(grads, l, hoisted(cell, H), rows, daf)
                     if dx is not None:  # dx of layer l
-                        dx[:, start:end] = np.matmul(daf, p["W"].transpose(0, 2, 1)).reshape(S, end - start, B, -1)
+                        if blocks:  # dx = sum_k da_k W_k^T
+                            dxk = np.matmul(daf, blocks_of(p["W"], H).transpose(0, 1, 3, 2))
+                            dx[:, start:end] = dxk.sum(axis=1).reshape(S, n, B, -1)
+                        else:
+                            dx[:, start:end] = np.matmul(daf, p["W"].transpose(0, 2, 1)).reshape(S, n, B, -1)
                     end = start
             if dx is None:
                 return grads, None
@@ -306,6 +329,23 @@ class RecurrentNet:
         grads[f"l{l}.b"] += G[:, D]
         for name, cols in hoisted_cols.items():
             grads[f"l{l}.{name}"] += G[:, D + 1 :, cols]
+
+    @staticmethod
+    def _input_side_grads_blocks(grads: dict, l: int, hoisted_cols: dict, rows: np.ndarray, daf: np.ndarray):
+        """_input_side_grads for a block-major layer: daf is (S, nb, T*B, H) and the one matmul
+        gives G[:, k] = [x_t, 1, h_{t-1}]^T da_t[:, k], the gradient's column block k."""
+        S, T, B, _ = rows.shape
+        H = daf.shape[-1]
+        D = grads[f"l{l}.W"].shape[1]
+        X = rows if hoisted_cols else rows[..., : D + 1]
+        G = np.matmul(X.reshape(S, 1, T * B, -1).transpose(0, 1, 3, 2), daf)  # (S, nb, D+1(+H), H)
+        dW, db = blocks_of(grads[f"l{l}.W"], H), grads[f"l{l}.b"].reshape(S, -1, H)  # views
+        dW += G[:, :, :D]  # += : one call per chunk of steps
+        db += G[:, :, D]
+        for name, cols in hoisted_cols.items():
+            first, last, _ = cols.indices(daf.shape[1] * H)
+            dM = blocks_of(grads[f"l{l}.{name}"], H)
+            dM += G[:, first // H : last // H, D + 1 :]
 
     def activations(self, cache: dict):
         """(layer, name, activation, pre, out) for each activation of each layer, with the
@@ -360,6 +400,6 @@ def state_jacobian(cell, p_back: dict, step_cache, b: int, hidden: int) -> np.nd
         np.broadcast_to(eye[None, :, j * hidden : (j + 1) * hidden], (S, n, hidden)).copy() for j in range(k)
     )
     sink = {name: np.zeros_like(v) for name, v in p_back.items()}  # parameter grads, unused
-    da = np.empty((S, n, cell.n_blocks * hidden), dtype=some.dtype)
+    da = np.empty(step_shape(cell, S, n, hidden), dtype=some.dtype)
     dprev = backward_into(cell, p_back, dstate, _repeat_example(step_cache, b, n), sink, da)
     return np.concatenate(dprev, axis=-1)

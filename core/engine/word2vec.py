@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from ablab.core.engine import streams
 from ablab.core.engine.spec import from_dict
@@ -60,17 +61,46 @@ def pairs(tokens: np.ndarray, window: int, rng: np.random.Generator) -> tuple[np
     return np.concatenate(centres), np.concatenate(contexts)
 
 
+NOISE_TABLE = 1 << 20  # noise words are looked up in a table of this many slots, as in word2vec.c
+
+
+def noise_table(counts: np.ndarray) -> np.ndarray:
+    """Word ids filling NOISE_TABLE slots in proportion to count ** 0.75: a uniform slot is a
+    draw from the noise distribution (to 1 / NOISE_TABLE)."""
+    cdf = np.cumsum(counts**0.75)
+    return np.searchsorted(cdf / cdf[-1], (np.arange(NOISE_TABLE) + 0.5) / NOISE_TABLE).astype(np.int64)
+
+
+def row_sums(words: np.ndarray, rows: np.ndarray, weights: np.ndarray, x: np.ndarray, vocab: int) -> np.ndarray:
+    """(vocab, D): for each i, weights[i] * x[rows[i]] added to row words[i], repeats summed.
+    The same as np.add.at on a zero matrix, as one sparse product: about 4x faster."""
+    return sp.csr_matrix((weights, (words, rows)), shape=(vocab, len(x))) @ x
+
+
+def loss_and_dscore(vc: np.ndarray, ut: np.ndarray) -> tuple[float, np.ndarray]:
+    """The summed loss of n (centre, context + noise) rows and dL/dscore (n, 1+k), where
+    score = ut . vc: dL/dv_c = sum_k g_k u_k, dL/du_k = g_k v_c.
+    vc (n, D) centre vectors; ut (n, 1+k, D) the context's output vector, then the noise words'."""
+    score = np.einsum("nkd,nd->nk", ut, vc)
+    loss = float(np.logaddexp(0, -score[:, 0]).sum() + np.logaddexp(0, score[:, 1:]).sum())
+    g = _sigmoid(score)  # sigma(s) - 1 for the context, sigma(s) for noise
+    g[:, 0] -= 1
+    return loss, g
+
+
 def train_sgns(tokens: np.ndarray, vocab: int, config: SGNSConfig, seed: int) -> tuple[np.ndarray, list[float]]:
-    """Input vectors (vocab, dim) and the mean loss of each epoch."""
+    """Input vectors (vocab, dim) and the mean loss of each epoch. Minibatch SGD on all
+    (centre, context) pairs in a random order, the step size falling linearly to zero over
+    training (as in word2vec.c); updates of a word repeated within a batch are summed. float32."""
     rng = streams.rng(seed, streams.WORD2VEC)
     counts = np.bincount(tokens, minlength=vocab).astype(np.float64)
     freq = counts / counts.sum()
-    noise = counts**0.75
-    noise /= noise.sum()
-    v = rng.uniform(-0.5, 0.5, (vocab, config.dim)) / config.dim
-    u = np.zeros((vocab, config.dim))
+    table = noise_table(counts)
+    v = (rng.uniform(-0.5, 0.5, (vocab, config.dim)) / config.dim).astype(np.float32)
+    u = np.zeros((vocab, config.dim), np.float32)
+    k = 1 + config.negatives
     losses = []
-    for _ in range(config.epochs):
+    for epoch in range(config.epochs):
         if config.subsample > 0:
             keep = rng.random(len(tokens)) < np.minimum(
                 1.0, np.sqrt(config.subsample / np.maximum(freq[tokens], 1e-12))
@@ -80,26 +110,22 @@ def train_sgns(tokens: np.ndarray, vocab: int, config: SGNSConfig, seed: int) ->
             stream = tokens
         c, o = pairs(stream, config.window, rng)
         order = rng.permutation(len(c))
-        total, count = 0.0, 0
-        for start in range(0, len(order), config.batch):
+        batches = range(0, len(order), config.batch)
+        total = 0.0
+        for i, start in enumerate(batches):
+            lr = config.lr * (1 - (epoch * len(batches) + i) / (config.epochs * len(batches)))
             b = order[start : start + config.batch]
-            cb, ob = c[b], o[b]
-            negs = rng.choice(vocab, size=(len(b), config.negatives), p=noise)
-            vc = v[cb]  # (n, D)
-            targets = np.concatenate([ob[:, None], negs], axis=1)  # (n, 1+k)
-            ut = u[targets]  # (n, 1+k, D)
-            score = np.einsum("nd,nkd->nk", vc, ut)
-            label = np.zeros_like(score)
-            label[:, 0] = 1.0
-            p = _sigmoid(score)
-            total += float(-(np.log(np.where(label == 1, p, 1 - p) + 1e-12)).sum(axis=1).sum())
-            count += len(b)
-            g = (p - label) * config.lr  # dL/dscore, scaled by the step size
-            dv = np.einsum("nk,nkd->nd", g, ut)
-            du = g[..., None] * vc[:, None, :]
-            np.add.at(v, cb, -dv)
-            np.add.at(u, targets.ravel(), -du.reshape(-1, config.dim))
-        losses.append(total / max(count, 1))
+            n = len(b)
+            targets = table[rng.integers(0, NOISE_TABLE, (n, k))]  # (n, 1+k): the context, then k noise words
+            targets[:, 0] = o[b]
+            vc, ut = v[c[b]], u[targets]  # (n, D), (n, 1+k, D)
+            loss, g = loss_and_dscore(vc, ut)
+            total += loss
+            g *= lr
+            dv = np.einsum("nk,nkd->nd", g, ut)  # (n, D)
+            v -= row_sums(c[b], np.arange(n), np.ones(n, np.float32), dv, vocab)
+            u -= row_sums(targets.ravel(), np.repeat(np.arange(n), k), g.ravel(), vc, vocab)  # du = g v_c
+        losses.append(total / max(len(c), 1))
     return v, losses
 
 

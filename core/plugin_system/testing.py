@@ -79,7 +79,7 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[Ou
     check (which names the wrong output: a parameter, da, dh_prev, dc_prev ...) and every
     built-in probe run on the cell, for one cell with given options."""
     from ablab.core.engine.cell import RecurrentParam, constrains
-    from ablab.core.engine.fused_cell import backward_params, hoisted
+    from ablab.core.engine.fused_cell import backward_params, block_major, hoisted, step_shape
     from ablab.core.engine.model import RecurrentNet, RecurrentSpec
 
     registry = _registry(registry)
@@ -88,6 +88,9 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[Ou
     cell = registry.get("cell", name)(registry, **options)
     net = RecurrentNet(RecurrentSpec(n_in=D, n_out=2, hidden=H, cell=name, cell_options=options), registry)
     x = np.random.default_rng(0).normal(size=(S, T, B, D)).astype(np.float32)
+    # a_t and da_t: (S, B, n_blocks*H), or (S, n_blocks, B, H) for a block-major FusedCell
+    a_shape = step_shape(cell, S, B, H)
+    a_layout = "(S, n_blocks, B, H)" if block_major(cell) else "(S, B, n_blocks*H)"
 
     def structure():
         _expect(
@@ -122,7 +125,7 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[Ou
         p = net.layer(params, 0)
         expected = f"expected (S, B, H) = {(S, B, H)}"
         state = tuple(np.zeros((S, B, H), np.float32) for _ in cell.state_names)
-        a = np.random.default_rng(2).normal(size=(S, B, cell.n_blocks * H)).astype(np.float32)
+        a = np.random.default_rng(2).normal(size=a_shape).astype(np.float32)
         new_state, cache = cell.step(p, a, state)
         _expect(
             isinstance(new_state, tuple) and len(new_state) == len(cell.state_names),
@@ -143,7 +146,7 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[Ou
             da, dprev = cell.backward_step(p_back, dstate, cache, grads)
         _expect(
             np.shape(da) == a.shape,
-            f"backward_step() returned da_t of shape {np.shape(da)}, expected (S, B, n_blocks*H) = {a.shape}",
+            f"backward_step() returned da_t of shape {np.shape(da)}, expected {a_layout} = {a.shape}",
         )
         _expect(
             isinstance(dprev, tuple) and len(dprev) == len(cell.state_names),
@@ -266,23 +269,26 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[Ou
         p = net.layer(params, 0)
         rng = np.random.default_rng(1)
         state = tuple(rng.normal(size=(S, B, H)) for _ in cell.state_names)
-        _, cache = cell.step(p, rng.normal(size=(S, B, cell.n_blocks * H)), state)
+        _, cache = cell.step(p, rng.normal(size=a_shape), state)
         pb = backward_params(cell, p, H)
         dstate = tuple(rng.normal(size=(S, B, H)) for _ in cell.state_names)
-        contiguous = np.full((S, B, cell.n_blocks * H), np.nan)
+        contiguous = np.full(a_shape, np.nan)
         _, prev = cell.backward_step(pb, dstate, cache, {k: np.zeros_like(v) for k, v in p.items()}, contiguous)
-        buffer = np.full((S, 2, B, cell.n_blocks * H), np.nan)  # a strided slice, like ablab's
+        # a strided slice of a two-step buffer, like ablab's: steps on axis 1, or 2 when block-major
+        step_axis = 2 if block_major(cell) else 1
+        buffer = np.full(a_shape[:step_axis] + (2,) + a_shape[step_axis:], np.nan)
         into = {k: np.zeros_like(v) for k, v in p.items()}
-        returned, prev_out = cell.backward_step(pb, dstate, cache, into, buffer[:, 1])
+        other, out = np.moveaxis(buffer, step_axis, 0)  # views: step 0's slice, step 1's
+        returned, prev_out = cell.backward_step(pb, dstate, cache, into, out)
         _expect(
-            np.shares_memory(returned, buffer) and not np.isnan(buffer[:, 1]).any(),
+            np.shares_memory(returned, buffer) and not np.isnan(out).any(),
             "backward_step(..., out) must write da_t into out and return it",
         )
         _expect(
-            np.array_equal(buffer[:, 1], contiguous) and all(np.array_equal(a, b) for a, b in zip(prev, prev_out)),
+            np.array_equal(out, contiguous) and all(np.array_equal(a, b) for a, b in zip(prev, prev_out)),
             "backward_step(..., out) gave another result in a strided slice of ablab's buffer than in a fresh array",
         )
-        _expect(np.isnan(buffer[:, 0]).all(), "backward_step(..., out) wrote outside out")
+        _expect(np.isnan(other).all(), "backward_step(..., out) wrote outside out")
 
     def gradients():
         _grad_cell(registry, name, options)
@@ -425,9 +431,10 @@ def _tasks(registry) -> dict:
     """Every registered task that trains a network, with its default options."""
     tasks = {}
     for task_name in registry.names("task"):
-        task = registry.get("task", task_name)()
-        if not (hasattr(task, "corpus") and hasattr(task, "measure")):  # corpus tasks train word2vec models
-            tasks[task_name] = task
+        cls = registry.get("task", task_name)
+        # corpus tasks train word2vec models; never built here (wordnet needs its data installed)
+        if not (hasattr(cls, "corpus") and hasattr(cls, "measure")):
+            tasks[task_name] = cls()
     return tasks
 
 

@@ -1,6 +1,7 @@
-"""Embeddings: skip-gram vectors of the bundled word corpus, as a heatmap, a 2-D map and
-nearest neighbours. The view trains what it shows, once per setting (cached); the page says
-how long that took, since it grows with the dimensions (seconds at 128)."""
+"""Embeddings: skip-gram vectors of a corpus task (the bundled template corpus, or WordNet's
+glosses when installed), as a heatmap, a 2-D map and nearest neighbours. The view trains what
+it shows, once per setting (cached); the page says how long that took, since it grows with the
+dimensions and the corpus (seconds for the templates, tens of seconds for WordNet)."""
 
 import time
 
@@ -10,10 +11,16 @@ import pandas as pd
 import streamlit as st
 
 from ablab.core.engine.word2vec import SGNSConfig, train_sgns
+from ablab.core.errors import ConfigError
 from ablab.core.plugin_system.registry import default_registry
 
+CORPORA = {
+    "wordpairs": "a template corpus written for ablab, where antonyms share their contexts by construction",
+    "wordnet": "WordNet 3.0's definitions and examples (a 40% sample), real text",
+}
 st.title("Embeddings")
-st.caption("Skip-gram with negative sampling on the wordpairs corpus, where antonyms share their contexts.")
+corpus = st.selectbox("Corpus", list(CORPORA), key="e_corpus")
+st.caption(f"Skip-gram with negative sampling on {CORPORA[corpus]}.")
 c1, c2, c3, c4 = st.columns(4)
 dim = c1.number_input("dimensions", 2, 128, 16, key="e_dim")
 window = c2.number_input("window", 1, 8, 2, key="e_window")
@@ -22,15 +29,21 @@ seed = c4.number_input("seed", 0, 10_000, 0, key="e_seed")
 
 
 @st.cache_data(show_spinner="Training word vectors...")
-def vectors(dim: int, window: int, epochs: int, seed: int):
+def vectors(corpus: str, dim: int, window: int, epochs: int, seed: int):
     started = time.perf_counter()
-    task = default_registry().get("task", "wordpairs")()
-    v, losses = train_sgns(task.corpus(seed), task.vocab, SGNSConfig(dim=dim, window=window, epochs=epochs), seed)
+    task = default_registry().get("task", corpus)()
+    batch = 4096 if corpus == "wordnet" else 256  # a million words: large batches (as the studies)
+    config = SGNSConfig(dim=dim, window=window, epochs=epochs, batch=batch)
+    v, losses = train_sgns(task.corpus(seed), task.vocab, config, seed)
     unit = v / np.linalg.norm(v, axis=1, keepdims=True)
     return task.words, unit, losses, task.showcase_words, time.perf_counter() - started
 
 
-words, unit, losses, default, took = vectors(int(dim), int(window), int(epochs), int(seed))
+try:
+    words, unit, losses, default, took = vectors(corpus, int(dim), int(window), int(epochs), int(seed))
+except ConfigError as e:  # WordNet not installed
+    st.error(str(e))
+    st.stop()
 index = {w: i for i, w in enumerate(words)}
 st.caption(
     f"trained in {took:.1f} s (kept for these settings); loss per epoch: " + ", ".join(f"{x:.3f}" for x in losses)

@@ -4,7 +4,7 @@ import numpy as np
 
 from ablab.core.engine.activation import resolve
 from ablab.core.engine.cell import RecurrentParam
-from ablab.core.engine.fused_cell import FusedCell
+from ablab.core.engine.fused_cell import FusedCell, blocks_of
 from ablab.plugin import hookimpl
 
 
@@ -20,13 +20,15 @@ class GRU(FusedCell):
         n_t = phi(z_n)
         h_t = u_t * h_{t-1} + (1 - u_t) * n_t
     The backward step runs these lines in reverse; dU_ru = sum_t h_{t-1}^T [dz_r, dz_u] is
-    hoisted out of the loop into one matmul.
+    hoisted out of the loop into one matmul. a_t and da_t are block-major, (S, 3, B, H) with
+    blocks [r, u, n]: each a contiguous array.
     """
 
     summary = "GRU, Cho et al. (2014) form; reset_after = true gives the PyTorch/cuDNN form"
     activation_option = "candidate_activation"
     defaults = {"reset_after": False, "gate_activation": "sigmoid", "candidate_activation": "tanh"}
     state_names = ("h",)
+    block_major = True
 
     def __init__(self, registry, **options):
         super().__init__(registry, **options)
@@ -50,17 +52,18 @@ class GRU(FusedCell):
     def step(self, p, a, state):
         (h_prev,) = state  # (S,B,H)
         H = h_prev.shape[-1]
-        zru = a[..., : 2 * H] + np.matmul(h_prev, p["U_ru"])  # (S,B,2H)
-        zr, zu = zru[..., :H], zru[..., H:]
+        zru = np.matmul(h_prev[:, None], blocks_of(p["U_ru"], H))  # (S,2,B,H): h U_r, h U_u
+        zru += a[:, :2]
+        zr, zu = zru[:, 0], zru[:, 1]
         r = self.sigma(zr)  # (S,B,H)
         u = self.sigma(zu)  # (S,B,H)
         if self.reset_after:
             hn = np.matmul(h_prev, p["U_n"]) + p["b_hn"][:, None, :]  # (S,B,H)
-            zn = a[..., 2 * H :] + r * hn
+            zn = a[:, 2] + r * hn
             rh = None
         else:
             rh = r * h_prev  # (S,B,H)
-            zn = a[..., 2 * H :] + np.matmul(rh, p["U_n"])
+            zn = a[:, 2] + np.matmul(rh, p["U_n"])
             hn = None
         n = self.phi(zn)  # (S,B,H)
         h = u * h_prev + (1.0 - u) * n  # (S,B,H)
@@ -72,12 +75,13 @@ class GRU(FusedCell):
         H = h_prev.shape[-1]
         hT = h_prev.transpose(0, 2, 1)
         # h = u * h_prev + (1 - u) * n
-        dzu = dh * (h_prev - n) * self.sigma.deriv(zu, u)
-        dzn = dh * (1.0 - u) * self.phi.deriv(zn, n)
+        da = out  # (S, 3, B, H): [dz_r, dz_u, dz_n]
+        np.multiply(dh * (h_prev - n), self.sigma.deriv(zu, u), out=da[:, 1])  # dz_u
+        dzn = np.multiply(dh * (1.0 - u), self.phi.deriv(zn, n), out=da[:, 2])
         dh_prev = dh * u
         if self.reset_after:
             # z_n = a_n + r * (h_prev U_n + b_hn)
-            dzr = dzn * hn * self.sigma.deriv(zr, r)
+            np.multiply(dzn * hn, self.sigma.deriv(zr, r), out=da[:, 0])  # dz_r
             dhn = dzn * r
             grads["U_n"] += np.matmul(hT, dhn)
             grads["b_hn"] += dhn.sum(axis=1)
@@ -86,15 +90,11 @@ class GRU(FusedCell):
             # z_n = a_n + (r * h_prev) U_n
             grads["U_n"] += np.matmul(rh.transpose(0, 2, 1), dzn)
             drh = np.matmul(dzn, p["U_n.T"])
-            dzr = drh * h_prev * self.sigma.deriv(zr, r)
+            np.multiply(drh * h_prev, self.sigma.deriv(zr, r), out=da[:, 0])  # dz_r
             dh_prev += drh * r
-        # [z_r, z_u] = a_ru + h_prev U_ru
-        da = out
-        da[..., :H] = dzr
-        da[..., H : 2 * H] = dzu
-        da[..., 2 * H :] = dzn
-        dzru = da[..., : 2 * H]
-        dh_prev += np.matmul(dzru, p["U_ru.T"])
+        # [z_r, z_u] = a_ru + h_prev U_ru: dh_prev += dz_r U_r^T + dz_u U_u^T (U_ru^T's row blocks)
+        UT = p["U_ru.T"]
+        dh_prev += np.matmul(da[:, :2], UT.reshape(UT.shape[0], 2, H, H)).sum(axis=1)
         return da, (dh_prev,)
 
     def gate_values(self, cache):

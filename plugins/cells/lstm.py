@@ -17,13 +17,15 @@ from ablab.plugin import hookimpl
 
 class LSTMCache(NamedTuple):
     """What one step keeps for backward_step and the probes. Arrays are (S, B, H) unless said;
-    i, f and o are None for an absent gate (f is 1 - i when coupled)."""
+    i, f and o are None for an absent gate (f is 1 - i when coupled). Block arrays are kept
+    with the batch on axis 1, (S, B, n_gates, H), as views `x.swapaxes(1, 2)` of the step's
+    (S, n_gates, B, H) arrays (the cache rule in cell.py)."""
 
     h_prev: np.ndarray
     c_prev: np.ndarray
     recompute: Callable[[], np.ndarray]  # z_t again, for the pre-activations left out below
-    z_gates: np.ndarray | None  # (S, B, n_gates*H), peepholes included; None when sigma' reads the output
-    gates: np.ndarray  # sigma(z_gates), the learned gates side by side, (S, B, n_gates*H)
+    z_gates: np.ndarray | None  # (S, B, n_gates, H), peepholes included; None when sigma' reads the output
+    gates: np.ndarray  # sigma(z_gates), the learned gates, (S, B, n_gates, H)
     i: np.ndarray | None
     f: np.ndarray | None
     o: np.ndarray | None
@@ -35,15 +37,15 @@ class LSTMCache(NamedTuple):
 
 @dataclass(frozen=True)
 class Layout:
-    """Column slices of z_t for one hidden size: one block per learned gate, then g."""
+    """Block indices of z_t, (S, n_blocks, B, H): one block per learned gate, then g."""
 
-    i: slice | None
-    f: slice | None
-    o: slice | None
-    g: slice
+    i: int | None
+    f: int | None
+    o: int | None
+    g: int
     gates: slice  # all learned gates, contiguous so one sigma call covers them
     together: slice  # the gates whose sigma' backward_step applies in one call (not a peeping o)
-    peek_at_c_prev: tuple[tuple[slice, str], ...]  # (columns, peephole name) of i and f, with peepholes
+    peek_at_c_prev: tuple[tuple[int, str], ...]  # (block, peephole name) of i and f, with peepholes
 
 
 class LSTM(FusedCell):
@@ -80,6 +82,7 @@ class LSTM(FusedCell):
     }
     state_names = ("h", "c")
     fused_matrix = "U"  # z_t = a_t + h_{t-1} U: step() comes from FusedCell, dU is hoisted
+    block_major = True  # z_t and dz_t are (S, n_blocks, B, H): each gate a contiguous array
 
     def __init__(self, registry, **options):
         super().__init__(registry, **options)
@@ -111,19 +114,20 @@ class LSTM(FusedCell):
         return len(self.blocks)
 
     def layout(self, hidden: int) -> Layout:
-        """The column slices for this hidden size, computed once: step_z runs every time step."""
+        """The block indices (the same for every hidden size), computed once: step_z runs every
+        time step."""
         if hidden not in self._layouts:
-            cols = {b: slice(k * hidden, (k + 1) * hidden) for k, b in enumerate(self.blocks)}
+            blocks = {b: k for k, b in enumerate(self.blocks)}
             n_gates = len(self.gates)
             n_together = n_gates - 1 if self.peepholes and self.has_o else n_gates  # o is last of the gates
             self._layouts[hidden] = Layout(
-                i=cols.get("i"),
-                f=cols.get("f"),
-                o=cols.get("o"),
-                g=cols["g"],
-                gates=slice(0, n_gates * hidden),
-                together=slice(0, n_together * hidden),
-                peek_at_c_prev=tuple((cols[g], "p_" + g) for g in ("i", "f") if g in cols and self.peepholes),
+                i=blocks.get("i"),
+                f=blocks.get("f"),
+                o=blocks.get("o"),
+                g=blocks["g"],
+                gates=slice(0, n_gates),
+                together=slice(0, n_together),
+                peek_at_c_prev=tuple((blocks[g], "p_" + g) for g in ("i", "f") if g in blocks and self.peepholes),
             )
         return self._layouts[hidden]
 
@@ -136,7 +140,8 @@ class LSTM(FusedCell):
     def bias_init(self, hidden):
         b = np.zeros(self.n_blocks * hidden)
         if self.has_f:
-            b[self.layout(hidden).f] = self.options["forget_bias"]
+            f = self.layout(hidden).f
+            b[f * hidden : (f + 1) * hidden] = self.options["forget_bias"]
         return b
 
     def step_z(self, p, z, state, recompute):
@@ -144,83 +149,89 @@ class LSTM(FusedCell):
         H = c_prev.shape[-1]
         at = self._layouts.get(H) or self.layout(H)  # runs every step: no method call once known
         # i, f, o = sigma(z_{i,f,o} + p_{i,f} * c_{t-1})      (a peeping o is redone below)
-        z_gates = z[..., at.gates]
+        z_gates = z[:, at.gates]
         if self.peepholes:
             z_gates = z_gates.copy()  # z stays what recompute() returns
-            for cols, peephole in at.peek_at_c_prev:
-                z_gates[..., cols] += p[peephole][:, None, :] * c_prev
+            for k, peephole in at.peek_at_c_prev:
+                z_gates[:, k] += p[peephole][:, None, :] * c_prev
         gates = self.sigma.fn(z_gates)
-        i = gates[..., at.i] if self.has_i else None
+        i = gates[:, at.i] if self.has_i else None
         if self.has_f:
-            f = gates[..., at.f]
+            f = gates[:, at.f]
         else:
             f = 1.0 - i if self.coupled else None
         # g = phi(z_g)
-        z_g = z[..., at.g]
+        z_g = z[:, at.g]
         g = z_g if self.phi is None else self.phi.fn(z_g)
         # c = f * c_prev + i * g
         c = c_prev.copy() if f is None else f * c_prev
         c += g if i is None else i * g
         # o = sigma(z_o + p_o * c)
         if self.has_o and self.peepholes:
-            z_gates[..., at.o] += p["p_o"][:, None, :] * c
-            gates[..., at.o] = self.sigma.fn(z_gates[..., at.o])
-        o = gates[..., at.o] if self.has_o else None
+            z_gates[:, at.o] += p["p_o"][:, None, :] * c
+            gates[:, at.o] = self.sigma.fn(z_gates[:, at.o])
+        o = gates[:, at.o] if self.has_o else None
         # h = o * psi(c)
         psi_c = c if self.psi is None else self.psi.fn(c)
         h = psi_c if o is None else o * psi_c
         # positional, in LSTMCache's field order (h_prev, c_prev, recompute, z_gates, gates, i, f, o, z_g, g, c, psi_c)
-        z_gates_kept = z_gates if self.keep_z_gates else None
+        # the block arrays with the batch on axis 1 (swapaxes is a view)
+        z_gates_kept = z_gates.swapaxes(1, 2) if self.keep_z_gates else None
         z_g_kept = z_g if self.keep_z_g else None
-        return (h, c), LSTMCache(h_prev, c_prev, recompute, z_gates_kept, gates, i, f, o, z_g_kept, g, c, psi_c)
-
-    def _gate_deriv(self, cache: LSTMCache, cols: slice) -> np.ndarray:
-        """sigma' of the gates in columns `cols`, from the output alone when allowed."""
-        z_gates = None if cache.z_gates is None else cache.z_gates[..., cols]
-        return self.sigma.deriv(z_gates, cache.gates[..., cols])
+        return (h, c), LSTMCache(
+            h_prev, c_prev, recompute, z_gates_kept, gates.swapaxes(1, 2), i, f, o, z_g_kept, g, c, psi_c
+        )
 
     def backward_step(self, p, dstate, cache, grads, out):
         dh, dc_next = dstate
         H = dh.shape[-1]
         at = self._layouts.get(H) or self.layout(H)
-        dz = out  # dL/dz_t, blocks [gates..., g]: ablab's buffer for da_t (da_t = dz_t)
-        d_gates = np.empty_like(cache.gates)  # dL/d(gate outputs), before sigma'
+        dz = out  # dL/dz_t, (S, n_blocks, B, H) in [gates..., g]: ablab's buffer for da_t (da_t = dz_t)
+        gates = cache.gates.swapaxes(1, 2)  # (S, n_gates, B, H) again
+        z_gates = None if cache.z_gates is None else cache.z_gates.swapaxes(1, 2)
+        d_gates = np.empty(gates.shape, dtype=gates.dtype)  # dL/d(gate outputs), before sigma'
         # h = o * psi(c)
         if cache.o is None:
             dc = dh.copy()  # dL/dpsi(c), made dL/dc in place below
         else:
-            np.multiply(dh, cache.psi_c, out=d_gates[..., at.o])
+            np.multiply(dh, cache.psi_c, out=d_gates[:, at.o])
             dc = dh * cache.o
         if self.psi is not None:
             dc *= self.psi.deriv(cache.c, cache.psi_c)
         dc += dc_next  # c_t also carries into step t+1
         # o = sigma(z_o + p_o * c)
         if self.has_o and self.peepholes:
-            dz_o = np.multiply(d_gates[..., at.o], self._gate_deriv(cache, at.o), out=dz[..., at.o])
+            o = at.o
+            z_o = None if z_gates is None else z_gates[:, o]
+            dz_o = np.multiply(d_gates[:, o], self.sigma.deriv(z_o, gates[:, o]), out=dz[:, o])
             dc += dz_o * p["p_o"][:, None, :]
             grads["p_o"] += np.einsum("sbh,sbh->sh", dz_o, cache.c)
         # c = f * c_prev + i * g
         dg = dc if cache.i is None else dc * cache.i
         if cache.i is not None:
-            np.multiply(dc, cache.g, out=d_gates[..., at.i])
+            np.multiply(dc, cache.g, out=d_gates[:, at.i])
             if self.coupled:  # f = 1 - i
-                d_gates[..., at.i] -= dc * cache.c_prev
+                d_gates[:, at.i] -= dc * cache.c_prev
         if self.has_f:
-            np.multiply(dc, cache.c_prev, out=d_gates[..., at.f])
+            np.multiply(dc, cache.c_prev, out=d_gates[:, at.f])
         dc_prev = dc if cache.f is None else dc * cache.f
         # g = phi(z_g)
         if self.phi is None:
-            dz[..., at.g] = dg
+            dz[:, at.g] = dg
         else:
-            np.multiply(dg, self.phi.deriv(cache.z_g, cache.g), out=dz[..., at.g])
+            np.multiply(dg, self.phi.deriv(cache.z_g, cache.g), out=dz[:, at.g])
         # i, f, o = sigma(z_{i,f,o} + p_{i,f} * c_{t-1})      (one call over the gates not done above)
-        np.multiply(d_gates[..., at.together], self._gate_deriv(cache, at.together), out=dz[..., at.together])
-        for cols, peephole in at.peek_at_c_prev:
-            dz_gate = dz[..., cols]
+        together = at.together
+        z_together = None if z_gates is None else z_gates[:, together]
+        np.multiply(d_gates[:, together], self.sigma.deriv(z_together, gates[:, together]), out=dz[:, together])
+        for k, peephole in at.peek_at_c_prev:
+            dz_gate = dz[:, k]
             dc_prev += dz_gate * p[peephole][:, None, :]  # dc_prev owns its memory: dc is this step's array
             grads[peephole] += np.einsum("sbh,sbh->sh", dz_gate, cache.c_prev)
         # z = a + h_prev U      (dU = sum_t h_prev^T dz is hoisted: ablab computes it after the loop)
-        dh_prev = np.matmul(dz, p["U.T"])
+        # dh_prev = sum_k dz_k U_k^T, U^T's row block k being U_k^T: (S, nb, B, H) x (S, nb, H, H)
+        UT = p["U.T"]
+        dh_prev = np.matmul(dz, UT.reshape(UT.shape[0], -1, H, H)).sum(axis=1)
         return dz, (dh_prev, dc_prev)
 
     def gate_values(self, cache):
@@ -229,15 +240,17 @@ class LSTM(FusedCell):
 
     def activation_values(self, cache):
         at = self.layout(cache.h_prev.shape[-1])
-        z_gates, z_g = cache.z_gates, cache.z_g
+        z_gates = None if cache.z_gates is None else cache.z_gates.swapaxes(1, 2)
+        z_g = cache.z_g
         if z_gates is None or (z_g is None and self.phi is not None):
             z = cache.recompute()  # as step_z had it (no peepholes here: with them z_gates is kept)
-            z_gates = z[..., at.gates] if z_gates is None else z_gates
-            z_g = z[..., at.g] if z_g is None else z_g
+            z_gates = z[:, at.gates] if z_gates is None else z_gates
+            z_g = z[:, at.g] if z_g is None else z_g
+        gates = cache.gates.swapaxes(1, 2)
         out = [
-            (name + "_gate", self.sigma, z_gates[..., cols], cache.gates[..., cols])
-            for cols, name in ((at.i, "input"), (at.f, "forget"), (at.o, "output"))
-            if cols is not None
+            (name + "_gate", self.sigma, z_gates[:, k], gates[:, k])
+            for k, name in ((at.i, "input"), (at.f, "forget"), (at.o, "output"))
+            if k is not None
         ]
         if self.phi is not None:
             out.append(("cell_input", self.phi, z_g, cache.g))
