@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ablab.core.lab import aggregates
-from ablab.core.lab.results import run_frame, summary
+from ablab.core.lab.results import config_summary, result_columns
 from ablab.core.lab.verdicts import stored_verdict
 from ablab.dashboard import charts, series
 from ablab.dashboard.data import band_caption, default_facet, short_name
@@ -37,11 +37,21 @@ def svg(chart) -> str:
     return vl_convert.vegalite_to_svg(spec)
 
 
-def headline_columns(table: pd.DataFrame) -> list[str]:
+COUNTS = ["runs", "diverged", "failed"]
+
+
+def report_columns(store, study: str) -> list[str]:
+    """Every column the report's table can show, read without a row per run: the axes that
+    vary, the run counts, then each summary value and its interval."""
+    axes = [c for c in config_summary(store, study, []).columns if c not in (*COUNTS, "point")]
+    return axes + COUNTS + [c for v in result_columns(store, study) for c in (v, f"{v} ±95%")]
+
+
+def headline_columns(columns: list[str]) -> list[str]:
     """A compact summary: the axes, run counts and the headline results with their intervals."""
-    fixed = {"runs", "diverged", "failed", "final_loss", "final_loss ±95%", "final_accuracy", "final_accuracy ±95%"}
-    first = list(table.columns[: list(table.columns).index("runs")]) if "runs" in table.columns else []
-    return first + [c for c in table.columns if c in fixed]
+    fixed = {*COUNTS, "final_loss", "final_loss ±95%", "final_accuracy", "final_accuracy ±95%"}
+    first = columns[: columns.index("runs")] if "runs" in columns else []
+    return first + [c for c in columns if c in fixed]
 
 
 def figure(frame: pd.DataFrame, *, x_title: str, y_title: str, title: str, facet, log_y: bool = False) -> str:
@@ -66,8 +76,10 @@ def notes_html(reviews: list[dict]) -> str:
 
 
 def build_report(store, study: str, columns: list[str] | None = None) -> str:
-    runs = run_frame(store, study)
-    if runs.empty:
+    """The report; its table shows `columns` (a compact headline set when None) and, like every
+    part of it, is answered by the store without reading a row per run."""
+    run_counts = aggregates.run_counts(store, study)
+    if run_counts.empty:
         raise ValueError(f"study {study!r} has no runs in {store.display_url}")
     spec = store.study_spec(study) or {}
     meta = spec.get("study", {})
@@ -76,8 +88,9 @@ def build_report(store, study: str, columns: list[str] | None = None) -> str:
         parts.append(f"<p><b>Claim.</b> {html.escape(meta['claim'])}</p>")
     if meta.get("description"):
         parts.append(f"<p>{html.escape(meta['description'])}</p>")
-    counts = runs["status"].value_counts().to_dict()
-    parts.append(f"<p>{len(runs)} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + "</p>")
+    counts = run_counts.groupby("status")["runs"].sum().to_dict()
+    total = sum(counts.values())
+    parts.append(f"<p>{total} runs: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + "</p>")
     checks = spec.get("checks", [])
     if checks:
         v = stored_verdict(store, study)  # the same evidence as `ablab claims` and the Claims page
@@ -85,15 +98,17 @@ def build_report(store, study: str, columns: list[str] | None = None) -> str:
         for c in v.checks:
             parts.append(f"<li><b>{c.label}</b>: {html.escape(c.what)}<br><code>{html.escape(c.text)}</code></li>")
         parts.append("</ul>")
-    table = summary(runs)
-    chosen = [c for c in (columns or headline_columns(table)) if c in table.columns]
+    every = report_columns(store, study)
+    chosen = [c for c in (columns or headline_columns(every)) if c in every]
+    values = result_columns(store, study)
+    table = config_summary(store, study, sorted({c.removesuffix(" ±95%") for c in chosen} & set(values)))
     parts.append("<h2>Configurations (mean and 95% interval over seeds)</h2>")
     parts.append(
-        f"<p><small>{len(chosen)} of {len(table.columns)} columns; the dashboard's Results page and its CSV "
+        f"<p><small>{len(chosen)} of {len(every)} columns; the dashboard's Results page and its CSV "
         "download hold them all.</small></p>"
     )
     parts.append(table[chosen].to_html(index=False, float_format=lambda x: f"{x:.4g}", na_rep="", border=0))
-    configs = series.configurations(list(aggregates.run_counts(store, study)["point"]))
+    configs = series.configurations(list(run_counts["point"]))
     facet = default_facet(configs)
     for name, y_title in (("loss", "training loss"), ("accuracy", "accuracy")):
         stats = aggregates.metric_curve(store, study, name)
@@ -114,7 +129,7 @@ def build_report(store, study: str, columns: list[str] | None = None) -> str:
                 log_y=True,
             )
         )
-    versions = sorted({f"{k} {v}" for r in store.runs_of(study) for k, v in r["versions"].items()})
+    versions = sorted({f"{k} {v}" for found in store.versions_of(study) for k, v in found.items()})
     if versions:
         parts.append("<h2>Plugin versions</h2><ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in versions) + "</ul>")
     parts.append("<h2>Configuration</h2><pre>" + html.escape(json.dumps(spec, indent=2)) + "</pre>")

@@ -24,6 +24,29 @@ def test_store_benchmark_refuses_bad_sizes_and_runs_a_small_one():
     assert "40 runs  write" in small.stdout and "(600 rows)" in small.stdout  # 20 configurations x 30 steps
 
 
+VERDICTS = Path(__file__).resolve().parents[1] / "benchmarks" / "verdicts_load.py"
+
+
+def test_verdicts_benchmark_refuses_bad_arguments_and_runs_a_small_one(tmp_path):
+    for args, message in (
+        (["--runs", "many"], "--runs takes whole numbers"),
+        (["--runs", "10"], "between 20 and 1,000,000"),
+        (["--rounds", "0"], "--rounds must be at least 1, got 0"),
+        (["--keep", str(tmp_path / "nowhere")], "no such folder"),
+    ):
+        bad = subprocess.run([sys.executable, str(VERDICTS), *args], capture_output=True, text=True)
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+    small = subprocess.run(
+        [sys.executable, str(VERDICTS), "--runs", "40", "--rounds", "1", "--keep", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert small.returncode == 0, small.stderr
+    assert "40 runs written" in small.stdout and "same verdict: yes" in small.stdout
+    assert small.stdout.count("x") >= 5 and "Runs page (a configuration)" in small.stdout
+    assert (tmp_path / "verdicts_40.sqlite").exists()  # kept for the next run to reuse
+
+
 STABILITY = Path(__file__).resolve().parents[1] / "benchmarks" / "verdict_stability.py"
 SMALL_STUDY = """
 [study]

@@ -335,6 +335,9 @@ def test_html_report_is_self_contained(filled_store):
     assert picked.split("<table")[1].split("</table>")[0].count("<th>") == 2
     assert "<script" not in page_html and "http://" not in page_html.replace("http://www.w3.org", "")
     assert "rnn" in page_html and "lstm" in page_html
+    versions = page_html.split("<h2>Plugin versions</h2>")[1].split("</ul>")[0]  # one DISTINCT, not every run
+    assert versions.count("<li>") == len({f"{k} {v}" for found in store.versions_of("dash") for k, v in found.items()})
+    assert "<li>cell:lstm ablab==" in versions and "<li>cell:rnn ablab==" in versions
     with pytest.raises(ValueError, match="no runs"):
         build_report(store, "nope")
 

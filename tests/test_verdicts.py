@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from ablab.core.errors import ConfigError
+from ablab.core.lab import run_summaries
 from ablab.core.lab.verdicts import validate_check, verdict
 from ablab.core.lab.verdicts.checks import MIN_RUNS
 from ablab.core.lab.verdicts.quantities import add_solve_columns, validate_solve
@@ -175,6 +176,14 @@ def metric_rows(curves: dict[str, list[float]], name: str, baseline: float | Non
     return pd.DataFrame(rows)
 
 
+def summarised(f: pd.DataFrame, metrics: pd.DataFrame, solve: dict) -> pd.DataFrame:
+    """f with the budget and solve steps the store keeps for runs with these records."""
+    no_probes = pd.DataFrame(columns=["run_key", "step", "probe", "name", "idx", "value"])
+    values = run_summaries.summarize(metrics, no_probes, {k: [solve] for k in f["key"]})
+    wide = values.pivot(index="run_key", columns="name", values="value")
+    return f.join(wide[["budget", run_summaries.solve_name(solve)]], on="key")
+
+
 def test_solved_and_steps_to_solve_from_the_metric_curves():
     fast, late, never = [0.5] * 2 + [1.0] * 18, [0.5] * 10 + [1.0] * 10, [0.5] * 20
     curves = {"a0": fast, "a1": fast, "a2": late, "b0": never, "b1": late, "b2": never}
@@ -183,13 +192,14 @@ def test_solved_and_steps_to_solve_from_the_metric_curves():
         status={"a": ["done"] * 3, "b": ["done", "done", "diverged"]},
     )
     solve = {"metric": "accuracy", "op": ">=", "value": 0.99}
-    out = add_solve_columns(f, metric_rows(curves, "accuracy"), solve).set_index("key")
+    out = add_solve_columns(None, summarised(f, metric_rows(curves, "accuracy"), solve), solve).set_index("key")
     assert out["solved"].to_dict() == {"a0": 1, "a1": 1, "a2": 1, "b0": 0, "b1": 1, "b2": 0}
     assert out.loc["a0", "steps_to_solve"] < out.loc["a2", "steps_to_solve"] < out.loc["b0", "steps_to_solve"]
     assert out.loc["b0", "steps_to_solve"] == out.loc["b2", "steps_to_solve"] == out.loc["b0", "budget"] == 191
     loss_solve = {"metric": "loss", "op": "<=", "value": 0.1, "of": "baseline"}
     f2 = frame({"final_loss": {"a": [0.05, 0.5, 0.01]}}).assign(baseline=1.0)
-    out2 = add_solve_columns(f2, metric_rows({"a0": [1, 0.05], "a1": [1, 0.5], "a2": [1, 0.01]}, "loss"), loss_solve)
+    loss = metric_rows({"a0": [1, 0.05], "a1": [1, 0.5], "a2": [1, 0.01]}, "loss", baseline=1.0)
+    out2 = add_solve_columns(None, summarised(f2, loss, loss_solve), loss_solve)
     assert out2["solved"].tolist() == [1, 0, 1]
 
 

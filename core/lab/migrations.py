@@ -160,6 +160,27 @@ def m005_curve_log_stats(conn: sa.Connection) -> None:
 
 
 @migration
+def m006_run_budget_and_solve_steps(conn: sa.Connection) -> None:
+    """Each finished run's step budget and the steps it took to meet each solve criterion it is
+    judged by (its task's default, its studies' own; see ablab.core.lab.solve_criteria) in
+    run_summaries, so a verdict reads no records. Existing runs get them from their records;
+    values already there are kept (nothing derived from them changes)."""
+    from ablab.core.lab import solve_criteria
+    from ablab.core.lab.status import FINISHED
+
+    md = sa.MetaData()
+    md.reflect(conn)
+    runs = md.tables["runs"]
+    keys = [r[0] for r in conn.execute(sa.select(runs.c.key).where(runs.c.status.in_(FINISHED)).order_by(runs.c.key))]
+    solve_criteria.add_missing(conn, md.tables, solve_criteria.criteria_of(conn, md.tables, keys))
+    if "summary_stats" in md.tables:  # m007 ran first (a store made by a build that had it): bring it up to date
+        from ablab.core.lab import summary_stats
+
+        for (study,) in conn.execute(sa.text("SELECT name FROM studies")).all():
+            summary_stats.rebuild_study(conn, md.tables, study)
+
+
+@migration
 def m007_summary_stats(conn: sa.Connection) -> None:
     """Per-configuration statistics of the run summaries (see ablab.core.lab.summary_stats), so
     the Results table and its column list read one row per configuration and name, filled from

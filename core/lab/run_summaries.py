@@ -1,9 +1,10 @@
-"""Per-run summary values (final_*, mean_loss, steps_to_*, gradcheck_error, baseline, probe
-`PROBE.NAME@init` / `@final`), computed once when a run's results are written and kept in the
-table run_summaries (run_key, name, value), so a study's run table is one indexed read instead
-of every metric and probe record loaded into pandas.
+"""Per-run summary values (final_*, mean_loss, steps_to_*, gradcheck_error, baseline, budget,
+the steps to meet each solve criterion, probe `PROBE.NAME@init` / `@final`), computed once
+when a run's results are written and kept in the table run_summaries (run_key, name, value), so
+a study's run table is one indexed read instead of every metric and probe record loaded into
+pandas.
 
-`summarize` is the one definition: the store's writer and migration m004's backfill both call
+`summarize` is the one definition: the store's writer and migrations m004 and m006 all call
 it. Values do not depend on the run's status; readers blank the curve-derived values of runs
 that are not done (`DERIVED`), as the run table always has. NaN is kept as a row with NULL
 (SQLite has no NaN), inf as inf: both databases store it.
@@ -12,6 +13,7 @@ that are not done (`DERIVED`), as the run table always has. NaN is kept as a row
 from __future__ import annotations
 
 import math
+import operator
 
 import pandas as pd
 import sqlalchemy as sa
@@ -22,6 +24,8 @@ FINAL_FRACTION = 0.1  # final value = mean of the last 10% of logged values
 SPEED_FRACTIONS = (0.5, 0.2, 0.1)  # steps_to_0.2x_baseline: first step the loss is 0.2 x baseline
 MAX_OF = ("gradcheck_error", "baseline")  # metrics summarised by their largest value
 SCALAR = -1  # idx of a probe's scalar record
+SOLVE_METRICS = ("accuracy", "loss")  # the metrics a solve criterion can name; their last step is the budget
+SOLVE_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 def define(md: sa.MetaData) -> sa.Table:
@@ -63,13 +67,43 @@ def _steps_to(steps: list[int], loss: list[float], threshold: float) -> float:
     return math.inf
 
 
-def summarize_run(metrics, probes) -> dict[str, float]:
+def solve_name(criterion: dict) -> str:
+    """The summary name of the steps a run took to meet a solve criterion (a validated
+    { metric, op, value[, of] } table): steps_to_accuracy>=0.99, steps_to_loss<=0.1x_baseline.
+    The value is written exactly (repr), so two criteria never share a name."""
+    target = repr(float(criterion["value"])) + ("x_baseline" if criterion.get("of") == "baseline" else "")
+    return f"steps_to_{criterion['metric']}{criterion['op']}{target}"
+
+
+def _first_met(points: list[tuple[int, float]], op, target: float) -> float:
+    """Steps taken (first logged step + 1) until the metric, smoothed over 5 logs (NaN skipped),
+    meets `op target`; inf when it never does (the verdicts cap it at the run's budget)."""
+    values = [v for _, v in points]
+    for i, (step, _) in enumerate(points):
+        if op(_mean(values[max(0, i - 4) : i + 1]), target):
+            return float(step + 1)
+    return math.inf
+
+
+def summarize_run(metrics, probes, criteria=()) -> dict[str, float]:
     """One run's summary values. metrics: (step, name, value) records; probes: its scalar
-    (idx -1) records as (step, probe, name, value). None stands for NaN."""
+    (idx -1) records as (step, probe, name, value). None stands for NaN. criteria: the solve
+    criteria this run is judged by (see solve_criteria), each giving a `solve_name` value."""
     curves: dict[str, list[tuple[int, float]]] = {}
     for step, name, value in metrics:
         curves.setdefault(name, []).append((int(step), math.nan if value is None else float(value)))
     out: dict[str, float] = {}
+    solve_steps = [s for name in SOLVE_METRICS for s, _ in curves.get(name, [])]
+    if solve_steps:  # the steps a run had: a run that never meets a criterion counts as this many
+        out["budget"] = float(max(solve_steps) + 1)
+    base = [v for _, v in curves.get("baseline", []) if not math.isnan(v)]
+    for criterion in criteria:
+        if criterion["metric"] in curves:
+            target = float(criterion["value"]) * (
+                max(base, default=math.nan) if criterion.get("of") == "baseline" else 1.0
+            )
+            points = sorted(curves[criterion["metric"]], key=lambda p: p[0])
+            out[solve_name(criterion)] = _first_met(points, SOLVE_OPS[criterion["op"]], target)
     for name in sorted(curves):
         points = sorted(curves[name], key=lambda p: p[0])
         values = [v for _, v in points]
@@ -97,9 +131,10 @@ def summarize_run(metrics, probes) -> dict[str, float]:
     return out
 
 
-def summarize(metrics: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
+def summarize(metrics: pd.DataFrame, probes: pd.DataFrame, criteria: dict | None = None) -> pd.DataFrame:
     """(run_key, name, value) for every run in the records: metrics (run_key, step, name,
-    value) and probes (run_key, step, probe, name, idx, value; only idx == -1 is read)."""
+    value) and probes (run_key, step, probe, name, idx, value; only idx == -1 is read).
+    criteria: run key -> the solve criteria it is judged by."""
     by_run: dict[str, tuple[list, list]] = {}
     for k, step, name, value in zip(metrics["run_key"], metrics["step"], metrics["name"], metrics["value"]):
         by_run.setdefault(k, ([], []))[0].append((step, name, value))
@@ -109,7 +144,8 @@ def summarize(metrics: pd.DataFrame, probes: pd.DataFrame) -> pd.DataFrame:
             scalar["run_key"], scalar["step"], scalar["probe"], scalar["name"], scalar["value"]
         ):
             by_run.setdefault(k, ([], []))[1].append((step, probe, name, value))
-    rows = [(k, n, v) for k, (m, p) in by_run.items() for n, v in summarize_run(m, p).items()]
+    criteria = criteria or {}
+    rows = [(k, n, v) for k, (m, p) in by_run.items() for n, v in summarize_run(m, p, criteria.get(k, ())).items()]
     return pd.DataFrame(rows, columns=["run_key", "name", "value"])
 
 
@@ -132,13 +168,14 @@ def column_order(names) -> list[str]:
     return sorted(names, key=key)
 
 
-def rows_for(results) -> list[dict]:
-    """run_summaries rows for RunResults about to be written."""
-    rows = []
+def rows_for(results, criteria: dict | None = None) -> list[dict]:
+    """run_summaries rows for RunResults about to be written; criteria: run key -> the solve
+    criteria it is judged by."""
+    rows, criteria = [], criteria or {}
     for r in results:
         metrics = [(m["step"], m["name"], m["value"]) for m in r.metrics]
         probes = [(p["step"], p["probe"], p["name"], p["value"]) for p in r.probes if p["idx"] == SCALAR]
-        for name, value in summarize_run(metrics, probes).items():
+        for name, value in summarize_run(metrics, probes, criteria.get(r.key, ())).items():
             rows.append({"run_key": r.key, "name": name, "value": None if math.isnan(value) else value})
     return rows
 

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from ablab.core.errors import AblabError, ConfigError
-from ablab.core.lab import bulk, curves, run_summaries, summary_stats
+from ablab.core.lab import bulk, curves, run_summaries, solve_criteria, summary_stats
 from ablab.core.lab.leases import Leases
 from ablab.core.lab.migrations import MIGRATIONS
 from ablab.core.lab.status import FINISHED, STATUSES
@@ -104,6 +104,16 @@ def _sqlite_readonly_pragmas(dbapi_conn, _record):
 
 def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _decoded(row) -> dict[str, Any]:
+    """A run row with its point as read from study_runs, JSON columns decoded."""
+    return {
+        **dict(row),
+        "config": json.loads(row["config"]),
+        "point": json.loads(row["point"]),
+        "versions": json.loads(row["versions"] or "{}"),
+    }
 
 
 class Store(Leases):
@@ -324,8 +334,16 @@ class Store(Leases):
             finished = self._finished(conn, list(moved))
             for point in sorted({moved[k] for k in finished}):
                 curves.rebuild(conn, self.t, study.name, point)
+            lacking = []
+            if study.solve is not None:  # its finished runs (shared, or a criterion changed) get its steps
+                lacking = solve_criteria.lacking(conn, self.t, study.name, study.solve)
+                solve_criteria.add_missing(conn, self.t, {k: [study.solve] for k in lacking})
             summarised = summary_stats.with_values(conn, self.t, list(moved))
             summary_stats.rebuild(conn, self.t, study.name, sorted({moved[k] for k in summarised}))
+            # runs that just got the steps: every configuration holding them has a new value name
+            gained = {pair for pairs in curves.links_of(conn, self.t, lacking).values() for pair in pairs}
+            for other, point in sorted(gained):
+                summary_stats.rebuild(conn, self.t, other, [point])
 
     def _finished(self, conn, keys: list[str]) -> set[str]:
         runs_t, out = self.t["runs"], set()
@@ -415,7 +433,9 @@ class Store(Leases):
                 bulk.insert_rows(conn, metrics_t, metric_rows)
             if probe_rows:
                 bulk.insert_rows(conn, probes_t, probe_rows)
-            summary_rows = run_summaries.rows_for(results)
+            links = curves.links_of(conn, self.t, keys)
+            criteria = solve_criteria.criteria_of(conn, self.t, keys, links=links)
+            summary_rows = run_summaries.rows_for(results, criteria)
             run_summaries.write(conn, self.t["run_summaries"], keys, summary_rows)
             now = time.time()
             conn.execute(
@@ -441,7 +461,6 @@ class Store(Leases):
                     for r in results
                 ],
             )
-            links = curves.links_of(conn, self.t, keys)
             rebuild: set[tuple[str, str]] = set()
             merges = []
             for r in results:
@@ -548,15 +567,23 @@ class Store(Leases):
                 .mappings()
                 .all()
             )
-        return [
-            {
-                **dict(r),
-                "config": json.loads(r["config"]),
-                "point": json.loads(r["point"]),
-                "versions": json.loads(r["versions"] or "{}"),
-            }
-            for r in rows
-        ]
+        return [_decoded(r) for r in rows]
+
+    def runs_at(self, study: str, point: dict, *, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """One configuration's current runs (its axis values `point`), as runs_of gives them, in
+        seed order; `limit` of them from `offset`: a page, whatever the study's size."""
+        runs_t, links = self.t["runs"], self.t["study_runs"]
+        q = (
+            sa.select(runs_t, links.c.point)
+            .join(links, links.c.run_key == runs_t.c.key)
+            .where(self._current_links(study), links.c.point == json.dumps(point, sort_keys=True))
+            .order_by(runs_t.c.seed, runs_t.c.key)
+            .offset(offset)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [_decoded(r) for r in rows]
 
     def _current_links(self, study: str):
         links = self.t["study_runs"]
@@ -575,6 +602,33 @@ class Store(Leases):
         )
         with self.engine.connect() as conn:
             return run_summaries.fetch(conn, q)
+
+    def run_configs(self, study: str) -> tuple[dict[str, str], dict[str, dict]]:
+        """(run key -> config_key, config_key -> configuration) of the study's current runs:
+        each configuration is read and decoded once, not once per seed."""
+        runs_t, links = self.t["runs"], self.t["study_runs"]
+        mine = sa.select(links.c.run_key).where(self._current_links(study))
+        with self.engine.connect() as conn:
+            config_of = dict(
+                run_summaries.fetch(conn, sa.select(runs_t.c.key, runs_t.c.config_key).where(runs_t.c.key.in_(mine)))
+            )
+            one = list({c: k for k, c in config_of.items()}.values())  # a run per configuration
+            configs = []
+            for i in range(0, len(one), 500):  # never the text of every run's configuration
+                q = sa.select(runs_t.c.config_key, runs_t.c.config).where(runs_t.c.key.in_(one[i : i + 500]))
+                configs += run_summaries.fetch(conn, q)
+        return config_of, {k: json.loads(config) for k, config in configs}
+
+    def versions_of(self, study: str) -> list[dict]:
+        """The distinct plugin-version sets of the study's current runs (a handful, whatever the
+        number of runs)."""
+        runs_t, links = self.t["runs"], self.t["study_runs"]
+        q = sa.select(runs_t.c.versions).where(
+            runs_t.c.key.in_(sa.select(links.c.run_key).where(self._current_links(study)))
+        )
+        with self.engine.connect() as conn:
+            texts = [r[0] for r in conn.execute(q.distinct())]
+        return [json.loads(t or "{}") for t in texts]
 
     def summaries_of(self, study: str, names: list[str] | None = None):
         """The summary values (run_key, name, value) of the study's current runs; only `names`
@@ -603,9 +657,8 @@ class Store(Leases):
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(q)]
 
-    def records_of(self, study: str, table: str, names: list[str]):
-        """The study's current runs' records of metrics `names` only (e.g. the solve metric)."""
-        keys = [r[0] for r in self.run_rows(study)]
+    def records_of(self, keys: list[str], table: str, names: list[str]):
+        """The records of runs `keys` in `table` (metrics, probes), of `names` only."""
         with self.engine.connect() as conn:
             return run_summaries.records(conn, self.t[table], keys, names=names)
 

@@ -41,7 +41,7 @@ for stored in store.studies():
 
 watched: list[str] = []  # claims running now
 for name, claim, description, checks, solve, path in entries:
-    frame = verdict_frame(store, name, solve, registry)
+    frame = verdict_frame(store, name, solve, registry, checks=checks)  # only the columns its checks read
     v = verdict(name, claim, checks, frame) if not frame.empty else None
     label = "not run yet" if v is None else v.label
     icon = {"holds": ":material/check_circle:", "does not hold": ":material/cancel:"}.get(label, ":material/help:")

@@ -5,9 +5,9 @@ import pandas as pd
 import streamlit as st
 
 from ablab.core.lab import aggregates
-from ablab.core.lab.results import summary
+from ablab.core.lab.results import config_summary, result_columns
 from ablab.dashboard import charts, series
-from ablab.dashboard.common import get_store, memo, runs_table
+from ablab.dashboard.common import get_store, memo
 from ablab.dashboard.data import band_caption
 from ablab.dashboard.viewstate import keep, url_values
 
@@ -25,8 +25,31 @@ if len(chosen) < 2:
     st.stop()
 
 token = store.state_token()
-frames = {name: runs_table(store, name) for name in chosen}
-tables = [summary(f).assign(study=name) for name, f in frames.items() if not f.empty]
+# the table is answered by the store per configuration (results.config_summary), for the values
+# picked here: a study's runs are never read one row each
+value_names = list(
+    dict.fromkeys(
+        v
+        for name in chosen
+        for v in memo((store.url, name, token, "result columns"), lambda n=name: result_columns(store, n))
+    )
+)
+headline = [v for v in ("final_loss", "final_accuracy") if v in value_names]
+wanted_values = url_values("values", value_names)
+values = st.multiselect(
+    "Values (mean and 95% interval over seeds)",
+    value_names,
+    default=headline if wanted_values is None else wanted_values,
+    key="compare_values",
+)
+keep("values", values, headline)
+tables = []
+for name in chosen:
+    summary = memo(
+        (store.url, name, token, "summary", tuple(values)), lambda name=name: config_summary(store, name, values)
+    )
+    if not summary.empty:
+        tables.append(summary.drop(columns="point").assign(study=name))
 if not tables:
     st.warning("None of these studies has runs yet.")
     st.stop()

@@ -5,7 +5,8 @@ import datetime
 import pandas as pd
 import streamlit as st
 
-from ablab.dashboard.common import get_store, study_picker
+from ablab.core.lab import aggregates
+from ablab.dashboard.common import get_store, memo, study_picker
 from ablab.dashboard.viewstate import wkey
 
 VERDICTS = ["convincing", "needs more seeds", "needs a different setup", "not convincing"]
@@ -34,18 +35,19 @@ with st.form("review", clear_on_submit=True):
             st.success("Saved.")
             st.rerun()
 
-if any(s["counts"] for s in store.studies() if s["name"] == study):  # run counts, not the runs themselves
-    from ablab.core.lab.results import summary
-    from ablab.dashboard.common import runs_table
-    from ablab.dashboard.report import build_report, headline_columns
+token = store.state_token()
+counts = memo((store.url, study, token, "run counts"), lambda: aggregates.run_counts(store, study))
+if not counts.empty:
+    from ablab.dashboard.report import build_report, headline_columns, report_columns
 
-    table = summary(runs_table(store, study))
+    # the column names only (the axes, counts and summary names): no run's values are read here
+    every = memo((store.url, study, token, "report columns"), lambda: report_columns(store, study))
     columns = st.multiselect(
         "Report table columns",
-        list(table.columns),
-        default=headline_columns(table),
+        every,
+        default=headline_columns(every),
         key=wkey("report_columns"),
-        help=f"{len(table.columns)} columns in all; the report shows these "
+        help=f"{len(every)} columns in all; the report shows these "
         f"(`ablab results {study} --columns all` prints every one).",
     )
 

@@ -1,34 +1,74 @@
 """Runs: one run at a time, its curves per seed, its configuration and its traceback if it failed."""
 
 import json
+import math
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from ablab.core.lab.results import run_frame
-from ablab.dashboard import charts
-from ablab.dashboard.common import get_store, study_picker
+from ablab.core.lab import aggregates
+from ablab.core.lab.results import point_key
+from ablab.dashboard import charts, series
+from ablab.dashboard.common import get_store, memo, study_picker
 from ablab.dashboard.data import config_labels, varying_axes
-from ablab.dashboard.viewstate import keep, url_value, url_values, wkey
+from ablab.dashboard.viewstate import keep, url_int, url_value, url_values, wkey
+
+PAGE = 100  # runs of one configuration shown at a time: a table of thousands is not readable
+
+
+def page_of(store, study: str, points: list[dict], sizes: list[int], offset: int, limit: int) -> list[dict]:
+    """`limit` runs from `offset` of the configurations `points` (one, unless two share a label)
+    taken in turn, each in seed order; sizes: their run counts."""
+    rows: list[dict] = []
+    for point, size in zip(points, sizes):
+        if offset >= size:
+            offset -= size
+            continue
+        rows += store.runs_at(study, point, offset=offset, limit=limit - len(rows))
+        offset = 0
+        if len(rows) >= limit:
+            break
+    return rows
+
 
 st.title("Runs")
 store = get_store()
 study = study_picker(store)
 if study is None:
     st.stop()
-stored = {r["key"]: r for r in store.runs_of(study)}
-runs = run_frame(store, study, columns=[])  # seeds, statuses and axes only: no summary values read
-if runs.empty:
+token = store.state_token()
+# configurations from one GROUP BY; then only the shown page of one configuration's runs is read
+counts = memo((store.url, study, token, "run counts"), lambda: aggregates.run_counts(store, study))
+if counts.empty:
     st.warning(f"Study {study!r} has no runs yet.")
     st.stop()
-labels = config_labels(runs, varying_axes(runs))
+configurations = series.configurations(list(counts["point"]))
+labels = config_labels(configurations, varying_axes(configurations))
 configs = sorted(set(labels))
 config = st.selectbox(
     "Configuration", configs, index=configs.index(url_value("config", configs, configs[0])), key=wkey("run_config")
 )
 keep("config", config, configs[0])
-members = runs[labels == config].sort_values("seed")  # seeds are whole numbers: 2 before 10
+points = [json.loads(k) for k in configurations[labels == config]["point_key"]]
+sizes = counts.assign(key=counts["point"].map(point_key)).groupby("key")["runs"].sum()
+n_runs = int(sum(sizes[point_key(p)] for p in points))
+pages = math.ceil(n_runs / PAGE)
+number = 1
+if pages > 1:
+    number = int(
+        st.number_input(
+            f"Page ({PAGE} runs a page, in seed order; {n_runs} runs in all)",
+            min_value=1,
+            max_value=pages,
+            value=url_int("page", 1, pages, 1),
+            key=wkey(f"run_page_{config}"),
+        )
+    )
+    keep("page", number, 1)
+rows = page_of(store, study, points, [int(sizes[point_key(p)]) for p in points], (number - 1) * PAGE, PAGE)
+stored = {r["key"]: r for r in rows}
+members = pd.DataFrame({c: [r[c] for r in rows] for c in ("key", "seed", "status", "diverged_step", "seconds")})
 SHARE = "seconds (share of the ensemble job)"
 table = members[["seed", "status", "diverged_step", "seconds", "key"]].rename(columns={"seconds": SHARE})
 # text, so a run that did not diverge shows a blank cell rather than "None"

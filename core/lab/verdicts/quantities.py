@@ -12,19 +12,21 @@ A diverged run's numbers overflowed, so it never feeds a scale or linear quantit
 excluded and the check says how many runs it excluded. Failed runs count nowhere.
 `steps_to_solve` and `steps_to_X x_baseline` are restricted at the step budget: a run that
 never gets there counts as the whole budget (the restricted mean of survival analysis), and a
-diverged run that never solved counts as the budget too.
+diverged run that never solved counts as the budget too. Both come from each run's stored
+summaries (its `budget` and its steps to meet its criterion, run_summaries.solve_name), so a
+verdict reads only the summary columns its checks name, never a curve.
 """
 
 from __future__ import annotations
-
-import operator
 
 import numpy as np
 import pandas as pd
 
 from ablab.core.errors import ConfigError
+from ablab.core.lab import run_summaries
 from ablab.core.lab.results import run_frame
-from ablab.core.lab.run_summaries import SPEED_FRACTIONS
+from ablab.core.lab.run_summaries import SOLVE_METRICS, SOLVE_OPS, SPEED_FRACTIONS
+from ablab.core.lab.solve_criteria import task_criterion
 
 RATE = ("diverged", "solved")
 RANKED = ("final_loss_or_inf",)
@@ -36,8 +38,6 @@ RESTRICTED = ("steps_to_solve", *SPEED)  # capped at the run's step budget
 OUTCOMES = (*RATE, *RANKED, "steps_to_solve")  # a diverged run has a value: it is part of the outcome
 
 SOLVE_KEYS = {"metric", "op", "value", "of"}
-SOLVE_METRICS = ("accuracy", "loss")
-SOLVE_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 def kind(q: str) -> str:
@@ -84,78 +84,117 @@ def describe_solve(solve: dict) -> str:
 # -- the frame the checks read -----------------------------------------------------------
 
 
-def verdict_frame(store, study: str, solve: dict | None = None, registry=None) -> pd.DataFrame:
-    """run_frame plus `budget` (the steps a run had), `solved` and `steps_to_solve`.
-    solve: the study's criterion; None takes each run's task default (Task.solve)."""
-    frame = run_frame(store, study)
-    if frame.empty:
+def check_quantities(checks: list[dict]) -> set[str]:
+    """The quantities a study's checks compare (quantity and than_quantity)."""
+    return {c[k] for c in checks for k in ("quantity", "than_quantity") if isinstance(c.get(k), str)}
+
+
+def summary_columns(quantities: set[str], criteria: list[dict]) -> list[str]:
+    """The run_summaries columns that `quantities` are computed from; criteria: the distinct
+    solve criteria of the runs (read only when solved or steps_to_solve is compared)."""
+    names: set[str] = set()
+    for q in quantities:
+        if q in ("solved", "steps_to_solve"):
+            names |= {"budget", "baseline"}
+            names |= {n for c in criteria for n in (f"final_{c['metric']}", run_summaries.solve_name(c))}
+        elif q == "final_loss_or_inf":
+            names.add("final_loss")
+        elif q != "diverged":
+            names.add(q)
+        if q in RESTRICTED:
+            names.add("budget")
+    return sorted(names)
+
+
+def verdict_frame(store, study: str, solve: dict | None = None, registry=None, checks=None) -> pd.DataFrame:
+    """run_frame plus `budget` (the steps a run had), `solved` and `steps_to_solve`, all from
+    the per-run summaries. checks: only the columns these checks read (every column when
+    None). solve: the study's criterion; None takes each run's task default (Task.solve)."""
+    quantities = None if checks is None else check_quantities(checks)
+    solving = quantities is None or bool(quantities & {"solved", "steps_to_solve"})
+    criteria: dict[str, dict | None] = {}
+    if solving and solve is None:
+        criteria = task_criteria(store, study, registry)
+    distinct = {run_summaries.solve_name(c): c for c in ([solve] if solve else criteria.values()) if c is not None}
+    names = None if quantities is None else summary_columns(quantities, list(distinct.values()))
+    frame = run_frame(store, study, columns=names)
+    if frame.empty or not solving:
         return frame
-    # the per-run values come from the store's summaries; only the solve metrics' curves are
-    # read raw (the budget and the first step a criterion is met, which differs per study)
-    metrics = store.records_of(study, "metrics", list(SOLVE_METRICS))
-    criteria = None
-    if solve is None:
-        if registry is None:
-            from ablab.core.plugin_system.registry import default_registry
-
-            registry = default_registry()
-        criteria = {r["key"]: _task_solve(r["config"], registry) for r in store.runs_of(study)}
-    return add_solve_columns(frame, metrics, solve, criteria)
+    return add_solve_columns(store, frame, solve, criteria)
 
 
-def _task_solve(config: dict, registry) -> dict | None:
-    from ablab.core.engine.task import solve_criterion
+def task_criteria(store, study: str, registry=None) -> dict[str, dict | None]:
+    """run key -> its task's solve criterion, resolved once per configuration."""
+    if registry is None:
+        from ablab.core.plugin_system.registry import default_registry
 
-    try:
-        return solve_criterion(registry.get("task", config["task"]["name"]))
-    except Exception:  # a task plugin no longer installed: its runs are not judged as solved or not
-        return None
+        registry = default_registry()
+    config_of, configs = store.run_configs(study)
+    by_config = {k: task_criterion(config, registry) for k, config in configs.items()}
+    return {key: by_config.get(config_key) for key, config_key in config_of.items()}
 
 
-def add_solve_columns(
-    frame: pd.DataFrame, metrics: pd.DataFrame, solve: dict | None, criteria: dict | None = None
-) -> pd.DataFrame:
-    """frame (one row per run, column `key`) gains budget, solved and steps_to_solve."""
+def add_solve_columns(store, frame: pd.DataFrame, solve: dict | None, criteria: dict | None = None) -> pd.DataFrame:
+    """frame (one row per run: key, status, budget, baseline, final_METRIC and the criteria's
+    solve steps as run_frame reads them) gains solved and steps_to_solve. A run that meets its
+    criterion at the end but lacks its stored steps (a task no installed plugin provided when
+    it was written) has them computed from its records."""
     frame = frame.copy()
     frame["solved"] = np.nan
     frame["steps_to_solve"] = np.nan
-    if metrics is None or not len(metrics):
+    if "budget" not in frame.columns or frame["budget"].isna().all():  # no run logged a solve metric
         frame["budget"] = np.nan
         return frame
-    metrics = metrics.sort_values(["run_key", "step"])
-    curves = metrics[metrics["name"].isin(SOLVE_METRICS)]
-    budget = curves.groupby("run_key")["step"].max() + 1
-    frame["budget"] = frame["key"].map(budget).astype(float)
     keyed = frame.set_index("key")
-    groups: dict[str, tuple[dict, list[str]]] = {}
-    for key in keyed.index:
-        crit = solve if solve is not None else (criteria or {}).get(key)
-        if crit is not None:
-            groups.setdefault(repr(sorted(crit.items())), (crit, []))[1].append(key)
-    for crit, keys in groups.values():
+    named: dict[int, str] = {}  # criteria are shared by a configuration's runs: name each once
+    by_name: dict[str, dict] = {}
+
+    def name_of(crit: dict | None) -> str | None:
+        if crit is None:
+            return None
+        if id(crit) not in named:
+            named[id(crit)] = run_summaries.solve_name(crit)
+            by_name.setdefault(named[id(crit)], crit)
+        return named[id(crit)]
+
+    if solve is not None:
+        group = pd.Series(name_of(solve), index=keyed.index)
+    else:
+        group = pd.Series([name_of((criteria or {}).get(k)) for k in keyed.index], index=keyed.index)
+    solved_all = pd.Series(np.nan, index=keyed.index)
+    steps_all = pd.Series(np.nan, index=keyed.index)
+    for name, crit in by_name.items():
         metric, op = crit["metric"], SOLVE_OPS[crit["op"]]
-        rows = keyed.loc[keys]
+        mask = (group == name).to_numpy()
+        rows = keyed[mask]
         target = pd.Series(float(crit["value"]), index=rows.index)
         if crit.get("of") == "baseline":
             target = target * (rows["baseline"] if "baseline" in rows.columns else np.nan)
         final = rows[f"final_{metric}"] if f"final_{metric}" in rows.columns else pd.Series(np.nan, index=rows.index)
         measured = final.notna() & target.notna()
         solved = pd.Series(op(final, target), index=rows.index) & measured & (rows["status"] == "done")
-        curve = curves[(curves["name"] == metric) & curves["run_key"].isin(keys)]
-        first = pd.Series(np.nan, index=rows.index)
-        if len(curve):  # first logged step from which the metric, smoothed over 5 logs, meets it
-            smooth = curve.groupby("run_key", sort=False)["value"].rolling(5, min_periods=1).mean()
-            smooth = pd.Series(smooth.to_numpy(dtype=float), index=smooth.index.get_level_values(-1))
-            smooth = smooth.reindex(curve.index)
-            hit = curve[op(smooth, curve["run_key"].map(target).astype(float)).to_numpy()]
-            first = hit.groupby("run_key")["step"].min().reindex(rows.index).astype(float) + 1
-        budget_of = rows["budget"]
+        first = rows[name].astype(float) if name in rows.columns else pd.Series(np.nan, index=rows.index)
+        unknown = list(first.index[solved & first.isna()])
+        if unknown:
+            first = first.fillna(_solve_steps_from_records(store, unknown, crit))
+        budget_of = rows["budget"].astype(float)
         steps = first.where(solved, budget_of).fillna(budget_of).clip(upper=budget_of)
         usable = (rows["status"] == "diverged") | measured  # a diverged run has not solved
         usable &= rows["status"] != "failed"
-        frame.loc[frame["key"].isin(keys), "solved"] = frame["key"].map(solved.astype(float).where(usable))
-        frame.loc[frame["key"].isin(keys), "steps_to_solve"] = frame["key"].map(steps.where(usable))
+        solved_all[mask] = solved.astype(float).where(usable).to_numpy()
+        steps_all[mask] = steps.where(usable).to_numpy()
+    frame["solved"] = solved_all.to_numpy()
+    frame["steps_to_solve"] = steps_all.to_numpy()
     return frame
+
+
+def _solve_steps_from_records(store, keys: list[str], crit: dict) -> pd.Series:
+    """The criterion's solve steps of runs `keys`, from their records (run_summaries' definition)."""
+    metrics = store.records_of(keys, "metrics", [crit["metric"], "baseline"])
+    no_probes = pd.DataFrame(columns=["run_key", "step", "probe", "name", "idx", "value"])
+    values = run_summaries.summarize(metrics, no_probes, {k: [crit] for k in keys})
+    values = values[values["name"] == run_summaries.solve_name(crit)]
+    return pd.Series(values["value"].to_numpy(dtype=float), index=values["run_key"])
 
 
 # -- per-run values ------------------------------------------------------------------------

@@ -137,7 +137,7 @@ def verdict(study_name: str, claim: str, checks: list[dict], frame: pd.DataFrame
 
 def study_verdict(study, store, registry=None) -> Verdict:
     """The verdict of a loaded Study from what the store holds for it."""
-    frame = verdict_frame(store, study.name, study.solve, registry)
+    frame = verdict_frame(store, study.name, study.solve, registry, checks=study.checks)
     return verdict(study.name, study.claim, study.checks, frame, study.looks)
 
 
@@ -174,7 +174,7 @@ def stored_verdict(store, name: str, registry=None) -> Verdict:
         names = ", ".join(s["name"] for s in store.studies()) or "none"
         raise AblabError(f"no study {name!r} in {store.display_url}; stored studies: {names}")
     meta = spec.get("study", {})
-    frame = verdict_frame(store, name, meta.get("solve"), registry)
+    frame = verdict_frame(store, name, meta.get("solve"), registry, checks=spec.get("checks", []))
     looks = 1
     if isinstance(meta.get("seeds"), dict):  # a sequential seed plan: its looks
         plan = meta["seeds"]
