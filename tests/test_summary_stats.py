@@ -137,3 +137,21 @@ def test_an_old_store_is_filled_by_the_migration(written, any_store_url):
     np.testing.assert_allclose(
         got.select_dtypes("number").to_numpy(float), want.select_dtypes("number").to_numpy(float), rtol=1e-12
     )
+
+
+def test_a_solve_criterion_added_later_reaches_the_statistics(written, builtin_registry):
+    """Saving the study with its own `solve` gives its finished runs new steps_to_ values
+    (solve_criteria.add_missing): the kept statistics have the new column, equal to the run table."""
+    store, _ = written
+    solved = STUDY.replace(
+        "seeds = [0, 1, 2, 3, 4]",
+        'seeds = [0, 1, 2, 3, 4]\nsolve = { metric = "loss", op = "<=", value = 0.5, of = "baseline" }',
+    )
+    study = parse_study(solved, "ss.toml", builtin_registry)
+    store.save_study(study, study.runs(builtin_registry))
+    name = "steps_to_loss<=0.5x_baseline"
+    assert name in result_columns(store, "ss")
+    assert_same(store)  # every column list equal to run_summaries' names
+    expected = summary(run_frame(store, "ss", [name])).sort_values("model.cell").reset_index(drop=True)
+    got = config_summary(Store(store.url), "ss", [name]).sort_values("model.cell").reset_index(drop=True)
+    np.testing.assert_allclose(got[name].to_numpy(dtype=float), expected[name].to_numpy(dtype=float), rtol=1e-9)
