@@ -113,8 +113,11 @@ def build_report(store, study: str, columns: list[str] | None = None) -> str:
     for name, y_title in (("loss", "training loss"), ("accuracy", "accuracy")):
         stats = aggregates.metric_curve(store, study, name)
         if len(stats):
-            frame = series.curves(stats, configs, facet=facet, bounds=series.bounds(name, stats))
-            parts.append(figure(frame, x_title="step", y_title=y_title, title=y_title.capitalize(), facet=facet))
+            log, _ = series.starts_on_log(stats)  # as the Results page starts: an exploding loss on a log axis
+            frame = series.curves(stats, configs, facet=facet, bounds=series.bounds(name, stats), log=log)
+            parts.append(
+                figure(frame, x_title="step", y_title=y_title, title=y_title.capitalize(), facet=facet, log_y=log)
+            )
     steps = aggregates.profile_steps(store, study, "grad_through_time.norm")
     if steps:
         stats = aggregates.probe_profile(store, study, "grad_through_time", "norm", step=steps[0])

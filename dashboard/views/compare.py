@@ -9,7 +9,7 @@ from ablab.core.lab.results import config_summary, result_columns
 from ablab.dashboard import charts, series
 from ablab.dashboard.common import get_store, memo
 from ablab.dashboard.data import band_caption
-from ablab.dashboard.viewstate import keep, url_values
+from ablab.dashboard.viewstate import keep, url_value, url_values
 
 st.title("Compare studies")
 store = get_store()
@@ -67,19 +67,34 @@ if not metric_names:
 metric = st.selectbox(
     "Metric", metric_names, index=metric_names.index("loss") if "loss" in metric_names else 0, key="compare_metric"
 )
-curves = []
-for name in chosen:
-    stats = memo(
+held_stats = {
+    name: memo(
         (store.url, name, token, "metric", metric), lambda name=name: aggregates.metric_curve(store, name, metric)
     )
-    if len(stats):
-        configs = series.configurations(list(stats["point"]))
-        frame = series.curves(stats, configs, bounds=series.bounds(metric, stats))
-        curves.append(frame.assign(facet=f"study={name}"))
+    for name in chosen
+}
+held_stats = {name: stats for name, stats in held_stats.items() if len(stats)}
+# one y scale for all studies: a log axis when the studies' values together span decades (a diverged
+# study beside a converged one), as the Results page starts
+default_log, loggable = series.starts_on_log(pd.concat(held_stats.values())) if held_stats else (False, False)
+start = url_value("log", ["on", "off"], "on" if default_log else "off") == "on"
+log_y = st.toggle("log scale", value=start and loggable, key="compare_log", disabled=not loggable)
+keep("log", "on" if log_y else "off", "on" if default_log else "off")
+curves = []
+for name, stats in held_stats.items():
+    configs = series.configurations(list(stats["point"]))
+    frame = series.curves(stats, configs, bounds=series.bounds(metric, stats), log=log_y)
+    curves.append(frame.assign(facet=f"study={name}"))
 if curves:
     both = pd.concat(curves, ignore_index=True)
     chart = charts.band_chart(
-        both, x_title="step", y_title=metric, title=f"{metric} by study", legend_title="configuration", facet_title=None
+        both,
+        x_title="step",
+        y_title=metric,
+        title=f"{metric} by study",
+        legend_title="configuration",
+        facet_title=None,
+        log_y=log_y,
     )
     st.altair_chart(chart, width="content")
     st.caption(band_caption(both))

@@ -98,9 +98,17 @@ if len(metrics):
     wanted = url_values("curves", offered)
     shown = st.multiselect("Curves", offered, default=names if wanted is None else wanted, key=wkey("run_curves"))
     keep("curves", shown, names)
+    positive = metrics[metrics["value"] > 0]
+    spans = {  # a curve whose seeds span decades (one diverged beside others) is drawn on a log axis
+        n: len(g) == len(metrics[metrics["name"] == n]) and g["value"].max() / g["value"].min() > series.LOG_SPREAD
+        for n, g in positive.groupby("name")
+    }
     for name in shown:
         sel = metrics[metrics["name"] == name]
-        y_scale = alt.Scale(domain=[0, 1]) if charts.is_share(name, sel["value"]) else alt.Scale(zero=False)
+        if spans.get(name, False):
+            y_scale = alt.Scale(type="log")
+        else:
+            y_scale = alt.Scale(domain=[0, 1]) if charts.is_share(name, sel["value"]) else alt.Scale(zero=False)
         chart = (
             alt.Chart(sel)
             .mark_line(point=len(sel) < 60)
