@@ -20,7 +20,7 @@ from ablab.core.engine import streams
 from ablab.core.engine.task import Batch, Task
 from ablab.core.errors import ConfigError
 from ablab.plugin import hookimpl
-from ablab.plugins.tasks import wordnet_files, wordnet_words
+from ablab.plugins.tasks import wordnet_cache, wordnet_files, wordnet_words
 
 SEPARATOR = "."  # token 0: ends each sentence
 PAIR_SEED = 2013  # the draw of unrelated pairs and control words: fixed, the same for every seed
@@ -33,7 +33,15 @@ MIN_TWO_SENSE = 100  # a two-sense word occurs at least this often
 
 @cache
 def _prepared(directory: str, min_count: int, pair_count: int):
-    """Everything the task needs, built once per process and option set."""
+    """Everything the task needs, once per process and option set, kept on disk between processes."""
+    sources = [__file__, wordnet_words.__file__, wordnet_files.__file__]
+    return wordnet_cache.cached(
+        directory, (min_count, pair_count), sources, lambda: _prepare(directory, min_count, pair_count)
+    )
+
+
+def _prepare(directory: str, min_count: int, pair_count: int):
+    """Everything the task needs: the vocabulary, the corpus, the pairs and the two-sense words."""
     wn = wordnet_files.load(directory)
     glosses = wordnet_words.sentences(wn)
     full = Counter(w for ss in glosses.values() for s in ss for w in s)
