@@ -71,6 +71,35 @@ class Task:
         raise NotImplementedError
 
 
+class TokenStreamTask(Task):
+    """Next-token prediction on one token stream (`stream`, ints in [0, vocab)): each batch is
+    `length`-token windows at random starts, the target the stream shifted by one; the baseline
+    is the stream's unigram entropy (the best loss that ignores the input)."""
+
+    loss = "xent"
+    readout = "all"
+    metric = "accuracy"
+
+    @property
+    def stream(self) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def n_out(self) -> int:
+        return self.vocab
+
+    def batch(self, rng, batch_size):
+        T, stream = self.options["length"], self.stream
+        starts = rng.integers(0, len(stream) - T - 1, batch_size)
+        window = stream[starts[None, :] + np.arange(T + 1)[:, None]]  # (T+1, B)
+        return Batch(window[:-1], window[1:], np.ones((T, batch_size)))
+
+    def baseline(self):
+        counts = np.bincount(self.stream, minlength=self.vocab).astype(np.float64)
+        p = counts[counts > 0] / counts.sum()
+        return float(-(p * np.log(p)).sum())
+
+
 def solve_criterion(task: type[Task] | Task) -> dict:
     """The task's solve criterion (Task.solve, else the default for its loss)."""
     if task.solve is not None:

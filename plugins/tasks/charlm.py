@@ -5,7 +5,7 @@ from importlib.resources import files
 
 import numpy as np
 
-from ablab.core.engine.task import Batch, Task
+from ablab.core.engine.task import TokenStreamTask
 from ablab.core.errors import ConfigError
 from ablab.plugin import hookimpl
 
@@ -21,7 +21,7 @@ def corpus() -> tuple[str, np.ndarray, str]:
     return alphabet, np.array([lookup[int(c)] for c in codes], dtype=np.int64), text
 
 
-class CharLM(Task):
+class CharLM(TokenStreamTask):
     """Predict the next character of random windows of the bundled text (written by the ablab
     team and placed in the public domain). The best input-ignoring predictor uses character
     frequencies: its loss is the text's unigram entropy, drawn as the baseline."""
@@ -44,20 +44,8 @@ class CharLM(Task):
         return len(corpus()[0])
 
     @property
-    def n_out(self):
-        return self.vocab
-
-    def batch(self, rng, batch_size):
-        T = self.options["length"]
-        codes = corpus()[1]
-        starts = rng.integers(0, len(codes) - T - 1, batch_size)
-        window = codes[starts[None, :] + np.arange(T + 1)[:, None]]  # (T+1, B)
-        return Batch(window[:-1], window[1:], np.ones((T, batch_size)))
-
-    def baseline(self):
-        counts = np.bincount(corpus()[1], minlength=self.vocab).astype(np.float64)
-        p = counts[counts > 0] / counts.sum()
-        return float(-(p * np.log(p)).sum())
+    def stream(self):
+        return corpus()[1]
 
 
 @hookimpl

@@ -17,7 +17,7 @@ from functools import cache, cached_property
 import numpy as np
 
 from ablab.core.engine import streams
-from ablab.core.engine.task import Batch, Task
+from ablab.core.engine.task import TokenStreamTask
 from ablab.core.errors import ConfigError
 from ablab.plugin import hookimpl
 from ablab.plugins.tasks import wordnet_cache, wordnet_files, wordnet_words
@@ -72,7 +72,7 @@ def _prepare(directory: str, min_count: int, pair_count: int):
     return words, stream, lengths, antonyms, synonyms, unrelated, two, controls
 
 
-class WordNetText(Task):
+class WordNetText(TokenStreamTask):
     """A corpus task: word2vec models train on corpus(seed) and are measured by measure().
     As a task for recurrent nets it is next-word prediction on corpus(0)."""
 
@@ -177,19 +177,6 @@ class WordNetText(Task):
     def stream(self) -> np.ndarray:
         """The training stream of recurrent nets, corpus(0), built once: batches are windows into it."""
         return self.corpus(0)
-
-    def batch(self, rng, batch_size):
-        T = self.options["length"]
-        stream = self.stream
-        starts = rng.integers(0, len(stream) - T - 1, batch_size)
-        window = stream[starts[None, :] + np.arange(T + 1)[:, None]]
-        return Batch(window[:-1], window[1:], np.ones((T, batch_size)))
-
-    def baseline(self):
-        """Entropy of corpus(0)'s unigram distribution."""
-        counts = np.bincount(self.stream, minlength=self.vocab).astype(np.float64)
-        p = counts[counts > 0] / counts.sum()
-        return float(-(p * np.log(p)).sum())
 
 
 @hookimpl

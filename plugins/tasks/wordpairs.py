@@ -10,7 +10,7 @@ from functools import cached_property
 import numpy as np
 
 from ablab.core.engine import streams
-from ablab.core.engine.task import Batch, Task
+from ablab.core.engine.task import TokenStreamTask
 from ablab.core.errors import ConfigError
 from ablab.plugin import hookimpl
 
@@ -98,7 +98,7 @@ SENSE_WORDS = {"river": ["shore", "edge"], "money": ["lender", "firm"]}
 POLYSEMOUS = "bank"
 
 
-class WordPairs(Task):
+class WordPairs(TokenStreamTask):
     """Next-word prediction on the template corpus (sentences joined by '.'). The study
     claims about word vectors train skip-gram on `corpus(seed)` and compare cosines."""
 
@@ -126,10 +126,6 @@ class WordPairs(Task):
     @property
     def vocab(self):
         return len(self.words)
-
-    @property
-    def n_out(self):
-        return self.vocab
 
     def corpus(self, seed: int) -> np.ndarray:
         """A token stream of `sentences` random sentences, drawn from seed."""
@@ -178,18 +174,6 @@ class WordPairs(Task):
     def stream(self) -> np.ndarray:
         """The training stream, corpus(0), built once: batches are windows into it."""
         return self.corpus(0)
-
-    def batch(self, rng, batch_size):
-        T = self.options["length"]
-        starts = rng.integers(0, len(self.stream) - T - 1, batch_size)
-        window = self.stream[starts[None, :] + np.arange(T + 1)[:, None]]
-        return Batch(window[:-1], window[1:], np.ones((T, batch_size)))
-
-    def baseline(self):
-        """Entropy of the training stream's unigram distribution."""
-        counts = np.bincount(self.stream, minlength=self.vocab).astype(np.float64)
-        p = counts[counts > 0] / counts.sum()
-        return float(-(p * np.log(p)).sum())
 
 
 @hookimpl
