@@ -1,6 +1,10 @@
 """A store with two studies whose axes differ, written directly (no training, about a second):
 for the AppTest and browser checks of the Runs page and of links when the study changes."""
 
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
 from ablab.core.lab.store import Store
 from ablab.core.lab.study import parse_study
 from ablab.core.plugin_system.registry import build_registry
@@ -53,3 +57,19 @@ def two_studies(url: str) -> str:
             else:
                 store.write_run(r.key, "done", seconds=0.3, metrics=metrics)
     return url
+
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+
+
+def page(url: str, name: str, monkeypatch, query: dict | None = None) -> AppTest:
+    """The dashboard on `url`, switched to views/NAME.py with the link's query; no exception."""
+    monkeypatch.setenv("ABLAB_STORE", url)
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(f"views/{name}.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

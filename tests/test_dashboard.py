@@ -3,12 +3,11 @@
 import json
 import os
 import tomllib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
+from dashboard_helpers import page
 
 from ablab.core.lab.runner import run_study
 from ablab.core.lab.store import Store
@@ -17,7 +16,6 @@ from ablab.core.plugin_system.registry import build_registry
 from ablab.dashboard import charts
 from ablab.dashboard.data import band, band_caption, config_labels
 
-APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 REGISTRY = build_registry(entry_points=False)
 STUDY = """
 [study]
@@ -40,18 +38,6 @@ def filled_store(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'store.sqlite'}"
     run_study(parse_study(STUDY, "dash.toml", REGISTRY), REGISTRY, Store(url), workers=0)
     return url
-
-
-def page(url: str, name: str, monkeypatch, query: dict | None = None) -> AppTest:
-    monkeypatch.setenv("ABLAB_STORE", url)
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(f"views/{name}.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def texts(at) -> str:

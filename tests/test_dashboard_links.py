@@ -2,30 +2,14 @@
 the study changes (AppTest). The link in a real browser, read from the address bar: test_browser.py."""
 
 import json
-from pathlib import Path
 
 import pytest
-from dashboard_helpers import DIVERGED_SEED, two_studies
-from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+from dashboard_helpers import DIVERGED_SEED, page, two_studies
 
 
 @pytest.fixture(scope="module")
 def store_url(tmp_path_factory):
     return two_studies(f"sqlite:///{tmp_path_factory.mktemp('links') / 'store.sqlite'}")
-
-
-def page(url: str, name: str, monkeypatch, query: dict) -> AppTest:
-    monkeypatch.setenv("ABLAB_STORE", url)
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(f"views/{name}.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def specs(at) -> list[dict]:

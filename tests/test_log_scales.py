@@ -5,7 +5,7 @@ everything else as a flat line at 0 (found by a newcomer's walk)."""
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from dashboard_helpers import page
 
 from ablab.core.lab.store import Store
 from ablab.core.lab.study import parse_study
@@ -13,7 +13,6 @@ from ablab.core.plugin_system.registry import build_registry
 from ablab.dashboard import charts, report
 
 REGISTRY = build_registry(entry_points=False)
-APP = str(__import__("pathlib").Path(charts.__file__).parent / "app.py")
 STUDY = """
 [study]
 name = "NAME"
@@ -44,18 +43,6 @@ def store_url(tmp_path_factory):
     return url
 
 
-def app(url, monkeypatch, page: str, query: dict) -> AppTest:
-    monkeypatch.setenv("ABLAB_STORE", url)
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(f"views/{page}.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def y_scales(at) -> list:
     def find(spec):
         if isinstance(spec, dict):
@@ -71,7 +58,7 @@ def y_scales(at) -> list:
 
 
 def test_compare_starts_on_a_log_axis_and_the_choice_lives_in_the_link(store_url, monkeypatch):
-    at = app(store_url, monkeypatch, "compare", {"studies": ["blowup", "calm"]})
+    at = page(store_url, "compare", monkeypatch, {"studies": ["blowup", "calm"]})
     assert at.toggle(key="compare_log").value is True
     assert any("log" in scales for scales in y_scales(at))
     at.toggle(key="compare_log").set_value(False).run()
@@ -79,9 +66,9 @@ def test_compare_starts_on_a_log_axis_and_the_choice_lives_in_the_link(store_url
 
 
 def test_runs_page_draws_a_seed_that_exploded_on_a_log_axis(store_url, monkeypatch):
-    at = app(store_url, monkeypatch, "runs", {"study": "blowup"})
+    at = page(store_url, "runs", monkeypatch, {"study": "blowup"})
     assert any("log" in scales for scales in y_scales(at))
-    at = app(store_url, monkeypatch, "runs", {"study": "calm"})
+    at = page(store_url, "runs", monkeypatch, {"study": "calm"})
     assert not any("log" in scales for scales in y_scales(at))
 
 

@@ -6,13 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
+from dashboard_helpers import page
 
 from ablab.core.lab.store import RunResult, Store
 from ablab.core.lab.study import parse_study
 from ablab.core.lab.verdicts import stored_verdict
 from ablab.core.plugin_system.registry import build_registry
-from tests.test_dashboard import APP
 
 REGISTRY = build_registry(entry_points=False)
 SEEDS = 260  # more than two pages of the Runs page (100 runs a page) in one configuration
@@ -84,18 +83,6 @@ def no_row_per_run(monkeypatch):
 
     for name in PER_RUN:
         monkeypatch.setattr(Store, name, tripwire(name))
-
-
-def page(url: str, name: str, monkeypatch, query: dict | None = None) -> AppTest:
-    monkeypatch.setenv("ABLAB_STORE", url)
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    at.switch_page(f"views/{name}.py")
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def test_the_report_reads_no_row_per_run(big_store, no_row_per_run):
