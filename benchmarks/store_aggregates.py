@@ -128,17 +128,23 @@ def measure(url: str, n_runs: int, label: str) -> None:
     print(line, flush=True)
 
 
+def parse_sizes(parser: argparse.ArgumentParser, text: str) -> list[int]:
+    """--runs: comma-separated study sizes, each 20 to 1,000,000 (else the parser's error)."""
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        parser.error(f"--runs takes whole numbers separated by commas, got {text!r}")
+    if any(s < 20 or s > 1_000_000 for s in sizes):
+        parser.error("each --runs size must be between 20 and 1,000,000")
+    return sizes
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="2000,20000", help="comma-separated study sizes (default 2000,20000)")
     parser.add_argument("--postgres", action="store_true", help="also measure a PostgreSQL store")
     args = parser.parse_args(argv)
-    try:
-        sizes = [int(s) for s in args.runs.split(",")]
-    except ValueError:
-        parser.error(f"--runs takes whole numbers separated by commas, got {args.runs!r}")
-    if any(s < 20 or s > 1_000_000 for s in sizes):
-        parser.error("each --runs size must be between 20 and 1,000,000")
+    sizes = parse_sizes(parser, args.runs)
     server = None
     if args.postgres:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))

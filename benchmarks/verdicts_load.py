@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from store_aggregates import fill  # noqa: E402 - the same synthetic study and writer
+from store_aggregates import fill, parse_sizes  # noqa: E402 - the same synthetic study, writer and sizes
 
 from ablab.core.lab import aggregates  # noqa: E402
 from ablab.core.lab.results import config_summary, result_columns, run_frame, summary  # noqa: E402
@@ -185,12 +185,7 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", type=Path, help="keep (and reuse) each size's store as DIR/verdicts_N.sqlite")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per item (default 3)")
     args = parser.parse_args(argv)
-    try:
-        sizes = [int(s) for s in args.runs.split(",")]
-    except ValueError:
-        parser.error(f"--runs takes whole numbers separated by commas, got {args.runs!r}")
-    if any(s < 20 or s > 1_000_000 for s in sizes):
-        parser.error("each --runs size must be between 20 and 1,000,000")
+    sizes = parse_sizes(parser, args.runs)
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.keep is not None and not args.keep.is_dir():
