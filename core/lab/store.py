@@ -338,12 +338,12 @@ class Store(Leases):
             if study.solve is not None:  # its finished runs (shared, or a criterion changed) get its steps
                 lacking = solve_criteria.lacking(conn, self.t, study.name, study.solve)
                 solve_criteria.add_missing(conn, self.t, {k: [study.solve] for k in lacking})
-            summarised = summary_stats.with_values(conn, self.t, list(moved))
-            summary_stats.rebuild(conn, self.t, study.name, sorted({moved[k] for k in summarised}))
-            # runs that just got the steps: every configuration holding them has a new value name
-            gained = {pair for pairs in curves.links_of(conn, self.t, lacking).values() for pair in pairs}
-            for other, point in sorted(gained):
-                summary_stats.rebuild(conn, self.t, other, [point])
+            # configurations whose summary statistics changed: runs that joined or left this study,
+            # and every configuration (of any study) holding a run that just got new solve steps
+            redo = {(study.name, moved[k]) for k in summary_stats.with_values(conn, self.t, list(moved))}
+            redo |= {pair for pairs in curves.links_of(conn, self.t, lacking).values() for pair in pairs}
+            for name in sorted({name for name, _ in redo}):
+                summary_stats.rebuild(conn, self.t, name, sorted(p for n, p in redo if n == name))
 
     def _finished(self, conn, keys: list[str]) -> set[str]:
         runs_t, out = self.t["runs"], set()
