@@ -33,39 +33,42 @@ def test_scaffold_of_every_kind_passes_the_contract(tmp_path, monkeypatch, kind)
     assert (root / "tests" / f"test_ablab_demo_{kind}.py").exists() and (root / "README.md").exists()
 
 
+def child_environment(path: Path) -> str:
+    """A virtual environment that sees this one's packages (ablab, pytest, the examples) through a .pth
+    file: what is installed into it stays out of this environment, which other test workers share."""
+    import site
+    import venv
+
+    venv.create(path, with_pip=False)
+    python = str(path / "bin" / "python")
+    ask = [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+    purelib = subprocess.run(ask, capture_output=True, text=True, check=True).stdout.strip()
+    lines = "; ".join(f"site.addsitedir({p!r})" for p in site.getsitepackages())
+    Path(purelib, "parent-environment.pth").write_text(f"import site; {lines}\n")
+    return python
+
+
 def test_scaffolded_cell_installs_and_its_tests_pass(tmp_path):
     root = new_plugin("kit-cell", "cell", tmp_path)
-    pip = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--no-deps",
-        "-e",
-        str(root),
-    ]  # as a user would: isolated build
+    python = child_environment(tmp_path / "env")
+    # as a user would: pip's isolated build, an editable install
+    pip = [sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "-e", str(root)]
     subprocess.run(pip, check=True)
-    try:
-        tests = subprocess.run([sys.executable, "-m", "pytest", "-q", str(root)], capture_output=True, text=True)
-        assert tests.returncode == 0, tests.stdout + tests.stderr
-        listing = json.loads(
-            subprocess.run(
-                [sys.executable, "-m", "ablab.core.cli", "plugins", "--json"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
-        assert any(
-            r["name"] == "kit-cell" and r["provider"] == "ablab-kit-cell" and r["status"] == "ok" for r in listing
-        )
-        check = subprocess.run(
-            [sys.executable, "-m", "ablab.core.cli", "check-plugin", "cell", "kit-cell"], capture_output=True, text=True
-        )
-        assert check.returncode == 0 and "passes the ablab contract" in check.stdout
-    finally:
-        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-y", "--quiet", "ablab-kit-cell"], check=True)
+    tests = subprocess.run([python, "-m", "pytest", "-q", str(root)], capture_output=True, text=True)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    listing = json.loads(
+        subprocess.run(
+            [python, "-m", "ablab.core.cli", "plugins", "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert any(r["name"] == "kit-cell" and r["provider"] == "ablab-kit-cell" and r["status"] == "ok" for r in listing)
+    check = subprocess.run(
+        [python, "-m", "ablab.core.cli", "check-plugin", "cell", "kit-cell"], capture_output=True, text=True
+    )
+    assert check.returncode == 0 and "passes the ablab contract" in check.stdout
+    # this environment never saw it
+    here = subprocess.run([sys.executable, "-m", "ablab.core.cli", "plugins", "--json"], capture_output=True, text=True)
+    assert "kit-cell" not in here.stdout and here.returncode == 0
 
 
 def test_scaffold_rejects_bad_names_and_existing_folders(tmp_path):
