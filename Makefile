@@ -33,8 +33,9 @@ dashboard: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --quiet .
-	# one worker per core (pytest-xdist); a file's tests stay on one worker, sharing its module fixtures
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	# one worker per core (pytest-xdist); a file's tests stay on one worker, sharing its module fixtures;
+	# the longest files first (tests/conftest.py LONGEST_FIRST)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 CLAIMS_STORE := $(CURDIR)/build/claims.sqlite
 

@@ -13,6 +13,26 @@ from ablab.core.plugin_system.registry import build_registry  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# The files that take longest (a full run's --durations, summed per file) start first: `make test` hands whole
+# files to its workers in this order (--dist loadfile --no-loadscope-reorder), so no worker opens a long file
+# while the others have finished. Only the order changes; a file missing here runs after these, as collected.
+LONGEST_FIRST = (
+    "test_browser.py",
+    "test_reliability.py",
+    "test_store_and_runner.py",
+    "test_studies.py",
+    "test_benchmarks.py",
+    "test_dashboard.py",
+    "test_plugin_kit.py",
+    "test_cluster.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order
+
+
 @pytest.fixture
 def registry():
     """A fresh registry per test: built-ins plus installed plugins, nothing cached."""
