@@ -239,6 +239,18 @@ def test_review_notes_are_stored(filled_store, monkeypatch):
     assert not at.exception
     (review,) = Store(filled_store).reviews_of("dash")
     assert review["author"] == "Ada" and review["verdict"] == "convincing"
+    # corrected on the page: the form starts from the note's text; the table says it was edited
+    text, save = f"edit_text_{review['id']}", f"FormSubmitter:edit_{review['id']}-Save changes"
+    assert at.text_area(key=text).value == "LSTM clearly wins at lag 3."
+    at.text_area(key=text).set_value(" ")
+    at.button(key=save).click().run()
+    assert "A note cannot be empty." in [e.value for e in at.error]
+    at.text_area(key=text).set_value("LSTM wins at lag 3; GRU close.")
+    at.button(key=save).click().run()
+    assert not at.exception
+    (review,) = Store(filled_store).reviews_of("dash")
+    assert review["note"] == "LSTM wins at lag 3; GRU close." and review["edited_at"] is not None
+    assert at.dataframe[0].value["edited"].iloc[0] != ""
 
 
 def test_band_chart_spec():
