@@ -307,3 +307,32 @@ def test_a_probe_for_one_cell_on_one_task_is_found_and_run():
 def test_every_builtin_probe_passes_its_contract_somewhere():
     for name in BUILTINS.names("probe"):
         assert check_probe(name, registry=BUILTINS), name
+
+
+GRADCHECK_STUDY = """
+[study]
+name = "wrong-gradient"
+seeds = 1
+
+[base]
+task = { name = "adding", length = 4 }
+model = { kind = "recurrent", cell = "CELL", hidden = 3 }
+train = { steps = 2, batch_size = 2, log_every = 1 }
+gradcheck = true
+"""
+
+
+@pytest.mark.parametrize("cls, warned", [(WrongDcPrev, True), (BUILTINS.get("cell", "lstm"), False)])
+def test_a_study_that_checks_gradients_warns_of_a_wrong_backward(cls, warned, tmp_path, monkeypatch, capsys):
+    """`gradcheck = true` stores each configuration's error; `ablab run` says when one fails."""
+    from ablab.core.cli.main import main
+    from ablab.core.plugin_system import registry as registry_module
+
+    monkeypatch.setattr(registry_module, "default_registry", lambda: with_cell(cls, "mine"))
+    path = tmp_path / "study.toml"
+    path.write_text(GRADCHECK_STUDY.replace("CELL", "mine"))
+    assert main(["run", str(path), "--store", f"sqlite:///{tmp_path / 's.sqlite'}", "--workers", "0"]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: gradient check failed in 1 of 1 configurations" in err) is warned, err
+    if warned:
+        assert "the base: " in err and "`ablab check-plugin` names the wrong gradient" in err
