@@ -336,3 +336,30 @@ def test_a_study_that_checks_gradients_warns_of_a_wrong_backward(cls, warned, tm
     assert ("warning: gradient check failed in 1 of 1 configurations" in err) is warned, err
     if warned:
         assert "the base: " in err and "`ablab check-plugin` names the wrong gradient" in err
+
+
+class GatesAsList(BUILTINS.get("cell", "gru")):
+    def gate_values(self, cache):
+        return list(super().gate_values(cache).values())
+
+
+class TwoBlocksOneMatrix(Plain):
+    """Declares two gate blocks but a one-block U: numpy's broadcast error alone names nothing."""
+
+    n_blocks = 2
+
+    def bias_init(self, hidden):
+        return np.zeros(2 * hidden)
+
+
+def test_a_gate_values_list_is_named_as_the_wrong_return_type():
+    with pytest.raises(ContractError, match=r"GatesAsList.gate_values\(cache\) must return a dict \{gate name"):
+        check_cell("broken", registry=with_cell(GatesAsList))
+
+
+def test_a_broadcast_error_in_step_says_what_step_was_given():
+    with pytest.raises(ContractError) as info:
+        check_cell("broken", registry=with_cell(TwoBlocksOneMatrix))
+    message = str(info.value)
+    assert "step and backward_step shapes: step() raised ValueError" in message
+    assert "(n_blocks = 2)" in message and "U (4, 4)" in message and "RecurrentParam('matrix', blocks)" in message
