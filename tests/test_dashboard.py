@@ -114,6 +114,16 @@ def test_bad_link_values_are_named_and_taken_out_of_the_link(filled_store, monke
     assert any("seed='NaN' is not a choice here" in w.value for w in at.warning)
 
 
+def test_unknown_link_keys_are_named_and_taken_out_of_the_link(filled_store, monkeypatch):
+    query = {"study": "dash", "smooth": "3", "zzz": "1", "seed": "2", "k" * 300: "v"}  # seed belongs to Runs
+    at = page(filled_store, "results", monkeypatch, query)
+    (warning,) = [w.value for w in at.warning if "not used by this page" in w.value]
+    assert "'zzz'" in warning and "'seed'" in warning and "'" + "k" * 40 + "...'" in warning and len(warning) < 300
+    assert dict(at.query_params) == {"study": "dash", "smooth": "3"}  # the keys Results uses stay
+    at = page(filled_store, "runs", monkeypatch, {"study": "dash", "seed": "0"})
+    assert not any("not used by this page" in w.value for w in at.warning)  # Runs does use seed
+
+
 def test_missing_study_in_link_is_explained(filled_store, monkeypatch):
     at = page(filled_store, "results", monkeypatch, {"study": "gone"})
     assert "not in this store" in texts(at)
