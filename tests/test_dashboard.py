@@ -114,6 +114,24 @@ def test_bad_link_values_are_named_and_taken_out_of_the_link(filled_store, monke
     assert any("seed='NaN' is not a choice here" in w.value for w in at.warning)
 
 
+def test_unknown_link_keys_are_named_and_taken_out_of_the_link(filled_store, monkeypatch):
+    query = {"study": "dash", "smooth": "3", "zzz": "1", "seed": "2", "k" * 300: "v"}  # seed belongs to Runs
+    at = page(filled_store, "results", monkeypatch, query)
+    (warning,) = [w.value for w in at.warning if "not used by this page" in w.value]
+    assert "'zzz'" in warning and "'seed'" in warning and "'" + "k" * 40 + "...'" in warning and len(warning) < 300
+    assert dict(at.query_params) == {"study": "dash", "smooth": "3"}  # the keys Results uses stay
+    at = page(filled_store, "runs", monkeypatch, {"study": "dash", "seed": "0"})
+    assert not any("not used by this page" in w.value for w in at.warning)  # Runs does use seed
+
+
+def test_a_key_given_twice_and_log_values_naming_no_chart(filled_store, monkeypatch):
+    at = page(filled_store, "results", monkeypatch, {"study": ["nope", "dash"], "log": ["nope", "loss", "loss"]})
+    warnings = " ".join(w.value for w in at.warning)
+    assert "The link gives study 2 times ('nope', 'dash'); it holds one, so the last is used." in warnings
+    assert "log='nope' is not a choice here" in warnings
+    assert at.query_params["study"] in ("dash", ["dash"]) and at.query_params["log"] in ("loss", ["loss"])
+
+
 def test_missing_study_in_link_is_explained(filled_store, monkeypatch):
     at = page(filled_store, "results", monkeypatch, {"study": "gone"})
     assert "not in this store" in texts(at)
@@ -229,6 +247,18 @@ def test_review_notes_are_stored(filled_store, monkeypatch):
     assert not at.exception
     (review,) = Store(filled_store).reviews_of("dash")
     assert review["author"] == "Ada" and review["verdict"] == "convincing"
+    # corrected on the page: the form starts from the note's text; the table says it was edited
+    text, save = f"edit_text_{review['id']}", f"FormSubmitter:edit_{review['id']}-Save changes"
+    assert at.text_area(key=text).value == "LSTM clearly wins at lag 3."
+    at.text_area(key=text).set_value(" ")
+    at.button(key=save).click().run()
+    assert "A note cannot be empty." in [e.value for e in at.error]
+    at.text_area(key=text).set_value("LSTM wins at lag 3; GRU close.")
+    at.button(key=save).click().run()
+    assert not at.exception
+    (review,) = Store(filled_store).reviews_of("dash")
+    assert review["note"] == "LSTM wins at lag 3; GRU close." and review["edited_at"] is not None
+    assert at.dataframe[0].value["edited"].iloc[0] != ""
 
 
 def test_band_chart_spec():
@@ -489,14 +519,36 @@ def test_claims_evidence_has_one_row_per_configuration():
         }
     )
     rows = evidence_rows(frame, "diverged")
-    assert sorted(rows["config"]) == [
-        "kind=none, activation=elu",
-        "kind=none, activation=relu",
-        "kind=norm, activation=elu",
-        "kind=norm, activation=relu",
+    assert sorted(rows["config"]) == [  # "kind" alone says nothing: its section stays
+        "clip.kind=none, activation=elu",
+        "clip.kind=none, activation=relu",
+        "clip.kind=norm, activation=elu",
+        "clip.kind=norm, activation=relu",
     ]
     spec = charts.bar_chart(rows, value_title="diverged", title="t").to_dict()
     assert spec["height"] >= charts.ROW_HEIGHT * 4 and spec["layer"][0]["encoding"]["y"]["axis"]["labelLimit"] == 0
+    assert "format" not in spec["layer"][0]["encoding"]["x"].get("axis", {})  # shares read as plain ticks
+
+
+def test_short_axis_names_keep_what_tells_them_apart():
+    from ablab.dashboard.data import short_name, short_names
+
+    assert short_name("@model.cell") == "cell" and short_name("@task.name") == "task.name"
+    assert short_name("@model.residual+model.skipinit") == "residual+skipinit"
+    assert short_names(["@model.init", "@embedding.init", "@model.cell"]) == {
+        "@model.init": "model.init",
+        "@embedding.init": "embedding.init",
+        "@model.cell": "cell",
+    }
+
+
+@pytest.mark.parametrize("scale, expected", [(1e-8, "~e"), (1e7, "~e"), (1.0, None), (0.01, None)])
+def test_evidence_ticks_use_exponents_only_for_tiny_or_huge_values(scale, expected):
+    """bptt_exact's gradient errors near 2e-8 read "0.000000020" on plain ticks."""
+    rows = pd.DataFrame({"config": ["a", "b"], "mean": [2 * scale, 3 * scale], "lo": [scale, 2 * scale]})
+    rows["hi"] = rows["mean"] * 1.5
+    axis = charts.bar_chart(rows, value_title="error", title="t").to_dict()["layer"][0]["encoding"]["x"].get("axis", {})
+    assert axis.get("format") == expected
 
 
 USER_CLAIM = """

@@ -176,3 +176,14 @@ def test_an_older_store_gains_log_statistics_when_migrated(tmp_path, builtin_reg
     reopened = Store(store.url)
     assert "m005_curve_log_stats" in reopened.applied_migrations()
     pd.testing.assert_frame_equal(draw(reopened, log=True), before)
+
+
+def test_the_t_table_agrees_with_scipy():
+    """results.T95 is a table so the Results page need not import scipy; it must be scipy's quantile."""
+    from scipy.special import stdtrit
+
+    from ablab.core.lab.results import T95
+
+    for n in range(2, 32):
+        assert t95(n) == pytest.approx(stdtrit(n - 1, 0.975), abs=6e-4), n
+    assert math.isnan(t95(1)) and len(T95) == 30
