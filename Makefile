@@ -2,14 +2,14 @@
 #   make dashboard   create .venv, install ablab, serve the dashboard on 127.0.0.1:8501
 #   make test        create .venv, install ablab with test extras, run the whole suite
 #                    (every claim study at a small size)
-#                    (on every core: TEST_WORKERS=auto; TEST_WORKERS=0 for one process)
+#                    (one worker per logical CPU: TEST_WORKERS=logical; TEST_WORKERS=0 for one process)
 #   make claims      the fourteen claim studies at full size: `ablab claims` (prints its wall
 #                    time), then each verdict asserted as expected or inconclusive
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
-TEST_WORKERS ?= auto
+TEST_WORKERS ?= logical
 
 .PHONY: dashboard test claims bench clean
 
@@ -33,7 +33,8 @@ dashboard: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check --quiet .
-	# one worker per core (pytest-xdist); a file's tests stay on one worker, sharing its module fixtures;
+	# one pytest-xdist worker per logical CPU ("auto" counts physical cores: 1 on a 2-vCPU runner);
+	# a file's tests stay on one worker, sharing its module fixtures;
 	# the longest files first (tests/conftest.py LONGEST_FIRST)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
