@@ -24,9 +24,16 @@ def launch_dir(store_url: str) -> Path:
     """This store's launch folder. Records from before launches were kept per store (files
     directly in `launched/`) are ignored: nobody can tell which store they ran on."""
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "ablab" / "launched"
-    folder = base / hashlib.sha256(store_url.encode()).hexdigest()[:16]
+    folder = base / hashlib.sha256(_store_key(store_url).encode()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _store_key(store_url: str) -> str:
+    """A SQLite file by its resolved path, so two spellings of one file share their launches."""
+    if store_url.startswith("sqlite:///") and "?" not in store_url and store_url != "sqlite:///:memory:":
+        return "sqlite:///" + str(Path(store_url.removeprefix("sqlite:///")).expanduser().resolve())
+    return store_url
 
 
 def _path(store_url: str, name: str, suffix: str) -> Path:

@@ -46,6 +46,7 @@ def test_a_refreshed_run_page_shows_the_launch_and_stops_it_and_another_store_se
     # another store's dashboard neither sees this launch nor stops it
     assert launcher.running(other, "long") is None and launcher.stop(other, "long") is False
     assert launcher.launch_dir(url) != launcher.launch_dir(other)
+    assert launcher.launch_dir(f"sqlite:///{tmp_path}/./store.sqlite") == launcher.launch_dir(url)
     assert "store.sqlite" not in str(launcher.launch_dir(url))  # a hash names the folder, never the URL
     log = launcher.log_path(url, "long")
     assert wait_for(lambda: "runs" in log.read_text())  # its progress line: the runner is up
