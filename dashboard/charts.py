@@ -26,6 +26,10 @@ import pandas as pd
 
 from ablab.dashboard.data import SHARE_WORDS
 
+# Altair refuses data of more than 5,000 rows: a chart of 24 configurations x 300 steps failed
+# with MaxRowsError. The rows a chart holds are bounded by the page instead (series.points_per_curve).
+alt.data_transformers.disable_max_rows()
+
 # Charts have fixed pixel sizes, legends and axes added around the plot (autosize "pad"). Sized
 # to their container (Streamlit's default, autosize "fit") the legend's rows were taken out of
 # the plot's height, which collapsed the plot at 12+ configurations.
