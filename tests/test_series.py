@@ -178,8 +178,8 @@ def test_an_older_store_gains_log_statistics_when_migrated(tmp_path, builtin_reg
     pd.testing.assert_frame_equal(draw(reopened, log=True), before)
 
 
-@pytest.mark.parametrize("configs, points", [(1, 300), (20, 300), (24, 250), (100, 60), (5_000, 60)])
+@pytest.mark.parametrize("configs, points", [(1, 300), (10, 300), (20, 150), (24, 125), (100, 60), (5_000, 60)])
 def test_curves_thin_at_many_configurations(configs, points):
-    """Up to 20 configurations a curve keeps the store's 300 steps; past that a chart holds about
+    """Up to 10 configurations a curve keeps the store's 300 steps; past that a chart holds about
     CHART_POINTS points, never fewer than MIN_CURVE_POINTS per curve."""
     assert series.points_per_curve(configs) == points
