@@ -4,6 +4,8 @@ import threading
 
 import streamlit as st
 
+from ablab.dashboard import viewstate
+
 # An emoji icon is drawn in the browser; a :material/...: page icon is fetched from fonts.gstatic.com,
 # which fails offline (a console error on every page) and tells Google who reads the dashboard.
 st.set_page_config(page_title="ablab", page_icon="🧪", layout="wide")
@@ -36,7 +38,10 @@ def _warm_up() -> None:
 
 def run() -> None:
     _warm_up()
-    st.navigation(PAGES).run()
+    page = st.navigation(PAGES)
+    viewstate.begin_page()
+    page.run()
+    viewstate.drop_unknown()  # reached only when the page ran to its end (st.stop and st.rerun raise)
 
 
 run()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ablab.core.lab.store import Store, StoreError, default_store_url
-from ablab.dashboard.viewstate import new_view
+from ablab.dashboard.viewstate import link_get, new_view
 
 
 def store_url() -> str:
@@ -54,7 +54,7 @@ def study_picker(store: Store, label: str = "Study") -> str | None:
     if not names:
         empty_store()
         return None
-    wanted = st.query_params.get("study")
+    wanted = link_get("study")
     if wanted is not None and wanted not in names:
         shown = wanted if len(wanted) <= 64 else wanted[:40] + "..."  # a study name has at most 64 characters
         st.warning(f"Study {shown!r} is not in this store (it may have been removed); pick another.")

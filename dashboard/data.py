@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
 import pandas as pd
 
 from ablab.core.lab.results import axis_columns, t95
+
+
+def stamp(t: float) -> str:
+    """A stored time (seconds since the epoch) as the local minute a reader sees."""
+    return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
 
 
 def short_name(column: str) -> str:

@@ -3,9 +3,9 @@ configuration, plugin versions and review notes. No scripts, no network: it open
 
 from __future__ import annotations
 
-import datetime
 import html
 import json
+import time
 
 import altair as alt
 import numpy as np
@@ -15,7 +15,7 @@ from ablab.core.lab import aggregates
 from ablab.core.lab.results import config_summary, result_columns
 from ablab.core.lab.verdicts import stored_verdict
 from ablab.dashboard import charts, series
-from ablab.dashboard.data import band_caption, default_facet, short_name
+from ablab.dashboard.data import band_caption, default_facet, short_name, stamp
 
 VERDICT_CLASS = {True: "holds", False: "fails", None: "inconclusive"}  # CSS class of a verdict
 
@@ -68,7 +68,7 @@ def notes_html(reviews: list[dict]) -> str:
     """Review notes as text: escaped, line breaks kept."""
     items = []
     for r in reviews:
-        when = datetime.datetime.fromtimestamp(r["created_at"]).strftime("%Y-%m-%d %H:%M")
+        when = stamp(r["created_at"]) + (f" (edited {stamp(r['edited_at'])})" if r.get("edited_at") else "")
         head = f"<b>{html.escape(r['author'])}</b>, {when}: <i>{html.escape(r['verdict'])}</i>"
         body = html.escape(r["note"]).replace("\r\n", "\n").replace("\n", "<br>")
         items.append(f"<div class='note'>{head}<p>{body}</p></div>")
@@ -139,8 +139,8 @@ def build_report(store, study: str, columns: list[str] | None = None) -> str:
     reviews = store.reviews_of(study)
     parts.append("<h2>Review notes</h2>")
     parts.append(notes_html(reviews) if reviews else "<p>No notes yet.</p>")
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    made = stamp(time.time())
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>ablab: {html.escape(study)}</title>"
-        f"<style>{STYLE}</style></head><body>{''.join(parts)}<p><small>ablab report, {stamp}</small></p></body></html>"
+        f"<style>{STYLE}</style></head><body>{''.join(parts)}<p><small>ablab report, {made}</small></p></body></html>"
     )

@@ -6,15 +6,54 @@ Picking another study starts a new view (common.study_picker): the link keeps on
 every widget key made with wkey() is new. A new key is what makes it a new widget in the browser:
 the browser keeps each widget's last value under its key and sends it with the next change, so a
 filter, colour or column choice made on the old study came back one widget change later, and the
-link lagged one change behind what the page had just shown."""
+link lagged one change behind what the page had just shown.
+
+Every read of the link goes through this module, which notes the keys the page asked for; once
+the page has been drawn to its end, app.py calls drop_unknown() and any other key (a typo, a key
+of another page, an old version's key) is named and taken out, as a bad value is."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+READ = "_link_keys_read"  # session state: the link keys this run of the page asked for
+
+
+def begin_page() -> None:
+    st.session_state[READ] = set()
+
+
+def _asked(key: str) -> None:
+    st.session_state.setdefault(READ, set()).add(key)
+
+
+def link_get(key: str) -> str | None:
+    """?key='s last value, or None; the key counts as one this page uses."""
+    _asked(key)
+    return st.query_params.get(key)
+
+
+def link_get_all(key: str) -> list[str]:
+    _asked(key)
+    return st.query_params.get_all(key)
+
+
+def drop_unknown() -> None:
+    """After a page ran to its end: name and remove the link's keys it never asked for."""
+    asked = st.session_state.get(READ, set())
+    unknown = [k for k in st.query_params if k not in asked]
+    if not unknown:
+        return
+    shown = ", ".join(repr(k if len(k) <= 40 else k[:40] + "...") for k in unknown[:5])
+    more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+    st.warning(f"The link's {shown}{more} {'is' if len(unknown) == 1 else 'are'} not used by this page, so left out.")
+    for k in unknown:
+        st.query_params.pop(k, None)
+
 
 def url_values(key: str, allowed: list[str]) -> list[str] | None:
     """The allowed values ?key= holds, or None when the link does not set it."""
+    _asked(key)
     if key not in st.query_params:
         return None
     given = st.query_params.get_all(key)
@@ -25,7 +64,7 @@ def url_values(key: str, allowed: list[str]) -> list[str] | None:
 
 
 def url_value(key: str, allowed: list[str], default: str) -> str:
-    value = st.query_params.get(key)
+    value = link_get(key)
     if value is None or value in allowed:
         return default if value is None else value
     _left_out(key, [value], allowed, [])
@@ -33,7 +72,7 @@ def url_value(key: str, allowed: list[str], default: str) -> str:
 
 
 def url_int(key: str, low: int, high: int, default: int) -> int:
-    text = st.query_params.get(key)
+    text = link_get(key)
     if text is None:
         return default
     try:
@@ -69,12 +108,15 @@ def wkey(name: str) -> str:
 
 def new_view(**kept: str) -> None:
     """Start a new view: the link holds only `kept`, and wkey() makes new widget keys."""
+    for key in kept:
+        _asked(key)
     st.query_params.from_dict(kept)
     st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
 
 
 def keep(key: str, value, default) -> None:
     """Write one choice into the link, or take it out when it is the default."""
+    _asked(key)
     if value == default or value is None:
         st.query_params.pop(key, None)
     elif isinstance(value, list):

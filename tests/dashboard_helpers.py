@@ -66,10 +66,10 @@ def page(url: str, name: str, monkeypatch, query: dict | None = None) -> AppTest
     """The dashboard on `url`, switched to views/NAME.py with the link's query; no exception."""
     monkeypatch.setenv("ABLAB_STORE", url)
     at = AppTest.from_file(APP, default_timeout=60)
+    at.run()  # the Home page, which uses no link keys (it would take them out)
+    at.switch_page(f"views/{name}.py")
     for k, v in (query or {}).items():
         at.query_params[k] = v
-    at.run()
-    at.switch_page(f"views/{name}.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -114,6 +114,16 @@ def test_bad_link_values_are_named_and_taken_out_of_the_link(filled_store, monke
     assert any("seed='NaN' is not a choice here" in w.value for w in at.warning)
 
 
+def test_unknown_link_keys_are_named_and_taken_out_of_the_link(filled_store, monkeypatch):
+    query = {"study": "dash", "smooth": "3", "zzz": "1", "seed": "2", "k" * 300: "v"}  # seed belongs to Runs
+    at = page(filled_store, "results", monkeypatch, query)
+    (warning,) = [w.value for w in at.warning if "not used by this page" in w.value]
+    assert "'zzz'" in warning and "'seed'" in warning and "'" + "k" * 40 + "...'" in warning and len(warning) < 300
+    assert dict(at.query_params) == {"study": "dash", "smooth": "3"}  # the keys Results uses stay
+    at = page(filled_store, "runs", monkeypatch, {"study": "dash", "seed": "0"})
+    assert not any("not used by this page" in w.value for w in at.warning)  # Runs does use seed
+
+
 def test_missing_study_in_link_is_explained(filled_store, monkeypatch):
     at = page(filled_store, "results", monkeypatch, {"study": "gone"})
     assert "not in this store" in texts(at)
@@ -229,6 +239,18 @@ def test_review_notes_are_stored(filled_store, monkeypatch):
     assert not at.exception
     (review,) = Store(filled_store).reviews_of("dash")
     assert review["author"] == "Ada" and review["verdict"] == "convincing"
+    # corrected on the page: the form starts from the note's text; the table says it was edited
+    text, save = f"edit_text_{review['id']}", f"FormSubmitter:edit_{review['id']}-Save changes"
+    assert at.text_area(key=text).value == "LSTM clearly wins at lag 3."
+    at.text_area(key=text).set_value(" ")
+    at.button(key=save).click().run()
+    assert "A note cannot be empty." in [e.value for e in at.error]
+    at.text_area(key=text).set_value("LSTM wins at lag 3; GRU close.")
+    at.button(key=save).click().run()
+    assert not at.exception
+    (review,) = Store(filled_store).reviews_of("dash")
+    assert review["note"] == "LSTM wins at lag 3; GRU close." and review["edited_at"] is not None
+    assert at.dataframe[0].value["edited"].iloc[0] != ""
 
 
 def test_band_chart_spec():

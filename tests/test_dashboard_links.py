@@ -66,3 +66,7 @@ def test_compare_puts_every_studys_axes_first(store_url, monkeypatch):
     table = at.dataframe[0].value
     assert list(table.columns[:3]) == ["study", "model.cell", "optimizer.lr"]  # rates' lr is not off to the right
     assert len(table[["study", "model.cell", "optimizer.lr"]].astype(str).drop_duplicates()) == len(table) == 6
+    # cells does not vary lr: a dash, explained under the table, never "None"
+    assert set(table[table["study"] == "cells"]["optimizer.lr"]) == {"—"}
+    assert "None" not in table.astype(str).to_numpy()
+    assert any("not an axis of that study" in c.value for c in at.caption)

@@ -9,7 +9,7 @@ import types
 import pytest
 
 from ablab.core.engine.activation import Activation
-from ablab.core.errors import PluginError, UnknownPluginError
+from ablab.core.errors import ConfigError, PluginError, UnknownPluginError
 from ablab.core.plugin_system.registry import KINDS, build_registry
 from ablab.plugin import hookimpl
 
@@ -63,6 +63,37 @@ def test_unknown_name_lists_available(builtin_registry):
         builtin_registry.get("cell", "lstmm")
     message = str(info.value)
     assert "'lstmm'" in message and "gru" in message and "rnn" in message
+
+
+def test_an_option_error_names_the_plugin_as_registered(builtin_registry):
+    """A preset's class is LSTMPreset and a task's is Recall: the user wrote 'lstm-peephole'."""
+    with pytest.raises(ConfigError, match=r"^cell 'lstm-peephole' has no option 'forget_biass' \(did you mean"):
+        builtin_registry.create("cell", "lstm-peephole", builtin_registry, forget_biass=1.0)
+    with pytest.raises(ConfigError, match=r"^task 'recall' option 'max_lag' must be a whole number"):
+        builtin_registry.create("task", "recall", max_lag=2.5)
+    # a task's own check that already names it is left as written
+    with pytest.raises(ConfigError, match=r"^task recall: need 0 <= min_lag <= max_lag, got 5 and 2$"):
+        builtin_registry.create("task", "recall", min_lag=5, max_lag=2)
+
+
+def test_a_plugin_check_that_names_nobody_is_prefixed_with_its_name():
+    from ablab.core.engine.task import Task
+
+    class Grumpy(Task):
+        def check(self):
+            raise ConfigError("length must be odd")
+
+        def batch(self, rng, batch_size):
+            raise AssertionError("never built")
+
+    def register_tasks(register):
+        register("grumpy", Grumpy)
+
+    registry = build_registry(
+        builtins=False, entry_points=False, extra=[(plugin_module("g", register_tasks=register_tasks), "g", "1")]
+    )
+    with pytest.raises(ConfigError, match=r"^task 'grumpy': length must be odd$"):
+        registry.create("task", "grumpy")
 
 
 def test_unknown_kind_lists_kinds(builtin_registry):

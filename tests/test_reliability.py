@@ -309,6 +309,26 @@ def test_a_read_only_store_can_be_read(tmp_path):
         _read_only(locked, False)
 
 
+def test_a_review_note_is_corrected_in_place_on_both_stores(any_store_url):
+    store = Store(any_store_url)
+    store.add_review("rel", "Ada", "LSTM wins", "convincing")
+    store.add_review("other", "Bob", "untouched", "convincing")
+    (note,) = store.reviews_of("rel")
+    before = store.state_token()
+    store.edit_review("rel", note["id"], "LSTM wins at lag 3 only", "needs more seeds")
+    (edited,) = store.reviews_of("rel")
+    assert (edited["author"], edited["created_at"]) == (note["author"], note["created_at"])  # who and when stay
+    assert (edited["note"], edited["verdict"]) == ("LSTM wins at lag 3 only", "needs more seeds")
+    assert edited["edited_at"] >= note["created_at"] and note["edited_at"] is None
+    assert store.state_token() != before  # readers that cache on the token see the change
+    assert store.reviews_of("other")[0]["note"] == "untouched"
+    with pytest.raises(StoreError, match=r"study 'other' has no review note \d+"):  # ids are per store, not per study
+        store.edit_review("other", note["id"], "hijack", "convincing")
+    with pytest.raises(ConfigError, match="review note must be text without NUL"):
+        store.edit_review("rel", note["id"], "a\x00b", "convincing")
+    assert store.reviews_of("rel")[0]["note"] == "LSTM wins at lag 3 only"  # nothing lost by a refused edit
+
+
 def test_64_bit_seeds_and_long_names_on_both_stores(any_store_url):
     with pytest.raises(ConfigError, match="review author must be text without NUL"):
         Store(any_store_url).add_review("rel", "a\x00b", "note", "holds")

@@ -178,6 +178,17 @@ def test_an_older_store_gains_log_statistics_when_migrated(tmp_path, builtin_reg
     pd.testing.assert_frame_equal(draw(reopened, log=True), before)
 
 
+def test_the_t_table_agrees_with_scipy():
+    """results.T95 is a table so the Results page need not import scipy; it must be scipy's quantile."""
+    from scipy.special import stdtrit
+
+    from ablab.core.lab.results import T95
+
+    for n in range(2, 32):
+        assert t95(n) == pytest.approx(stdtrit(n - 1, 0.975), abs=6e-4), n
+    assert math.isnan(t95(1)) and len(T95) == 30
+
+
 @pytest.mark.parametrize("configs, points", [(1, 300), (10, 300), (20, 150), (24, 125), (100, 60), (5_000, 60)])
 def test_curves_thin_at_many_configurations(configs, points):
     """Up to 10 configurations a curve keeps the store's 300 steps; past that a chart holds about

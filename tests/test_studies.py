@@ -114,7 +114,7 @@ def test_bad_study_files_name_file_key_and_fix(tmp_path, text, message):
 TYPOS = [
     ("hidden = 4", "hiden = 4", "[base] model: unknown key 'hiden' (did you mean 'hidden'?)"),
     ('name = "adding"', 'name = "addin"', "[base] no task named 'addin' (did you mean 'adding'?)"),
-    ("length = 6", "lenght = 6", "[base] task Adding has no option 'lenght' (did you mean 'length'?)"),
+    ("length = 6", "lenght = 6", "[base] task 'adding' has no option 'lenght' (did you mean 'length'?)"),
     ("steps = 5", "step = 5", "[base] train: unknown key 'step' (did you mean 'steps'?)"),
     ('["grad_through_time"]', '["grad_through_tim"]', "probe 'grad_through_tim' (did you mean 'grad_through_time'?)"),
     ("[axes]", "optimizer = { name = 'adamm' }\n[axes]", "[base] optimizer: optimizer.name must be one of"),

@@ -105,6 +105,7 @@ def test_a_run_claimed_again_then_rewritten_counts_once(written):
     store, runs = written
     done = [r.key for r in runs if store.statuses([r.key])[r.key] == "done"][:2]
     assert store.claim(done, "me", rerun_before=math.inf) == done  # `ablab run --rerun`: status running
+    assert_same(store)  # while they run again, the table agrees with the run table: their final_* are blank
     rng = np.random.default_rng(11)
     from ablab.core.lab.store import RunResult
 

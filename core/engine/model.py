@@ -95,10 +95,10 @@ class RecurrentNet:
         self.embedding = None
         if spec.embedding is not None:
             name, opts = name_and_options(spec.embedding, "model.embedding")
-            self.embedding = registry.get("embedding", name)(registry, spec.vocab, **opts)
+            self.embedding = registry.create("embedding", name, registry, spec.vocab, **opts)
         cell_cls = registry.get("cell", spec.cell)
         options = cell_options(cell_cls, spec.cell, spec.cell_options, spec.activation)
-        self.cells = [cell_cls(registry, **options) for _ in range(spec.layers)]
+        self.cells = [registry.create("cell", spec.cell, registry, **options) for _ in range(spec.layers)]
         # Per layer, the matrix folded into the per-step matmul (FusedCell.step_z), or None.
         self.fused = [cell.fused_matrix if cell.fused else None for cell in self.cells]
         # Per layer, whether a_t, z_t and da_t are block-major, (S, nb, B, H) (FusedCell.block_major).

@@ -70,7 +70,20 @@ class Leases:
                 .returning(runs_t.c.key)
             )
             taken = {r[0] for r in result}
+            if taken and (rerun_failed or rerun_before is not None):
+                self._claimed_back(conn, sorted(taken))
         return [k for k in keys if k in taken]
+
+    def _claimed_back(self, conn, keys: list[str]) -> None:
+        """Finished runs claimed back for a re-run are "running" now, and the run table blanks
+        their curve-derived values: recompute their configurations' summary statistics so the
+        Results table agrees with it until the runs are written again."""
+        from ablab.core.lab import curves, summary_stats
+
+        links = curves.links_of(conn, self.t, sorted(summary_stats.with_values(conn, self.t, keys)))
+        redo = {link for pairs in links.values() for link in pairs}
+        for study in sorted({s for s, _ in redo}):
+            summary_stats.rebuild(conn, self.t, study, sorted(p for s, p in redo if s == study))
 
     def renew(self, keys: list[str], owner: str) -> None:
         """Heartbeat: extend owner's leases on keys."""

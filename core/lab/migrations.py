@@ -211,3 +211,9 @@ def m007_summary_stats(conn: sa.Connection) -> None:
     sa.Index("ix_runs_started_at", runs.c.started_at).create(conn)
     for (study,) in conn.execute(sa.text("SELECT name FROM studies")).all():
         summary_stats.rebuild_study(conn, md.tables, study)
+
+
+@migration
+def m009_review_edits(conn: sa.Connection) -> None:
+    """Review notes can be corrected: the time of the last edit (NULL: never edited)."""
+    conn.execute(sa.text("ALTER TABLE reviews ADD COLUMN edited_at FLOAT"))

@@ -691,7 +691,9 @@ class Store(Leases):
             a = conn.execute(
                 sa.select(sa.func.count(), sa.func.max(runs_t.c.finished_at), sa.func.max(runs_t.c.started_at))
             ).first()
-            b = conn.execute(sa.select(sa.func.count(), sa.func.max(reviews.c.created_at))).first()
+            b = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(reviews.c.created_at), sa.func.max(reviews.c.edited_at))
+            ).first()
         return tuple(a) + tuple(b)
 
     # -- reviews -------------------------------------------------------------------------
@@ -699,15 +701,26 @@ class Store(Leases):
         from ablab.core.lab.names import check_study_name
 
         check_study_name(study)
-        for key, value, limit in (("author", author, 200), ("note", note, 100_000), ("verdict", verdict, 32)):
-            if not isinstance(value, str) or "\x00" in value or len(value) > limit:
-                raise ConfigError(f"review {key} must be text without NUL, at most {limit} characters")
+        _check_review(author=author, note=note, verdict=verdict)
         with self.engine.begin() as conn:
             conn.execute(
                 self.t["reviews"]
                 .insert()
                 .values(study=study, author=author, note=note, verdict=verdict, created_at=time.time())
             )
+
+    def edit_review(self, study: str, review_id: int, note: str, verdict: str) -> None:
+        """Correct a note's text and verdict (its author and time stay; edited_at records when)."""
+        _check_review(note=note, verdict=verdict)
+        t = self.t["reviews"]
+        with self.engine.begin() as conn:
+            changed = conn.execute(
+                t.update()
+                .where(t.c.id == review_id, t.c.study == study)
+                .values(note=note, verdict=verdict, edited_at=time.time())
+            ).rowcount
+        if changed != 1:
+            raise StoreError(f"study {study!r} has no review note {review_id!r} in {self.url} (removed meanwhile?)")
 
     def reviews_of(self, study: str) -> list[dict[str, Any]]:
         t = self.t["reviews"]
@@ -716,3 +729,11 @@ class Store(Leases):
                 dict(r)
                 for r in conn.execute(sa.select(t).where(t.c.study == study).order_by(t.c.created_at)).mappings()
             ]
+
+
+def _check_review(**fields: str) -> None:
+    """A review's text fields: text without NUL, within the columns' lengths."""
+    for key, value in fields.items():
+        limit = {"author": 200, "note": 100_000, "verdict": 32}[key]
+        if not isinstance(value, str) or "\x00" in value or len(value) > limit:
+            raise ConfigError(f"review {key} must be text without NUL, at most {limit} characters")

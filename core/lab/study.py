@@ -219,7 +219,7 @@ def build(config: dict, registry, check_task=None):
         raise ConfigError(
             'task.name is required, e.g. task = { name = "adding" }; tasks: ' + ", ".join(registry.names("task"))
         )
-    task = registry.get("task", task_cfg.pop("name"))(**task_cfg)
+    task = registry.create("task", task_cfg.pop("name"), **task_cfg)
     if check_task is not None:
         check_task(task)
     net = build_net(config.get("model", {}), task, registry)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pluggy
 
-from ablab.core.errors import PluginError, UnknownPluginError, did_you_mean
+from ablab.core.errors import ConfigError, PluginError, UnknownPluginError, did_you_mean
 from ablab.core.plugin_system import hookspecs
 from ablab.core.plugin_system.kinds import KINDS
 
@@ -69,6 +69,20 @@ class Registry:
     def get(self, kind: str, name: str) -> Any:
         """The registered object; a missing name lists the available ones and failed plugins."""
         return self.entry(kind, name).obj
+
+    def create(self, kind: str, name: str, *args: Any, **options: Any) -> Any:
+        """An instance of the registered class; an option error names the plugin as the user
+        wrote it ("task 'recall'"), not its Python class ("task Recall", "cell LSTMPreset")."""
+        cls = self.get(kind, name)
+        try:
+            return cls(*args, **options)
+        except ConfigError as exc:
+            message, label, named = str(exc), f"{kind} {cls.__name__}", f"{kind} {name!r}"
+            if message.startswith(label):
+                message = named + message[len(label) :]
+            elif f"{kind} {name}" not in message and named not in message:  # say whose check refused
+                message = f"{named}: {message}"
+            raise ConfigError(message) from None
 
     def entry(self, kind: str, name: str) -> Entry:
         """The object with its provider and version."""

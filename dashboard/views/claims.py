@@ -9,6 +9,7 @@ from ablab.core.plugin_system.registry import default_registry
 from ablab.dashboard import charts, launcher
 from ablab.dashboard.common import get_store
 from ablab.dashboard.data import band_caption, evidence_rows
+from ablab.dashboard.viewstate import link_get
 
 st.title("Claims")
 st.caption(
@@ -39,14 +40,17 @@ for stored in store.studies():
             )
         )
 
+with st.spinner(f"Reading the verdicts of {len(entries)} claims from the store..."):
+    # only the columns each study's checks read; the page draws once every verdict is known
+    frames = [verdict_frame(store, e[0], e[4], registry, checks=e[3]) for e in entries]
+
 watched: list[str] = []  # claims running now
-for name, claim, description, checks, solve, path in entries:
-    frame = verdict_frame(store, name, solve, registry, checks=checks)  # only the columns its checks read
+for (name, claim, description, checks, _, path), frame in zip(entries, frames):
     v = verdict(name, claim, checks, frame) if not frame.empty else None
     label = "not run yet" if v is None else v.label
     icon = {"holds": ":material/check_circle:", "does not hold": ":material/cancel:"}.get(label, ":material/help:")
     # the study's name leads: it is what `ablab claims --study NAME` takes
-    with st.expander(f"`{name}`: {claim}  —  **{label}**", icon=icon, expanded=st.query_params.get("claim") == name):
+    with st.expander(f"`{name}`: {claim}  —  **{label}**", icon=icon, expanded=link_get("claim") == name):
         st.write(description or f"Study {name}, from the store.")
         if path is not None:
             running = launcher.running(name)

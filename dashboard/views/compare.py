@@ -11,6 +11,8 @@ from ablab.dashboard.common import get_store, memo
 from ablab.dashboard.data import band_caption
 from ablab.dashboard.viewstate import keep, url_value, url_values
 
+NOT_AN_AXIS = "—"
+
 st.title("Compare studies")
 store = get_store()
 names = store.study_names()
@@ -58,7 +60,11 @@ table = pd.concat(tables, ignore_index=True)
 # of the second study are told apart without scrolling to the far right of a wide table
 axes = list(dict.fromkeys(c for t in tables for c in t.columns[: list(t.columns).index("runs")] if c != "study"))
 first = ["study"] + axes + [c for c in table.columns if c not in axes and c != "study"]
+# an axis one study varies and another does not: a dash there, not "None" as if a value were missing
+table[axes] = table[axes].astype(object).where(table[axes].notna(), NOT_AN_AXIS)
 st.dataframe(table[first], hide_index=True, width="stretch")
+if (table[axes] == NOT_AN_AXIS).any(axis=None):
+    st.caption(f"{NOT_AN_AXIS}: not an axis of that study (it keeps its base value).")
 
 held = pd.concat([aggregates.quantities(store, name) for name in chosen], ignore_index=True)
 metric_names = sorted(set(held[held["kind"] == "metric"]["name"]) - {"baseline"})

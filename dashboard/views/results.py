@@ -13,7 +13,7 @@ from ablab.core.lab.results import config_summary, result_columns
 from ablab.dashboard import charts, laps, series
 from ablab.dashboard.common import csv_download, get_store, memo, study_picker
 from ablab.dashboard.data import band_caption, config_labels, default_facet, filter_runs, varying_axes
-from ablab.dashboard.viewstate import keep, url_int, url_value, url_values, wkey
+from ablab.dashboard.viewstate import keep, link_get, link_get_all, url_int, url_value, url_values, wkey
 
 laps.start()
 st.title("Results")
@@ -112,7 +112,7 @@ laps.lap("summary table: sent")
 st.page_link("views/runs.py", label="Each run: its curves, configuration and error", query_params={"study": study})
 
 series_labels = sorted(set(config_labels(shown_configs, [c for c in colour if c != facet])))
-shared = st.query_params.get("hl")
+shared = link_get("hl")
 picked = st.selectbox(
     "Highlight in every chart",
     ["none"] + series_labels,
@@ -134,7 +134,7 @@ def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step"
     if stats.empty:
         return
     default_log, loggable = series.starts_on_log(stats)
-    logs, linear = st.query_params.get_all("log"), st.query_params.get_all("lin")
+    logs, linear = link_get_all("log"), link_get_all("lin")
     start = True if key in logs else False if key in linear else default_log  # exploding quantities need it
     log_y = st.toggle(f"log scale ({title})", value=start and loggable, key=wkey(f"log_{key}"), disabled=not loggable)
     keep("log", [k for k in logs if k != key] + ([key] if log_y and not default_log else []), [])

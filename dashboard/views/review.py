@@ -1,12 +1,11 @@
 """Review: notes and a verdict per study, stored with author and time."""
 
-import datetime
-
 import pandas as pd
 import streamlit as st
 
 from ablab.core.lab import aggregates
 from ablab.dashboard.common import get_store, memo, study_picker
+from ablab.dashboard.data import stamp
 from ablab.dashboard.viewstate import wkey
 
 VERDICTS = ["convincing", "needs more seeds", "needs a different setup", "not convincing"]
@@ -19,8 +18,31 @@ if study is None:
 reviews = store.reviews_of(study)
 if reviews:
     table = pd.DataFrame(reviews)
-    table["time"] = table["created_at"].map(lambda t: datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M"))
-    st.dataframe(table[["time", "author", "verdict", "note"]], hide_index=True, width="stretch")
+    table["time"] = table["created_at"].map(stamp)
+    table["edited"] = [stamp(r["edited_at"]) if r.get("edited_at") else "" for r in reviews]
+    st.dataframe(table[["time", "author", "verdict", "note", "edited"]], hide_index=True, width="stretch")
+    with st.expander("Correct a note"):
+        # anyone on the team may correct a note (there are no accounts); its author and time stay
+        # and the table says when it was edited
+        by_id = {r["id"]: r for r in reviews}
+        picked = st.selectbox(
+            "Note",
+            list(by_id),
+            format_func=lambda i: f"{stamp(by_id[i]['created_at'])} · {by_id[i]['author']} · {by_id[i]['note'][:50]}",
+            key=wkey("edit_note"),
+        )
+        old = by_id[picked]
+        with st.form(f"edit_{picked}"):  # a form per note: its fields start from that note's text
+            verdict = st.selectbox(
+                "Verdict", VERDICTS, index=VERDICTS.index(old["verdict"]) if old["verdict"] in VERDICTS else 0
+            )
+            note = st.text_area("Note", value=old["note"], key=wkey(f"edit_text_{picked}"))
+            if st.form_submit_button("Save changes"):
+                if not note.strip():
+                    st.error("A note cannot be empty.")
+                else:
+                    store.edit_review(study, picked, note.strip(), verdict)
+                    st.rerun()
 else:
     st.caption("No review notes yet.")
 with st.form("review", clear_on_submit=True):
