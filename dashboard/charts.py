@@ -226,6 +226,16 @@ def heatmap(
 ROW_HEIGHT = 26  # px per configuration in an evidence chart: labels never overlap
 
 
+def tick_format(data: pd.DataFrame) -> str | None:
+    """Exponent notation for values too small or too large for plain ticks (a gradient error of
+    2e-8 read "0.000000020"); None keeps Vega's own format."""
+    values = data[["lo", "hi", "mean"]].to_numpy(dtype=float)
+    values = np.abs(values[np.isfinite(values) & (values != 0)])
+    if len(values) and (values.max() < 1e-3 or values.max() >= 1e6):
+        return "~e"
+    return None
+
+
 def bar_chart(data: pd.DataFrame, *, value_title: str, title: str) -> alt.Chart:
     """One row per configuration: the mean as a dot, its interval as a bar (columns config, mean,
     lo, hi, n, interval). Labels are whole; the height grows with the rows, so none overlap."""
@@ -238,7 +248,14 @@ def bar_chart(data: pd.DataFrame, *, value_title: str, title: str) -> alt.Chart:
     ]
     tips += [alt.Tooltip(c) for c in ("n", "interval") if c in data.columns]
     interval = base.mark_rule(strokeWidth=3, color="#4e79a7").encode(
-        x=alt.X("lo:Q", title=value_title, scale=alt.Scale(zero=False)), x2="hi:Q", tooltip=tips
+        x=alt.X(
+            "lo:Q",
+            title=value_title,
+            scale=alt.Scale(zero=False),
+            axis=alt.Axis(format=tick_format(data) or alt.Undefined),
+        ),
+        x2="hi:Q",
+        tooltip=tips,
     )
     dots = base.mark_point(filled=True, size=70, color="#e15759").encode(x="mean:Q", tooltip=tips)
     return alt.layer(interval, dots).properties(

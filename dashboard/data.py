@@ -15,9 +15,21 @@ def stamp(t: float) -> str:
     return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M")
 
 
+# last parts that say nothing alone: "kind=none" of what? (clip.kind, task.name keep their section)
+GENERIC = {"kind", "name", "type", "mode", "value", "options"}
+
+
 def short_name(column: str) -> str:
-    """'@model.cell' -> 'cell'; a joint axis '@a.b+c.d' -> 'b+d'."""
-    return "+".join(part.split(".")[-1] for part in column.lstrip("@").split("+"))
+    """'@model.cell' -> 'cell'; '@clip.kind' -> 'clip.kind'; a joint axis '@a.b+c.d' -> 'b+d'."""
+    parts = [part.split(".") for part in column.lstrip("@").split("+")]
+    return "+".join(".".join(p[-2:]) if p[-1] in GENERIC else p[-1] for p in parts)
+
+
+def short_names(columns: list[str]) -> dict[str, str]:
+    """short_name of each column, or its whole name where two would read the same."""
+    short = {c: short_name(c) for c in columns}
+    clash = {n for n in short.values() if list(short.values()).count(n) > 1}
+    return {c: c.lstrip("@") if n in clash else n for c, n in short.items()}
 
 
 def varying_axes(runs: pd.DataFrame) -> list[str]:
@@ -40,9 +52,9 @@ def config_labels(runs: pd.DataFrame, by: list[str] | None = None) -> pd.Series:
     chosen = axes if by is None else [a for a in by if a in runs.columns]
     if not chosen:
         return pd.Series("all runs", index=runs.index)
-    label = None
+    label, names = None, short_names(chosen)
     for c in chosen:  # column by column: a row-wise apply takes seconds at 2,000 runs
-        part = short_name(c) + "=" + runs[c].astype(str)
+        part = names[c] + "=" + runs[c].astype(str)
         label = part if label is None else label + ", " + part
     return label
 

@@ -63,7 +63,9 @@ def launch(
     pid = running(name)
     if pid is not None:
         return pid, False
-    command = [sys.executable, "-m", "ablab.core.cli", "run", str(study_path), "--store", store_url]
+    # --replace: the Run page asked before launching over a stored study of that name ("resume it"),
+    # and the Claims page runs the built-in file, which is the claim's definition
+    command = [sys.executable, "-m", "ablab.core.cli", "run", str(study_path), "--store", store_url, "--replace"]
     if workers is not None:
         command += ["--workers", str(workers)]
     if scheduler:

@@ -28,9 +28,15 @@ def _asked(key: str) -> None:
 
 
 def link_get(key: str) -> str | None:
-    """?key='s last value, or None; the key counts as one this page uses."""
+    """?key='s value, or None; the key counts as one this page uses. A key that holds one value
+    but is given twice keeps the last, and the page says so."""
     _asked(key)
-    return st.query_params.get(key)
+    given = st.query_params.get_all(key)
+    if len(given) > 1:
+        shown = ", ".join(repr(v if len(v) <= 40 else v[:40] + "...") for v in given[:3])
+        st.warning(f"The link gives {key[:60]} {len(given)} times ({shown}); it holds one, so the last is used.")
+        st.query_params[key] = given[-1]
+    return given[-1] if given else None
 
 
 def link_get_all(key: str) -> list[str]:
@@ -57,9 +63,11 @@ def url_values(key: str, allowed: list[str]) -> list[str] | None:
     if key not in st.query_params:
         return None
     given = st.query_params.get_all(key)
-    kept = [v for v in given if v in allowed]
-    if len(kept) < len(given):
+    kept = list(dict.fromkeys(v for v in given if v in allowed))  # a value given twice counts once
+    if any(v not in allowed for v in given):
         _left_out(key, [v for v in given if v not in allowed], allowed, kept)
+    elif len(kept) < len(given):
+        st.query_params[key] = kept
     return kept
 
 

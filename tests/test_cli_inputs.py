@@ -91,8 +91,15 @@ def test_a_changed_study_is_named_and_its_rows_sort_by_axis_value(capsys, tmp_pa
     first = json.loads(capsys.readouterr().out)[0]
     assert first["steps_to_0.1x_baseline"] == "inf" and first["model.hidden"] == 4  # never reached, not missing
     path.write_text(STUDY.replace("[10, 4]", "[4]"))
-    assert main(["run", str(path), "--store", url, "--workers", "0"]) == 0
-    assert "another definition; its runs this file no longer makes are kept, marked stale" in capsys.readouterr().err
+    # a reused name would drop the stored runs of hidden 10 out of view: refused until asked for
+    code, err = error_of(capsys, "run", str(path), "--store", url, "--workers", "0")
+    assert code == 2 and "would set aside 1 of its 2 runs" in err and "pass --replace" in err
+    (listed,) = Store(url).studies()
+    assert listed["counts"].get("stale", 0) == 0 and sum(listed["counts"].values()) == 2  # nothing changed in the store
+    assert main(["run", str(path), "--store", url, "--workers", "0", "--replace"]) == 0
+    assert (
+        "another definition; its runs this file no longer makes (1) are kept, marked stale" in capsys.readouterr().err
+    )
     assert main(["studies", "--store", url]) == 0
     assert "stale: runs the study no longer makes (its file changed" in capsys.readouterr().out
 

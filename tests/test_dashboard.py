@@ -124,6 +124,14 @@ def test_unknown_link_keys_are_named_and_taken_out_of_the_link(filled_store, mon
     assert not any("not used by this page" in w.value for w in at.warning)  # Runs does use seed
 
 
+def test_a_key_given_twice_and_log_values_naming_no_chart(filled_store, monkeypatch):
+    at = page(filled_store, "results", monkeypatch, {"study": ["nope", "dash"], "log": ["nope", "loss", "loss"]})
+    warnings = " ".join(w.value for w in at.warning)
+    assert "The link gives study 2 times ('nope', 'dash'); it holds one, so the last is used." in warnings
+    assert "log='nope' is not a choice here" in warnings
+    assert at.query_params["study"] in ("dash", ["dash"]) and at.query_params["log"] in ("loss", ["loss"])
+
+
 def test_missing_study_in_link_is_explained(filled_store, monkeypatch):
     at = page(filled_store, "results", monkeypatch, {"study": "gone"})
     assert "not in this store" in texts(at)
@@ -511,14 +519,36 @@ def test_claims_evidence_has_one_row_per_configuration():
         }
     )
     rows = evidence_rows(frame, "diverged")
-    assert sorted(rows["config"]) == [
-        "kind=none, activation=elu",
-        "kind=none, activation=relu",
-        "kind=norm, activation=elu",
-        "kind=norm, activation=relu",
+    assert sorted(rows["config"]) == [  # "kind" alone says nothing: its section stays
+        "clip.kind=none, activation=elu",
+        "clip.kind=none, activation=relu",
+        "clip.kind=norm, activation=elu",
+        "clip.kind=norm, activation=relu",
     ]
     spec = charts.bar_chart(rows, value_title="diverged", title="t").to_dict()
     assert spec["height"] >= charts.ROW_HEIGHT * 4 and spec["layer"][0]["encoding"]["y"]["axis"]["labelLimit"] == 0
+    assert "format" not in spec["layer"][0]["encoding"]["x"].get("axis", {})  # shares read as plain ticks
+
+
+def test_short_axis_names_keep_what_tells_them_apart():
+    from ablab.dashboard.data import short_name, short_names
+
+    assert short_name("@model.cell") == "cell" and short_name("@task.name") == "task.name"
+    assert short_name("@model.residual+model.skipinit") == "residual+skipinit"
+    assert short_names(["@model.init", "@embedding.init", "@model.cell"]) == {
+        "@model.init": "model.init",
+        "@embedding.init": "embedding.init",
+        "@model.cell": "cell",
+    }
+
+
+@pytest.mark.parametrize("scale, expected", [(1e-8, "~e"), (1e7, "~e"), (1.0, None), (0.01, None)])
+def test_evidence_ticks_use_exponents_only_for_tiny_or_huge_values(scale, expected):
+    """bptt_exact's gradient errors near 2e-8 read "0.000000020" on plain ticks."""
+    rows = pd.DataFrame({"config": ["a", "b"], "mean": [2 * scale, 3 * scale], "lo": [scale, 2 * scale]})
+    rows["hi"] = rows["mean"] * 1.5
+    axis = charts.bar_chart(rows, value_title="error", title="t").to_dict()["layer"][0]["encoding"]["x"].get("axis", {})
+    assert axis.get("format") == expected
 
 
 USER_CLAIM = """

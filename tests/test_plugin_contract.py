@@ -307,3 +307,59 @@ def test_a_probe_for_one_cell_on_one_task_is_found_and_run():
 def test_every_builtin_probe_passes_its_contract_somewhere():
     for name in BUILTINS.names("probe"):
         assert check_probe(name, registry=BUILTINS), name
+
+
+GRADCHECK_STUDY = """
+[study]
+name = "wrong-gradient"
+seeds = 1
+
+[base]
+task = { name = "adding", length = 4 }
+model = { kind = "recurrent", cell = "CELL", hidden = 3 }
+train = { steps = 2, batch_size = 2, log_every = 1 }
+gradcheck = true
+"""
+
+
+@pytest.mark.parametrize("cls, warned", [(WrongDcPrev, True), (BUILTINS.get("cell", "lstm"), False)])
+def test_a_study_that_checks_gradients_warns_of_a_wrong_backward(cls, warned, tmp_path, monkeypatch, capsys):
+    """`gradcheck = true` stores each configuration's error; `ablab run` says when one fails."""
+    from ablab.core.cli.main import main
+    from ablab.core.plugin_system import registry as registry_module
+
+    monkeypatch.setattr(registry_module, "default_registry", lambda: with_cell(cls, "mine"))
+    path = tmp_path / "study.toml"
+    path.write_text(GRADCHECK_STUDY.replace("CELL", "mine"))
+    assert main(["run", str(path), "--store", f"sqlite:///{tmp_path / 's.sqlite'}", "--workers", "0"]) == 0
+    err = capsys.readouterr().err
+    assert ("warning: gradient check failed in 1 of 1 configurations" in err) is warned, err
+    if warned:
+        assert "the base: " in err and "`ablab check-plugin` names the wrong gradient" in err
+
+
+class GatesAsList(BUILTINS.get("cell", "gru")):
+    def gate_values(self, cache):
+        return list(super().gate_values(cache).values())
+
+
+class TwoBlocksOneMatrix(Plain):
+    """Declares two gate blocks but a one-block U: numpy's broadcast error alone names nothing."""
+
+    n_blocks = 2
+
+    def bias_init(self, hidden):
+        return np.zeros(2 * hidden)
+
+
+def test_a_gate_values_list_is_named_as_the_wrong_return_type():
+    with pytest.raises(ContractError, match=r"GatesAsList.gate_values\(cache\) must return a dict \{gate name"):
+        check_cell("broken", registry=with_cell(GatesAsList))
+
+
+def test_a_broadcast_error_in_step_says_what_step_was_given():
+    with pytest.raises(ContractError) as info:
+        check_cell("broken", registry=with_cell(TwoBlocksOneMatrix))
+    message = str(info.value)
+    assert "step and backward_step shapes: step() raised ValueError" in message
+    assert "(n_blocks = 2)" in message and "U (4, 4)" in message and "RecurrentParam('matrix', blocks)" in message

@@ -148,10 +148,18 @@ def _run(args, started: dict, tty: bool, stop_requested):
         file=sys.stderr,
     )
     stored = store.study_spec(study.name)
-    if stored is not None and digest(stored) != study.hash:  # same name, another definition: say what happens
+    if stored is not None and digest(stored) != study.hash:  # same name, another definition
+        held = store.current_run_keys(study.name)
+        leaving = len(held - {r.key for r in study.runs(registry)})
+        if leaving and not args.replace:  # a team's results must not drop out of view by a reused name
+            raise AblabError(
+                f"{args.study}: the store holds study {study.name!r} with another definition, and this file would "
+                f"set aside {leaving} of its {len(held)} runs (kept, but marked stale and left out of results, "
+                "reviews' charts and verdicts); give this file another [study] name, or pass --replace"
+            )
         print(
-            f"note: the store holds study {study.name} with another definition; its runs this file no longer "
-            "makes are kept, marked stale and left out of results (running the old file brings them back)",
+            f"note: the store held study {study.name} with another definition; its runs this file no longer "
+            f"makes ({leaving}) are kept, marked stale and left out of results (running the old file brings them back)",
             file=sys.stderr,
         )
 
@@ -175,7 +183,37 @@ def _run(args, started: dict, tty: bool, stop_requested):
         on_progress=show,
         stop_requested=stop_requested,
     )
+    if not p.interrupted and not stop_requested():
+        _warn_failed_gradient_checks(store, study.name, tty)
     return p
+
+
+def _warn_failed_gradient_checks(store, name: str, tty: bool) -> None:
+    """A study run with `gradcheck = true` hears of a configuration whose backward disagrees with
+    finite differences (a plugin's wrong gradient), instead of finding a number in a column."""
+    from ablab.core.engine.gradcheck import TOL
+    from ablab.core.lab.results import config_summary
+
+    table = config_summary(store, name, ["gradcheck_error"])
+    if table.empty or "gradcheck_error" not in table.columns:
+        return
+    bad = table[table["gradcheck_error"] > TOL]
+    if bad.empty:
+        return
+    axes = list(table.columns[: list(table.columns).index("runs")])
+    worst = bad.sort_values("gradcheck_error", ascending=False)
+    shown = "; ".join(
+        (", ".join(f"{a}={row[a]}" for a in axes) or "the base") + f": {row['gradcheck_error']:.3g}"
+        for _, row in worst.head(3).iterrows()
+    )
+    more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+    if tty:
+        print(file=sys.stderr)
+    print(
+        f"warning: gradient check failed in {len(bad)} of {len(table)} configurations (float64 relative error above "
+        f"{TOL:g}): {shown}{more}; `ablab check-plugin` names the wrong gradient",
+        file=sys.stderr,
+    )
 
 
 def _report(p, tty: bool) -> int:
@@ -529,6 +567,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--rerun-failed", action="store_true", help="also redo runs that failed before")
     p.add_argument("--rerun", action="store_true", help="recompute every run, even those already in the store")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="run this file even though the store holds its study under another definition whose runs it "
+        "would set aside (they stay stored, marked stale)",
+    )
     p.add_argument(
         "--scheduler",
         default=None,

@@ -364,6 +364,11 @@ class RecurrentNet:
         out = []
         for l, (cell, steps) in enumerate(zip(self.cells, cache["steps"])):
             per_step = [cell.gate_values(c) for c in steps]
+            if not isinstance(per_step[0], dict):
+                raise PluginError(
+                    f"{type(cell).__name__}.gate_values(cache) must return a dict {{gate name: (S, B, H) array}}, "
+                    f"got {type(per_step[0]).__name__} (docs/plugins.md, 'What probes read')"
+                )
             for gate in per_step[0]:
                 out.append((l, gate, np.concatenate([g[gate] for g in per_step], axis=1)))
         return out

@@ -589,6 +589,12 @@ class Store(Leases):
         links = self.t["study_runs"]
         return (links.c.study == study) & (links.c.stale == 0)
 
+    def current_run_keys(self, study: str) -> set[str]:
+        """The keys of the study's current (not stale) runs."""
+        links = self.t["study_runs"]
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(sa.select(links.c.run_key).where(self._current_links(study)))}
+
     def run_rows(self, study: str) -> list[tuple]:
         """(key, seed, status, diverged_step, seconds, point JSON) of the study's current runs,
         in runs_of's order; nothing else is read or decoded (the run table's first columns)."""

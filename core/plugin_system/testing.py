@@ -126,7 +126,15 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[Ou
         expected = f"expected (S, B, H) = {(S, B, H)}"
         state = tuple(np.zeros((S, B, H), np.float32) for _ in cell.state_names)
         a = np.random.default_rng(2).normal(size=a_shape).astype(np.float32)
-        new_state, cache = cell.step(p, a, state)
+        try:
+            new_state, cache = cell.step(p, a, state)
+        except ValueError as exc:  # numpy's broadcast message names no parameter: say what step() was given
+            given = ", ".join(f"{k} {v.shape[1:]}" for k, v in p.items())
+            raise ContractError(
+                f"step() raised ValueError: {exc}; it was given a_t {a_layout} = {a.shape} (n_blocks = "
+                f"{cell.n_blocks}) and, per member, {given}: a matrix of several gate blocks is declared "
+                "RecurrentParam('matrix', blocks) (shape (H, blocks * H))"
+            ) from exc
         _expect(
             isinstance(new_state, tuple) and len(new_state) == len(cell.state_names),
             f"step() must return a tuple of {len(cell.state_names)} states for state_names {cell.state_names}, "
@@ -339,7 +347,8 @@ def _builtin_probes_on_cell(registry, cell: str, options: dict) -> None:
         except Exception as exc:
             raise ContractError(
                 f"the built-in probe {entry.name!r} raised {exc.__class__.__name__}: {exc} "
-                "(see docs/plugins.md, 'What probes read': a cache is a tuple of (S, B, ...) arrays)"
+                "(see docs/plugins.md, 'What probes read': gate_values returns a dict of (S, B, H) arrays, "
+                "activation_values a list of (name, activation, pre, post), a cache is a tuple of (S, B, ...) arrays)"
             ) from exc
 
 

@@ -123,6 +123,7 @@ picked = st.selectbox(
 highlight = None if picked == "none" else picked  # labels are "axis=value" pairs, never "none"
 keep("hl", highlight, None)
 drawn = []
+charted: list[str] = []  # the keys of the charts drawn: what ?log= and ?lin= may name
 
 
 def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step", baseline=None, variant=None):
@@ -133,6 +134,7 @@ def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step"
     laps.lap(f"chart {key}: statistics")
     if stats.empty:
         return
+    charted.append(key)
     default_log, loggable = series.starts_on_log(stats)
     logs, linear = link_get_all("log"), link_get_all("lin")
     start = True if key in logs else False if key in linear else default_log  # exploding quantities need it
@@ -265,6 +267,8 @@ for full in profile_names:
         variant=at,
     )
 
+for key in ("log", "lin"):  # a value naming no chart here (a typo, another study's probe) is said and dropped
+    url_values(key, charted)
 caption = band_caption(*drawn)
 if any(len(f) and f["x"].nunique() >= points for f in drawn[:stepped]) and points < aggregates.CURVE_POINTS:
     caption += (  # said only where a curve may have been thinned for the browser's sake
