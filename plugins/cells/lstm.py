@@ -13,6 +13,7 @@ from ablab.core.engine.cell import RecurrentParam, preset
 from ablab.core.engine.fused_cell import FusedCell
 from ablab.core.errors import ConfigError
 from ablab.plugin import hookimpl
+from ablab.plugins.cells import lstm_kernel
 
 
 class LSTMCache(NamedTuple):
@@ -108,6 +109,17 @@ class LSTM(FusedCell):
         self.keep_z_gates = self.peepholes or not self.sigma.deriv_from_output
         self.keep_z_g = self.phi is not None and not self.phi.deriv_from_output
         self._layouts: dict[int, Layout] = {}
+        # The standard option set's backward arithmetic runs as one compiled loop (lstm_kernel.py).
+        self.compiled_backward = (
+            o["gate_activation"] == "sigmoid"
+            and o["cell_activation"] == "tanh"
+            and not (self.peepholes or self.coupled)
+            and self.has_i
+            and self.has_f
+            and self.has_o
+            and self.phi is not None
+            and self.psi is not None
+        )
 
     @property
     def n_blocks(self):
@@ -185,6 +197,9 @@ class LSTM(FusedCell):
     def backward_step(self, p, dstate, cache, grads, out):
         dh, dc_next = dstate
         H = dh.shape[-1]
+        if self.compiled_backward:
+            dc_prev = lstm_kernel.backward_elementwise(dh, dc_next, cache, out)
+            return out, (self._dh_prev(p, out, H), dc_prev)
         at = self._layouts.get(H) or self.layout(H)
         dz = out  # dL/dz_t, (S, n_blocks, B, H) in [gates..., g]: ablab's buffer for da_t (da_t = dz_t)
         gates = cache.gates.swapaxes(1, 2)  # (S, n_gates, B, H) again
@@ -228,11 +243,14 @@ class LSTM(FusedCell):
             dz_gate = dz[:, k]
             dc_prev += dz_gate * p[peephole][:, None, :]  # dc_prev owns its memory: dc is this step's array
             grads[peephole] += np.einsum("sbh,sbh->sh", dz_gate, cache.c_prev)
-        # z = a + h_prev U      (dU = sum_t h_prev^T dz is hoisted: ablab computes it after the loop)
-        # dh_prev = sum_k dz_k U_k^T, U^T's row block k being U_k^T: (S, nb, B, H) x (S, nb, H, H)
+        return dz, (self._dh_prev(p, dz, H), dc_prev)
+
+    @staticmethod
+    def _dh_prev(p, dz, H):
+        """z = a + h_prev U (dU = sum_t h_prev^T dz is hoisted: ablab computes it after the loop), so
+        dh_prev = sum_k dz_k U_k^T, U^T's row block k being U_k^T: (S, nb, B, H) x (S, nb, H, H)."""
         UT = p["U.T"]
-        dh_prev = np.matmul(dz, UT.reshape(UT.shape[0], -1, H, H)).sum(axis=1)
-        return dz, (dh_prev, dc_prev)
+        return np.matmul(dz, UT.reshape(UT.shape[0], -1, H, H)).sum(axis=1)
 
     def gate_values(self, cache):
         named = {"input": cache.i, "forget": cache.f, "output": cache.o}
