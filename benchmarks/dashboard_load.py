@@ -108,7 +108,7 @@ def python_side(store: Store) -> tuple[float, float]:
     configs = series.configurations(list(aggregates.run_counts(store, "load")["point"]))
     facet = default_facet(configs)
     for name in ("loss", "grad_norm"):
-        stats = aggregates.metric_curve(store, "load", name)
+        stats = aggregates.metric_curve(store, "load", name, max_points=series.points_per_curve(len(configs)))
         frame = series.curves(stats, configs, facet=facet)
         charts.band_chart(frame, x_title="step", y_title=name, title=name).to_dict()
     shaped = time.perf_counter() - started

@@ -9,6 +9,13 @@ Readable at 24+ series: one small multiple per value of the facet axis, every se
 no entry cut, a y-domain that follows the data and a height per facet row, never a shared one.
 A share (accuracy, dead units, a rate: see is_share) is drawn on 0..1, so two charts
 of shares compare by eye; an axis of whole numbers (a lag, an index) has whole-number ticks.
+
+Light in the browser (issue 15: the Results page drawn within 3 s / 1.5 s): Vega evaluates every
+mark's expressions once per point with its CSP interpreter, so the curve marks carry no ARIA
+description (a sentence per point, nobody's screen reader reads 3,000 of them), the chart data
+holds only the columns the marks and tooltip read, values rounded to SIGNIFICANT digits, and
+the only transforms left to Vega are Vega-Lite's own (x parsed as a number, the facet domain)
+and the baseline's one count per facet.
 """
 
 from __future__ import annotations
@@ -18,6 +25,10 @@ import numpy as np
 import pandas as pd
 
 from ablab.dashboard.data import SHARE_WORDS
+
+# Altair refuses data of more than 5,000 rows: a chart of 24 configurations x 300 steps failed
+# with MaxRowsError. The rows a chart holds are bounded by the page instead (series.points_per_curve).
+alt.data_transformers.disable_max_rows()
 
 # Charts have fixed pixel sizes, legends and axes added around the plot (autosize "pad"). Sized
 # to their container (Streamlit's default, autosize "fit") the legend's rows were taken out of
@@ -30,6 +41,8 @@ DASHES = [[1, 0], [7, 3], [2, 2], [10, 3, 2, 3], [4, 6]]
 PLOT_HEIGHT = 240  # one plot area, px; a faceted chart grows a row at a time
 FACET_WIDTH = 270  # three across fit a 1400 px window beside the sidebar
 FACET_COLUMNS = 3
+SIGNIFICANT = 4  # digits of the values sent to the browser: the tooltip shows 4, a pixel is coarser still
+SENT = ["x", "config", "facet", "mean", "lo", "hi", "n"]  # the columns a band chart's marks read
 
 
 def is_share(quantity: str, values: pd.Series) -> bool:
@@ -38,6 +51,21 @@ def is_share(quantity: str, values: pd.Series) -> bool:
     v = pd.Series(values, dtype=float)
     v = v[np.isfinite(v)]
     return bool(len(v)) and bool(((v >= 0) & (v <= 1)).all()) and any(w in quantity for w in SHARE_WORDS)
+
+
+def significant(values: pd.Series, digits: int = SIGNIFICANT) -> pd.Series:
+    """values rounded to `digits` significant digits (what is sent to the browser: fewer bytes,
+    and nothing a chart or its 4-digit tooltip could show is lost); non-finite values unchanged."""
+    return pd.Series([float(f"{v:.{digits}g}") for v in values.astype(float)], index=values.index, dtype=float)
+
+
+def sent(data: pd.DataFrame) -> pd.DataFrame:
+    """The curve frame as the browser gets it: SENT columns only (the band's kind, one string per
+    point, is said once in the page's caption), mean and band rounded to SIGNIFICANT digits."""
+    out = data[[c for c in SENT if c in data.columns]].copy()
+    for c in ("mean", "lo", "hi"):
+        out[c] = significant(out[c])
+    return out
 
 
 def styles(labels) -> pd.DataFrame:
@@ -126,7 +154,7 @@ def band_chart(
     enc = _encodings(data["config"], legend_title, below=faceted)
     base = alt.Chart().encode(x=alt.X("x:Q", title=x_title, scale=x_scale, axis=x_axis), color=enc["color"])
     line = (
-        base.mark_line(strokeWidth=2)
+        base.mark_line(strokeWidth=2, aria=False)  # no per-point ARIA sentence: see the module's docstring
         .encode(
             y=alt.Y("mean:Q", title=y_title, scale=y_scale),
             strokeDash=enc["strokeDash"],
@@ -137,13 +165,12 @@ def band_chart(
                 alt.Tooltip("mean:Q", format=".4g"),
                 alt.Tooltip("lo:Q", title="band low", format=".4g"),
                 alt.Tooltip("hi:Q", title="band high", format=".4g"),
-                alt.Tooltip("interval:N", title="curve"),
                 alt.Tooltip("n:Q", title="n"),
             ],
         )
         .add_params(pick)
     )
-    area = base.mark_area().encode(
+    area = base.mark_area(aria=False).encode(
         y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q", opacity=alt.condition(pick, alt.value(0.16), alt.value(0.03))
     )
     layers = [area, line]
@@ -163,11 +190,11 @@ def band_chart(
         )
         layers += [rule, label] if len(data) else [rule]
     if not faceted:
-        chart = alt.layer(*layers, data=data).properties(title=title, width=PLOT_WIDTH, height=PLOT_HEIGHT)
+        chart = alt.layer(*layers, data=sent(data)).properties(title=title, width=PLOT_WIDTH, height=PLOT_HEIGHT)
     else:
         columns = min(FACET_COLUMNS, data["facet"].nunique())
         chart = (
-            alt.layer(*layers, data=data)
+            alt.layer(*layers, data=sent(data))
             .properties(width=FACET_WIDTH, height=PLOT_HEIGHT)
             .facet(facet=alt.Facet("facet:N", title=facet_title, header=alt.Header(labelLimit=0)), columns=columns)
             .properties(title=title)

@@ -19,6 +19,19 @@ from ablab.core.lab.results import point_key, t95
 from ablab.dashboard.data import MIN_SEEDS_FOR_CI, SHARE_WORDS, config_labels, varying_axes
 
 LOG_SPREAD = 1e3  # a quantity whose values span more than this factor starts on a log axis
+# Points one chart draws at most, over all its curves: Vega's work in the browser grows with them
+# (at 100 configurations 30 points per curve cost ~0.7 renderer CPU-s over 3 charts against 7).
+CHART_POINTS = 3_000
+MIN_CURVE_POINTS = 60  # a curve keeps its shape: never fewer than this many steps
+
+
+def points_per_curve(n_configs: int) -> int:
+    """Steps per curve to ask the store for: CURVE_POINTS (300) up to 10 configurations, then
+    fewer so that a chart holds about CHART_POINTS points (125 at 24 configurations, a point
+    every 2 px of a small multiple), and never fewer than MIN_CURVE_POINTS."""
+    from ablab.core.lab.aggregates import CURVE_POINTS
+
+    return max(MIN_CURVE_POINTS, min(CURVE_POINTS, CHART_POINTS // max(1, n_configs)))
 
 
 def interval(n: pd.Series, mean: pd.Series, var: pd.Series) -> pd.DataFrame:

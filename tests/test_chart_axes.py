@@ -72,3 +72,26 @@ def test_a_flat_line_gets_a_readable_axis():
     chart = charts.band_chart(flat, x_title="step", y_title="memory_span.span", title="t")
     assert y_scale(chart)["domain"] == [0, 1]
     assert "0.000000" not in rendered_text(chart)
+
+
+def test_curves_reach_the_browser_light_and_whole():
+    """Vega evaluates a mark's expressions once per point: the curve marks carry no per-point ARIA
+    sentence, the data holds only what the marks read, rounded to 4 significant digits, and the
+    band still encloses its mean."""
+    data = frame([0, 10, 20], [0.123456789, 0.2, 0.3]).assign(hi=lambda f: f["mean"] + 1e-9)
+    spec = charts.band_chart(data, x_title="step", y_title="loss", title="t").to_dict()
+    vega = vl_convert.vegalite_to_vega(spec)
+    marks = [m for m in vega["marks"] if m["type"] in ("line", "area")] + [
+        m for g in vega["marks"] for m in g.get("marks", []) if m["type"] in ("line", "area")
+    ]
+    assert {m["type"] for m in marks} == {"line", "area"}
+    assert all("description" not in m["encode"]["update"] for m in marks)
+    (rows,) = spec["datasets"].values()
+    assert set(rows[0]) == {"x", "config", "mean", "lo", "hi", "n"}  # the band's kind is in the page's caption
+    first = next(r for r in rows if r["config"] == "cell=rnn" and r["x"] == 0)
+    assert first["mean"] == 0.1235 and first["lo"] <= first["mean"] <= first["hi"]
+    assert charts.significant(pd.Series([123456.0, -0.000123456, float("inf")])).tolist() == [
+        123500.0,
+        -0.0001235,
+        float("inf"),
+    ]

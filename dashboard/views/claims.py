@@ -53,18 +53,26 @@ for (name, claim, description, checks, _, path), frame in zip(entries, frames):
     with st.expander(f"`{name}`: {claim}  —  **{label}**", icon=icon, expanded=link_get("claim") == name):
         st.write(description or f"Study {name}, from the store.")
         if path is not None:
-            running = launcher.running(name)
+            running = launcher.running(store.url, name)
+            # a rerun recomputes every run (`ablab run --rerun`): without it, a fully stored
+            # claim would finish at once having recomputed nothing
             if st.button(
                 "Rerun this claim" if v is not None else "Run this claim",
                 key=f"run_{name}",
                 disabled=running is not None,
+                help="Recomputes every run of this claim (`ablab run --rerun`), replacing the stored ones."
+                if v is not None
+                else "Runs this claim's study into the store.",
             ):
-                launcher.launch(name, path, store.url)
+                launcher.launch(store.url, name, path, rerun=v is not None)
+                st.session_state.setdefault("claim_launched", {})[name] = v is not None
                 st.query_params["claim"] = name
                 st.rerun()  # redraw with the button disabled; the watcher below refreshes when it ends
             if running is not None:
                 watched.append(name)
-                st.caption(f"running (pid {running}); this page refreshes when it finishes")
+                again = st.session_state.get("claim_launched", {}).get(name)
+                what = "recomputing every run (--rerun)" if again else "running"
+                st.caption(f"{what} (pid {running}); this page refreshes when it finishes")
         if v is None:
             continue
         st.table([{"check": c.what, "verdict": c.label, "effect [interval], n": c.text} for c in v.checks])
@@ -80,7 +88,7 @@ for (name, claim, description, checks, _, path), frame in zip(entries, frames):
 @st.fragment(run_every=3)
 def watch(names: list[str]) -> None:
     """Rerun the page when a claim started here finishes, so its verdict shows without a reload."""
-    if any(launcher.running(n) is None for n in names):
+    if any(launcher.running(store.url, n) is None for n in names):
         st.rerun()
 
 

@@ -1,5 +1,7 @@
 """Compare: two or more studies side by side: their configurations in one table and each
-training metric as one small multiple per study, on one shared y scale."""
+training metric as one small multiple per study, on one shared y scale, each on its own step
+axis. As on the Results page, lines can be coloured by fewer axes (each the mean over the
+configurations it holds) and configurations filtered, so many of them still read."""
 
 import pandas as pd
 import streamlit as st
@@ -8,7 +10,7 @@ from ablab.core.lab import aggregates
 from ablab.core.lab.results import config_summary, result_columns
 from ablab.dashboard import charts, series
 from ablab.dashboard.common import get_store, memo
-from ablab.dashboard.data import band_caption
+from ablab.dashboard.data import band_caption, filter_runs, short_name, varying_axes
 from ablab.dashboard.viewstate import keep, url_value, url_values
 
 NOT_AN_AXIS = "—"
@@ -86,21 +88,48 @@ default_log, loggable = series.starts_on_log(pd.concat(held_stats.values())) if 
 start = url_value("log", ["on", "off"], "on" if default_log else "off") == "on"
 log_y = st.toggle("log scale", value=start and loggable, key="compare_log", disabled=not loggable)
 keep("log", "on" if log_y else "off", "on" if default_log else "off")
+configs = {name: series.configurations(list(stats["point"])) for name, stats in held_stats.items()}
+# the axes any chosen study varies, by their short names as the Results page shows them
+axis_columns = list(dict.fromkeys(c for frame in configs.values() for c in varying_axes(frame)))
+axis_names = [short_name(c) for c in axis_columns]
+with st.expander("Colour and filter", expanded=any(k.startswith("f.") for k in st.query_params)):
+    wanted_colour = url_values("color", axis_names)
+    colour_names = st.multiselect(
+        "Colour by (fewer axes than vary: each line is the mean over the configurations it holds)",
+        axis_names,
+        default=axis_names if wanted_colour is None else wanted_colour,
+        key="compare_color",
+    )
+    keep("color", colour_names, axis_names)
+    filters = {}
+    for c, n in zip(axis_columns, axis_names):
+        values = sorted({v for frame in configs.values() if c in frame.columns for v in frame[c].astype(str)})
+        chosen_values = url_values(f"f.{n}", values)
+        filters[c] = st.multiselect(f"Show {n}", values, default=chosen_values or values, key=f"compare_filter_{n}")
+        keep(f"f.{n}", sorted(filters[c]), values)
+colour = [c for c, n in zip(axis_columns, axis_names) if n in colour_names]
 curves = []
 for name, stats in held_stats.items():
-    configs = series.configurations(list(stats["point"]))
-    frame = series.curves(stats, configs, bounds=series.bounds(metric, stats), log=log_y)
+    shown = filter_runs(configs[name], filters)  # an axis this study does not vary filters none of its runs
+    if shown.empty:
+        continue
+    frame = series.curves(stats, shown, colour=colour, bounds=series.bounds(metric, stats), log=log_y)
     curves.append(frame.assign(facet=f"study={name}"))
-if curves:
+if not curves:
+    st.warning("No configurations match these filters; widen them.")
+else:
     both = pd.concat(curves, ignore_index=True)
     chart = charts.band_chart(
         both,
         x_title="step",
         y_title=metric,
         title=f"{metric} by study",
-        legend_title="configuration",
+        legend_title=", ".join(colour_names) or "all runs",
         facet_title=None,
         log_y=log_y,
     )
+    # each study on its own step axis (a 100-step study beside a 200-step one fills its panel);
+    # one y scale, so levels compare across panels
+    chart = chart.resolve_scale(x="independent", y="shared")
     st.altair_chart(chart, width="content")
     st.caption(band_caption(both))

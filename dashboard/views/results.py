@@ -180,6 +180,7 @@ def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step"
 held = memo(base_key + ("quantities",), lambda: aggregates.quantities(store, study))
 metric_names = set(held[held["kind"] == "metric"]["name"])
 laps.lap("quantities")
+points = series.points_per_curve(len(configs))  # fewer steps per curve at many configurations
 if metric_names:
     base_stats = memo(base_key + ("baseline",), lambda: aggregates.metric_curve(store, study, "baseline"))
     baseline = float(base_stats["mean"].mean()) if len(base_stats) else None
@@ -191,7 +192,13 @@ if metric_names:
         ("grad_norm", "pre-clip gradient norm", "Gradient norm", None),
     ):
         if name in metric_names:
-            draw(lambda name=name: aggregates.metric_curve(store, study, name), name, title, y_title, baseline=base)
+            draw(
+                lambda name=name: aggregates.metric_curve(store, study, name, max_points=points),
+                name,
+                title,
+                y_title,
+                baseline=base,
+            )
 
 TITLES = {  # readable titles for the built-in probes; any other quantity is titled "probe: name"
     ("dead_fraction", ACROSS_ACTIVATIONS): "Dead units (share), every cell's activations but gates",
@@ -230,8 +237,12 @@ for probe, names_ in by_probe.items():  # one chart per probe; its quantities on
         keep(f"q.{probe}", name, first)
     title = TITLES.get((probe, name), f"{probe}: {name}")
     draw(
-        lambda p=probe, n=name: aggregates.probe_curve(store, study, p, n), f"{probe}.{name}", title, f"{probe}.{name}"
+        lambda p=probe, n=name: aggregates.probe_curve(store, study, p, n, max_points=points),
+        f"{probe}.{name}",
+        title,
+        f"{probe}.{name}",
     )
+stepped = len(drawn)  # the charts over steps; profiles (over an index) are never thinned
 for full in profile_names:
     probe, name = full.split(".", 1)
     st.subheader(TITLES.get((probe, name), f"{probe}: {name} by index"))
@@ -259,6 +270,11 @@ for full in profile_names:
 for key in ("log", "lin"):  # a value naming no chart here (a typo, another study's probe) is said and dropped
     url_values(key, charted)
 caption = band_caption(*drawn)
+if any(len(f) and f["x"].nunique() >= points for f in drawn[:stepped]) and points < aggregates.CURVE_POINTS:
+    caption += (  # said only where a curve may have been thinned for the browser's sake
+        f" With {len(configs)} configurations each curve over steps shows at most {points} evenly spaced logged"
+        " steps (the first and last among them), so that a chart stays quick to draw."
+    )
 if caption:
-    st.caption(caption)
+    st.caption(caption.strip())
 laps.lap("caption")

@@ -45,16 +45,19 @@ if reviews:
                     st.rerun()
 else:
     st.caption("No review notes yet.")
-with st.form("review", clear_on_submit=True):
-    author = st.text_input("Your name")
-    verdict = st.selectbox("Verdict", VERDICTS)
-    note = st.text_area("Note")
+# A refused note keeps what was typed; only a saved one clears the form (new widget keys, as
+# clear_on_submit would clear a refused one too).
+fresh = st.session_state.get("review_form", 0)
+with st.form(f"review_{fresh}"):
+    author = st.text_input("Your name", key=f"review_author_{fresh}")
+    verdict = st.selectbox("Verdict", VERDICTS, key=f"review_verdict_{fresh}")
+    note = st.text_area("Note", key=f"review_note_{fresh}")
     if st.form_submit_button("Save note"):
         if not author.strip() or not note.strip():
             st.error("Give your name and a note.")
         else:
             store.add_review(study, author.strip(), note.strip(), verdict)
-            st.success("Saved.")
+            st.session_state["review_form"] = fresh + 1
             st.rerun()
 
 token = store.state_token()

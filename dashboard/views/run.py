@@ -1,5 +1,7 @@
 """Run: build a study from the registry or pick a built-in claim study, then launch it in a
-background process. Progress is read from the store, so refreshing the page is harmless."""
+background process. Progress is read from the store, so refreshing the page is harmless: the
+link keeps ?study=NAME, and a study launched on this store under that name shows its progress
+and Stop above the form again."""
 
 import time
 
@@ -14,11 +16,77 @@ from ablab.core.plugin_system.registry import default_registry
 from ablab.dashboard import estimate, launcher
 from ablab.dashboard.common import get_store
 from ablab.dashboard.form import lr_warning, numbers, suggest_name, whole
+from ablab.dashboard.viewstate import link_get
 from ablab.studies import builtin_study_paths
 
 st.title("Run a study")
 store = get_store()
 registry = default_registry()
+
+
+def launched_total(name: str) -> int | None:
+    """The number of runs of the study file last launched as NAME on this store (None: unreadable)."""
+    try:
+        return len(
+            parse_study(launcher.study_file(store.url, name).read_text(), f"{name}.toml", registry).runs(registry)
+        )
+    except (AblabError, OSError):
+        return None
+
+
+@st.fragment(run_every=2)
+def progress(name: str, total: int | None) -> None:
+    counts = {s["name"]: s["counts"] for s in store.studies()}.get(name)
+    alive = launcher.running(store.url, name)
+    if counts is None:
+        st.caption("Starting..." if alive else "")
+        return
+    total = total or sum(counts.values())
+    finished = sum(counts.get(k, 0) for k in ENDED)
+    since = st.session_state.get("launched", {}).get(name)
+    eta = ""
+    if alive and since:
+        elapsed = time.time() - since["at"]
+        # before the first run ends, the estimate; after, the pace so far
+        left_s = elapsed / finished * (total - finished) if finished else max(since["estimate"] - elapsed, 0.0)
+        eta = f" · {elapsed:.0f} s elapsed, about {left_s:.0f} s left"
+    st.progress(
+        min(finished / total, 1.0) if total else 0.0,
+        text=f"{finished}/{total} runs · diverged {counts.get('diverged', 0)} · failed {counts.get('failed', 0)}"
+        + (" · running" if alive else "")
+        + eta,
+    )
+    if since and not alive and not since.get("done"):
+        since["done"] = time.time() - since["at"]  # the page reruns once so Launch comes back
+        st.rerun()
+    if since and since.get("done"):
+        st.caption(f"Finished in {since['done']:.0f} s (estimated ~{since['estimate']:.0f} s).")
+    if finished >= total:
+        st.page_link("views/results.py", label=f"Open the results of {name}", query_params={"study": name})
+
+
+def stop_button(name: str, key: str, col=st) -> None:
+    if col.button("Stop", key=key):
+        launcher.stop(store.url, name)
+        st.info(f"Stopping {name!r}: finished runs stay in the store; Launch resumes the rest.")
+
+
+# After a refresh the form starts afresh, but the link still names the launched study: show it.
+linked = link_get("study")  # asked for, so the link keeps it
+try:
+    check_study_name(linked or "")
+    linked_pid = launcher.running(store.url, linked)
+    restored = linked if linked_pid is not None or launcher.log_path(store.url, linked).exists() else None
+    if linked in st.session_state.get("launched", {}):  # launched in this session: shown below the form
+        linked_pid, restored = None, None
+except AblabError:
+    linked_pid, restored = None, None
+if restored is not None:
+    with st.container(border=True):
+        st.markdown(f"**Launched from this page: `{restored}`**" + (" (running)" if linked_pid else ""))
+        if linked_pid is not None:
+            stop_button(restored, "stop_linked")
+        progress(restored, launched_total(restored))
 mode = st.radio("Start from", ["Build a study", "A built-in claim study"], horizontal=True, key="run_mode")
 errors: list[str] = []  # every bad field, each one sentence; nothing launches while any is here
 warnings: list[str] = []
@@ -236,7 +304,7 @@ if scheduler and not scheduler.startswith("tcp://"):
     st.stop()
 
 stored = {s["name"]: s["counts"] for s in store.studies()}
-pid = launcher.running(study.name)
+pid = launcher.running(store.url, study.name)
 launched_here = st.session_state.get("launched", {}).get(study.name)
 resolved = True
 if study.name in stored and pid is None and launched_here is None:
@@ -259,46 +327,14 @@ if study.name in stored and pid is None and launched_here is None:
 
 left, right = st.columns([1, 5])
 if left.button("Launch", type="primary", key="launch", disabled=pid is not None or not resolved):
-    path = launcher.write_study(study.name, text)
-    pid, started = launcher.launch(study.name, path, store.url, scheduler=scheduler or None)
+    path = launcher.write_study(store.url, study.name, text)
+    pid, started = launcher.launch(store.url, study.name, path, scheduler=scheduler or None)
     st.session_state.setdefault("launched", {})[study.name] = {"at": time.time(), "estimate": seconds}
     st.query_params["study"] = study.name
     st.rerun()  # redraw with Launch disabled and Stop shown
-if pid is not None and right.button("Stop", key="stop"):
-    launcher.stop(study.name)
-    st.info(f"Stopping {study.name!r}: finished runs stay in the store; Launch resumes the rest.")
+if pid is not None and study.name != restored:  # a restored study has its Stop above
+    stop_button(study.name, "stop", right)
 
 
-@st.fragment(run_every=2)
-def progress() -> None:
-    counts = {s["name"]: s["counts"] for s in store.studies()}.get(study.name)
-    alive = launcher.running(study.name)
-    if counts is None:
-        st.caption("Starting..." if alive else "")
-        return
-    total = len(runs)
-    finished = sum(counts.get(k, 0) for k in ENDED)
-    since = st.session_state.get("launched", {}).get(study.name)
-    eta = ""
-    if alive and since:
-        elapsed = time.time() - since["at"]
-        # before the first run ends, the estimate; after, the pace so far
-        left_s = elapsed / finished * (total - finished) if finished else max(since["estimate"] - elapsed, 0.0)
-        eta = f" · {elapsed:.0f} s elapsed, about {left_s:.0f} s left"
-    st.progress(
-        min(finished / total, 1.0) if total else 0.0,
-        text=f"{finished}/{total} runs · diverged {counts.get('diverged', 0)} · failed {counts.get('failed', 0)}"
-        + (" · running" if alive else "")
-        + eta,
-    )
-    if since and not alive and not since.get("done"):
-        since["done"] = time.time() - since["at"]  # the page reruns once so Launch comes back
-        st.rerun()
-    if since and since.get("done"):
-        st.caption(f"Finished in {since['done']:.0f} s (estimated ~{since['estimate']:.0f} s).")
-    if finished >= total:
-        st.page_link("views/results.py", label=f"Open the results of {study.name}", query_params={"study": study.name})
-
-
-if pid is not None or launched_here is not None or resolved and study.name in stored:
-    progress()
+if study.name != restored and (pid is not None or launched_here is not None or resolved and study.name in stored):
+    progress(study.name, len(runs))

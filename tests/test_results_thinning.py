@@ -1,0 +1,46 @@
+"""The Results page at many configurations: curves thinned to fewer steps for the browser, and
+the page says so in its caption (a reader must not take 60 drawn steps for all that was logged)."""
+
+from dashboard_helpers import page
+
+from ablab.core.lab.store import RunResult, Store
+from ablab.core.lab.study import parse_study
+from ablab.core.plugin_system.registry import build_registry
+from ablab.dashboard import series
+
+RATES = [round(0.001 * (k + 1), 3) for k in range(34)]
+MANY = f"""
+[study]
+name = "many"
+seeds = [0]
+
+[base]
+task = {{ name = "adding", length = 5 }}
+model = {{ kind = "recurrent", cell = "rnn", hidden = 4 }}
+train = {{ steps = 80, log_every = 1 }}
+
+[axes]
+"model.cell" = ["rnn", "lstm", "gru"]
+"optimizer.lr" = {RATES}
+"""
+
+
+def test_many_configurations_draw_thinned_curves_and_say_so(tmp_path, monkeypatch):
+    registry = build_registry(entry_points=False)
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    store = Store(url)
+    study = parse_study(MANY, "many.toml", registry)
+    runs = study.runs(registry)
+    store.save_study(study, runs)
+    steps = range(80)  # more logged steps than a curve keeps at 102 configurations
+    store.write_runs(
+        [
+            RunResult(r.key, "done", 0.1, [{"step": s, "name": "loss", "value": 1.0 / (1 + s)} for s in steps])
+            for r in runs
+        ]
+    )
+    points = series.points_per_curve(len(runs))
+    assert points < len(steps)
+    at = page(url, "results", monkeypatch, {"study": "many"})
+    captions = [c.value for c in at.caption]
+    assert any(f"102 configurations each curve over steps shows at most {points} evenly spaced" in c for c in captions)
