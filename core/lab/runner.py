@@ -338,6 +338,7 @@ def run_study(
         open_groups = list(groups)
         broken = False  # a worker or the store failed: finish what runs, claim nothing new
         waiting_said = False
+        retried: list = []  # the groups last reopened after no one else held a run
         from ablab.core.lab.study import plugin_versions
 
         heart.start()
@@ -366,8 +367,17 @@ def run_study(
                 with signals_deferred(), sigint_blocked_for_workers():
                     inflight[executor.submit(run_job, store.url, job)] = job
             if not inflight:
-                if broken or not store.held_by_others(keys, owner):
+                if broken:
                     break
+                if not store.held_by_others(keys, owner):
+                    # a lease that ran out while this process worked frees its run only now, after its
+                    # group was tried: claim what is left once more, and stop when that takes nothing
+                    now = store.statuses(keys)
+                    left = [ck for ck, rs in groups.items() if any(now.get(r.key) not in DONE for r in rs)]
+                    if not left or left == retried:
+                        break
+                    open_groups = retried = left
+                    continue
                 if not waiting_said:  # another `ablab run` holds some runs: wait for them
                     print("ablab: waiting for runs another ablab run is computing", file=sys.stderr)
                     waiting_said = True
