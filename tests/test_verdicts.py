@@ -296,7 +296,7 @@ def test_a_users_study_gets_its_verdict_from_the_file_and_from_the_store(tmp_pat
     by_file = cli("claims", str(path), "--no-run", "--store", store)
     assert by_file.returncode == 0, by_file.stdout + by_file.stderr
     assert "[HOLDS] my_radius" in by_file.stdout and "0/16" in by_file.stdout
-    assert "ablab claims: 1 studies in" in by_file.stderr  # the wall time
+    assert "ablab claims: 1 study in" in by_file.stderr and "holds: " in by_file.stderr  # the wall time
     by_name = cli("claims", "--study", "my_radius", "--store", store)  # not a built-in: judged from the store
     assert by_name.returncode == 0 and by_name.stdout == by_file.stdout
     table = cli("claims", "--study", "my_radius", "--store", store, "--markdown").stdout

@@ -504,8 +504,8 @@ def cmd_claims(args) -> int:
         print(json.dumps([verdict_record(v) for v in verdicts], indent=2))
     counts = {label: sum(v.label == label for v in verdicts) for label in ("holds", "does not hold", "inconclusive")}
     print(
-        f"ablab claims: {len(verdicts)} studies in {time.time() - started:.1f} s: "
-        + ", ".join(f"{n} {label}" for label, n in counts.items()),
+        f"ablab claims: {len(verdicts)} {'study' if len(verdicts) == 1 else 'studies'} in "
+        f"{time.time() - started:.1f} s: " + ", ".join(f"{label}: {n}" for label, n in counts.items()),
         file=sys.stderr,
     )
     return 0 if verdicts and all(v.holds is True for v in verdicts) else 1
