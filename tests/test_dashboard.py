@@ -259,6 +259,7 @@ def test_review_notes_are_stored(filled_store, monkeypatch):
     (review,) = Store(filled_store).reviews_of("dash")
     assert review["note"] == "LSTM wins at lag 3; GRU close." and review["edited_at"] is not None
     assert at.dataframe[0].value["edited"].iloc[0] != ""
+    assert "LSTM wins at lag 3; GRU close." in [t.value for t in at.text]  # whole, under "Notes in full"
 
 
 def test_band_chart_spec():
@@ -632,6 +633,14 @@ def test_run_form_compares_skip_connections(filled_store, monkeypatch):
     assert study["axes"]["model.residual+model.skipinit"] == [[False, False], [True, True]]
     at.multiselect(key="b_skips").set_value([]).run()
     assert any("Skip connections: pick at least one" in e.value for e in at.error)
+
+
+def test_run_form_asks_for_gradient_checks(filled_store, monkeypatch):
+    at = page(filled_store, "run", monkeypatch)
+    assert "gradcheck" not in tomllib.loads(at.expander[0].children[0].value)["base"]  # off by default
+    at.checkbox(key="b_gradcheck").check().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert tomllib.loads(at.expander[0].children[0].value)["base"]["gradcheck"] is True
 
 
 def test_claims_evidence_chart_has_a_row_per_configuration_and_whole_labels(fake_store, monkeypatch):

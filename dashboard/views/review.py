@@ -21,6 +21,10 @@ if reviews:
     table["time"] = table["created_at"].map(stamp)
     table["edited"] = [stamp(r["edited_at"]) if r.get("edited_at") else "" for r in reviews]
     st.dataframe(table[["time", "author", "verdict", "note", "edited"]], hide_index=True, width="stretch")
+    with st.expander("Notes in full"):  # the table's cells cut a long note at its width
+        for r in reversed(reviews):
+            st.caption(f"{stamp(r['created_at'])} · {r['author']} · {r['verdict']}")
+            st.text(r["note"])  # as typed: line breaks kept, nothing read as Markdown
     with st.expander("Correct a note"):
         # anyone on the team may correct a note (there are no accounts); its author and time stay
         # and the table says when it was edited

@@ -223,10 +223,16 @@ def builder() -> tuple[str, str | None]:
     train["probe_every"] = count("probe every (steps)", 50, 1_000_000, "b_probe_every", c3)
     seeds = count("seeds", 3, 64, "b_seeds", c4)
     probes = st.multiselect("Probes", registry.names("probe"), default=probe_defaults, key="b_probes")
-    doc = {
-        "study": {"name": name, "seeds": list(range(max(seeds, 1)))},
-        "base": {"task": task, "model": model, "optimizer": optimizer, "clip": clip, "train": train, "probes": probes},
-    }
+    base = {"task": task, "model": model, "optimizer": optimizer, "clip": clip, "train": train, "probes": probes}
+    if st.checkbox(
+        "Gradient check",
+        key="b_gradcheck",
+        help="Also check each configuration's backward pass against finite differences in float64 "
+        "(a plugin cell's author wants this); `ablab run` warns of any that fails, and the "
+        "gradcheck_error column holds each error.",
+    ):
+        base["gradcheck"] = True
+    doc = {"study": {"name": name, "seeds": list(range(max(seeds, 1)))}, "base": base}
     if axes:
         doc["axes"] = axes
     return name, None if errors else dumps(doc)
