@@ -10,7 +10,7 @@ from ablab.core.lab import aggregates
 from ablab.core.lab.results import config_summary, result_columns
 from ablab.dashboard import charts, series
 from ablab.dashboard.common import get_store, memo
-from ablab.dashboard.data import band_caption, filter_runs, short_name, varying_axes
+from ablab.dashboard.data import band_caption, filter_runs, short_names, varying_axes
 from ablab.dashboard.viewstate import keep, url_value, url_values
 
 NOT_AN_AXIS = "—"
@@ -91,7 +91,7 @@ keep("log", "on" if log_y else "off", "on" if default_log else "off")
 configs = {name: series.configurations(list(stats["point"])) for name, stats in held_stats.items()}
 # the axes any chosen study varies, by their short names as the Results page shows them
 axis_columns = list(dict.fromkeys(c for frame in configs.values() for c in varying_axes(frame)))
-axis_names = [short_name(c) for c in axis_columns]
+axis_names = list(short_names(axis_columns).values())  # whole names where two would read the same
 with st.expander("Colour and filter", expanded=any(k.startswith("f.") for k in st.query_params)):
     wanted_colour = url_values("color", axis_names)
     colour_names = st.multiselect(
