@@ -19,6 +19,11 @@ import streamlit as st
 READ = "_link_keys_read"  # session state: the link keys this run of the page asked for
 
 
+def _quoted(texts: list[str]) -> str:
+    """Link keys or values as a message shows them: quoted, each cut at 40 characters."""
+    return ", ".join(repr(t if len(t) <= 40 else t[:40] + "...") for t in texts)
+
+
 def begin_page() -> None:
     st.session_state[READ] = set()
 
@@ -33,7 +38,7 @@ def link_get(key: str) -> str | None:
     _asked(key)
     given = st.query_params.get_all(key)
     if len(given) > 1:
-        shown = ", ".join(repr(v if len(v) <= 40 else v[:40] + "...") for v in given[:3])
+        shown = _quoted(given[:3])
         st.warning(f"The link gives {key[:60]} {len(given)} times ({shown}); it holds one, so the last is used.")
         st.query_params[key] = given[-1]
     return given[-1] if given else None
@@ -50,7 +55,7 @@ def drop_unknown() -> None:
     unknown = [k for k in st.query_params if k not in asked]
     if not unknown:
         return
-    shown = ", ".join(repr(k if len(k) <= 40 else k[:40] + "...") for k in unknown[:5])
+    shown = _quoted(unknown[:5])
     more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
     st.warning(f"The link's {shown}{more} {'is' if len(unknown) == 1 else 'are'} not used by this page, so left out.")
     for k in unknown:
@@ -96,7 +101,7 @@ def url_int(key: str, low: int, high: int, default: int) -> int:
 def _left_out(key: str, bad: list[str], allowed: list[str], kept: list[str]) -> None:
     """Say which values of a link were not used (a mistyped or stale link must not silently show
     another view), and take them out of the address bar so a re-shared link is clean."""
-    shown = ", ".join(repr(v if len(v) <= 40 else v[:40] + "...") for v in bad[:3])
+    shown = _quoted(bad[:3])
     choices = ", ".join(allowed[:8]) + (", ..." if len(allowed) > 8 else "")
     st.warning(f"The link's {key[:60]}={shown} is not a choice here, so it was left out (choices: {choices}).")
     if kept:

@@ -200,7 +200,8 @@ def _run(args, started: dict, tty: bool, stop_requested):
         on_progress=show,
         stop_requested=stop_requested,
     )
-    if not p.interrupted and not stop_requested():
+    checked = any(config.get("gradcheck") for _, config in study.configurations())
+    if checked and not p.interrupted and not stop_requested():  # a store query only when asked for
         _warn_failed_gradient_checks(store, study.name, tty)
     return p
 
