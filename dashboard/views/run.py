@@ -300,11 +300,10 @@ def startup() -> float:
 
 
 def study_estimate() -> float:
-    costs = []
-    for _, config in configurations:
-        speed = shape_speed(estimate.shape_key(config), len(study.seeds), config)
-        costs.append(estimate.config_seconds(config, speed))
-    return estimate.study_seconds(costs, startup(), min(workers, estimate.free_cores()))
+    def speed_of(config: dict, n_seeds: int) -> estimate.Speed:
+        return shape_speed(estimate.shape_key(config), n_seeds, config)
+
+    return estimate.study_estimate(configurations, len(study.seeds), speed_of, startup(), workers)
 
 
 c1, c2, c3 = st.columns(3)
