@@ -32,12 +32,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from ablab.core.lab.seed_shift import FLIP as _FLIP
+
+FLIP = {_FLIP}  # a move between holds and does not hold (ablab.core.lab.seed_shift)
 VARIANTS = {
     "seeds": {},
     "numpy": {"NPY_DISABLE_CPU_FEATURES": "X86_V3"},
     "openblas": {"OPENBLAS_CORETYPE": "Sandybridge"},
 }
-FLIP = {frozenset(("holds", "does not hold"))}
 
 
 def study_files(args, workdir: Path) -> list[Path]:
@@ -56,22 +58,15 @@ def study_files(args, workdir: Path) -> list[Path]:
 
 
 def shifted(paths: list[Path], shift: int, workdir: Path) -> list[Path]:
-    """Copies of the study files with every seed shifted."""
+    """Copies of the study files with every seed shifted (same study names: each variant has its own store)."""
     import tomllib
 
-    import tomli_w
+    from ablab.core.lab.seed_shift import shifted_text
 
     out = []
     for path in paths:
-        data = tomllib.loads(path.read_text())
-        seeds = data["study"].get("seeds", [0])
-        if isinstance(seeds, dict):  # seeds by need: the plan starts at another first seed
-            data["study"]["seeds"] = {**seeds, "first": seeds.get("first", 0) + shift}
-        else:
-            seeds = list(range(seeds)) if isinstance(seeds, int) else seeds
-            data["study"]["seeds"] = [s + shift for s in seeds]
         copy = workdir / f"shifted_{path.name}"
-        copy.write_text(tomli_w.dumps(data))
+        copy.write_text(shifted_text(tomllib.loads(path.read_text()), shift, rename=False))
         out.append(copy)
     return out
 

@@ -13,6 +13,7 @@ import sys
 import time
 
 from ablab.core.errors import AblabError
+from ablab.core.lab.seed_shift import DEFAULT_SHIFT, MAX_SHIFT, seeds_text, stability_line
 
 
 def format_table(rows: list[dict[str, str]], columns: list[str]) -> str:
@@ -180,6 +181,8 @@ def _run(args, started: dict, tty: bool, stop_requested):
             file=sys.stderr,
         )
 
+    _note_changed_plugins(store, study, registry)
+
     def look(current, progress, v):
         if tty:
             print(file=sys.stderr)
@@ -204,6 +207,16 @@ def _run(args, started: dict, tty: bool, stop_requested):
     if checked and not p.interrupted and not stop_requested():  # a store query only when asked for
         _warn_failed_gradient_checks(store, study.name, tty)
     return p
+
+
+def _note_changed_plugins(store, study, registry) -> None:
+    """Say so when stored runs of the study were computed with other plugin code or versions:
+    they are set aside and recomputed, which would otherwise happen without a word."""
+    from ablab.core.lab.plugin_changes import changed_notice
+
+    notice = changed_notice(store, study, registry)
+    if notice:
+        print(notice, file=sys.stderr)
 
 
 def _warn_failed_gradient_checks(store, name: str, tty: bool) -> None:
@@ -459,6 +472,7 @@ def verdict_record(v) -> dict:
         "study": v.study,
         "claim": v.claim,
         "verdict": v.label,
+        "seeds": v.seeds,
         "checks": [
             {
                 "what": c.what,
@@ -475,41 +489,91 @@ def verdict_record(v) -> dict:
     }
 
 
-def cmd_claims(args) -> int:
+def _judged(study, name, args, registry, store):
+    """(the study as it ran, its verdict): a Study is run first unless --no-run; a bare name is
+    a stored study judged from its stored checks."""
     from ablab.core.lab.runner import progress_line
     from ablab.core.lab.verdicts import stored_verdict, study_verdict
     from ablab.core.lab.verdicts.verdict import run_by_need
+
+    if study is None:
+        return None, stored_verdict(store, name, registry)
+    if not args.no_run:
+        _note_changed_plugins(store, study, registry)
+        study, p = run_by_need(study, registry, store, workers=args.workers)
+        print(f"{study.name}: {progress_line(p)}", file=sys.stderr)
+    return study, study_verdict(study, store, registry)
+
+
+def _print_verdict(v) -> None:
+    print(f"[{v.label.upper()}] {v.study}: {v.claim or '(no claim sentence: add claim = ... under [study])'}")
+    for c in v.checks:
+        mark = {True: "ok", False: "FAIL", None: "--" if c.not_run else "??"}[c.holds]
+        print(f"    {mark:4} {c.what}: {c.text}")
+    if v.seeds:
+        print(f"    on seeds {seeds_text(v.seeds)}")
+
+
+def _print_pair(v, new) -> None:
+    """Both verdicts of a study, per check and for the study, and the stability line."""
+    print(f"[{v.label.upper()}] {v.study}: {v.claim or '(no claim sentence: add claim = ... under [study])'}")
+    a, b = f"seeds {seeds_text(v.seeds)}", f"seeds {seeds_text(new.seeds)} ({new.study})"
+    width = max(len(a), len(b))
+    for c, d in zip(v.checks, new.checks):
+        print(f"    {c.what}")
+        print(f"      {a:{width}}  {c.label:>13}  {c.text}")
+        print(f"      {b:{width}}  {d.label:>13}  {d.text}")
+    print(f"    stability: {stability_line(v.label, v.seeds, new.label, new.seeds)}")
+
+
+def cmd_claims(args) -> int:
+    from ablab.core.lab.seed_shift import flipped, shifted_study
     from ablab.core.plugin_system.registry import default_registry
 
     started = time.time()
     registry = default_registry()
     store = _store(args)
-    verdicts = []
+    verdicts, pairs = [], []  # pairs: (verdict, verdict on new seeds) with --new-seeds
     for study, name in claim_studies(args, registry, store):
-        if study is None:
-            v = stored_verdict(store, name, registry)
-        else:
-            if not args.no_run:
-                study, p = run_by_need(study, registry, store, workers=args.workers)
-                print(f"{study.name}: {progress_line(p)}", file=sys.stderr)
-            v = study_verdict(study, store, registry)
+        study, v = _judged(study, name, args, registry, store)
         verdicts.append(v)
-        if not (args.markdown or args.json):
-            print(f"[{v.label.upper()}] {v.study}: {v.claim or '(no claim sentence: add claim = ... under [study])'}")
-            for c in v.checks:
-                mark = {True: "ok", False: "FAIL", None: "??"}[c.holds]
-                print(f"    {mark:4} {c.what}: {c.text}")
+        if args.new_seeds is not None:
+            data = study.data if study is not None else store.study_spec(name)
+            source = study.source if study is not None else f"stored study {name}"
+            _, new = _judged(shifted_study(data, args.new_seeds, source, registry), None, args, registry, store)
+            pairs.append((v, new))
+            if not (args.markdown or args.json):
+                _print_pair(v, new)
+        elif not (args.markdown or args.json):
+            _print_verdict(v)
     if args.markdown:
-        print(markdown_verdicts(verdicts))
+        print(markdown_verdicts([x for pair in pairs for x in pair] or verdicts))
     if args.json:
-        print(json.dumps([verdict_record(v) for v in verdicts], indent=2))
-    counts = {label: sum(v.label == label for v in verdicts) for label in ("holds", "does not hold", "inconclusive")}
+        records = [verdict_record(v) for v in verdicts]
+        for record, (v, new) in zip(records, pairs):
+            record["new_seeds"] = {
+                **verdict_record(new),
+                "stability": stability_line(v.label, v.seeds, new.label, new.seeds),
+                "flipped": flipped(v.label, new.label),
+            }
+        print(json.dumps(records, indent=2))
+    counts = {label: sum(v.label == label for v in verdicts) for label in VERDICT_LABELS}
+    line = ", ".join(f"{label}: {n}" for label, n in counts.items())
+    if pairs:
+        moved = sum(v.label != new.label for v, new in pairs)
+        flips = sum(flipped(v.label, new.label) for v, new in pairs)
+        line += f"; on seeds + {args.new_seeds}: {len(pairs) - moved} same, {moved} moved, {flips} flipped"
     print(
         f"ablab claims: {len(verdicts)} {'study' if len(verdicts) == 1 else 'studies'} in "
-        f"{time.time() - started:.1f} s: " + ", ".join(f"{label}: {n}" for label, n in counts.items()),
+        f"{time.time() - started:.1f} s: {line}",
         file=sys.stderr,
     )
-    return 0 if verdicts and all(v.holds is True for v in verdicts) else 1
+    # 0 only when every verdict holds, on the new seeds too: a move to inconclusive is not "holds"
+    judged = verdicts + [new for _, new in pairs]
+    return 0 if judged and all(v.holds is True for v in judged) else 1
+
+
+VERDICT_LABELS = ("holds", "does not hold", "inconclusive", "not run")
 
 
 def cmd_new_plugin(args) -> int:
@@ -649,6 +713,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes (default: one per core; 0 runs in this process)",
     )
     p.add_argument("--no-run", action="store_true", help="only read what the store holds")
+    p.add_argument(
+        "--new-seeds",
+        nargs="?",
+        const=DEFAULT_SHIFT,
+        default=None,
+        type=_whole(1, MAX_SHIFT),
+        metavar="SHIFT",
+        help=f"also run each study with every seed shifted by SHIFT (default {DEFAULT_SHIFT}), stored as NAME-sSHIFT, "
+        "and print both verdicts with a stability line; exit 0 only if every verdict holds on both seed sets",
+    )
     output = p.add_mutually_exclusive_group()
     output.add_argument("--markdown", action="store_true", help="print a Markdown table of the verdicts (README)")
     output.add_argument("--json", action="store_true", help="print the verdicts as JSON")

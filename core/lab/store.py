@@ -655,6 +655,19 @@ class Store(Leases):
             texts = [r[0] for r in conn.execute(q.distinct())]
         return [json.loads(t or "{}") for t in texts]
 
+    def version_counts(self, study: str) -> list[tuple[dict, int]]:
+        """(plugin-version set, number of runs) of the study's current runs that started (a
+        pending run has none yet): a handful of rows, whatever the number of runs."""
+        runs_t, links = self.t["runs"], self.t["study_runs"]
+        q = (
+            sa.select(runs_t.c.versions, sa.func.count())
+            .where(runs_t.c.key.in_(sa.select(links.c.run_key).where(self._current_links(study))))
+            .group_by(runs_t.c.versions)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        return [(json.loads(t), n) for t, n in rows if t and t != "{}"]
+
     def summaries_of(self, study: str, names: list[str] | None = None):
         """The summary values (run_key, name, value) of the study's current runs; only `names`
         when given. NULL (NaN on SQLite) comes back as NaN."""

@@ -43,10 +43,11 @@ class CheckResult:
     confidence: float  # of the interval shown, after Holm's correction
     text: str
     left_out: dict[str, int] = field(default_factory=dict)
+    not_run: bool = False  # no runs stored: nothing measured, which is not "inconclusive"
 
     @property
     def label(self) -> str:
-        return {True: "holds", False: "does not hold", None: "inconclusive"}[self.holds]
+        return "not run" if self.not_run else {True: "holds", False: "does not hold", None: "inconclusive"}[self.holds]
 
     # the point effect and its threshold, as older callers read them
     @property
@@ -60,10 +61,17 @@ class Verdict:
     claim: str
     holds: bool | None
     checks: list[CheckResult]
+    seeds: list[int] = field(default_factory=list)  # the seeds of the runs the verdict rests on
+
+    @property
+    def not_run(self) -> bool:
+        """No run of the study is stored: its verdict is "not run" (holds stays None), apart
+        from "inconclusive", which means runs were measured and more seeds may settle it."""
+        return bool(self.checks) and all(c.not_run for c in self.checks)
 
     @property
     def label(self) -> str:
-        return {True: "holds", False: "does not hold", None: "inconclusive"}[self.holds]
+        return "not run" if self.not_run else {True: "holds", False: "does not hold", None: "inconclusive"}[self.holds]
 
 
 def _interval_note(confidence: float) -> str:
@@ -99,7 +107,9 @@ def verdict(study_name: str, claim: str, checks: list[dict], frame: pd.DataFrame
     alpha = ALPHA / looks
     if frame.empty:  # nothing stored yet: no check can be measured
         results = [
-            CheckResult(c["what"], None, float("nan"), float("nan"), float("nan"), 0, 1 - alpha, "no runs stored")
+            CheckResult(
+                c["what"], None, float("nan"), float("nan"), float("nan"), 0, 1 - alpha, "no runs stored", not_run=True
+            )
             for c in checks
         ]
         return Verdict(study_name, claim, None, results)
@@ -132,7 +142,8 @@ def verdict(study_name: str, claim: str, checks: list[dict], frame: pd.DataFrame
         holds = None
     else:
         holds = True
-    return Verdict(study_name, claim, holds, results)
+    seeds = sorted({int(s) for s in frame["seed"]}) if "seed" in frame.columns else []
+    return Verdict(study_name, claim, holds, results, seeds)
 
 
 def study_verdict(study, store, registry=None) -> Verdict:
