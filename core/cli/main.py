@@ -517,7 +517,8 @@ def _print_verdict(v) -> None:
 def _print_pair(v, new) -> None:
     """Both verdicts of a study, per check and for the study, and the stability line."""
     print(f"[{v.label.upper()}] {v.study}: {v.claim or '(no claim sentence: add claim = ... under [study])'}")
-    a, b = f"seeds {seeds_text(v.seeds)}", f"seeds {seeds_text(new.seeds)} ({new.study})"
+    a = f"seeds {seeds_text(v.seeds)}" if v.seeds else "not run yet"
+    b = (f"seeds {seeds_text(new.seeds)}" if new.seeds else "not run yet") + f" ({new.study})"
     width = max(len(a), len(b))
     for c, d in zip(v.checks, new.checks):
         print(f"    {c.what}")
@@ -560,9 +561,13 @@ def cmd_claims(args) -> int:
     counts = {label: sum(v.label == label for v in verdicts) for label in VERDICT_LABELS}
     line = ", ".join(f"{label}: {n}" for label, n in counts.items())
     if pairs:
-        moved = sum(v.label != new.label for v, new in pairs)
-        flips = sum(flipped(v.label, new.label) for v, new in pairs)
-        line += f"; on seeds + {args.new_seeds}: {len(pairs) - moved} same, {moved} moved, {flips} flipped"
+        compared = [(v, new) for v, new in pairs if "not run" not in (v.label, new.label)]
+        moved = sum(v.label != new.label for v, new in compared)
+        flips = sum(flipped(v.label, new.label) for v, new in compared)
+        line += (
+            f"; on seeds + {args.new_seeds}: {len(compared) - moved} same, {moved} moved, {flips} flipped, "
+            f"{len(pairs) - len(compared)} not run"
+        )
     print(
         f"ablab claims: {len(verdicts)} {'study' if len(verdicts) == 1 else 'studies'} in "
         f"{time.time() - started:.1f} s: {line}",

@@ -72,8 +72,11 @@ def seeds_text(seeds: list[int]) -> str:
 def stability_line(before: str, seeds_before: list[int], after: str, seeds_after: list[int]) -> str:
     """One line: does a verdict (label) survive the new seeds?"""
     a, b = seeds_text(seeds_before), seeds_text(seeds_after)
-    if after == "not run":
-        return f"new seeds not run yet: {before} on seeds {a}"
+    if "not run" in (before, after):
+        missing = " and ".join(
+            w for w, label in (("the original seeds", before), ("the new seeds", after)) if label == "not run"
+        )
+        return f"nothing to compare yet: {missing} not run"
     if before == after:
         return f"{before} on seeds {a} and {b}"
     word = "FLIPPED" if frozenset((before, after)) == FLIP else "moved"
