@@ -469,3 +469,57 @@ def test_ctrl_c_stops_a_run_started_with_sigint_ignored(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted:" in err, err
+
+
+GATED = '''"""A plugin cell for the changed-code test: the built-in rnn under another name."""
+from ablab.plugin import hookimpl
+from ablab.plugins.cells.rnn import RNN
+
+
+class Gated(RNN):
+    pass
+
+
+@hookimpl
+def register_cells(register):
+    register("gated", Gated)
+'''
+
+
+def test_run_says_when_a_plugins_code_changed_since_its_runs_were_stored(tmp_path, monkeypatch, capsys):
+    """A comment-only edit of a real plugin file: `ablab run` names the plugin and the runs set aside."""
+    import importlib
+
+    from ablab.core.cli.main import main
+    from ablab.core.lab.plugin_changes import changed_plugins
+    from ablab.core.plugin_system import registry as registry_module
+
+    (tmp_path / "gated_cells.py").write_text(GATED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = registry_module.registry_with(importlib.import_module("gated_cells"))
+    monkeypatch.setattr(registry_module, "default_registry", lambda: registry)  # the CLI sees the plugin
+    path = tmp_path / "rel.toml"
+    path.write_text(STUDY.replace('"model.cell" = ["rnn", "gru", "lstm"]', '"model.cell" = ["rnn", "gated"]'))
+    url = f"sqlite:///{tmp_path / 's.sqlite'}"
+    assert main(["run", str(path), "--store", url, "--workers", "0"]) == 0
+    again = capsys.readouterr().err
+    assert main(["run", str(path), "--store", url, "--workers", "0"]) == 0
+    assert "changed" not in capsys.readouterr().err and "changed" not in again  # nothing changed: no note
+    (tmp_path / "gated_cells.py").write_text(GATED + "# a comment\n")
+    study_module._module_fingerprint.cache_clear()  # a new process would read the file afresh
+    assert changed_plugins(Store(url), parse_study(path.read_text(), "rel.toml", registry), registry) == [
+        ("cell 'gated'", "its code", 2)
+    ]
+    assert main(["run", str(path), "--store", url, "--workers", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "note: cell 'gated' changed (its code) since 2 runs were stored: those runs are kept aside as stale" in err
+    assert "done: 2 finished, 0 diverged, 0 failed, 2 already in the store" in err
+    assert main(["run", str(path), "--store", url, "--workers", "0"]) == 0
+    assert "changed" not in capsys.readouterr().err  # said once: the recomputed runs are current now
+    released = registry_module.build_registry(
+        entry_points=False, extra=[(importlib.import_module("gated_cells"), "gated_cells", "2.0")], strict=True
+    )
+    study = parse_study(path.read_text(), "rel.toml", released)
+    assert changed_plugins(Store(url), study, released) == [
+        ("cell 'gated'", "version gated_cells==0+test -> gated_cells==2.0", 2)
+    ]

@@ -252,12 +252,13 @@ def test_claim_verdict(path, claims_store):
     assert v.label in (LABEL[EXPECTED[study.name]], "inconclusive"), [c.text for c in v.checks]
 
 
-def test_verdict_without_stored_runs_is_inconclusive():
+def test_verdict_without_stored_runs_is_not_run_not_inconclusive():
     import pandas as pd
 
     study = load_study(builtin_study_paths()[0], REGISTRY)
     v = verdict(study.name, study.claim, study.checks, pd.DataFrame())
-    assert v.holds is None and v.label == "inconclusive" and all(c.text == "no runs stored" for c in v.checks)
+    assert v.holds is None and v.label == "not run" and all(c.text == "no runs stored" for c in v.checks)
+    assert {c.label for c in v.checks} == {"not run"} and v.seeds == []
 
 
 def test_embedding_is_an_ablation_axis(tmp_path):
