@@ -578,7 +578,8 @@ def test_claims_page_lists_a_users_study_with_checks(tmp_path, monkeypatch):
     run_study(parse_study(USER_CLAIM, "mine.toml", REGISTRY), REGISTRY, Store(url), workers=0)
     at = page(url, "claims", monkeypatch)
     labels = [e.label for e in at.expander]
-    assert len(labels) == 15 and len(at.button) == 14  # no run button: the store holds no path to run
+    # no run button: the store holds no path to run; "Run with new seeds" copies the stored spec
+    assert len(labels) == 15 and len(at.button) == 15 and at.button[-1].key == "new_seeds_my_claim"
     (mine,) = [label for label in labels if label.startswith("`my_claim`: My own claim")]  # named as the CLI takes it
     assert "**holds**" in mine
     table = at.table[0].value

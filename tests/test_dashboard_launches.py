@@ -88,3 +88,31 @@ def test_a_refused_review_note_keeps_its_text_and_a_saved_one_clears(tmp_path, m
     assert [r["note"] for r in Store(url).reviews_of("cells")] == [note]
     new = [t for t in at.text_area if t.key.startswith("review_note_")]
     assert [t.value for t in new] == [""]  # saved: the form is empty again
+
+
+def test_a_claim_runs_with_new_seeds_and_shows_both_verdicts(tmp_path, monkeypatch):
+    """The Claims page says which seeds a verdict rests on; "Run with new seeds" launches the
+    study with every seed + 1000 as NAME-s1000, and its verdict then shows beside the original."""
+    from test_new_seeds import TINY
+
+    from ablab.core.lab.runner import run_study
+    from ablab.core.lab.study import parse_study
+    from ablab.core.plugin_system.registry import build_registry
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    registry = build_registry(entry_points=False)
+    run_study(parse_study(TINY, "tiny.toml", registry), registry, Store(url), workers=0)
+    at = page(url, "claims", monkeypatch)
+    assert "This verdict rests on the runs of seeds 0-3 (4 seeds)." in [c.value for c in at.caption]
+    (button,) = [b for b in at.button if b.key == "new_seeds_tiny_radius"]
+    button.click().run()
+    assert wait_for(lambda: launcher.running(url, "tiny_radius-s1000") is None)
+    log = launcher.log_path(url, "tiny_radius-s1000").read_text()
+    assert "done: 8 finished" in log, log
+    at = page(url, "claims", monkeypatch)
+    assert not [e for e in at.expander if "tiny_radius-s1000" in e.label]  # listed under its claim only
+    stability = [m.value for m in at.markdown if m.value.startswith("**New seeds**")]
+    assert stability == ["**New seeds** (tiny_radius-s1000): holds on seeds 0-3 and 1000-1003"]
+    table = at.table[0].value
+    assert list(table["seeds 0-3"]) == ["holds", "holds"] and list(table["seeds 1000-1003"]) == ["holds", "holds"]

@@ -6,7 +6,7 @@ import streamlit as st
 from ablab.core.lab.study import load_study
 from ablab.core.lab.verdicts import verdict, verdict_frame
 from ablab.core.plugin_system.registry import default_registry
-from ablab.dashboard import charts, launcher
+from ablab.dashboard import charts, claim_seeds, launcher
 from ablab.dashboard.common import get_store
 from ablab.dashboard.data import band_caption, evidence_rows
 from ablab.dashboard.viewstate import link_get
@@ -16,7 +16,8 @@ st.caption(
     "Each study with checks states a claim and the checks that decide it: the built-in claims and any study "
     "you ran with `[[checks]]`. A check holds when its whole interval clears the threshold, does not hold when it "
     "lies wholly on the other side, and is inconclusive otherwise (more seeds may settle it); intervals are "
-    "widened by Holm's correction over a study's checks."
+    "widened by Holm's correction over a study's checks. \"Run with new seeds\" runs a claim again on other seeds "
+    "(every seed + 1000) to show whether its verdict survives them."
 )
 store = get_store()
 registry = default_registry()
@@ -25,9 +26,11 @@ from ablab.studies import builtin_study_paths  # noqa: E402
 builtins = [(load_study(path, registry), path) for path in builtin_study_paths()]
 names = {study.name for study, _ in builtins}
 entries = [(s.name, s.claim, s.description, s.checks, s.solve, path) for s, path in builtins]
+data_of = {s.name: s.data for s, _ in builtins}  # each study's TOML: the new-seeds copy is made from it
 for stored in store.studies():
     spec = store.study_spec(stored["name"]) if stored["name"] not in names else None
     if spec and spec.get("checks"):
+        data_of[stored["name"]] = spec
         meta = spec.get("study", {})
         entries.append(
             (
@@ -40,12 +43,15 @@ for stored in store.studies():
             )
         )
 
+shifted = claim_seeds.shifted_names([e[0] for e in entries])  # shown under their claim
+entries = [e for e in entries if e[0] not in shifted]
+
 with st.spinner(f"Reading the verdicts of {len(entries)} claims from the store..."):
     # only the columns each study's checks read; the page draws once every verdict is known
     frames = [verdict_frame(store, e[0], e[4], registry, checks=e[3]) for e in entries]
 
 watched: list[str] = []  # claims running now
-for (name, claim, description, checks, _, path), frame in zip(entries, frames):
+for (name, claim, description, checks, solve, path), frame in zip(entries, frames):
     v = verdict(name, claim, checks, frame) if not frame.empty else None
     label = "not run yet" if v is None else v.label
     icon = {"holds": ":material/check_circle:", "does not hold": ":material/cancel:"}.get(label, ":material/help:")
@@ -73,6 +79,7 @@ for (name, claim, description, checks, _, path), frame in zip(entries, frames):
                 again = st.session_state.get("claim_launched", {}).get(name)
                 what = "recomputing every run (--rerun)" if again else "running"
                 st.caption(f"{what} (pid {running}); this page refreshes when it finishes")
+        claim_seeds.section(store, registry, name, claim, checks, solve, data_of.get(name), v, watched)
         if v is None:
             continue
         st.table([{"check": c.what, "verdict": c.label, "effect [interval], n": c.text} for c in v.checks])
