@@ -260,6 +260,8 @@ def test_review_notes_are_stored(filled_store, monkeypatch):
     assert review["note"] == "LSTM wins at lag 3; GRU close." and review["edited_at"] is not None
     assert at.dataframe[0].value["edited"].iloc[0] != ""
     assert "LSTM wins at lag 3; GRU close." in [t.value for t in at.text]  # whole, under "Notes in full"
+    assert any(" · edited " in c.value for c in at.caption)  # there too
+    assert at.text_input[0].value == "Ada"  # the next note's form keeps the reviewer's name
 
 
 def test_band_chart_spec():
