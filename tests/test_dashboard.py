@@ -100,6 +100,8 @@ def test_a_highlight_spans_every_chart_and_the_link(filled_store, monkeypatch):
     ]
     at = page(filled_store, "results", monkeypatch, {"study": "dash", "hl": "cell=gone"})  # a stale link
     assert at.selectbox(key="highlight").value == "none" and not at.exception
+    assert any("The link's hl='cell=gone' is not a choice here" in w.value for w in at.warning)
+    assert "hl" not in at.query_params
 
 
 def test_bad_link_values_are_named_and_taken_out_of_the_link(filled_store, monkeypatch):
