@@ -531,6 +531,13 @@ def test_claims_evidence_has_one_row_per_configuration():
         "clip.kind=norm, activation=elu",
         "clip.kind=norm, activation=relu",
     ]
+    # a rate's bar is its exact 95% interval, never a zero-width t-interval of 0/1 values
+    one = rows[rows["config"] == "clip.kind=none, activation=elu"].iloc[0]  # 1 of 2 runs diverged
+    assert one["n"] == 2 and one["mean"] == 0.5 and one["interval"] == "exact 95% CI of a rate"
+    assert (one["lo"], one["hi"]) == pytest.approx((0.0126, 0.9874), abs=1e-4)  # Clopper-Pearson, 1 of 2
+    none = rows[rows["config"] == "clip.kind=norm, activation=elu"].iloc[0]  # 0 of 1
+    assert none["mean"] == 0 and none["lo"] == 0 and none["hi"] == pytest.approx(0.975)
+    assert "Clopper-Pearson" in band_caption(rows, noun="Bars")
     spec = charts.bar_chart(rows, value_title="diverged", title="t").to_dict()
     assert spec["height"] >= charts.ROW_HEIGHT * 4 and spec["layer"][0]["encoding"]["y"]["axis"]["labelLimit"] == 0
     assert "format" not in spec["layer"][0]["encoding"]["x"].get("axis", {})  # shares read as plain ticks
