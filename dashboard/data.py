@@ -93,6 +93,8 @@ def band_caption(*bands: pd.DataFrame | None, noun: str = "Bands") -> str:
         parts.append(
             f"the range between the seeds where there are fewer than {MIN_SEEDS_FOR_CI} (too few for a 95% interval)"
         )
+    if GEOMETRIC in kinds:
+        parts.append("the 95% interval of the geometric mean over seeds (computed in log space, as the check is)")
     if EXACT_RATE in kinds:
         parts.append("the exact (Clopper-Pearson) 95% interval of the share of runs, over seeds")
     if "one seed" in kinds:
@@ -106,11 +108,13 @@ def band_caption(*bands: pd.DataFrame | None, noun: str = "Bands") -> str:
 
 
 EXACT_RATE = "exact 95% CI of a rate"
+GEOMETRIC = "95% CI of the geometric mean"
 
 
 def evidence_rows(frame: pd.DataFrame, quantity: str) -> pd.DataFrame:
     """One row per configuration (every varying axis in its label) of a check's quantity: the
-    mean over seeds and its band, for the Claims page's evidence chart. A rate (diverged,
+    mean over seeds and its band, for the Claims page's evidence chart. A positive scale quantity
+    (a loss, a step count) gets the geometric mean and its interval, as its check uses. A rate (diverged,
     solved: 0 or 1 per run) gets the exact Clopper-Pearson interval of its share: a t-interval
     of 0/20 would be a bar of width zero, claiming a certainty 20 runs do not give."""
     from ablab.core.lab.verdicts import quantity_values
@@ -118,6 +122,12 @@ def evidence_rows(frame: pd.DataFrame, quantity: str) -> pd.DataFrame:
 
     values = frame.assign(config=config_labels(frame), value=quantity_values(frame, quantity), x=0)
     values = values[np.isfinite(values["value"].astype(float))]
+    if kind(quantity) == "scale" and len(values) and (values["value"] > 0).all():
+        # the check compares geometric means (a loss or a step count spans decades): so does the chart
+        logged = band(values.assign(value=np.log(values["value"].astype(float))), "x")
+        logged[["mean", "lo", "hi"]] = np.exp(logged[["mean", "lo", "hi"]])
+        logged["interval"] = logged["interval"].replace("95% CI", GEOMETRIC)
+        return logged
     if kind(quantity) != "rate":
         return band(values, "x")
     from scipy.stats import binomtest

@@ -538,6 +538,12 @@ def test_claims_evidence_has_one_row_per_configuration():
     none = rows[rows["config"] == "clip.kind=norm, activation=elu"].iloc[0]  # 0 of 1
     assert none["mean"] == 0 and none["lo"] == 0 and none["hi"] == pytest.approx(0.975)
     assert "Clopper-Pearson" in band_caption(rows, noun="Bars")
+    # a loss: the geometric mean and its interval in log space, as the check computes it
+    losses = frame.assign(status="done", final_loss=[0.01, 1.0, 0.1, 0.1, 0.1, 0.1])
+    loss = evidence_rows(losses, "final_loss")
+    elu = loss[loss["config"] == "clip.kind=none, activation=elu"].iloc[0]
+    assert elu["mean"] == pytest.approx(0.1) and (elu["lo"], elu["hi"]) == pytest.approx((0.01, 1.0))  # seed range
+    assert "geometric mean" in band_caption(evidence_rows(pd.concat([losses] * 2), "final_loss"), noun="Bars")
     spec = charts.bar_chart(rows, value_title="diverged", title="t").to_dict()
     assert spec["height"] >= charts.ROW_HEIGHT * 4 and spec["layer"][0]["encoding"]["y"]["axis"]["labelLimit"] == 0
     assert "format" not in spec["layer"][0]["encoding"]["x"].get("axis", {})  # shares read as plain ticks
