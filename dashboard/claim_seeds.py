@@ -43,7 +43,8 @@ def section(store, registry, name: str, claim: str, checks: list, solve, data: d
     if frame.empty:
         return
     new = verdict(other, claim, checks, frame)
-    st.markdown(f"**New seeds** ({other}): {stability_line(v.label, v.seeds, new.label, new.seeds)}")
+    pairs = [(c.label, d.label) for c, d in zip(v.checks, new.checks)]
+    st.markdown(f"**New seeds** ({other}): {stability_line(v.label, v.seeds, new.label, new.seeds, pairs)}")
     a, b = f"seeds {seeds_text(v.seeds)}", f"seeds {seeds_text(new.seeds)}"
     st.table(
         [

@@ -125,3 +125,8 @@ def test_stability_lines_name_a_flip_and_a_move():
     moved = stability_line("holds", [0, 1], "inconclusive", [10, 11])
     assert moved == "moved: holds -> inconclusive (seeds 0-1 -> 10-11)"
     assert stability_line("holds", [0], "does not hold", [10]).startswith("FLIPPED: holds -> does not hold")
+    checks = [("inconclusive", "holds"), ("holds", "inconclusive"), ("holds", "holds")]
+    line = stability_line("inconclusive", [0], "inconclusive", [10], checks)
+    assert line == "inconclusive on seeds 0 and 10; 2 of 3 checks moved (none flipped)"
+    line = stability_line("does not hold", [0], "does not hold", [10], [("holds", "does not hold")])
+    assert line.endswith("1 of 1 checks moved, 1 FLIPPED")

@@ -519,6 +519,21 @@ def _print_verdict(v) -> None:
         print(f"    on seeds {seeds_text(v.seeds)}")
 
 
+def _check_labels(v, new) -> list[tuple[str, str]]:
+    return [(c.label, d.label) for c, d in zip(v.checks, new.checks)]
+
+
+def _stability(v, new) -> str:
+    return stability_line(v.label, v.seeds, new.label, new.seeds, _check_labels(v, new))
+
+
+def _any_flip(v, new) -> bool:
+    """The study's verdict or any check's moved between holds and does not hold."""
+    from ablab.core.lab.seed_shift import flipped
+
+    return any(flipped(*pair) for pair in [(v.label, new.label), *_check_labels(v, new)])
+
+
 def _print_pair(v, new) -> None:
     """Both verdicts of a study, per check and for the study, and the stability line."""
     print(f"[{v.label.upper()}] {v.study}: {v.claim or '(no claim sentence: add claim = ... under [study])'}")
@@ -529,11 +544,11 @@ def _print_pair(v, new) -> None:
         print(f"    {c.what}")
         print(f"      {a:{width}}  {c.label:>13}  {c.text}")
         print(f"      {b:{width}}  {d.label:>13}  {d.text}")
-    print(f"    stability: {stability_line(v.label, v.seeds, new.label, new.seeds)}")
+    print(f"    stability: {_stability(v, new)}")
 
 
 def cmd_claims(args) -> int:
-    from ablab.core.lab.seed_shift import flipped, shifted_study
+    from ablab.core.lab.seed_shift import shifted_study
     from ablab.core.plugin_system.registry import default_registry
 
     started = time.time()
@@ -559,8 +574,8 @@ def cmd_claims(args) -> int:
         for record, (v, new) in zip(records, pairs):
             record["new_seeds"] = {
                 **verdict_record(new),
-                "stability": stability_line(v.label, v.seeds, new.label, new.seeds),
-                "flipped": flipped(v.label, new.label),
+                "stability": _stability(v, new),
+                "flipped": _any_flip(v, new),
             }
         print(json.dumps(records, indent=2))
     counts = {label: sum(v.label == label for v in verdicts) for label in VERDICT_LABELS}
@@ -568,7 +583,7 @@ def cmd_claims(args) -> int:
     if pairs:
         compared = [(v, new) for v, new in pairs if "not run" not in (v.label, new.label)]
         moved = sum(v.label != new.label for v, new in compared)
-        flips = sum(flipped(v.label, new.label) for v, new in compared)
+        flips = sum(_any_flip(v, new) for v, new in compared)  # a study's or any of its checks
         line += (
             f"; on seeds + {args.new_seeds}: {len(compared) - moved} same, {moved} moved, {flips} flipped, "
             f"{len(pairs) - len(compared)} not run"

@@ -69,18 +69,27 @@ def seeds_text(seeds: list[int]) -> str:
     return ", ".join(parts)
 
 
-def stability_line(before: str, seeds_before: list[int], after: str, seeds_after: list[int]) -> str:
-    """One line: does a verdict (label) survive the new seeds?"""
+def stability_line(
+    before: str, seeds_before: list[int], after: str, seeds_after: list[int], checks: list[tuple[str, str]] = ()
+) -> str:
+    """One line: does a verdict (label) survive the new seeds? checks: each check's (before,
+    after) labels, so a study verdict that stayed while its checks moved says so."""
     a, b = seeds_text(seeds_before), seeds_text(seeds_after)
     if "not run" in (before, after):
-        missing = " and ".join(
-            w for w, label in (("the original seeds", before), ("the new seeds", after)) if label == "not run"
-        )
+        sides = (("the original seeds", before), ("the new seeds", after))
+        missing = " and ".join(w for w, label in sides if label == "not run")
         return f"nothing to compare yet: {missing} not run"
+    moved = [pair for pair in checks if pair[0] != pair[1]]
+    flips = sum(flipped(*pair) for pair in moved)
+    of_checks = ""
+    if moved:
+        of_checks = f"; {len(moved)} of {len(checks)} checks moved" + (
+            f", {flips} FLIPPED" if flips else " (none flipped)"
+        )
     if before == after:
-        return f"{before} on seeds {a} and {b}"
-    word = "FLIPPED" if frozenset((before, after)) == FLIP else "moved"
-    return f"{word}: {before} -> {after} (seeds {a} -> {b})"
+        return f"{before} on seeds {a} and {b}{of_checks}"
+    word = "FLIPPED" if flipped(before, after) else "moved"
+    return f"{word}: {before} -> {after} (seeds {a} -> {b}){of_checks}"
 
 
 def flipped(before: str, after: str) -> bool:
