@@ -18,7 +18,10 @@
     const box = el.getBoundingClientRect();
     if (!view) { out.push({found: false, boxHeight: box.height, boxWidth: box.width}); continue; }
     const signal = name => { try { return view.signal(name); } catch (e) { return null; } };
-    const faceted = signal('child_height') !== null;
+    // a chart given to Streamlit as a one-view vconcat (charts.inline) names its plot's size
+    // concat_0_(child_)height; a plain one height, a faceted one child_height
+    const inner = signal('concat_0_child_height') !== null || signal('concat_0_height') !== null ? 'concat_0_' : '';
+    const faceted = signal(inner + 'child_height') !== null;
     const series = [];
     try {
       const colour = view.scale('color');
@@ -37,8 +40,8 @@
       found: true,
       textFills: [...textFills],
       faceted,
-      plotHeight: faceted ? signal('child_height') : signal('height'),
-      plotWidth: faceted ? signal('child_width') : signal('width'),
+      plotHeight: signal(inner + (faceted ? 'child_height' : 'height')),
+      plotWidth: signal(inner + (faceted ? 'child_width' : 'width')),
       boxHeight: box.height,
       boxWidth: box.width,
       title: el.getAttribute('aria-label'),

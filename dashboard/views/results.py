@@ -171,7 +171,7 @@ def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step"
         view_key + (key, variant, tuple(colour), facet, log_y, highlight, window, title, baseline), build
     )
     laps.lap(f"chart {key}: curves and spec")
-    st.vega_lite_chart(spec, width="content")  # its own pixel size: see charts.PLOT_WIDTH
+    st.vega_lite_chart(charts.inline(spec), width="content")  # its own pixel size: see charts.PLOT_WIDTH
     csv_download(frame, f"{study}-{key}", f"dl_{key}")
     laps.lap(f"chart {key}: sent with its CSV")
     drawn.append(frame)
