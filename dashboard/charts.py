@@ -176,7 +176,8 @@ def band_chart(
     area = base.mark_area(aria=False).encode(
         y=alt.Y("lo:Q", scale=y_scale), y2="hi:Q", opacity=alt.condition(pick, alt.value(0.16), alt.value(0.03))
     )
-    layers = [area, line]
+    # no band anywhere (means over configurations, single seeds): no area of zero width to draw
+    layers = [area, line] if bool((data["lo"] != data["hi"]).any()) else [line]
     if baseline is not None:  # one rule (and label) per facet: aggregate the rows away first
         named = f"{baseline_label} {baseline:.3g}"
         rule = (

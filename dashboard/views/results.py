@@ -12,7 +12,15 @@ from ablab.core.lab import aggregates
 from ablab.core.lab.results import config_summary, result_columns
 from ablab.dashboard import charts, laps, series
 from ablab.dashboard.common import csv_download, get_store, memo, study_picker
-from ablab.dashboard.data import band_caption, config_labels, default_facet, filter_runs, varying_axes
+from ablab.dashboard.data import (
+    MANY_CONFIGS,
+    band_caption,
+    config_labels,
+    default_facet,
+    filter_runs,
+    strongest_axis,
+    varying_axes,
+)
 from ablab.dashboard.viewstate import keep, link_get, link_get_all, url_int, url_value, url_values, wkey
 
 laps.start()
@@ -48,14 +56,27 @@ with st.expander("Group and smooth", expanded=bool(varying)):
     )
     keep("facet", facet_name, default_facet_name)
     others = [n for n in names if n != facet_name]
+    colour_default = others
+    if len(configs) > MANY_CONFIGS and len(others) > 1:  # one axis, the means over the rest
+        held_values = memo(base_key + ("result columns",), lambda: result_columns(store, study))
+        loss = ["final_loss"] if "final_loss" in held_values else []  # without it: the axis with most values
+        effect = memo(base_key + ("final loss",), lambda: config_summary(store, study, loss, counts_by_point))
+        colour_default = [strongest_axis(effect, others)]
     wanted = url_values("color", others)
     colour_names = st.multiselect(
         "Colour by (fewer axes than vary: each line is the mean over the configurations it holds)",
         others,
-        default=others if wanted is None else wanted,
+        default=colour_default if wanted is None else wanted,
         key=wkey("color_by"),
     )
-    keep("color", colour_names, others)
+    keep("color", colour_names, colour_default)
+    if colour_default != others and colour_names == colour_default:
+        rest = ", ".join(n for n in others if n not in colour_default)
+        st.caption(
+            f"{len(configs)} configurations: each chart colours by {colour_default[0]} (the axis whose values"
+            f" move the final loss most) and each line is the mean over {rest}, without a band."
+            " Add axes here to see every configuration."
+        )
     window = st.slider(
         "Smoothing: rolling mean over this many logged points of each curve and its band (1: none)",
         1,
