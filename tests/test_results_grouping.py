@@ -109,3 +109,18 @@ def test_inline_data_draws_the_chart_altair_would():
         return sorted(re.findall(r"<text[^>]*>([^<]*)</text>", vl_convert.vegalite_to_svg(s)))
 
     assert texts(wrapped) == texts(spec) and "Loss" in texts(spec) and "a, b" in texts(spec)
+
+
+def test_without_a_final_loss_the_default_colour_is_the_axis_with_most_values(tmp_path, monkeypatch):
+    registry = build_registry(entry_points=False)
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    store = Store(url)
+    study = parse_study(WIDE, "wide.toml", registry)
+    runs = study.runs(registry)
+    store.save_study(study, runs)
+    norms = [[dict(row, name="grad_norm") for row in loss_rows(r.point, r.seed)] for r in runs]  # no loss logged
+    store.write_runs([RunResult(r.key, "done", 0.1, rows) for r, rows in zip(runs, norms)])
+    at = page(url, "results", monkeypatch, {"study": "wide"})
+    assert at.multiselect(key="color_by").value == ["model.cell"]  # 3 values, as many as hidden: the first
+    said = " ".join(c.value for c in at.caption)
+    assert "colours by model.cell (the axis with most values)" in said and "final loss" not in said

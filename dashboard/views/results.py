@@ -5,6 +5,7 @@ are read: a study of 100,000 runs draws like one of 100). Every probe quantity g
 from its own statistics, so a plugin's probe appears here without dashboard code. Every choice
 on the page is kept in the link (see viewstate)."""
 
+import numpy as np
 import streamlit as st
 
 from ablab.core.engine.probe import ACROSS_ACTIVATIONS
@@ -56,12 +57,14 @@ with st.expander("Group and smooth", expanded=bool(varying)):
     )
     keep("facet", facet_name, default_facet_name)
     others = [n for n in names if n != facet_name]
-    colour_default = others
+    colour_default, why = others, ""
     if len(configs) > MANY_CONFIGS and len(others) > 1:  # one axis, the means over the rest
         held_values = memo(base_key + ("result columns",), lambda: result_columns(store, study))
         loss = ["final_loss"] if "final_loss" in held_values else []  # without it: the axis with most values
         effect = memo(base_key + ("final loss",), lambda: config_summary(store, study, loss, counts_by_point))
         colour_default = [strongest_axis(effect, others)]
+        moved = loss and bool(np.isfinite(effect["final_loss"].astype(float)).any())  # as strongest_axis decides
+        why = "the axis whose values move the final loss most" if moved else "the axis with most values"
     wanted = url_values("color", others)
     colour_names = st.multiselect(
         "Colour by (fewer axes than vary: each line is the mean over the configurations it holds)",
@@ -73,8 +76,8 @@ with st.expander("Group and smooth", expanded=bool(varying)):
     if colour_default != others and colour_names == colour_default:
         rest = ", ".join(n for n in others if n not in colour_default)
         st.caption(
-            f"{len(configs)} configurations: each chart colours by {colour_default[0]} (the axis whose values"
-            f" move the final loss most) and each line is the mean over {rest}, without a band."
+            f"{len(configs)} configurations: each chart colours by {colour_default[0]} ({why}) and each"
+            f" line is the mean over {rest}, without a band."
             " Add axes here to see every configuration."
         )
     window = st.slider(
