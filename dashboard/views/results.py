@@ -22,7 +22,7 @@ from ablab.dashboard.data import (
     strongest_axis,
     varying_axes,
 )
-from ablab.dashboard.viewstate import keep, link_get, link_get_all, url_int, url_value, url_values, wkey
+from ablab.dashboard.viewstate import keep, link_get_all, url_int, url_value, url_values, wkey
 
 laps.start()
 st.title("Results")
@@ -136,7 +136,7 @@ laps.lap("summary table: sent")
 st.page_link("views/runs.py", label="Each run: its curves, configuration and error", query_params={"study": study})
 
 series_labels = sorted(set(config_labels(shown_configs, [c for c in colour if c != facet])))
-shared = link_get("hl")
+shared = url_value("hl", series_labels, "")  # a label no line has (a stale link) is named and left out
 picked = st.selectbox(
     "Highlight in every chart",
     ["none"] + series_labels,
