@@ -123,9 +123,10 @@ def band_caption(*bands: pd.DataFrame | None, noun: str = "Bands") -> str:
         parts.append("the exact (Clopper-Pearson) 95% interval of the share of runs, over seeds")
     if "one seed" in kinds:
         parts.append("none for a single seed")
-    if any(k.startswith("mean over") for k in kinds):
+    if any("mean over" in k for k in kinds):
         parts.append(
-            "none where a curve is the mean over several configurations (grouped by fewer axes than vary): "
+            "none where a curve is the mean over several configurations (a geometric mean on a log axis; "
+            "grouped by fewer axes than vary): "
             "their spread is a difference between configurations, not noise"
         )
     return (f"{noun}: " + "; ".join(parts) + ".") if parts else ""

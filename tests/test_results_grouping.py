@@ -80,6 +80,25 @@ def test_many_configurations_colour_by_the_strongest_axis_and_say_so(tmp_path, m
     assert rows["config"].nunique() == 9 and (rows["hi"] > rows["lo"]).all()  # every configuration, its band
 
 
+def test_the_axis_the_small_multiples_leave_joins_colour_by(tmp_path, monkeypatch):
+    """Moving the facet to another axis must not average the old facet axis away silently."""
+    registry = build_registry(entry_points=False)
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    store = Store(url)
+    study = parse_study(WIDE, "wide.toml", registry)
+    runs = study.runs(registry)
+    store.save_study(study, runs)
+    store.write_runs([RunResult(r.key, "done", 0.1, loss_rows(r.point, r.seed)) for r in runs])
+    at = page(url, "results", monkeypatch, {"study": "wide", "color": ["model.cell", "model.hidden"]})
+    at.selectbox(key="facet").set_value("model.cell").run()
+    assert not at.exception and not at.warning, [w.value for w in at.warning]
+    assert at.multiselect(key="color_by").value == ["model.hidden", "optimizer.lr"]  # cell out, lr in
+    assert set(chart_rows(at.get("vega_lite_chart")[0])["facet"]) == {"cell=rnn", "cell=lstm", "cell=gru"}
+    at.selectbox(key="facet").set_value("none").run()
+    assert at.multiselect(key="color_by").value == ["model.hidden", "optimizer.lr", "model.cell"]
+    assert at.query_params["color"] == ["model.hidden", "optimizer.lr", "model.cell"]
+
+
 def test_the_strongest_axis_is_the_one_whose_values_move_the_value_most():
     table = pd.DataFrame(
         {"a": ["x", "x", "y", "y"], "b": [1, 2, 1, 2], "c": [1, 1, 1, 1], "final_loss": [1.0, 1.1, 3.0, 3.1]}

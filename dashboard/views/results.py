@@ -46,6 +46,20 @@ configs = series.configurations(list(counts_by_point["point"]))
 
 varying = varying_axes(configs)
 names = [c.lstrip("@") for c in varying]
+
+
+def follow_facet(colour_key: str, before_key: str, facet_name: str, others: list[str]) -> bool:
+    """When the small multiples change axis, the axis they leave joins Colour by (else it would
+    silently be averaged away) and the one they take leaves it. True when the choice was moved."""
+    before = st.session_state.get(before_key)
+    st.session_state[before_key] = facet_name
+    if before in (None, facet_name) or colour_key not in st.session_state:
+        return False
+    kept = [n for n in st.session_state[colour_key] if n in others]
+    st.session_state[colour_key] = kept + ([before] if before in others and before not in kept else [])
+    return True
+
+
 facet_default = default_facet(configs)
 default_facet_name = facet_default.lstrip("@") if facet_default else "none"
 with st.expander("Group and smooth", expanded=bool(varying)):
@@ -65,11 +79,13 @@ with st.expander("Group and smooth", expanded=bool(varying)):
         colour_default = [strongest_axis(effect, others)]
         moved = loss and bool(np.isfinite(effect["final_loss"].astype(float)).any())  # as strongest_axis decides
         why = "the axis whose values move the final loss most" if moved else "the axis with most values"
-    wanted = url_values("color", others)
+    moved = follow_facet(wkey("color_by"), wkey("facet_before"), facet_name, others)
+    wanted = None if moved else url_values("color", others)  # moved: the link is a step behind
     colour_names = st.multiselect(
-        "Colour by (fewer axes than vary: each line is the mean over the configurations it holds)",
+        "Colour by (fewer axes than vary: each line is the mean over the configurations it holds; "
+        "a geometric mean on a log axis)",
         others,
-        default=colour_default if wanted is None else wanted,
+        default=None if moved else colour_default if wanted is None else wanted,
         key=wkey("color_by"),
     )
     keep("color", colour_names, colour_default)
