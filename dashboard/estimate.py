@@ -124,6 +124,13 @@ def config_seconds(config: dict, speed: Speed) -> float:
     return speed.job + speed.step * steps + speed.checkpoint * (steps // every + 1)
 
 
+def study_estimate(configurations, n_seeds: int, speed_of, startup: float, workers: int) -> float:
+    """The Run page's figure: each configuration's cost from its shape's speed (speed_of(config,
+    n_seeds): the page caches it per shape), spread over the workers the load leaves free."""
+    costs = [config_seconds(config, speed_of(config, n_seeds)) for _, config in configurations]
+    return study_seconds(costs, startup, min(workers, free_cores()))
+
+
 def study_seconds(costs: list[float], startup: float, workers: int) -> float:
     """Configurations run one per worker process at a time: the work spread over the workers, but
     never less than the longest configuration; plus the start-up of the launcher and its workers."""

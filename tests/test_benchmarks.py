@@ -118,3 +118,21 @@ def test_dashboard_benchmark_names_bad_sizes_and_backends():
     assert bad.returncode == 2 and "--runs takes comma-separated whole numbers" in bad.stderr
     bad = subprocess.run([sys.executable, str(DASHBOARD), "--backends", "sqlite,mysql"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--backends: unknown 'mysql'; choose from sqlite, postgresql" in bad.stderr
+
+
+ESTIMATE = Path(__file__).resolve().parents[1] / "benchmarks" / "run_estimate.py"
+
+
+def test_estimate_benchmark_refuses_bad_arguments_and_times_a_small_study():
+    for args, message in (
+        (["--only", "three-cells,huge"], "--only: unknown huge; choose from three-cells, mission, plugin-cell"),
+        (["--scale", "0"], "--scale must be above 0 and at most 10, got 0"),
+    ):
+        bad = subprocess.run([sys.executable, str(ESTIMATE), *args], capture_output=True, text=True)
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+    small = subprocess.run(
+        [sys.executable, str(ESTIMATE), "--only", "three-cells", "--scale", "0.01"], capture_output=True, text=True
+    )
+    assert small.returncode == 0, small.stderr
+    (row,) = [line.split() for line in small.stdout.splitlines() if line.startswith("three-cells")]
+    assert row[1:3] == ["3", "9"] and float(row[3]) > 0 and float(row[5]) > 0  # estimate and real seconds

@@ -653,3 +653,36 @@ def test_claims_evidence_chart_has_a_row_per_configuration_and_whole_labels(fake
     assert rows == {"cell=rnn", "cell=lstm"} and evidence["height"] >= 2 * charts.ROW_HEIGHT
     assert evidence["layer"][0]["encoding"]["y"]["axis"]["labelLimit"] == 0
     assert any("One row per configuration" in c.value for c in at.caption)
+
+
+def test_run_form_sets_each_cells_own_options(filled_store, monkeypatch):
+    at = page(filled_store, "run", monkeypatch)
+    at.checkbox(key="b_cellopts").check().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "cell_options" not in at.expander[0].children[0].value  # shown, untouched: nothing written
+    assert not [w for w in at.selectbox if w.key == "b_cellopt_lstm_cell_activation"]  # the activation field's job
+    at.number_input(key="b_cellopt_lstm_forget_bias").set_value(0.0)
+    at.selectbox(key="b_cellopt_gru_gate_activation").set_value("hard_sigmoid").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    study = tomllib.loads(at.expander[0].children[0].value)
+    assert study["axes"]["model.cell+model.cell_options"] == [
+        ["rnn", {}],
+        ["lstm", {"forget_bias": 0.0}],
+        ["gru", {"gate_activation": "hard_sigmoid"}],
+    ]
+    assert {m.label: m.value for m in at.metric}["configurations"] == "3"
+    at.multiselect(key="b_cells").set_value(["lstm"]).run()  # one cell: its options go in the model
+    assert tomllib.loads(at.expander[0].children[0].value)["base"]["model"]["cell_options"] == {"forget_bias": 0.0}
+
+
+def test_a_bad_cell_option_is_named_by_the_cell(filled_store, monkeypatch):
+    at = page(filled_store, "run", monkeypatch)
+    at.multiselect(key="b_cells").set_value(["lstm"])
+    at.checkbox(key="b_cellopts").check().run()
+    at.checkbox(key="b_cellopt_lstm_coupled").check()
+    at.checkbox(key="b_cellopt_lstm_no_input_gate").check().run()
+    assert not at.exception
+    assert any("cell 'lstm'" in e.value and "drop no_input_gate" in e.value for e in at.error), [
+        e.value for e in at.error
+    ]
+    assert not [b for b in at.button if b.key == "launch"]

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from ablab.core.engine import streams
 from ablab.core.engine.spec import from_dict
@@ -74,6 +73,8 @@ def noise_table(counts: np.ndarray) -> np.ndarray:
 def row_sums(words: np.ndarray, rows: np.ndarray, weights: np.ndarray, x: np.ndarray, vocab: int) -> np.ndarray:
     """(vocab, D): for each i, weights[i] * x[rows[i]] added to row words[i], repeats summed.
     The same as np.add.at on a zero matrix, as one sparse product: about 4x faster."""
+    import scipy.sparse as sp  # here, not at import: every worker imports this module, few train word vectors
+
     return sp.csr_matrix((weights, (words, rows)), shape=(vocab, len(x))) @ x
 
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import sqlalchemy as sa
 
 from ablab.core.lab import bulk
+
+if TYPE_CHECKING:  # pandas only where a frame is built: the runner's write path never needs it
+    import pandas as pd
 
 FINAL_FRACTION = 0.1  # final value = mean of the last 10% of logged values
 SPEED_FRACTIONS = (0.5, 0.2, 0.1)  # steps_to_0.2x_baseline: first step the loss is 0.2 x baseline
@@ -146,6 +149,8 @@ def summarize(metrics: pd.DataFrame, probes: pd.DataFrame, criteria: dict | None
             by_run.setdefault(k, ([], []))[1].append((step, probe, name, value))
     criteria = criteria or {}
     rows = [(k, n, v) for k, (m, p) in by_run.items() for n, v in summarize_run(m, p, criteria.get(k, ())).items()]
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=["run_key", "name", "value"])
 
 
@@ -210,6 +215,8 @@ def frame_of(rows, columns: list[str]) -> pd.DataFrame:
     """A frame from fetched rows, built column by column: pandas' from_records probes each
     SQLAlchemy Row for attributes it lacks, which costs 70 us a row."""
     cols = list(zip(*rows)) if rows else [()] * len(columns)
+    import pandas as pd
+
     return pd.DataFrame({c: list(v) for c, v in zip(columns, cols)})
 
 
@@ -225,6 +232,8 @@ def records(conn: sa.Connection, table: sa.Table, keys: list[str], names=None, s
             q = q.where(table.c.idx == SCALAR)
         frames.append(frame_of(fetch(conn, q), columns))
     frames = [f for f in frames if len(f)]
+    import pandas as pd
+
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 

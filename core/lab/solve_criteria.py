@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import sqlalchemy as sa
 
 from ablab.core.lab import bulk, curves, run_summaries
@@ -89,6 +88,8 @@ def lacking(conn: sa.Connection, tables, study: str, criterion: dict) -> list[st
 def add_missing(conn: sa.Connection, tables, criteria: dict[str, list[dict]]) -> None:
     """Give the runs named in `criteria` the budget and solve steps their summaries lack,
     computed from their records by the one definition (run_summaries.summarize_run)."""
+    import pandas as pd  # here: the runner imports this module, and only this repair needs frames
+
     table, keys = tables["run_summaries"], list(criteria)
     no_probes = pd.DataFrame(columns=["run_key", "step", "probe", "name", "idx", "value"])
     for i in range(0, len(keys), 500):

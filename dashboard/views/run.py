@@ -16,6 +16,7 @@ from ablab.core.plugin_system.registry import default_registry
 from ablab.dashboard import estimate, launcher
 from ablab.dashboard.common import get_store
 from ablab.dashboard.form import lr_warning, numbers, suggest_name, whole
+from ablab.dashboard.option_fields import option_fields, option_value
 from ablab.dashboard.viewstate import link_get
 from ablab.studies import builtin_study_paths
 
@@ -131,6 +132,7 @@ def recurrent_model(axes: dict) -> tuple[dict, list[str]]:
         axes["model.activation"] = acts
     elif acts:
         model["activation"] = acts[0]
+    cell_options(cells, model, axes)
     inits = st.multiselect(
         "Recurrent initialisers (an axis)", registry.names("initializer"), default=["orthogonal"], key="b_inits"
     )
@@ -139,6 +141,28 @@ def recurrent_model(axes: dict) -> tuple[dict, list[str]]:
     elif inits:
         model["recurrent_init"] = inits[0]
     return model, ["grad_through_time", "dead_fraction", "mean_shift", "saturation"]
+
+
+def cell_options(cells: list[str], model: dict, axes: dict) -> None:
+    """Each picked cell's own options (a plugin cell's too), shown on request. Changed options
+    go with their cell: one cell gets model.cell_options, several a zipped axis
+    model.cell+model.cell_options, so each cell keeps its own."""
+    if not cells or not st.checkbox("Change the cells' own options", key="b_cellopts"):
+        return
+    chosen = {}
+    for cell in cells:
+        cls = registry.get("cell", cell)
+        # the activation has its own field above; giving it twice is refused by the engine
+        defaults = {k: v for k, v in cls.defaults.items() if k != getattr(cls, "activation_option", None)}
+        st.markdown(f"**{cell}**" + ("" if defaults else ": no options of its own"))
+        chosen[cell] = option_fields(st, defaults, f"b_cellopt_{cell}_", registry.names("activation"))
+    if not any(chosen.values()):
+        return
+    if len(cells) == 1:
+        model["cell_options"] = chosen[cells[0]]
+    else:
+        del axes["model.cell"]
+        axes["model.cell+model.cell_options"] = [[cell, chosen[cell]] for cell in cells]
 
 
 def feedforward_model(axes: dict) -> tuple[dict, list[str]]:
@@ -189,13 +213,9 @@ def builder() -> tuple[str, str | None]:
     task_cls = registry.get("task", task_name)
     task = {"name": task_name}
     cols = st.columns(max(1, len(task_cls.defaults)))
+    # every task option is written, changed or not, so a study launched before keeps its run keys
     for col, (key, default) in zip(cols, task_cls.defaults.items()):
-        if isinstance(default, bool):
-            task[key] = col.checkbox(key, value=default, key=f"b_task_{key}")
-        elif isinstance(default, (int, float)):
-            task[key] = col.number_input(key, value=default, key=f"b_task_{key}")
-        else:  # a name, such as the teacher's activation: the task checks it when the study is parsed
-            task[key] = col.text_input(key, value=str(default), key=f"b_task_{key}").strip()
+        task[key] = option_value(col, key, default, f"b_task_{key}", registry.names("activation"))
     axes: dict = {}
     model, probe_defaults = (feedforward_model if task_cls.readout == "vector" else recurrent_model)(axes)
     c1, c2 = st.columns(2)
@@ -280,11 +300,10 @@ def startup() -> float:
 
 
 def study_estimate() -> float:
-    costs = []
-    for _, config in configurations:
-        speed = shape_speed(estimate.shape_key(config), len(study.seeds), config)
-        costs.append(estimate.config_seconds(config, speed))
-    return estimate.study_seconds(costs, startup(), min(workers, estimate.free_cores()))
+    def speed_of(config: dict, n_seeds: int) -> estimate.Speed:
+        return shape_speed(estimate.shape_key(config), n_seeds, config)
+
+    return estimate.study_estimate(configurations, len(study.seeds), speed_of, startup(), workers)
 
 
 c1, c2, c3 = st.columns(3)
