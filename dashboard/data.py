@@ -93,6 +93,10 @@ def band_caption(*bands: pd.DataFrame | None, noun: str = "Bands") -> str:
         parts.append(
             f"the range between the seeds where there are fewer than {MIN_SEEDS_FOR_CI} (too few for a 95% interval)"
         )
+    if GEOMETRIC in kinds:
+        parts.append("the 95% interval of the geometric mean over seeds (computed in log space, as the check is)")
+    if EXACT_RATE in kinds:
+        parts.append("the exact (Clopper-Pearson) 95% interval of the share of runs, over seeds")
     if "one seed" in kinds:
         parts.append("none for a single seed")
     if any(k.startswith("mean over") for k in kinds):
@@ -103,14 +107,37 @@ def band_caption(*bands: pd.DataFrame | None, noun: str = "Bands") -> str:
     return (f"{noun}: " + "; ".join(parts) + ".") if parts else ""
 
 
+EXACT_RATE = "exact 95% CI of a rate"
+GEOMETRIC = "95% CI of the geometric mean"
+
+
 def evidence_rows(frame: pd.DataFrame, quantity: str) -> pd.DataFrame:
     """One row per configuration (every varying axis in its label) of a check's quantity: the
-    mean over seeds and its band, for the Claims page's evidence chart."""
+    mean over seeds and its band, for the Claims page's evidence chart. A positive scale quantity
+    (a loss, a step count) gets the geometric mean and its interval, as its check uses. A rate (diverged,
+    solved: 0 or 1 per run) gets the exact Clopper-Pearson interval of its share: a t-interval
+    of 0/20 would be a bar of width zero, claiming a certainty 20 runs do not give."""
     from ablab.core.lab.verdicts import quantity_values
+    from ablab.core.lab.verdicts.quantities import kind
 
     values = frame.assign(config=config_labels(frame), value=quantity_values(frame, quantity), x=0)
     values = values[np.isfinite(values["value"].astype(float))]
-    return band(values, "x")
+    if kind(quantity) == "scale" and len(values) and (values["value"] > 0).all():
+        # the check compares geometric means (a loss or a step count spans decades): so does the chart
+        logged = band(values.assign(value=np.log(values["value"].astype(float))), "x")
+        logged[["mean", "lo", "hi"]] = np.exp(logged[["mean", "lo", "hi"]])
+        logged["interval"] = logged["interval"].replace("95% CI", GEOMETRIC)
+        return logged
+    if kind(quantity) != "rate":
+        return band(values, "x")
+    from scipy.stats import binomtest
+
+    out = values.groupby(["config", "x"])["value"].agg(["sum", "count"]).reset_index()
+    out = out.rename(columns={"count": "n"}).assign(mean=lambda o: o["sum"] / o["n"])
+    bounds = [binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95) for k, n in zip(out["sum"], out["n"])]
+    out["lo"], out["hi"] = [b.low for b in bounds], [b.high for b in bounds]
+    out["interval"] = EXACT_RATE
+    return out.drop(columns="sum")
 
 
 def filter_runs(runs: pd.DataFrame, filters: dict[str, list[str]]) -> pd.DataFrame:

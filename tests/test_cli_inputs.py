@@ -2,6 +2,8 @@
 created or lost (found by a newcomer's walk through the CLI)."""
 
 import json
+import socket
+import subprocess
 import sys
 
 import pytest
@@ -143,6 +145,13 @@ def test_a_store_that_is_not_a_database_is_named_and_left_alone(capsys, tmp_path
     for argv in (["studies"], ["results", "x"], ["claims", "--no-run"]):
         code, err = error_of(capsys, *argv, "--store", f"sqlite:///{target}")
         assert code == 2 and message in err and "Traceback" not in err
+    # the dashboard says so before it serves, not in the browser (a subprocess: it would exec Streamlit)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dashboard = [sys.executable, "-m", "ablab.core.cli", "dashboard", "--store", f"sqlite:///{target}"]
+    done = subprocess.run([*dashboard, "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and message in done.stderr and "http://" not in done.stdout
     with pytest.raises(StoreError, match="is not a SQLite database"):
         Store(f"sqlite:///{target}")  # the writing open refuses as well
     assert (target.read_bytes() if kind == "text" else sorted(target.iterdir())) == before
@@ -150,8 +159,6 @@ def test_a_store_that_is_not_a_database_is_named_and_left_alone(capsys, tmp_path
 
 
 def test_dashboard_on_a_busy_port_says_so_in_one_line(capsys):
-    import socket
-
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

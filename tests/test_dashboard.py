@@ -100,6 +100,8 @@ def test_a_highlight_spans_every_chart_and_the_link(filled_store, monkeypatch):
     ]
     at = page(filled_store, "results", monkeypatch, {"study": "dash", "hl": "cell=gone"})  # a stale link
     assert at.selectbox(key="highlight").value == "none" and not at.exception
+    assert any("The link's hl='cell=gone' is not a choice here" in w.value for w in at.warning)
+    assert "hl" not in at.query_params
 
 
 def test_bad_link_values_are_named_and_taken_out_of_the_link(filled_store, monkeypatch):
@@ -260,6 +262,8 @@ def test_review_notes_are_stored(filled_store, monkeypatch):
     assert review["note"] == "LSTM wins at lag 3; GRU close." and review["edited_at"] is not None
     assert at.dataframe[0].value["edited"].iloc[0] != ""
     assert "LSTM wins at lag 3; GRU close." in [t.value for t in at.text]  # whole, under "Notes in full"
+    assert any(" · edited " in c.value for c in at.caption)  # there too
+    assert at.text_input[0].value == "Ada"  # the next note's form keeps the reviewer's name
 
 
 def test_band_chart_spec():
@@ -527,6 +531,19 @@ def test_claims_evidence_has_one_row_per_configuration():
         "clip.kind=norm, activation=elu",
         "clip.kind=norm, activation=relu",
     ]
+    # a rate's bar is its exact 95% interval, never a zero-width t-interval of 0/1 values
+    one = rows[rows["config"] == "clip.kind=none, activation=elu"].iloc[0]  # 1 of 2 runs diverged
+    assert one["n"] == 2 and one["mean"] == 0.5 and one["interval"] == "exact 95% CI of a rate"
+    assert (one["lo"], one["hi"]) == pytest.approx((0.0126, 0.9874), abs=1e-4)  # Clopper-Pearson, 1 of 2
+    none = rows[rows["config"] == "clip.kind=norm, activation=elu"].iloc[0]  # 0 of 1
+    assert none["mean"] == 0 and none["lo"] == 0 and none["hi"] == pytest.approx(0.975)
+    assert "Clopper-Pearson" in band_caption(rows, noun="Bars")
+    # a loss: the geometric mean and its interval in log space, as the check computes it
+    losses = frame.assign(status="done", final_loss=[0.01, 1.0, 0.1, 0.1, 0.1, 0.1])
+    loss = evidence_rows(losses, "final_loss")
+    elu = loss[loss["config"] == "clip.kind=none, activation=elu"].iloc[0]
+    assert elu["mean"] == pytest.approx(0.1) and (elu["lo"], elu["hi"]) == pytest.approx((0.01, 1.0))  # seed range
+    assert "geometric mean" in band_caption(evidence_rows(pd.concat([losses] * 2), "final_loss"), noun="Bars")
     spec = charts.bar_chart(rows, value_title="diverged", title="t").to_dict()
     assert spec["height"] >= charts.ROW_HEIGHT * 4 and spec["layer"][0]["encoding"]["y"]["axis"]["labelLimit"] == 0
     assert "format" not in spec["layer"][0]["encoding"]["x"].get("axis", {})  # shares read as plain ticks

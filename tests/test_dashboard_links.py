@@ -67,10 +67,36 @@ def test_compare_puts_every_studys_axes_first(store_url, monkeypatch):
     table = at.dataframe[0].value
     assert list(table.columns[:3]) == ["study", "model.cell", "optimizer.lr"]  # rates' lr is not off to the right
     assert len(table[["study", "model.cell", "optimizer.lr"]].astype(str).drop_duplicates()) == len(table) == 6
-    # cells does not vary lr: a dash, explained under the table, never "None"
+    # cells neither varies nor sets lr: a dash, explained under the table, never "None"
     assert set(table[table["study"] == "cells"]["optimizer.lr"]) == {"—"}
     assert "None" not in table.astype(str).to_numpy()
-    assert any("not an axis of that study" in c.value for c in at.caption)
+    assert any("—: neither varied nor set by that study" in c.value for c in at.caption)
+
+
+def test_compare_splits_a_zipped_axis_and_shows_a_base_value_where_a_study_does_not_vary_a_path():
+    from ablab.core.lab.results import point_key
+    from ablab.dashboard import compare_table
+
+    zipped = "model.cell+model.cell_options"
+    points = [{zipped: ["rnn", {}]}, {zipped: ["gated", {"gate_bias": -1.0}]}]
+    summary = pd.DataFrame(
+        {zipped: ["rnn / {}", "gated / gate_bias=-1.0"], "runs": [4, 4], "final_loss": [0.16, 0.14]}
+    ).assign(point=[point_key(p) for p in points])
+    split, axes = compare_table.split_axes(summary)
+    assert axes == ["model.cell", "model.cell_options"] and list(split["model.cell"]) == ["rnn", "gated"]
+    assert list(split["model.cell_options"]) == ["{}", "gate_bias=-1.0"]
+    other = pd.DataFrame({"model.cell": [None], "optimizer.lr": [0.1], "runs": [2], "final_loss": [0.2]})
+    table = pd.concat([split.assign(study="gated"), other.assign(study="rates")], ignore_index=True)
+    specs = {
+        "gated": {"base": {"model": {"cell": "rnn"}, "optimizer": {"lr": 0.05}}},
+        "rates": {"base": {"model": {"cell": "lstm"}}},
+    }
+    filled = compare_table.fill_unvaried(table, ["model.cell", "model.cell_options", "optimizer.lr"], specs)
+    assert list(filled["model.cell"]) == ["rnn", "gated", "lstm (base)"]  # rows line up by cell
+    assert list(filled["optimizer.lr"]) == ["0.05 (base)", "0.05 (base)", 0.1]
+    assert filled.loc[2, "model.cell_options"] == "—"  # rates' base leaves it to the default
+    note = compare_table.caption(filled, ["model.cell", "model.cell_options", "optimizer.lr"])
+    assert "(base): not an axis of that study" in note and "—: neither varied nor set" in note
 
 
 def test_compare_gives_each_study_its_step_axis_and_colours_and_filters_as_results_does(store_url, monkeypatch):

@@ -51,6 +51,10 @@ HOSTILE = {
     ),
     "seed of 2**63": (edit("seeds = [0, 1]", "seeds = [9223372036854775808]"), "[study.seeds[0]]"),
     # counts checked before a list of seeds is built (a billion seeds once filled 22 GB)
+    "seeds as a float": (
+        edit("seeds = [0, 1]", "seeds = 1e3"),
+        "[study.seeds] must be a count (seeds = 20), a non-empty list of whole numbers",
+    ),
     "a billion seeds": (edit("seeds = [0, 1]", "seeds = 1000000000"), "[study.seeds] at most 1000 seeds"),
     "a seed plan of a billion": (
         edit("seeds = [0, 1]", "seeds = { start = 1000000000, add = 1, max = 1000000000 }"),
@@ -73,7 +77,10 @@ HOSTILE = {
     "axis path into a scalar": (edit(AXES, '"model.cell.size" = [1, 2]'), "base.cell, which is a value, not a table"),
     "axis path syntax": (edit(AXES, '"model..cell" = [1, 2]'), "each path is dotted names"),
     "table where a name belongs": (edit(AXES, '"task.name" = [{ x = 1 }]'), "a task is named by text"),
-    "table where a cell name belongs": (edit(AXES, '"model.cell" = [{ x = 1 }]'), "model.cell must be text"),
+    "table where a cell name belongs": (
+        edit(AXES, '"model.cell" = [{ x = 1 }]'),
+        "model.cell must be text, got \"{'x': 1}\"; put the options in model.cell_options",
+    ),
     "std is text": (
         edit("hidden = 4 }", 'hidden = 4, recurrent_init = { name = "normal", std = "big" } }'),
         "option 'std' must be a finite number",

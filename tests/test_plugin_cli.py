@@ -26,9 +26,14 @@ def test_activation_and_initializer_options_reach_their_checks(capsys):
 def test_check_plugin_with_a_wrong_option_names_it(capsys):
     assert main(["check-plugin", "cell", "indrnn", "--option", "horizn=10"]) == 2
     assert (
-        "has no option 'horizn' (did you mean 'horizon'?); options: horizon (default 100), activation (default 'relu')"
-        in capsys.readouterr().err
+        "cell 'indrnn' has no option 'horizn' (did you mean 'horizon'?); options: horizon (default 100), "
+        "activation (default 'relu')" in capsys.readouterr().err
     )
+    # the plugin as the user wrote it, never its Python class (IndRNN, Adding, LSTM)
+    assert main(["check-plugin", "task", "adding", "--option", "lenght=3"]) == 2
+    assert "task 'adding' has no option 'lenght' (did you mean 'length'?)" in capsys.readouterr().err
+    assert main(["check-plugin", "cell", "lstm", "--option", "coupled=true", "--option", "no_input_gate=true"]) == 2
+    assert "cell 'lstm': lstm option coupled (f = 1 - i) needs both" in capsys.readouterr().err
     assert main(["check-plugin", "probe", "gates", "--option", "x=1"]) == 1
     assert "a probe check takes no options" in capsys.readouterr().err
 

@@ -79,7 +79,7 @@ BAD = [
         TINY.replace('probes = ["grad_through_time"]', 'probes = ["gradient"]'),
         "unknown probe 'gradient'; available probes:",
     ),
-    (TINY.replace("seeds = [0, 1]", "seeds = []"), "[study.seeds] must be a non-empty list"),
+    (TINY.replace("seeds = [0, 1]", "seeds = []"), "[study.seeds] must be a count (seeds = 20), a non-empty list"),
     (
         TINY.replace('task = { name = "adding", length = 6 }', 'task = { name = "adding", length = 1 }'),
         "length must be >= 2",

@@ -371,3 +371,12 @@ def test_bad_seed_plans(plan, message, registry):
     with pytest.raises(StudyError) as info:
         parse_study(SEQUENTIAL.replace("{ start = 3, add = 3, max = 12 }", plan), "seq.toml", registry)
     assert message in str(info.value)
+
+
+def test_a_check_on_paths_varied_together_names_each_part_and_says_what_both_sides_share():
+    axis = "model.cell+model.hidden+train.steps"
+    f = frame({"final_accuracy": {"a": 0.9 + 0.01 * NOISE, "b": 0.5 + 0.01 * NOISE[::-1]}})
+    f = f.assign(**{f"@{axis}": [f"{c} / 64 / 100" for c in f["@model.cell"]]}).drop(columns="@model.cell")
+    check = {"quantity": "final_accuracy", "op": ">", "where": {axis: ["a", 64, 100]}, "than": {axis: ["b", 64, 100]}}
+    (c,) = judge(f, check).checks
+    assert "final_accuracy difference at hidden=64, steps=100: cell=a - cell=b = 0.4" in c.text, c.text

@@ -51,6 +51,11 @@ def cmd_dashboard(args) -> int:
     # checked before anything is printed: Streamlit would say so only after our "on http://..." line
     if port_in_use(args.port):
         raise AblabError(f"port {args.port} is in use; pass --port with a free one")
+    from ablab.core.lab.store import Store, default_store_url
+
+    # opened here first, as the pages would open it: a URL that names no store (a text file, a
+    # database that is not ablab's, a server that does not answer) is said now, not in the browser
+    Store(args.store or default_store_url()).engine.dispose()
     # the dashboard is found as an installed module, never by a path relative to this file
     app = importlib.util.find_spec("ablab.dashboard.app").origin
     env = dict(os.environ)

@@ -63,7 +63,14 @@ def check_types(cls: type, data: dict[str, Any], where: str) -> None:
         ) or (float in allowed and isinstance(value, int) and not isinstance(value, bool))
         if not ok:
             want = " or ".join(_PLAIN[t] for t in allowed if t in _PLAIN)
-            raise ConfigError(f"{where}.{key} must be {want}, got {str(value)[:40]!r}")
+            hint = TABLE_HINTS.get(key, "") if isinstance(value, dict) else ""
+            raise ConfigError(f"{where}.{key} must be {want}, got {str(value)[:40]!r}{hint}")
+
+
+# A table where a name belongs: the user meant to give the plugin's options with it.
+TABLE_HINTS = {
+    "cell": '; put the options in model.cell_options, or vary both: "model.cell+model.cell_options" (docs/studies.md)',
+}
 
 
 def positive_int(value: Any, key: str) -> None:

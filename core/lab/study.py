@@ -323,7 +323,11 @@ def parse_study(text: str, source: str, registry) -> Study:
         or not seeds
         or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= checks.MAX_INT for s in seeds)
     ):
-        fail("study.seeds", f"must be a non-empty list of whole numbers in [0, 2**63 - 1], got {checks.short(seeds)}")
+        fail(
+            "study.seeds",
+            "must be a count (seeds = 20), a non-empty list of whole numbers in [0, 2**63 - 1] (seeds = [0, 1, 2]) "
+            f"or a seed plan {{ start = 10, add = 5, max = 40 }}, got {checks.short(seeds)}",
+        )
     if len(seeds) > checks.MAX_SEEDS:
         fail("study.seeds", f"at most {checks.MAX_SEEDS} seeds, got {len(seeds)}")
     if len(set(seeds)) != len(seeds):

@@ -59,6 +59,18 @@ def _ablab_version() -> str:
     return md.version("ablab")  # ablab imports only when installed (pyproject maps the package)
 
 
+def as_written(message: str, kind: str, name: str, obj: Any) -> str:
+    """An option error with the plugin named as the user wrote it: "cell LSTM has no option"
+    becomes "cell 'lstm' has no option"; a message naming neither gets the name in front.
+    obj: the registered class (an activation or initialiser is an object, named already)."""
+    label, named = f"{kind} {getattr(obj, '__name__', name)}", f"{kind} {name!r}"
+    if message.startswith(label):
+        return named + message[len(label) :]
+    if f"{kind} {name}" not in message and named not in message:  # say whose check refused
+        return f"{named}: {message}"
+    return message
+
+
 @dataclass
 class Registry:
     """Registered plugins by kind and name, plus the plugins that failed to load."""
@@ -77,12 +89,7 @@ class Registry:
         try:
             return cls(*args, **options)
         except ConfigError as exc:
-            message, label, named = str(exc), f"{kind} {cls.__name__}", f"{kind} {name!r}"
-            if message.startswith(label):
-                message = named + message[len(label) :]
-            elif f"{kind} {name}" not in message and named not in message:  # say whose check refused
-                message = f"{named}: {message}"
-            raise ConfigError(message) from None
+            raise ConfigError(as_written(str(exc), kind, name, cls)) from None
 
     def entry(self, kind: str, name: str) -> Entry:
         """The object with its provider and version."""

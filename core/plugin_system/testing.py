@@ -20,7 +20,7 @@ from ablab.core.engine.gradcheck import (
 from ablab.core.engine.gradcheck import (
     check_model,
 )
-from ablab.core.errors import AblabError
+from ablab.core.errors import AblabError, ConfigError
 
 
 class ContractError(AblabError, AssertionError):
@@ -645,6 +645,11 @@ def check_plugin(kind: str, name: str, registry=None, options: dict | None = Non
         raise ContractError(f"no contract check for kind {kind!r}; kinds: {', '.join(CHECKS)}")
     if options and kind not in TAKES_OPTIONS:
         raise ContractError(f"a {kind} check takes no options; options apply to {', '.join(TAKES_OPTIONS)}")
-    if kind in TAKES_OPTIONS:
+    if kind not in TAKES_OPTIONS:
+        return CHECKS[kind](name, registry=registry)
+    try:
         return CHECKS[kind](name, options, registry=registry)
-    return CHECKS[kind](name, registry=registry)
+    except ConfigError as exc:  # an option the plugin refused: name it as the user wrote it, not its class
+        from ablab.core.plugin_system.registry import as_written
+
+        raise ConfigError(as_written(str(exc), kind, name, _registry(registry).get(kind, name))) from None

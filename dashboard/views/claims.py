@@ -76,12 +76,18 @@ for (name, claim, description, checks, _, path), frame in zip(entries, frames):
         if v is None:
             continue
         st.table([{"check": c.what, "verdict": c.label, "effect [interval], n": c.text} for c in v.checks])
-        first = checks[0]
-        evidence = evidence_rows(frame, first["quantity"])
-        if len(evidence):
-            chart = charts.bar_chart(evidence, value_title=first["quantity"], title=first["what"])
-            st.altair_chart(chart, width="content")
-            st.caption("One row per configuration; dots: the mean over seeds. " + band_caption(evidence, noun="Bars"))
+        # a chart per quantity the checks read (not only the first check's): each check's evidence shows
+        for quantity in dict.fromkeys(c["quantity"] for c in checks):
+            evidence = evidence_rows(frame, quantity)
+            if not len(evidence):
+                continue
+            about = [c["what"] for c in checks if c["quantity"] == quantity]
+            title = about[0] if len(about) == 1 else f"{quantity} ({len(about)} checks)"
+            st.altair_chart(charts.bar_chart(evidence, value_title=quantity, title=title), width="content")
+            st.caption(
+                f"Evidence for: {'; '.join(about)}. One row per configuration; dots: the mean over seeds. "
+                + band_caption(evidence, noun="Bars")
+            )
         st.page_link("views/results.py", label="All results of this study", query_params={"study": name})
 
 

@@ -8,12 +8,10 @@ import streamlit as st
 
 from ablab.core.lab import aggregates
 from ablab.core.lab.results import config_summary, result_columns
-from ablab.dashboard import charts, series
+from ablab.dashboard import charts, compare_table, series
 from ablab.dashboard.common import get_store, memo
 from ablab.dashboard.data import band_caption, filter_runs, short_names, varying_axes
 from ablab.dashboard.viewstate import keep, url_value, url_values
-
-NOT_AN_AXIS = "—"
 
 st.title("Compare studies")
 store = get_store()
@@ -53,20 +51,21 @@ for name in chosen:
         (store.url, name, token, "summary", tuple(values)), lambda name=name: config_summary(store, name, values)
     )
     if not summary.empty:
-        tables.append(summary.drop(columns="point").assign(study=name))
+        split, study_axes = compare_table.split_axes(summary)  # "a+b" axes as a and b: rows line up
+        tables.append((split.drop(columns="point").assign(study=name), study_axes))
 if not tables:
     st.warning("None of these studies has runs yet.")
     st.stop()
-table = pd.concat(tables, ignore_index=True)
-# every study's axes first (a column before "runs"), so configurations that differ only in an axis
-# of the second study are told apart without scrolling to the far right of a wide table
-axes = list(dict.fromkeys(c for t in tables for c in t.columns[: list(t.columns).index("runs")] if c != "study"))
+table = pd.concat([t for t, _ in tables], ignore_index=True)
+# every study's axes first, so configurations that differ only in an axis of the second study
+# are told apart without scrolling to the far right of a wide table
+axes = list(dict.fromkeys(a for _, study_axes in tables for a in study_axes))
 first = ["study"] + axes + [c for c in table.columns if c not in axes and c != "study"]
-# an axis one study varies and another does not: a dash there, not "None" as if a value were missing
-table[axes] = table[axes].astype(object).where(table[axes].notna(), NOT_AN_AXIS)
+# an axis one study varies and another does not: that study's base value, marked, not "None"
+table = compare_table.fill_unvaried(table, axes, {name: store.study_spec(name) for name in chosen})
 st.dataframe(table[first], hide_index=True, width="stretch")
-if (table[axes] == NOT_AN_AXIS).any(axis=None):
-    st.caption(f"{NOT_AN_AXIS}: not an axis of that study (it keeps its base value).")
+if note := compare_table.caption(table, axes):
+    st.caption(note)
 
 held = pd.concat([aggregates.quantities(store, name) for name in chosen], ignore_index=True)
 metric_names = sorted(set(held[held["kind"] == "metric"]["name"]) - {"baseline"})

@@ -13,7 +13,7 @@ from ablab.core.lab.results import config_summary, result_columns
 from ablab.dashboard import charts, laps, series
 from ablab.dashboard.common import csv_download, get_store, memo, study_picker
 from ablab.dashboard.data import band_caption, config_labels, default_facet, filter_runs, varying_axes
-from ablab.dashboard.viewstate import keep, link_get, link_get_all, url_int, url_value, url_values, wkey
+from ablab.dashboard.viewstate import keep, link_get_all, url_int, url_value, url_values, wkey
 
 laps.start()
 st.title("Results")
@@ -112,7 +112,7 @@ laps.lap("summary table: sent")
 st.page_link("views/runs.py", label="Each run: its curves, configuration and error", query_params={"study": study})
 
 series_labels = sorted(set(config_labels(shown_configs, [c for c in colour if c != facet])))
-shared = link_get("hl")
+shared = url_value("hl", series_labels, "")  # a label no line has (a stale link) is named and left out
 picked = st.selectbox(
     "Highlight in every chart",
     ["none"] + series_labels,

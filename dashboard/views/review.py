@@ -23,7 +23,8 @@ if reviews:
     st.dataframe(table[["time", "author", "verdict", "note", "edited"]], hide_index=True, width="stretch")
     with st.expander("Notes in full"):  # the table's cells cut a long note at its width
         for r in reversed(reviews):
-            st.caption(f"{stamp(r['created_at'])} · {r['author']} · {r['verdict']}")
+            edited = f" · edited {stamp(r['edited_at'])}" if r.get("edited_at") else ""
+            st.caption(f"{stamp(r['created_at'])} · {r['author']} · {r['verdict']}{edited}")
             st.text(r["note"])  # as typed: line breaks kept, nothing read as Markdown
     with st.expander("Correct a note"):
         # anyone on the team may correct a note (there are no accounts); its author and time stay
@@ -53,7 +54,8 @@ else:
 # clear_on_submit would clear a refused one too).
 fresh = st.session_state.get("review_form", 0)
 with st.form(f"review_{fresh}"):
-    author = st.text_input("Your name", key=f"review_author_{fresh}")
+    # a reviewer writes several notes in a row: the name they gave last time stays filled in
+    author = st.text_input("Your name", value=st.session_state.get("review_author", ""), key=f"review_author_{fresh}")
     verdict = st.selectbox("Verdict", VERDICTS, key=f"review_verdict_{fresh}")
     note = st.text_area("Note", key=f"review_note_{fresh}")
     if st.form_submit_button("Save note"):
@@ -62,6 +64,7 @@ with st.form(f"review_{fresh}"):
         else:
             store.add_review(study, author.strip(), note.strip(), verdict)
             st.session_state["review_form"] = fresh + 1
+            st.session_state["review_author"] = author.strip()
             st.rerun()
 
 token = store.state_token()

@@ -163,15 +163,36 @@ def _value_label(value) -> str:
     return text.lower() if isinstance(value, bool) else text.replace("=True", "=true").replace("=False", "=false")
 
 
-def _sel_label(selection: dict) -> str:
-    """Names of the selected configurations: text values as they are, numbers and booleans
-    with their axis (depth=50), values of paths varied together joined."""
+def _sel_parts(selection: dict) -> list[str]:
+    """The selected configurations' values as text: text values as they are, numbers and
+    booleans with their axis (depth=50); paths varied together split, each part named
+    (hidden=64, recurrent_init=orthogonal), since bare values in a row say nothing."""
     parts = []
     for path, value in selection.items():
+        if "+" in path and isinstance(value, list) and len(value) == len(path.split("+")):
+            parts += [f"{p.split('.')[-1]}={_value_label(v)}" for p, v in zip(path.split("+"), value)]
+            continue
         text = _value_label(value)
         named = isinstance(value, (bool, int, float)) and "+" not in path
         parts.append(f"{path.split('.')[-1]}={text}" if named else text)
-    return ", ".join(parts) or "all"
+    return [p for p in parts if p and not p.endswith("={}")]
+
+
+def _sel_label(selection: dict) -> str:
+    return ", ".join(_sel_parts(selection)) or "all"
+
+
+def _pair_labels(where: dict, than: dict) -> tuple[str, str, str]:
+    """(left, right, shared): the two sides by what sets them apart, and what they share said once."""
+    left, right = _sel_parts(where), _sel_parts(than)
+    shared = [p for p in left if p in right]
+    if not shared or len(shared) in (len(left), len(right)):  # nothing to factor out, or a side would be empty
+        return ", ".join(left) or "all", ", ".join(right) or "all", ""
+    return (
+        ", ".join(p for p in left if p not in shared),
+        ", ".join(p for p in right if p not in shared),
+        ", ".join(shared),
+    )
 
 
 def _ratio_label(left: str, right: str) -> str:
@@ -323,9 +344,8 @@ def _two_sample(check: dict, frame: pd.DataFrame) -> Test:
     right, ro_out = side(frame, select(frame, than), rq)
     left_out = _merge(lo_out, ro_out)
     factor, offset = float(check.get("factor", 1.0)), float(check.get("offset", 0.0))
-    lname = _sel_label(where) if rq == q else q
-    rname = _sel_label(than) if rq == q else rq
-    head = f"{q} difference" if rq == q else "difference"
+    lname, rname, shared = _pair_labels(where, than) if rq == q else (q, rq, "")
+    head = (f"{q} difference" if rq == q else "difference") + (f" at {shared}:" if shared else "")
     if len(left) < MIN_RUNS or len(right) < MIN_RUNS:
         return _inconclusive(
             f"{q}: "
