@@ -169,7 +169,7 @@ charted: list[str] = []  # the keys of the charts drawn: what ?log= and ?lin= ma
 def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step", baseline=None, variant=None):
     """One chart of the store's statistics for one quantity (select() returns them): its log
     toggle, the chart and its CSV. Statistics, curves and the chart spec are memoised."""
-    quantity = base_key + (key, variant)  # variant: the checkpoint of a profile
+    quantity = base_key + (key, variant, points)  # variant: the checkpoint of a profile
     stats = memo(quantity + ("stats",), select)
     laps.lap(f"chart {key}: statistics")
     if stats.empty:
@@ -220,7 +220,11 @@ def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step"
 held = memo(base_key + ("quantities",), lambda: aggregates.quantities(store, study))
 metric_names = set(held[held["kind"] == "metric"]["name"])
 laps.lap("quantities")
-points = series.points_per_curve(len(configs))  # fewer steps per curve at many configurations
+# fewer steps per curve when a chart draws many lines: counted as drawn (a line is a colour in a
+# small multiple), so grouping 100 configurations into 20 lines keeps 20 lines' detail
+drawn_by = list(dict.fromkeys(colour + ([facet] if facet else [])))
+lines = len(shown_configs[drawn_by].drop_duplicates()) if drawn_by else 1
+points = series.points_per_curve(lines)
 if metric_names:
     base_stats = memo(base_key + ("baseline",), lambda: aggregates.metric_curve(store, study, "baseline"))
     baseline = float(base_stats["mean"].mean()) if len(base_stats) else None
@@ -312,7 +316,7 @@ for key in ("log", "lin"):  # a value naming no chart here (a typo, another stud
 caption = band_caption(*drawn)
 if any(len(f) and f["x"].nunique() >= points for f in drawn[:stepped]) and points < aggregates.CURVE_POINTS:
     caption += (  # said only where a curve may have been thinned for the browser's sake
-        f" With {len(configs)} configurations each curve over steps shows at most {points} evenly spaced logged"
+        f" With {lines} lines in a chart each curve over steps shows at most {points} evenly spaced logged"
         " steps (the first and last among them), so that a chart stays quick to draw."
     )
 if caption:
