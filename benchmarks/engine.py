@@ -12,10 +12,12 @@ process waits while others hold the cores; --clock wall times elapsed time inste
 Each row also times the step's matrix products alone (the same SGEMM calls on the same
 shapes, nothing else): "sgemm GF/s" is the machine's rate on them and "share" the part of
 that rate the whole training step achieves (matmul-only time / step time). Last, a fresh
-process trains a medium LSTM ensemble of 16 and prints its peak resident memory beside the
-sum of its arrays (parameters, what the forward pass keeps for BPTT, gradients, Adam state;
-the resident memory of numba and LLVM, loaded once per process for the LSTM's backward, apart;
-training runs forward and backward by member groups, so one group's cache is held at once).
+process times its first LSTM training step (numba's import and the cached kernel's load:
+the start-up cost, budget 2 s on a warm cache), then trains a medium LSTM ensemble of 16 and
+prints its peak resident memory beside the sum of its arrays (parameters, what the forward
+pass keeps for BPTT, gradients, Adam state; the resident memory of numba and LLVM, loaded
+once per process for the LSTM's backward, apart; training runs forward and backward by
+member groups, so one group's cache is held at once).
 """
 
 from __future__ import annotations
@@ -159,8 +161,15 @@ def memory_child(members: int) -> None:
     # A tiny LSTM's step first: it loads numba, LLVM and the compiled backward (lstm_kernel.py),
     # a fixed cost per process that is printed apart from the arrays' share
     tiny = ablab_setup(registry, "lstm", dict(batch=2, T=2, n_in=1, hidden=2), 1)
+    wall, cpu = time.perf_counter(), time.process_time()
     loss_and_grads(tiny[0], tiny[1], tiny[4], tiny[5], None, mse, None)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     libs = peak_rss_mib() - baseline
+    print(
+        f"start-up: the first LSTM training step of a process (numba's import and the cached compiled "
+        f"kernels' load; budget 2 s on a warm cache) {wall:.2f} s wall, {cpu:.2f} CPU-s",
+        flush=True,
+    )
     net, params, opt, state, x, y = ablab_setup(registry, "lstm", SIZES["medium"], members)
     for _ in range(3):  # as the training loop runs: one member group's cache alive at a time
         _, _, grads = loss_and_grads(net, params, x, y, None, mse, None)

@@ -45,6 +45,30 @@ def default_facet(runs: pd.DataFrame) -> str | None:
     return max(axes, key=lambda a: runs[a].astype(str).nunique())  # the first of equals
 
 
+# Past this many configurations one chart of every configuration is not reviewable (100 lines
+# with bands) and is slow to draw: the Results page then colours by one axis by default.
+MANY_CONFIGS = 24
+
+
+def strongest_axis(table: pd.DataFrame, names: list[str], value: str = "final_loss") -> str | None:
+    """Of the axes `names` (columns of table, one row per configuration), the one whose values
+    move `value` most: the largest range of its per-value means, each the mean over the other
+    axes' configurations. Without a finite `value`, the axis with most values; the first of
+    equals; None when there is no axis."""
+    if not names:
+        return None
+    finite = value in table.columns and bool(np.isfinite(table[value].astype(float)).any())
+    if not finite:
+        return max(names, key=lambda n: table[n].astype(str).nunique())
+
+    def spread(n: str) -> float:
+        means = table.groupby(table[n].astype(str))[value].mean()
+        r = float(means.max() - means.min())
+        return r if np.isfinite(r) else -1.0
+
+    return max(names, key=spread)
+
+
 def config_labels(runs: pd.DataFrame, by: list[str] | None = None) -> pd.Series:
     """A readable configuration label per run from the axes that vary (or the chosen ones;
     an empty choice gives every run the label "all runs")."""
@@ -99,9 +123,10 @@ def band_caption(*bands: pd.DataFrame | None, noun: str = "Bands") -> str:
         parts.append("the exact (Clopper-Pearson) 95% interval of the share of runs, over seeds")
     if "one seed" in kinds:
         parts.append("none for a single seed")
-    if any(k.startswith("mean over") for k in kinds):
+    if any("mean over" in k for k in kinds):
         parts.append(
-            "none where a curve is the mean over several configurations (grouped by fewer axes than vary): "
+            "none where a curve is the mean over several configurations (a geometric mean on a log axis; "
+            "grouped by fewer axes than vary): "
             "their spread is a difference between configurations, not noise"
         )
     return (f"{noun}: " + "; ".join(parts) + ".") if parts else ""

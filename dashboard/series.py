@@ -105,7 +105,8 @@ def curves(
         keys = ["config", "x"] + (["facet"] if facet else [])
         out = per_config.groupby(keys, as_index=False).agg(mean=("mean", "mean"), n=("mean", "size"))
         out["lo"] = out["hi"] = out["mean"]
-        out["interval"] = "mean over " + out["n"].astype(str) + " configurations"
+        # on a log axis each configuration's curve is already a geometric mean, and so is their mean
+        out["interval"] = ("geometric mean over " if log else "mean over ") + out["n"].astype(str) + " configurations"
     else:
         out = per_config.drop(columns="point_key")
     return _finish(_smooth(out, window), log, bounds)

@@ -25,7 +25,7 @@ def rendered_text(chart) -> list[str]:
 
 
 def y_scale(chart) -> dict:
-    return chart.to_dict()["layer"][1]["encoding"]["y"]["scale"]
+    return next(v for v in chart.to_dict()["layer"] if v["mark"]["type"] == "line")["encoding"]["y"]["scale"]
 
 
 @pytest.mark.parametrize("quantity", ["accuracy", "dead_fraction.activations but gates", "clipping.clip_rate"])

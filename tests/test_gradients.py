@@ -92,7 +92,7 @@ def test_loss_gradients(loss, every_step):
     assert check_loss(loss, every_step=every_step)["y"] < 1e-6
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm-peephole", "gru", "mgu"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "lstm-peephole", "gru", "mgu"])
 @pytest.mark.parametrize("readout,loss", [("last", "mse"), ("all", "xent")])
 def test_stacked_model_gradients(cell, readout, loss):
     spec = RecurrentSpec(n_in=3, n_out=4, hidden=5, cell=cell, layers=3, readout=readout)

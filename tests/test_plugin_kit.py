@@ -144,6 +144,16 @@ class IgnoresOut(RNN):
         return super().backward_step(p, dstate, cache, grads, np.empty_like(out))  # never writes out
 
 
+LSTM = build_registry(entry_points=False).get("cell", "lstm")
+
+
+class WrongChunkBackward(LSTM):
+    def backward_steps(self, p, dstate, tape, start, end, dhs, window, da):
+        dstate_prev = super().backward_steps(p, dstate, tape, start, end, dhs, window, da)
+        da *= 1.01  # the compiled chunk path only: backward_step stays right
+        return dstate_prev
+
+
 class ProbesTheWrongPoint(RNN):
     def activation_values(self, cache):
         return [(name, act, pre * 2, post) for name, act, pre, post in super().activation_values(cache)]
@@ -163,6 +173,7 @@ class Float64(RNN):
         (ChangesStepAlone, "step_z(p, z, ...) disagrees with step(p, a, ...)"),
         (Float64, "turned float32 state 'h' into float64"),
         (IgnoresOut, "must write da_t into out and return it"),
+        (WrongChunkBackward, "backward_steps gives another gradient of"),
         (ProbesTheWrongPoint, "f(pre) is not the output"),
     ],
 )

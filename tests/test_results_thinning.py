@@ -1,6 +1,10 @@
 """The Results page at many configurations: curves thinned to fewer steps for the browser, and
 the page says so in its caption (a reader must not take 60 drawn steps for all that was logged)."""
 
+import io
+import json
+
+import pandas as pd
 from dashboard_helpers import page
 
 from ablab.core.lab.store import RunResult, Store
@@ -43,4 +47,29 @@ def test_many_configurations_draw_thinned_curves_and_say_so(tmp_path, monkeypatc
     assert points < len(steps)
     at = page(url, "results", monkeypatch, {"study": "many"})
     captions = [c.value for c in at.caption]
-    assert any(f"102 configurations each curve over steps shows at most {points} evenly spaced" in c for c in captions)
+    assert any(
+        f"102 lines in a chart each curve over steps shows at most {points} evenly spaced" in c for c in captions
+    )
+
+
+def test_curves_keep_more_steps_when_fewer_lines_are_drawn(tmp_path, monkeypatch):
+    """Thinning counts the lines a chart draws, not the study's configurations: grouped into 3
+    lines (colour by cell, no small multiples), each curve keeps every logged step."""
+    registry = build_registry(entry_points=False)
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    store = Store(url)
+    study = parse_study(MANY, "many.toml", registry)
+    runs = study.runs(registry)
+    store.save_study(study, runs)
+    store.write_runs(
+        [
+            RunResult(r.key, "done", 0.1, [{"step": s, "name": "loss", "value": 1.0 / (1 + s)} for s in range(80)])
+            for r in runs
+        ]
+    )
+    at = page(url, "results", monkeypatch, {"study": "many", "facet": "none", "color": "model.cell"})
+    assert not at.exception
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    rows = pd.read_csv(io.StringIO(spec["vconcat"][0]["data"]["values"]))
+    assert rows["config"].nunique() == 3 and rows["x"].nunique() == 80  # 3 lines: nothing thinned
+    assert not any("evenly spaced" in c.value for c in at.caption)

@@ -18,7 +18,13 @@
     const box = el.getBoundingClientRect();
     if (!view) { out.push({found: false, boxHeight: box.height, boxWidth: box.width}); continue; }
     const signal = name => { try { return view.signal(name); } catch (e) { return null; } };
-    const faceted = signal('child_height') !== null;
+    // A faceted chart's cell size is the signal child_height (concat_0_child_height when given to
+    // Streamlit as a one-view vconcat, charts.inline); a plain chart's is height, but in such a
+    // vconcat the height is a constant of the view (the signal reads 0): then the extent of its
+    // x and y scales' ranges, which span the plot area.
+    const inner = signal('concat_0_child_height') !== null ? 'concat_0_' : '';
+    const faceted = signal(inner + 'child_height') !== null;
+    const extent = name => { try { const r = view.scale(name).range(); return Math.abs(r[r.length - 1] - r[0]); } catch (e) { return null; } };
     const series = [];
     try {
       const colour = view.scale('color');
@@ -37,8 +43,8 @@
       found: true,
       textFills: [...textFills],
       faceted,
-      plotHeight: faceted ? signal('child_height') : signal('height'),
-      plotWidth: faceted ? signal('child_width') : signal('width'),
+      plotHeight: faceted ? signal(inner + 'child_height') : signal('height') || extent('y') || extent('concat_0_y'),
+      plotWidth: faceted ? signal(inner + 'child_width') : signal('width') || extent('x') || extent('concat_0_x'),
       boxHeight: box.height,
       boxWidth: box.width,
       title: el.getAttribute('aria-label'),

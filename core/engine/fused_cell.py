@@ -30,6 +30,16 @@ against the plain path.
    a_t. `recompute()` returns z_t again bit for bit, for a cache that leaves z_t out.
    A subclass that changes step() must change step_z() too, or set fused_matrix = None.
 
+6. Whole-chunk backward (optional; needs 5). new_tape(S, T, B, H, dtype) returns an object
+   (or None: the per-step path) that the model hands to every step_z of the layer's forward
+   as step_z(p, z_t, state, recompute, tape, t); step_z records step t in it. The backward
+   then calls backward_steps(p, dstate, tape, start, end, dhs, window, da) once per chunk of
+   steps instead of backward_step per step: it runs steps end-1 down to start, adds
+   dhs[:, t] (or nothing, dhs None) to dh before step t, zeroes the state after step t when
+   window and t % window == 0, writes da_t into da[:, :, t - start] (the chunk buffer,
+   block-major, (S, n_blocks, chunk, B, H)) and returns dstate_{start-1}. Without a tape, and
+   whenever the caller traces dh, backward_step runs as before, on the same caches.
+
 Activations whose derivative reads only the output (`deriv_from_output`) offer
 `output_deriv(y)`: a cell may then leave the pre-activation out of its cache.
 """
@@ -73,6 +83,14 @@ class FusedCell(Cell):
         return self.step_z(p, recompute(), state, recompute)
 
     def step_z(self, p: dict, z: np.ndarray, state: tuple, recompute) -> tuple[tuple, Any]:
+        raise NotImplementedError
+
+    def new_tape(self, S: int, T: int, B: int, H: int, dtype) -> Any:
+        """Storage for a whole layer's forward, for backward_steps (promise 6); None: no tape."""
+        return None
+
+    def backward_steps(self, p, dstate, tape, start, end, dhs, window, da) -> tuple:
+        """One chunk of steps of the backward at once (promise 6); only called with a tape."""
         raise NotImplementedError
 
     def backward_step(self, p: dict, dstate: tuple, cache: Any, grads: dict, out: np.ndarray) -> tuple:

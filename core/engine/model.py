@@ -181,7 +181,7 @@ class RecurrentNet:
             x = self.embedding.forward(self.embedding_params(params), tokens).astype(params["out.V"].dtype, copy=False)
         S, T, B, _ = x.shape
         H = self.spec.hidden
-        caches, rows = [], []
+        caches, rows, tapes = [], [], []
         inp = x
         for l, cell in enumerate(self.cells):
             p = self.layer(params, l)
@@ -198,6 +198,7 @@ class RecurrentNet:
             XH[:, 0, :, D + 1 :] = 0.0  # h_0
             Wb = np.concatenate([p["W"], p["b"][:, None, :]], axis=1)  # (S, D+1, nb*H)
             blocks = self.block_major[l]
+            tape = None  # a FusedCell's record of the whole layer, for its backward_steps
             if self.fused[l] is None:
                 X = XH[:, :T, :, : D + 1].reshape(S, T * B, D + 1)
                 if blocks:  # a[:, k] = x W_k + b_k, (S, nb, T, B, H)
@@ -212,21 +213,28 @@ class RecurrentNet:
                 WbU = np.concatenate([Wb, p[self.fused[l]]], axis=1)  # z_t = [x_t, 1, h_{t-1}] [W; b; U]
                 if blocks:  # z_t[:, k] = [x_t, 1, h_{t-1}] [W; b; U]_k: one matmul, every block contiguous
                     WbU = np.ascontiguousarray(blocks_of(WbU, H))  # (S, nb, R, H)
+                tape = cell.new_tape(S, T, B, H, x.dtype)
+                taped = () if tape is None else (tape,)
                 for t in range(T):
                     xh = XH[:, t, None] if blocks else XH[:, t]
-                    state, cache = cell.step_z(p, np.matmul(xh, WbU), state, functools.partial(np.matmul, xh, WbU))
+                    z = np.matmul(xh, WbU)
+                    recompute = functools.partial(np.matmul, xh, WbU)
+                    state, cache = (
+                        cell.step_z(p, z, state, recompute, *taped, t) if taped else cell.step_z(p, z, state, recompute)
+                    )
                     XH[:, t + 1, :, D + 1 :] = state[0]
                     steps.append(cache)
             hs = XH[:, 1:, :, D + 1 :]  # (S,T,B,H), a view
             rows.append(XH[:, :T])
             caches.append(steps)
+            tapes.append(tape)
             inp = hs
         V, c = params["out.V"], params["out.c"]
         if self.spec.readout == "last":
             y = np.matmul(inp[:, -1], V) + c[:, None, :]  # (S,B,O)
         else:
             y = np.matmul(inp.reshape(S, T * B, H), V).reshape(S, T, B, -1) + c[:, None, None, :]
-        return y, {"steps": caches, "rows": rows, "top": inp, "tokens": tokens}
+        return y, {"steps": caches, "rows": rows, "top": inp, "tokens": tokens, "tapes": tapes}
 
     def backward(
         self,
@@ -279,35 +287,42 @@ class RecurrentNet:
             dstate = tuple(np.zeros((S, B, H), dtype=dy.dtype) for _ in cell.state_names)
             if dhs is None:
                 dstate = (dh_last,) + dstate[1:]
+            tape = cache["tapes"][l] if trace is None else None  # tracing dh takes the per-step path
             end = T  # steps [start, end) fill da[:, : end - start]
-            for t in reversed(range(T)):
+            while end > 0:
                 start = max(0, end - chunk)
-                if dhs is not None:
-                    dstate = (dstate[0] + dhs[:, t],) + dstate[1:]
-                if trace is not None:
-                    if trace["dh"][l] is None:
-                        trace["dh"][l] = np.empty_like(top)
-                    trace["dh"][l][:, t] = dstate[0]
-                out = da[:, :, t - start] if blocks else da[:, t - start]
-                dstate = backward_into(cell, pb, dstate, steps[t], g, out)
-                if window is not None and t % window == 0:
-                    dstate = tuple(np.zeros_like(d) for d in dstate)
-                if t == start:  # the chunk is complete
-                    n = end - start
-                    rows = cache["rows"][l][:, start:end]
-                    if blocks:
-                        daf = da[:, :, :n].reshape(S, -1, n * B, H)  # a view: (n, B, H) is contiguous
-                        self._input_side_grads_blocks(grads, l, hoisted(cell, H), rows, daf)
+                if tape is not None:  # the whole chunk in one call (FusedCell promise 6)
+                    dstate = cell.backward_steps(pb, dstate, tape, start, end, dhs, window, da)
+                    ts = ()
+                else:
+                    ts = reversed(range(start, end))
+                for t in ts:
+                    if dhs is not None:
+                        dstate = (dstate[0] + dhs[:, t],) + dstate[1:]
+                    if trace is not None:
+                        if trace["dh"][l] is None:
+                            trace["dh"][l] = np.empty_like(top)
+                        trace["dh"][l][:, t] = dstate[0]
+                    out = da[:, :, t - start] if blocks else da[:, t - start]
+                    dstate = backward_into(cell, pb, dstate, steps[t], g, out)
+                    if window is not None and t % window == 0:
+                        dstate = tuple(np.zeros_like(d) for d in dstate)
+                # the chunk is complete: its dW, db, hoisted dU and dx in one matmul each
+                n = end - start
+                rows = cache["rows"][l][:, start:end]
+                if blocks:
+                    daf = da[:, :, :n].reshape(S, -1, n * B, H)  # a view: (n, B, H) is contiguous
+                    self._input_side_grads_blocks(grads, l, hoisted(cell, H), rows, daf)
+                else:
+                    daf = da[:, :n].reshape(S, n * B, nbH)
+                    self._input_side_grads(grads, l, hoisted(cell, H), rows, daf)
+                if dx is not None:  # dx of layer l
+                    if blocks:  # dx = sum_k da_k W_k^T
+                        dxk = np.matmul(daf, blocks_of(p["W"], H).transpose(0, 1, 3, 2))
+                        dx[:, start:end] = dxk.sum(axis=1).reshape(S, n, B, -1)
                     else:
-                        daf = da[:, :n].reshape(S, n * B, nbH)
-                        self._input_side_grads(grads, l, hoisted(cell, H), rows, daf)
-                    if dx is not None:  # dx of layer l
-                        if blocks:  # dx = sum_k da_k W_k^T
-                            dxk = np.matmul(daf, blocks_of(p["W"], H).transpose(0, 1, 3, 2))
-                            dx[:, start:end] = dxk.sum(axis=1).reshape(S, n, B, -1)
-                        else:
-                            dx[:, start:end] = np.matmul(daf, p["W"].transpose(0, 2, 1)).reshape(S, n, B, -1)
-                    end = start
+                        dx[:, start:end] = np.matmul(daf, p["W"].transpose(0, 2, 1)).reshape(S, n, B, -1)
+                end = start
             if dx is None:
                 return grads, None
             dhs = dx

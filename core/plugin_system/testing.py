@@ -270,6 +270,20 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[Ou
                 f"with step_z the gradient of {k!r} differs from the step() path",
             )
 
+    def chunk_backward():
+        if not cell.fused or cell.new_tape(S, T, B, H, np.float64) is None:
+            raise Skip("no tape (FusedCell.new_tape): the backward runs step by step")
+        params, x64 = net.init([0, 1], np.float64), x.astype(np.float64)
+        y, cache = net.forward(params, x64)
+        g_chunk, dx_chunk = net.backward(params, np.ones_like(y), cache)
+        g_step, dx_step = net.backward(params, np.ones_like(y), cache, trace={})  # tracing dh: step by step
+        for k in g_chunk:
+            _expect(
+                np.allclose(g_chunk[k], g_step[k], rtol=1e-10, atol=1e-12),
+                f"backward_steps gives another gradient of {k!r} than backward_step step by step",
+            )
+        _expect(np.allclose(dx_chunk, dx_step, rtol=1e-10, atol=1e-12), "backward_steps gives another dx")
+
     def da_in_place():
         if not cell.fused:
             raise Skip("a plain Cell: da is not written in place")
@@ -318,6 +332,8 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[Ou
             ("ensemble-member independence", member_independence),
             ("constrain", constrain),
             ("state reset", state_reset),
+            # the chunk backward first: a wrong one would otherwise show as a step_z/step disagreement
+            ("backward_steps agrees with backward_step", chunk_backward),
             ("step_z agrees with step", fused_step),
             ("probe values", probe_values),
             ("float64 gradient check", gradients),

@@ -5,6 +5,7 @@ are read: a study of 100,000 runs draws like one of 100). Every probe quantity g
 from its own statistics, so a plugin's probe appears here without dashboard code. Every choice
 on the page is kept in the link (see viewstate)."""
 
+import numpy as np
 import streamlit as st
 
 from ablab.core.engine.probe import ACROSS_ACTIVATIONS
@@ -12,7 +13,15 @@ from ablab.core.lab import aggregates
 from ablab.core.lab.results import config_summary, result_columns
 from ablab.dashboard import charts, laps, series
 from ablab.dashboard.common import csv_download, get_store, memo, study_picker
-from ablab.dashboard.data import band_caption, config_labels, default_facet, filter_runs, varying_axes
+from ablab.dashboard.data import (
+    MANY_CONFIGS,
+    band_caption,
+    config_labels,
+    default_facet,
+    filter_runs,
+    strongest_axis,
+    varying_axes,
+)
 from ablab.dashboard.viewstate import keep, link_get_all, url_int, url_value, url_values, wkey
 
 laps.start()
@@ -37,6 +46,20 @@ configs = series.configurations(list(counts_by_point["point"]))
 
 varying = varying_axes(configs)
 names = [c.lstrip("@") for c in varying]
+
+
+def follow_facet(colour_key: str, before_key: str, facet_name: str, others: list[str]) -> bool:
+    """When the small multiples change axis, the axis they leave joins Colour by (else it would
+    silently be averaged away) and the one they take leaves it. True when the choice was moved."""
+    before = st.session_state.get(before_key)
+    st.session_state[before_key] = facet_name
+    if before in (None, facet_name) or colour_key not in st.session_state:
+        return False
+    kept = [n for n in st.session_state[colour_key] if n in others]
+    st.session_state[colour_key] = kept + ([before] if before in others and before not in kept else [])
+    return True
+
+
 facet_default = default_facet(configs)
 default_facet_name = facet_default.lstrip("@") if facet_default else "none"
 with st.expander("Group and smooth", expanded=bool(varying)):
@@ -48,14 +71,31 @@ with st.expander("Group and smooth", expanded=bool(varying)):
     )
     keep("facet", facet_name, default_facet_name)
     others = [n for n in names if n != facet_name]
-    wanted = url_values("color", others)
+    colour_default, why = others, ""
+    if len(configs) > MANY_CONFIGS and len(others) > 1:  # one axis, the means over the rest
+        held_values = memo(base_key + ("result columns",), lambda: result_columns(store, study))
+        loss = ["final_loss"] if "final_loss" in held_values else []  # without it: the axis with most values
+        effect = memo(base_key + ("final loss",), lambda: config_summary(store, study, loss, counts_by_point))
+        colour_default = [strongest_axis(effect, others)]
+        moved = loss and bool(np.isfinite(effect["final_loss"].astype(float)).any())  # as strongest_axis decides
+        why = "the axis whose values move the final loss most" if moved else "the axis with most values"
+    moved = follow_facet(wkey("color_by"), wkey("facet_before"), facet_name, others)
+    wanted = None if moved else url_values("color", others)  # moved: the link is a step behind
     colour_names = st.multiselect(
-        "Colour by (fewer axes than vary: each line is the mean over the configurations it holds)",
+        "Colour by (fewer axes than vary: each line is the mean over the configurations it holds; "
+        "a geometric mean on a log axis)",
         others,
-        default=others if wanted is None else wanted,
+        default=None if moved else colour_default if wanted is None else wanted,
         key=wkey("color_by"),
     )
-    keep("color", colour_names, others)
+    keep("color", colour_names, colour_default)
+    if colour_default != others and colour_names == colour_default:
+        rest = ", ".join(n for n in others if n not in colour_default)
+        st.caption(
+            f"{len(configs)} configurations: each chart colours by {colour_default[0]} ({why}) and each"
+            f" line is the mean over {rest}, without a band."
+            " Add axes here to see every configuration."
+        )
     window = st.slider(
         "Smoothing: rolling mean over this many logged points of each curve and its band (1: none)",
         1,
@@ -129,7 +169,7 @@ charted: list[str] = []  # the keys of the charts drawn: what ?log= and ?lin= ma
 def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step", baseline=None, variant=None):
     """One chart of the store's statistics for one quantity (select() returns them): its log
     toggle, the chart and its CSV. Statistics, curves and the chart spec are memoised."""
-    quantity = base_key + (key, variant)  # variant: the checkpoint of a profile
+    quantity = base_key + (key, variant, points)  # variant: the checkpoint of a profile
     stats = memo(quantity + ("stats",), select)
     laps.lap(f"chart {key}: statistics")
     if stats.empty:
@@ -171,7 +211,7 @@ def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step"
         view_key + (key, variant, tuple(colour), facet, log_y, highlight, window, title, baseline), build
     )
     laps.lap(f"chart {key}: curves and spec")
-    st.vega_lite_chart(spec, width="content")  # its own pixel size: see charts.PLOT_WIDTH
+    st.vega_lite_chart(charts.inline(spec), width="content")  # its own pixel size: see charts.PLOT_WIDTH
     csv_download(frame, f"{study}-{key}", f"dl_{key}")
     laps.lap(f"chart {key}: sent with its CSV")
     drawn.append(frame)
@@ -180,7 +220,11 @@ def draw(select, key: str, title: str, y_title: str, *, x="step", x_title="step"
 held = memo(base_key + ("quantities",), lambda: aggregates.quantities(store, study))
 metric_names = set(held[held["kind"] == "metric"]["name"])
 laps.lap("quantities")
-points = series.points_per_curve(len(configs))  # fewer steps per curve at many configurations
+# fewer steps per curve when a chart draws many lines: counted as drawn (a line is a colour in a
+# small multiple), so grouping 100 configurations into 20 lines keeps 20 lines' detail
+drawn_by = list(dict.fromkeys(colour + ([facet] if facet else [])))
+lines = len(shown_configs[drawn_by].drop_duplicates()) if drawn_by else 1
+points = series.points_per_curve(lines)
 if metric_names:
     base_stats = memo(base_key + ("baseline",), lambda: aggregates.metric_curve(store, study, "baseline"))
     baseline = float(base_stats["mean"].mean()) if len(base_stats) else None
@@ -272,7 +316,7 @@ for key in ("log", "lin"):  # a value naming no chart here (a typo, another stud
 caption = band_caption(*drawn)
 if any(len(f) and f["x"].nunique() >= points for f in drawn[:stepped]) and points < aggregates.CURVE_POINTS:
     caption += (  # said only where a curve may have been thinned for the browser's sake
-        f" With {len(configs)} configurations each curve over steps shows at most {points} evenly spaced logged"
+        f" With {lines} lines in a chart each curve over steps shows at most {points} evenly spaced logged"
         " steps (the first and last among them), so that a chart stays quick to draw."
     )
 if caption:

@@ -156,8 +156,20 @@ class LSTM(FusedCell):
             b[f * hidden : (f + 1) * hidden] = self.options["forget_bias"]
         return b
 
-    def step_z(self, p, z, state, recompute):
+    def new_tape(self, S, T, B, H, dtype):
+        """A Tape for the standard option set (the compiled backward_steps reads it), else None.
+        A subclass that changes step_z or backward_step keeps the per-step path."""
+        cls = type(self)
+        own = cls.step_z is LSTM.step_z and cls.backward_step is LSTM.backward_step
+        return lstm_kernel.Tape(S, T, B, H, dtype) if self.compiled_backward and own else None
+
+    def backward_steps(self, p, dstate, tape, start, end, dhs, window, da):
+        return lstm_kernel.backward_steps(p["U.T"], dstate, tape, start, end, dhs, window, da)
+
+    def step_z(self, p, z, state, recompute, tape=None, t=0):
         h_prev, c_prev = state
+        if tape is not None:
+            return self._step_z_taped(z, h_prev, c_prev, recompute, tape, t)
         H = c_prev.shape[-1]
         at = self._layouts.get(H) or self.layout(H)  # runs every step: no method call once known
         # i, f, o = sigma(z_{i,f,o} + p_{i,f} * c_{t-1})      (a peeping o is redone below)
@@ -193,6 +205,23 @@ class LSTM(FusedCell):
         return (h, c), LSTMCache(
             h_prev, c_prev, recompute, z_gates_kept, gates.swapaxes(1, 2), i, f, o, z_g_kept, g, c, psi_c
         )
+
+    @staticmethod
+    def _step_z_taped(z, h_prev, c_prev, recompute, tape, t):
+        """step_z of the standard option set, its arrays written into the tape's slot t: the
+        same operations in the same order as the general code above (bit-identical, tested)."""
+        gates = tape.gates[t]  # (S, 3, B, H): i, f, o = sigma(z_{i,f,o}) as the sigmoid plugin computes it
+        np.multiply(z[:, :3], 0.5, out=gates)
+        np.tanh(gates, out=gates)
+        gates *= 0.5
+        gates += 0.5
+        i, f, o = gates[:, 0], gates[:, 1], gates[:, 2]
+        g = np.tanh(z[:, 3], out=tape.g[t])
+        c = np.multiply(f, c_prev, out=tape.c[t + 1])
+        c += i * g
+        psi_c = np.tanh(c, out=tape.psi_c[t])
+        h = o * psi_c
+        return (h, c), LSTMCache(h_prev, c_prev, recompute, None, gates.swapaxes(1, 2), i, f, o, None, g, c, psi_c)
 
     def backward_step(self, p, dstate, cache, grads, out):
         dh, dc_next = dstate
