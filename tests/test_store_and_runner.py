@@ -233,3 +233,33 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_finishes(tmp_path, store_url):
     assert Store(store_url).studies()[0]["counts"].get("done", 0) < 8
     out = cli("run", str(path), "--store", store_url, "--workers", "2")
     assert out.returncode == 0 and all(r["status"] == "done" for r in store.runs_of("e2e"))
+
+
+def test_each_run_is_gradient_checked_at_its_own_seed(tmp_path):
+    """A gradient check's error is one number per run, from that run's seed: copies of one
+    job-wide number would count as independent seeds in a verdict, and new seeds would test
+    nothing new."""
+    from ablab.core.lab.study import build
+
+    text = """
+[study]
+name = "checked"
+seeds = [0, 5]
+
+[base]
+task = { name = "adding", length = 4 }
+model = { kind = "recurrent", cell = "gru", hidden = 3 }
+train = { steps = 2, batch_size = 4 }
+gradcheck = true
+"""
+    study = parse_study(text, "checked.toml", REGISTRY)
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    run_study(study, REGISTRY, store, workers=0)
+    runs = {r["seed"]: r["key"] for r in store.runs_of("checked")}
+    records = store.records_of(list(runs.values()), "metrics", ["gradcheck_error"])
+    error = dict(zip(records["run_key"], records["value"]))
+    assert len(records) == 2 and error[runs[0]] != error[runs[5]]  # two checks, not one number copied
+    assert max(error.values()) < 1e-6
+    config = study.configurations()[0][1]
+    net = build(config, REGISTRY)[1]
+    assert error[runs[5]] == max(net.gradcheck(tol=float("inf"), seed=5).values())  # the run's own seed

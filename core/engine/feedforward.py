@@ -85,8 +85,8 @@ class FeedForwardNet:
     def fit(self, task, spec, seeds, probes):
         return fit_by_gradient(self, task, spec, seeds, probes)
 
-    def gradcheck(self, tol: float) -> dict[str, float]:
-        return check_feedforward(self, tol=tol)
+    def gradcheck(self, tol: float, seed: int = 0) -> dict[str, float]:
+        return check_feedforward(self, tol=tol, seed=seed)
 
     def __init__(self, spec: FeedForwardSpec, registry):
         self.spec = spec

@@ -183,7 +183,7 @@ def check_model(net, *, loss: str = "mse", S=2, T=5, B=3, seed=0, tol: float = T
     """Whole-model check: every parameter of a stacked network and its input, through the
     readout and a loss, in float64."""
     rng = np.random.default_rng(seed)
-    seeds = list(range(S))
+    seeds = [seed + i for i in range(S)]  # seed 0: members 0 and 1, as before seeds were passed
     params = net.init(seeds, np.float64)
     for k in params:  # move off the initial values (zero biases, zero peepholes)
         params[k] += rng.normal(0, 0.1, params[k].shape)
@@ -218,7 +218,7 @@ def check_model(net, *, loss: str = "mse", S=2, T=5, B=3, seed=0, tol: float = T
 def check_feedforward(net, *, S=2, B=6, seed=0, tol: float = TOL) -> dict[str, float]:
     """Whole-model check of a deep feedforward net (batch normalisation included) under MSE."""
     rng = np.random.default_rng(seed)
-    params = net.init(list(range(S)), np.float64)
+    params = net.init([seed + i for i in range(S)], np.float64)
     for k in params:
         params[k] += rng.normal(0, 0.1, params[k].shape)
     x = rng.normal(0, 1.0, (S, B, net.spec.n_in))

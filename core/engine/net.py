@@ -40,8 +40,9 @@ class Net(Protocol):
         """Train one member per seed; member s equals a solo run with seed s."""
         ...
 
-    def gradcheck(self, tol: float) -> dict[str, float]:
-        """Worst finite-difference relative error per parameter, in float64."""
+    def gradcheck(self, tol: float, seed: int = 0) -> dict[str, float]:
+        """Worst finite-difference relative error per parameter, in float64, at parameters and
+        data drawn from `seed` (a run checks at its own seed, so other seeds test other points)."""
         ...
 
 

@@ -183,5 +183,5 @@ class Word2VecModel:
         result.seconds = time.perf_counter() - started
         return result
 
-    def gradcheck(self, tol: float) -> dict[str, float]:
+    def gradcheck(self, tol: float, seed: int = 0) -> dict[str, float]:
         raise ConfigError('model.kind = "word2vec" has no gradient check; remove gradcheck from the study')

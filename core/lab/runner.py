@@ -121,9 +121,11 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
         extra: list[dict] = []
         if result.baseline is not None:
             extra.append({"step": 0, "name": "baseline", "value": result.baseline})
-        if job.config.get("gradcheck"):
-            worst = max(net.gradcheck(tol=math.inf).values())  # the claim judges the number
-            extra.append({"step": 0, "name": "gradcheck_error", "value": worst})
+        # each run checked at its own seed: copies of one number would count as independent seeds
+        checked = {
+            seed: max(net.gradcheck(tol=math.inf, seed=seed).values())  # the claim judges the number
+            for seed in (job.seeds if job.config.get("gradcheck") else [])
+        }
     except Exception:
         error = traceback.format_exc()
         for key in job.keys:
@@ -138,6 +140,8 @@ def run_job(store_url: str, job: Job) -> list[tuple[str, str]]:
             for name, series in result.metrics.items()
             for step, values in zip(result.steps, series)
         ] + extra
+        if seed in checked:
+            metrics.append({"step": 0, "name": "gradcheck_error", "value": checked[seed]})
         probes_rows = [
             {
                 "step": r["step"],
