@@ -49,15 +49,22 @@ def chart_rows(element) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(data["values"]))
 
 
-def test_many_configurations_colour_by_the_strongest_axis_and_say_so(tmp_path, monkeypatch):
+def wide_store(tmp_path, rows_of=None) -> str:
+    """The WIDE study in a fresh store, each run's records from rows_of(point, seed) (default:
+    loss_rows); returns the store's URL."""
     registry = build_registry(entry_points=False)
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     store = Store(url)
     study = parse_study(WIDE, "wide.toml", registry)
     runs = study.runs(registry)
     store.save_study(study, runs)
-    store.write_runs([RunResult(r.key, "done", 0.1, loss_rows(r.point, r.seed)) for r in runs])
+    store.write_runs([RunResult(r.key, "done", 0.1, (rows_of or loss_rows)(r.point, r.seed)) for r in runs])
     assert len({json.dumps(r.point, sort_keys=True) for r in runs}) == 36 > MANY_CONFIGS
+    return url
+
+
+def test_many_configurations_colour_by_the_strongest_axis_and_say_so(tmp_path, monkeypatch):
+    url = wide_store(tmp_path)
 
     at = page(url, "results", monkeypatch, {"study": "wide"})
     assert at.selectbox(key="facet").value == "optimizer.lr"  # the axis with most values
@@ -82,13 +89,7 @@ def test_many_configurations_colour_by_the_strongest_axis_and_say_so(tmp_path, m
 
 def test_the_axis_the_small_multiples_leave_joins_colour_by(tmp_path, monkeypatch):
     """Moving the facet to another axis must not average the old facet axis away silently."""
-    registry = build_registry(entry_points=False)
-    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    store = Store(url)
-    study = parse_study(WIDE, "wide.toml", registry)
-    runs = study.runs(registry)
-    store.save_study(study, runs)
-    store.write_runs([RunResult(r.key, "done", 0.1, loss_rows(r.point, r.seed)) for r in runs])
+    url = wide_store(tmp_path)
     at = page(url, "results", monkeypatch, {"study": "wide", "color": ["model.cell", "model.hidden"]})
     at.selectbox(key="facet").set_value("model.cell").run()
     assert not at.exception and not at.warning, [w.value for w in at.warning]
@@ -131,14 +132,10 @@ def test_inline_data_draws_the_chart_altair_would():
 
 
 def test_without_a_final_loss_the_default_colour_is_the_axis_with_most_values(tmp_path, monkeypatch):
-    registry = build_registry(entry_points=False)
-    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    store = Store(url)
-    study = parse_study(WIDE, "wide.toml", registry)
-    runs = study.runs(registry)
-    store.save_study(study, runs)
-    norms = [[dict(row, name="grad_norm") for row in loss_rows(r.point, r.seed)] for r in runs]  # no loss logged
-    store.write_runs([RunResult(r.key, "done", 0.1, rows) for r, rows in zip(runs, norms)])
+    def norms(point, seed):  # no loss logged
+        return [dict(row, name="grad_norm") for row in loss_rows(point, seed)]
+
+    url = wide_store(tmp_path, norms)
     at = page(url, "results", monkeypatch, {"study": "wide"})
     assert at.multiselect(key="color_by").value == ["model.cell"]  # 3 values, as many as hidden: the first
     said = " ".join(c.value for c in at.caption)

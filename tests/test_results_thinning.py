@@ -29,22 +29,26 @@ train = {{ steps = 80, log_every = 1 }}
 """
 
 
-def test_many_configurations_draw_thinned_curves_and_say_so(tmp_path, monkeypatch):
+STEPS = range(80)  # more logged steps than a curve keeps at 102 lines
+
+
+def many_store(tmp_path) -> tuple[str, int]:
+    """The MANY study (102 configurations, one seed) with a loss at every step: (url, runs)."""
     registry = build_registry(entry_points=False)
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"
     store = Store(url)
     study = parse_study(MANY, "many.toml", registry)
     runs = study.runs(registry)
     store.save_study(study, runs)
-    steps = range(80)  # more logged steps than a curve keeps at 102 configurations
-    store.write_runs(
-        [
-            RunResult(r.key, "done", 0.1, [{"step": s, "name": "loss", "value": 1.0 / (1 + s)} for s in steps])
-            for r in runs
-        ]
-    )
-    points = series.points_per_curve(len(runs))
-    assert points < len(steps)
+    loss = [{"step": s, "name": "loss", "value": 1.0 / (1 + s)} for s in STEPS]
+    store.write_runs([RunResult(r.key, "done", 0.1, loss) for r in runs])
+    return url, len(runs)
+
+
+def test_many_configurations_draw_thinned_curves_and_say_so(tmp_path, monkeypatch):
+    url, n_runs = many_store(tmp_path)
+    points = series.points_per_curve(n_runs)
+    assert points < len(STEPS)
     at = page(url, "results", monkeypatch, {"study": "many"})
     captions = [c.value for c in at.caption]
     assert any(
@@ -55,18 +59,7 @@ def test_many_configurations_draw_thinned_curves_and_say_so(tmp_path, monkeypatc
 def test_curves_keep_more_steps_when_fewer_lines_are_drawn(tmp_path, monkeypatch):
     """Thinning counts the lines a chart draws, not the study's configurations: grouped into 3
     lines (colour by cell, no small multiples), each curve keeps every logged step."""
-    registry = build_registry(entry_points=False)
-    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    store = Store(url)
-    study = parse_study(MANY, "many.toml", registry)
-    runs = study.runs(registry)
-    store.save_study(study, runs)
-    store.write_runs(
-        [
-            RunResult(r.key, "done", 0.1, [{"step": s, "name": "loss", "value": 1.0 / (1 + s)} for s in range(80)])
-            for r in runs
-        ]
-    )
+    url, _ = many_store(tmp_path)
     at = page(url, "results", monkeypatch, {"study": "many", "facet": "none", "color": "model.cell"})
     assert not at.exception
     spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
