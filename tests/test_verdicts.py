@@ -380,3 +380,9 @@ def test_a_check_on_paths_varied_together_names_each_part_and_says_what_both_sid
     check = {"quantity": "final_accuracy", "op": ">", "where": {axis: ["a", 64, 100]}, "than": {axis: ["b", 64, 100]}}
     (c,) = judge(f, check).checks
     assert "final_accuracy difference at hidden=64, steps=100: cell=a - cell=b = 0.4" in c.text, c.text
+    # a rate and a ratio say the shared part too (it was lost from their texts)
+    status = {"a": ["done"] * 12, "b": ["diverged"] * 12}
+    g = frame({"final_loss": {"a": 0.1 * np.exp(0.1 * NOISE), "b": np.exp(0.1 * NOISE)}}, status=status)
+    g = g.assign(**{f"@{axis}": [f"{c} / 64 / 100" for c in g["@model.cell"]]}).drop(columns="@model.cell")
+    (r,) = judge(g, {**check, "quantity": "diverged", "op": "<"}).checks
+    assert "diverged at hidden=64, steps=100: cell=a 0/12 = 0% vs cell=b 12/12 = 100%" in r.text, r.text

@@ -345,7 +345,8 @@ def _two_sample(check: dict, frame: pd.DataFrame) -> Test:
     left_out = _merge(lo_out, ro_out)
     factor, offset = float(check.get("factor", 1.0)), float(check.get("offset", 0.0))
     lname, rname, shared = _pair_labels(where, than) if rq == q else (q, rq, "")
-    head = (f"{q} difference" if rq == q else "difference") + (f" at {shared}:" if shared else "")
+    where_both = f" at {shared}" if shared else ""  # what both sides share, said once in every text
+    head = (f"{q} difference" if rq == q else "difference") + (f"{where_both}:" if shared else "")
     if len(left) < MIN_RUNS or len(right) < MIN_RUNS:
         return _inconclusive(
             f"{q}: "
@@ -364,7 +365,7 @@ def _two_sample(check: dict, frame: pd.DataFrame) -> Test:
             ratio, low, high = st.odds_ratio_interval(kl, nl, kr, nr, conf)
             holds = _decide(op, low, high, 1.0) if math.isfinite(low) or math.isinf(low) else None
             text = (
-                f"{q}: {lname} {kl}/{nl} = {kl / nl:.0%} vs {rname} {kr}/{nr} = {kr / nr:.0%}, "
+                f"{q}{where_both}: {lname} {kl}/{nl} = {kl / nl:.0%} vs {rname} {kr}/{nr} = {kr / nr:.0%}, "
                 f"odds ratio {_fmt(ratio)} [{_fmt(low)}, {_fmt(high)}] (Fisher's exact), needed {op} 1"
             )
             return Outcome(holds, ratio, low, high, nl + nr, text + tail)
@@ -402,7 +403,7 @@ def _two_sample(check: dict, frame: pd.DataFrame) -> Test:
                 p, low, high = st.superiority_interval(a, b, conf, paired=False)
                 detail = "bootstrap"
             holds = _decide(">", low, high, 0.5)
-            text = f"{q}: P({claim}) = {p:.2f} [{low:.2f}, {high:.2f}] ({detail}), {n_text}, needed > 0.5"
+            text = f"{q}{where_both}: P({claim}) = {p:.2f} [{low:.2f}, {high:.2f}] ({detail}), {n_text}, needed > 0.5"
             return Outcome(holds, p, low, high, n, text + tail)
 
         return Test(at, left_out)
@@ -419,8 +420,8 @@ def _two_sample(check: dict, frame: pd.DataFrame) -> Test:
             holds = _decide(op, low, high, target)
             r, low, high = math.exp(m), math.exp(low), math.exp(high)
             text = (
-                f"{q} ratio {_ratio_label(lname, rname)} = {_fmt(r)}x [{_fmt(low)}x, {_fmt(high)}x], {n_text}, "
-                f"needed {op} {factor:g}x"
+                f"{q} ratio{where_both} {_ratio_label(lname, rname)} = {_fmt(r)}x [{_fmt(low)}x, {_fmt(high)}x], "
+                f"{n_text}, needed {op} {factor:g}x"
             )
             return Outcome(holds, r, low, high, n, text + tail)
 
