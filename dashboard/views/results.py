@@ -79,13 +79,13 @@ with st.expander("Group and smooth", expanded=bool(varying)):
         colour_default = [strongest_axis(effect, others)]
         moved = loss and bool(np.isfinite(effect["final_loss"].astype(float)).any())  # as strongest_axis decides
         why = "the axis whose values move the final loss most" if moved else "the axis with most values"
-    moved = follow_facet(wkey("color_by"), wkey("facet_before"), facet_name, others)
-    wanted = None if moved else url_values("color", others)  # moved: the link is a step behind
+    refaceted = follow_facet(wkey("color_by"), wkey("facet_before"), facet_name, others)
+    wanted = None if refaceted else url_values("color", others)  # refaceted: the link is a step behind
     colour_names = st.multiselect(
         "Colour by (fewer axes than vary: each line is the mean over the configurations it holds; "
         "a geometric mean on a log axis)",
         others,
-        default=None if moved else colour_default if wanted is None else wanted,
+        default=None if refaceted else colour_default if wanted is None else wanted,
         key=wkey("color_by"),
     )
     keep("color", colour_names, colour_default)
