@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from radius_study import radius_study
+
 ENGINE = Path(__file__).resolve().parents[1] / "benchmarks" / "engine.py"
 
 
@@ -48,35 +50,7 @@ def test_verdicts_benchmark_refuses_bad_arguments_and_runs_a_small_one(tmp_path)
 
 
 STABILITY = Path(__file__).resolve().parents[1] / "benchmarks" / "verdict_stability.py"
-SMALL_STUDY = """
-[study]
-name = "stability_tiny"
-claim = "Gradients through time vanish below spectral radius 1 and grow above it."
-seeds = 4
-
-[base]
-task = { name = "adding", length = 12 }
-model = { kind = "recurrent", cell = "rnn", hidden = 8, recurrent_init = { name = "normal", std = 0.1 } }
-train = { steps = 1, batch_size = 8, probe_batch = 16 }
-probes = ["grad_through_time"]
-
-[axes]
-"model.spectral_radius" = [0.5, 1.5]
-
-[[checks]]
-what = "at radius 0.5 the per-step factor eta is below 0.9"
-quantity = "grad_through_time.eta@init"
-where = { "model.spectral_radius" = 0.5 }
-op = "<"
-value = 0.9
-
-[[checks]]
-what = "eta is larger at radius 1.5"
-quantity = "grad_through_time.eta@init"
-where = { "model.spectral_radius" = 1.5 }
-op = ">"
-than = { "model.spectral_radius" = 0.5 }
-"""
+SMALL_STUDY = radius_study("stability_tiny", seeds=4)
 
 
 def test_verdict_stability_harness_on_a_small_study(tmp_path):

@@ -5,6 +5,7 @@ its own name, both verdicts side by side with a stability line; "not run" apart 
 import json
 
 import pytest
+from radius_study import radius_study
 
 from ablab.core.cli.main import main
 from ablab.core.errors import ConfigError
@@ -12,35 +13,7 @@ from ablab.core.lab.seed_shift import check_shift, seeds_text, shifted_data, shi
 from ablab.core.lab.store import Store
 
 # two configurations x 4 seeds of one training step: seconds, in this process
-TINY = """
-[study]
-name = "tiny_radius"
-claim = "Gradients through time vanish below spectral radius 1 and grow above it."
-seeds = 4
-
-[base]
-task = { name = "adding", length = 12 }
-model = { kind = "recurrent", cell = "rnn", hidden = 8, recurrent_init = { name = "normal", std = 0.1 } }
-train = { steps = 1, batch_size = 8, probe_batch = 16 }
-probes = ["grad_through_time"]
-
-[axes]
-"model.spectral_radius" = [0.5, 1.5]
-
-[[checks]]
-what = "at radius 0.5 eta is below 0.9"
-quantity = "grad_through_time.eta@init"
-where = { "model.spectral_radius" = 0.5 }
-op = "<"
-value = 0.9
-
-[[checks]]
-what = "eta is larger at radius 1.5"
-quantity = "grad_through_time.eta@init"
-where = { "model.spectral_radius" = 1.5 }
-op = ">"
-than = { "model.spectral_radius" = 0.5 }
-"""
+TINY = radius_study("tiny_radius", seeds=4)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from radius_study import radius_study
 
 from ablab.core.errors import ConfigError
 from ablab.core.lab import run_summaries
@@ -241,42 +242,19 @@ def test_bad_solve_tables(solve, message):
         validate_solve(solve)
 
 
-USER_STUDY = """
-[study]
-name = "my_radius"
-claim = "Gradients through time vanish below spectral radius 1 and grow above it."
-seeds = 8
-solve = { metric = "loss", op = "<=", value = 0.01, of = "baseline" }
-
-[base]
-task = { name = "adding", length = 12 }
-model = { kind = "recurrent", cell = "rnn", hidden = 8, recurrent_init = { name = "normal", std = 0.1 } }
-train = { steps = 2, batch_size = 8, probe_batch = 16 }
-probes = ["grad_through_time"]
-
-[axes]
-"model.spectral_radius" = [0.5, 1.5]
-
-[[checks]]
-what = "at radius 0.5 the per-step factor eta is below 0.9"
-quantity = "grad_through_time.eta@init"
-where = { "model.spectral_radius" = 0.5 }
-op = "<"
-value = 0.9
-
-[[checks]]
-what = "eta is larger at radius 1.5"
-quantity = "grad_through_time.eta@init"
-where = { "model.spectral_radius" = 1.5 }
-op = ">"
-than = { "model.spectral_radius" = 0.5 }
-
+USER_STUDY = radius_study(
+    "my_radius",
+    seeds=8,
+    steps=2,
+    study_extra='solve = { metric = "loss", op = "<=", value = 0.01, of = "baseline" }',
+    checks_extra="""
 [[checks]]
 what = "two steps solve nothing"
 quantity = "solved"
 op = "<"
 value = 0.5
-"""
+""",
+)
 
 
 def cli(*args):
