@@ -5,7 +5,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from ablab.core.lab.store import Store
+from ablab.core.lab.store import RunResult, Store
 from ablab.core.lab.study import parse_study
 from ablab.core.plugin_system.registry import build_registry
 
@@ -37,6 +37,20 @@ train = { steps = 20, log_every = 10 }
 "model.cell" = ["rnn", "gru"]
 "optimizer.lr" = [0.1, 0.01]
 """
+
+
+def stored_study(tmp_path, text: str, rows_of) -> tuple[str, list]:
+    """The study `text` in a fresh store under tmp_path, every run done with the records
+    rows_of(run) (no training): (the store's URL, the runs)."""
+    registry = build_registry(entry_points=False)
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    store = Store(url)
+    study = parse_study(text, "study.toml", registry)
+    runs = study.runs(registry)
+    store.save_study(study, runs)
+    store.write_runs([RunResult(r.key, "done", 0.1, rows_of(r)) for r in runs])
+    return url, runs
+
 
 DIVERGED_SEED = 2  # in the study "cells", configuration cell=rnn: diverged at step 7
 

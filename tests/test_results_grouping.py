@@ -9,11 +9,8 @@ import re
 
 import pandas as pd
 import vl_convert
-from dashboard_helpers import page
+from dashboard_helpers import page, stored_study
 
-from ablab.core.lab.store import RunResult, Store
-from ablab.core.lab.study import parse_study
-from ablab.core.plugin_system.registry import build_registry
 from ablab.dashboard import charts
 from ablab.dashboard.data import MANY_CONFIGS, strongest_axis
 
@@ -52,13 +49,7 @@ def chart_rows(element) -> pd.DataFrame:
 def wide_store(tmp_path, rows_of=None) -> str:
     """The WIDE study in a fresh store, each run's records from rows_of(point, seed) (default:
     loss_rows); returns the store's URL."""
-    registry = build_registry(entry_points=False)
-    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    store = Store(url)
-    study = parse_study(WIDE, "wide.toml", registry)
-    runs = study.runs(registry)
-    store.save_study(study, runs)
-    store.write_runs([RunResult(r.key, "done", 0.1, (rows_of or loss_rows)(r.point, r.seed)) for r in runs])
+    url, runs = stored_study(tmp_path, WIDE, lambda r: (rows_of or loss_rows)(r.point, r.seed))
     assert len({json.dumps(r.point, sort_keys=True) for r in runs}) == 36 > MANY_CONFIGS
     return url
 

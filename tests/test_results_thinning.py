@@ -5,11 +5,8 @@ import io
 import json
 
 import pandas as pd
-from dashboard_helpers import page
+from dashboard_helpers import page, stored_study
 
-from ablab.core.lab.store import RunResult, Store
-from ablab.core.lab.study import parse_study
-from ablab.core.plugin_system.registry import build_registry
 from ablab.dashboard import series
 
 RATES = [round(0.001 * (k + 1), 3) for k in range(34)]
@@ -34,14 +31,8 @@ STEPS = range(80)  # more logged steps than a curve keeps at 102 lines
 
 def many_store(tmp_path) -> tuple[str, int]:
     """The MANY study (102 configurations, one seed) with a loss at every step: (url, runs)."""
-    registry = build_registry(entry_points=False)
-    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
-    store = Store(url)
-    study = parse_study(MANY, "many.toml", registry)
-    runs = study.runs(registry)
-    store.save_study(study, runs)
     loss = [{"step": s, "name": "loss", "value": 1.0 / (1 + s)} for s in STEPS]
-    store.write_runs([RunResult(r.key, "done", 0.1, loss) for r in runs])
+    url, runs = stored_study(tmp_path, MANY, lambda r: loss)
     return url, len(runs)
 
 
