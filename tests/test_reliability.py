@@ -2,11 +2,13 @@
 two `ablab run`s share a study without computing a run twice, workers die with their run,
 an incomplete study exits non-zero, newer/foreign/damaged/read-only stores, 64-bit seeds."""
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -225,6 +227,53 @@ def test_a_killed_worker_makes_the_run_exit_nonzero_saying_how_many_are_left(tmp
     left = sum(r["status"] != "done" for r in store.runs_of("rel"))
     assert left > 0 and f"the study is not complete: {left} runs left" in err
     assert "a job failed (BrokenProcessPool" in err
+
+
+def test_a_worker_dying_while_another_is_spawned_never_hangs_the_run(tmp_path, monkeypatch):
+    """CPython's broken-pool cleanup terminates the workers it knows of, then joins them all: a
+    worker that submit() was still spawning when the other died was joined forever (CI hung in
+    the test above). Here the second spawn kills the first worker and waits for the pool to break."""
+    from concurrent.futures.process import _process_worker as process_worker
+
+    from ablab.core.lab import runner
+
+    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}")
+    study = parse_study(SLOW, "rel.toml", REGISTRY)
+    workers: list[int] = []
+
+    def make_executor(n):
+        pool = real_make(n)
+        real_spawn = pool._spawn_process
+
+        def spawn():  # CPython's _spawn_process, with the first worker dying between start and registration
+            if not pool._processes:
+                real_spawn()
+                workers.extend(pool._processes)
+                return
+            args = (pool._call_queue, pool._result_queue, pool._initializer, pool._initargs, pool._max_tasks_per_child)
+            second = pool._mp_context.Process(target=process_worker, args=args)
+            second.start()
+            workers.append(second.pid)
+            assert wait_until(lambda: pool.ablab_started.value >= 1, 120), "the first worker never started"
+            os.kill(workers[0], signal.SIGKILL)
+            assert wait_until(lambda: pool._broken, 30), "the pool never noticed"
+            time.sleep(0.5)  # its manager thread terminates the workers it knows of
+            pool._processes[second.pid] = second
+
+        pool._spawn_process = spawn
+        return pool
+
+    real_make = runner.make_executor
+    monkeypatch.setattr(runner, "make_executor", make_executor)
+    outcome: list = []
+    thread = threading.Thread(target=lambda: outcome.append(run_study(study, REGISTRY, store, workers=2)), daemon=True)
+    thread.start()
+    thread.join(timeout=120)
+    for pid in set(workers):  # never leave a hung pool's worker behind
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not thread.is_alive(), "run_study hung after a worker died"
+    assert len(set(workers)) == 2 and outcome[0].left == len(study.runs(REGISTRY))  # nothing finished: 8 left
 
 
 def test_dashboard_stops_with_its_pid(tmp_path):

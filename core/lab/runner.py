@@ -325,6 +325,7 @@ def run_study(
     own = executor is None
     heart = Heartbeat(store, owner)
     error: BaseException | None = None
+    broken = False  # a worker or the store failed: finish what runs, claim nothing new
     try:
         groups, planned = plan(study, registry, store)
         progress.total = planned.total
@@ -340,7 +341,6 @@ def run_study(
         slots = (1 if workers == 0 else workers or os.cpu_count() or 1) if own else len(groups)
         inflight: dict[Future, Job] = {}
         open_groups = list(groups)
-        broken = False  # a worker or the store failed: finish what runs, claim nothing new
         waiting_said = False
         retried: list = []  # the groups last reopened after no one else held a run
         from ablab.core.lab.study import plugin_versions
@@ -411,9 +411,11 @@ def run_study(
     except BaseException as exc:  # noqa: BLE001 - cleaned up below, then raised again
         error = exc
     with signals_held() as caught:  # a Ctrl-C now only marks the run stopped: the cleanup must finish
-        if progress.interrupted and own and isinstance(executor, ProcessPoolExecutor):
+        if (progress.interrupted or broken) and own and isinstance(executor, ProcessPoolExecutor):
             # terminate, never cancel: cancelling a future the pool then fails raised
-            # InvalidStateError: CANCELLED in the pool's thread
+            # InvalidStateError: CANCELLED in the pool's thread. A broken pool too: a worker
+            # that submit() was still spawning when another died is missed by CPython's own
+            # cleanup, which then joins it forever (`ablab run` hung; test_reliability)
             _terminate(executor)
         heart.close()
         _release(store, owner, None)
