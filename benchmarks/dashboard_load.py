@@ -239,6 +239,8 @@ def browser_cpu(dashboard: int) -> dict[str, float]:
             args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()  # Chromium rewrites it
         except OSError:
             continue
+        if not args:  # a process ending between the two reads (a zombie has no command line)
+            continue
         kinds = [a.decode().removeprefix("--type=") for a in args if a.startswith(b"--type=")]
         kind = kinds[0] if kinds else ("browser" if b"chrom" in args[0] else "driver")
         out[kind] = out.get(kind, 0.0) + cpu_seconds(pid)
