@@ -75,9 +75,12 @@ def test_results_page_shows_charts_and_reacts_to_filters(filled_store, monkeypat
     assert len(at.get("vega_lite_chart")) >= 6
     assert len(at.get("download_button")) >= 6
     assert any("range between the seeds" in c.value for c in at.caption)  # two seeds per configuration
+    assert not any(c.value.startswith("Filtered:") for c in at.caption)
     at.multiselect(key="filter_@model.cell").set_value(["lstm"]).run()
     assert not at.exception
     assert len(at.dataframe[0].value) == 1 and at.dataframe[0].value["runs"].tolist() == [2]
+    # the filter sits in a popover, out of sight once closed: the page says it is on
+    assert "Filtered: 1 of 2 configurations shown (see Filter)." in [c.value for c in at.caption]
     assert at.query_params["f.model.cell"] in ("lstm", ["lstm"])  # one value or a list of one
 
 
