@@ -64,7 +64,7 @@ facet_default = default_facet(configs)
 default_facet_name = facet_default.lstrip("@") if facet_default else "none"
 # The view's controls sit in popovers, not expanders: Streamlit mounts an expander's (and a tab's)
 # widgets in the browser even when closed, a popover's only when opened. Every widget still runs
-# here (its value, its link key); a reload draws about 0.15 CPU-s less (NOTES, session 9, browser).
+# here (its value, its link key); a reload costs the browser ~0.1 CPU-s less (NOTES, session 9, browser).
 controls = st.container(horizontal=True)
 grouping_note = ""
 with controls.popover("Group and smooth", help="Small multiples, colour, smoothing: kept in the link"):
