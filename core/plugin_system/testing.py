@@ -284,6 +284,24 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[Ou
             )
         _expect(np.allclose(dx_chunk, dx_step, rtol=1e-10, atol=1e-12), "backward_steps gives another dx")
 
+    def whole_forward():
+        if not cell.fused or cell.new_tape(S, T, B, H, np.float64) is None:
+            raise Skip("no tape (FusedCell.new_tape): the forward runs step by step")
+        params, x64 = net.init([0, 1], np.float64), x.astype(np.float64)
+        y_step, cache_step = net.forward(params, x64)
+        y_whole, cache_whole = net.forward(params, x64, train=True)  # forward_steps where offered
+        _expect(
+            np.allclose(y_whole, y_step, rtol=1e-12, atol=1e-12),
+            "forward_steps (training's whole-layer forward) disagrees with step_z step by step",
+        )
+        g_whole, _ = net.backward(params, np.ones_like(y_whole), cache_whole)
+        g_step, _ = net.backward(params, np.ones_like(y_step), cache_step)
+        for k in g_whole:
+            _expect(
+                np.allclose(g_whole[k], g_step[k], rtol=1e-10, atol=1e-12),
+                f"after forward_steps the gradient of {k!r} differs from the step-by-step forward's",
+            )
+
     def da_in_place():
         if not cell.fused:
             raise Skip("a plain Cell: da is not written in place")
@@ -335,6 +353,7 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[Ou
             # the chunk backward first: a wrong one would otherwise show as a step_z/step disagreement
             ("backward_steps agrees with backward_step", chunk_backward),
             ("step_z agrees with step", fused_step),
+            ("forward_steps agrees with step_z", whole_forward),
             ("probe values", probe_values),
             ("float64 gradient check", gradients),
             ("built-in probes run on the cell", builtin_probes),
