@@ -155,8 +155,8 @@ class WrongChunkBackward(LSTM):
 
 
 class WrongWholeForward(LSTM):
-    def forward_steps(self, p, XH, Wb, tape):
-        return super().forward_steps(p, XH, Wb * 1.01, tape)  # training's forward only: step_z stays right
+    def forward_steps(self, p, XH, WbU, tape):
+        return super().forward_steps(p, XH, WbU * 1.01, tape)  # training's forward only: step_z stays right
 
 
 class ProbesTheWrongPoint(RNN):

@@ -217,7 +217,7 @@ class RecurrentNet:
                 tape = cell.new_tape(S, T, B, H, x.dtype)
                 taped = () if tape is None else (tape,)
                 # FusedCell promise 7: the whole layer in one call, no per-step caches
-                whole = train and tape is not None and cell.forward_steps(p, XH, Wb, tape) is not None
+                whole = train and tape is not None and cell.forward_steps(p, XH, WbU, tape) is not None
                 for t in range(0 if whole else T):
                     xh = XH[:, t, None] if blocks else XH[:, t]
                     z = np.matmul(xh, WbU)

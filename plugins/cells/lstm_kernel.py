@@ -19,8 +19,6 @@ import functools
 
 import numpy as np
 
-from ablab.core.engine.fused_cell import blocks_of
-
 
 @functools.cache
 def _kernel():
@@ -159,29 +157,15 @@ def backward_steps(UT: np.ndarray, dstate: tuple, tape: Tape, start: int, end: i
     return dh_out, dc_out
 
 
-def forward_steps(U: np.ndarray, Wb: np.ndarray, XH: np.ndarray, tape: Tape) -> tuple:
+def forward_steps(WbU: np.ndarray, XH: np.ndarray, tape: Tape) -> tuple:
     """The whole forward of a standard LSTM layer from a zero state in one compiled call
-    (lstm_forward.py): reads x_t from XH[:, t, :, :D+1] = [x_t, 1], writes h_t into
+    (lstm_forward.py): reads [x_t, 1] from XH[:, t, :, :D+1], writes h_t into
     XH[:, t+1, :, D+1:] and every step's slots of the tape; returns the last state (h_T, c_T).
-    Wb is [W; b] (S, D+1, 4H), U (S, H, 4H)."""
+    WbU is the blocked [W; b; U], (S, 4, D+1+H, H), C-contiguous."""
     from ablab.plugins.cells import lstm_forward  # lazy: see the module docstring
 
-    S, T, B, R = XH.shape[0], XH.shape[1] - 1, XH.shape[2], XH.shape[3]
-    H = U.shape[1]
-    D = R - 1 - H
-    X = XH[:, :T, :, : D + 1].reshape(S, T * B, D + 1)
-    A = np.matmul(X[:, None], blocks_of(Wb, H)).reshape(S, 4, T, B, H)  # x_t W_k + b_k for every step
+    S, B, H = XH.shape[0], XH.shape[2], WbU.shape[3]
     h_last = np.empty((S, B, H), XH.dtype)
-    lstm_forward.lstm_forward_steps(
-        XH.dtype.type(0.5),
-        A,
-        np.ascontiguousarray(blocks_of(U, H)),
-        XH,
-        D,
-        tape.gates,
-        tape.g,
-        tape.c,
-        tape.psi_c,
-        h_last,
-    )
-    return h_last, tape.c[T]
+    half = XH.dtype.type(0.5)  # in the arrays' dtype: a float literal would promote float32 to float64
+    lstm_forward.lstm_forward_steps(half, WbU, XH, XH.shape[3] - 1 - H, tape.gates, tape.g, tape.c, tape.psi_c, h_last)
+    return h_last, tape.c[-1]
