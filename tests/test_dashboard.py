@@ -603,6 +603,37 @@ def test_claims_page_lists_a_users_study_with_checks(tmp_path, monkeypatch):
     assert "n = 4 runs" in " ".join(table.iloc[:, -1].astype(str))
 
 
+def test_claims_page_lists_new_seed_runs_of_any_shift_under_their_claim_judged_over_its_looks(tmp_path, monkeypatch):
+    """`ablab claims --new-seeds 7` and the page's own + 1000 both show under the claim; a seed
+    plan's verdict splits its error rate over its looks here as `ablab claims` does."""
+    from ablab.core.lab.seed_shift import shifted_text
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    planned = parse_study(
+        USER_CLAIM.replace("seeds = 4", "seeds = { start = 4, add = 2, max = 8 }"), "m.toml", REGISTRY
+    )
+    assert planned.looks == 3
+    mine = USER_CLAIM.replace('name = "my_claim"', 'name = "other-s2"').replace("0.9", "0.95")  # not a shifted copy
+    for study in [
+        planned,
+        *(parse_study(shifted_text(planned.data, shift), "s.toml", REGISTRY) for shift in (7, 1000)),
+        parse_study(mine, "o.toml", REGISTRY),
+    ]:
+        run_study(study, REGISTRY, Store(url), workers=0)
+    at = page(url, "claims", monkeypatch)
+    labels = [e.label for e in at.expander]
+    assert len(labels) == 16 and sum(label.startswith("`my_claim`") for label in labels) == 1
+    assert any(label.startswith("`other-s2`") for label in labels)  # its checks differ: a claim of its own
+    shown = texts(at)
+    assert "**New seeds** (my_claim-s7)" in shown and "**New seeds** (my_claim-s1000)" in shown
+    columns = [list(t.value.columns) for t in at.table]
+    assert ["check", "seeds 0-3", "seeds 7-10", "seeds 7-10: effect [interval], n"] in columns
+    assert ["check", "seeds 0-3", "seeds 1000-1003", "seeds 1000-1003: effect [interval], n"] in columns
+    verdicts = {t.value.iloc[0, 0]: t.value for t in at.table if "verdict" in t.value.columns}
+    assert "3 looks" in verdicts["eta is below 0.9"].iloc[0, -1]  # 5% / 3 looks, as `ablab claims` judges it
+    assert "looks" not in verdicts["eta is below 0.95"].iloc[0, -1]  # other-s2: seeds = 4, one look
+
+
 def test_two_studies_compare_in_one_table_and_one_chart_per_study(fake_store, monkeypatch):
     at = page(fake_store, "compare", monkeypatch, {"studies": ["fake", "fake2"]})
     assert at.multiselect(key="compare_studies").value == ["fake", "fake2"]
