@@ -657,9 +657,23 @@ def test_the_estimate_times_each_model_shape_once_and_spreads_configurations_ove
     assert speed.step > 0 and speed.checkpoint >= 0 and speed.job >= 0
     cost = estimate.config_seconds({**base, "train": {"steps": 20, "probe_every": 5}}, speed)
     assert cost == pytest.approx(speed.job + 20 * speed.step + 5 * speed.checkpoint)
-    assert estimate.study_seconds([4.0, 4.0, 4.0, 4.0], startup=1.0, workers=2) == 2 + 8  # 16 s of work on 2
+    assert estimate.study_seconds([4.0, 4.0, 4.0, 4.0], startup=1.0, workers=2) == 1 + 8  # 16 s of work on 2
     assert estimate.study_seconds([9.0, 1.0], startup=0.0, workers=2) == 9  # never below the longest
     assert 1 <= estimate.free_cores() <= (os.cpu_count() or 1)
+
+
+def test_the_estimates_start_up_is_a_real_run_of_the_first_configuration_and_says_why_it_failed():
+    from ablab.core.errors import AblabError
+    from ablab.dashboard import estimate
+
+    base = {"task": {"name": "adding", "length": 5}, "model": {"kind": "recurrent", "cell": "rnn", "hidden": 4}}
+    assert estimate.startup_seconds(base) > 0.1  # a Python process with numpy imported, at the least
+    longer = {**base, "task": {"name": "adding", "length": 50}, "train": {"steps": 900}}
+    gru = {**base, "model": {**base["model"], "cell": "gru"}}
+    key = estimate.startup_key
+    assert key([({}, base), ({}, longer)]) == key([({}, longer)]) != key([({}, base), ({}, gru)])
+    with pytest.raises(AblabError, match="start-up of a run of this study failed: .*'length' must be"):
+        estimate.startup_seconds({**base, "task": {"name": "adding", "length": -1}})
 
 
 def test_run_form_names_a_cell_without_an_activation_and_builds_feedforward_studies(filled_store, monkeypatch):
