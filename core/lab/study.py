@@ -67,6 +67,15 @@ class RunSpec:
     point: dict  # the axis values of this configuration (dotted path -> value)
 
 
+def planned_looks(seeds) -> int:
+    """How many times a study's verdict may be looked at, from its `seeds` as written: 1, or
+    every block of a seed plan { start, add, max } (the verdict then splits its error rate
+    over the looks). One rule for `ablab claims`, the Claims page and stored verdicts."""
+    if not isinstance(seeds, dict):
+        return 1
+    return 1 + math.ceil((seeds["max"] - seeds["start"]) / seeds["add"])
+
+
 @dataclass(frozen=True)
 class Study:
     name: str
@@ -88,11 +97,7 @@ class Study:
 
     @property
     def looks(self) -> int:
-        """How many times the verdict may be looked at: 1, or every block of a sequential study
-        (the verdict then splits its error rate over the looks)."""
-        if not self.blocks:
-            return 1
-        return 1 + math.ceil((self.blocks["max"] - self.blocks["start"]) / self.blocks["add"])
+        return planned_looks(self.blocks)
 
     def with_seed_count(self, n: int) -> Study:
         """The study with its first n seeds of a sequential seed plan."""
