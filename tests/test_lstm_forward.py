@@ -26,11 +26,25 @@ def test_float32_tanh_is_within_2_ulp_of_the_rounded_float64_tanh():
     assert np.all(np.sign(got) == np.sign(want))
 
 
+def test_float32_sigmoid_is_within_4_ulp_of_the_rounded_float64_sigmoid_where_it_is_normal():
+    from ablab.plugins.cells.lstm_forward import vsigmoid32
+
+    x = np.concatenate([np.linspace(-87, 87, 2_000_001).astype(np.float32), np.float32([0, 100, 3e38])])
+    got = np.empty_like(x)
+    vsigmoid32(x, got)
+    want = (1 / (1 + np.exp(-x.astype(np.float64)))).astype(np.float32)
+    ulps = np.abs(got.view(np.int32).astype(np.int64) - want.view(np.int32).astype(np.int64))
+    print(f"sigmoid32: max {ulps.max()} ulp over {x.size} inputs, {np.mean(ulps > 0):.1%} not exact")
+    assert ulps.max() <= 4, f"{ulps.max()} ulp at x = {x[ulps.argmax()]}"
+    vsigmoid32(np.float32([-100, -3e38]), got[:2])  # below float32's normal range: clamped, still tiny
+    assert 0 <= got[:2].min() and got[:2].max() < 1e-38
+
+
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-13), (np.float32, 2e-6)])
 @pytest.mark.parametrize("layers, readout", [(1, "last"), (2, "all")])
 def test_training_forward_matches_the_step_by_step_forward(dtype, tol, layers, readout):
-    """Same outputs, tapes and gradients up to the last bits: the kernel sums z as x W + b, then
-    h U (step_z: one product), and float32 takes tanh32 (within 1 ulp of numpy's)."""
+    """Same outputs, tapes and gradients up to the last bits: float32 takes tanh32 and sigmoid32,
+    within a few ulp of numpy's tanh and of the sigmoid plugin's formula."""
     spec = RecurrentSpec(n_in=3, n_out=2, hidden=5, cell="lstm", layers=layers, readout=readout)
     net = RecurrentNet(spec, REGISTRY)
     params = net.init([0, 1, 2], dtype)

@@ -166,6 +166,5 @@ def forward_steps(WbU: np.ndarray, XH: np.ndarray, tape: Tape) -> tuple:
 
     S, B, H = XH.shape[0], XH.shape[2], WbU.shape[3]
     h_last = np.empty((S, B, H), XH.dtype)
-    half = XH.dtype.type(0.5)  # in the arrays' dtype: a float literal would promote float32 to float64
-    lstm_forward.lstm_forward_steps(half, WbU, XH, XH.shape[3] - 1 - H, tape.gates, tape.g, tape.c, tape.psi_c, h_last)
+    lstm_forward.lstm_forward_steps(WbU, XH, XH.shape[3] - 1 - H, tape.gates, tape.g, tape.c, tape.psi_c, h_last)
     return h_last, tape.c[-1]
