@@ -1,7 +1,7 @@
 """The Claims page's new seeds: which seeds a verdict rests on, "Run with new seeds" (the study
 with every seed shifted by 1000, stored as NAME-s1000, launched like "Rerun this claim"), and
-once stored, its verdict beside the original's with the stability line (as `ablab claims
---new-seeds` prints it)."""
+the verdict of every stored run with new seeds, whatever its shift, beside the original's with
+the stability line (as `ablab claims --new-seeds` prints it)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ from ablab.dashboard import launcher
 
 
 def section(store, registry, c, stored: list[tuple[int, str]], v, watched: list) -> None:
-    """Inside a claim's expander: the seeds of its verdict, the new-seeds button, and each stored
-    run with new seeds (any shift, `ablab claims --new-seeds SHIFT`) beside the verdict.
-    c: the claim (claim_list.Claim); v: its verdict (None: not run yet)."""
-    if v is None:
-        return
+    """Inside a run claim's expander, under its checks: the seeds of its verdict, the new-seeds
+    button, and each stored run with new seeds (any shift, `ablab claims --new-seeds SHIFT`)
+    beside the verdict. c: the claim (claim_list.Claim); v: its verdict."""
     st.caption(f"This verdict rests on the runs of seeds {seeds_text(v.seeds)} ({len(v.seeds)} seeds).")
     other = shifted_name(c.name, DEFAULT_SHIFT)
     running = launcher.running(store.url, other)

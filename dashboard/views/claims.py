@@ -56,10 +56,10 @@ for c, frame in zip(claims, frames):
                 again = st.session_state.get("claim_launched", {}).get(c.name)
                 what = "recomputing every run (--rerun)" if again else "running"
                 st.caption(f"{what} (pid {running}); this page refreshes when it finishes")
-        claim_seeds.section(store, registry, c, shifts.get(c.name, []), v, watched)
         if v is None:
             continue
         st.table([{"check": r.what, "verdict": r.label, "effect [interval], n": r.text} for r in v.checks])
+        claim_seeds.section(store, registry, c, shifts.get(c.name, []), v, watched)  # the same checks, new seeds
         # a chart per quantity the checks read (not only the first check's): each check's evidence shows
         for quantity in dict.fromkeys(check["quantity"] for check in c.checks):
             evidence = evidence_rows(frame, quantity)
