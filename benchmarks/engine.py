@@ -16,7 +16,7 @@ process times its first LSTM training step (numba's import and the cached kernel
 the start-up cost, budget 2 s on a warm cache), then trains a medium LSTM ensemble of 16 and
 prints its peak resident memory beside the sum of its arrays (parameters, what the forward
 pass keeps for BPTT, gradients, Adam state; the resident memory of numba and LLVM, loaded
-once per process for the LSTM's backward, apart; training runs forward and backward by
+once per process for the LSTM's forward and backward, apart; training runs forward and backward by
 member groups, so one group's cache is held at once).
 """
 
@@ -200,7 +200,7 @@ def memory_child(members: int) -> None:
         f"peak RSS {peak:.0f} MiB ({peak - baseline:.0f} MiB above the "
         f"{baseline:.0f} MiB of the process before the model), its arrays {arrays:.0f} MiB: "
         f"peak / arrays {peak / arrays:.2f}, (peak - start) / arrays {(peak - baseline) / arrays:.2f}; "
-        f"of the {peak - baseline:.0f} MiB, {libs:.0f} MiB are numba and LLVM (the compiled LSTM backward, "
+        f"of the {peak - baseline:.0f} MiB, {libs:.0f} MiB are numba and LLVM (the compiled LSTM forward and backward, "
         f"once per process): (peak - start - numba) / arrays {(peak - baseline - libs) / arrays:.2f}",
         flush=True,
     )

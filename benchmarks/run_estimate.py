@@ -86,9 +86,9 @@ def page_estimate(study, registry, workers: int) -> tuple[float, float]:
             speeds[key] = estimate.measure(config, n_seeds, registry)
         return speeds[key]
 
-    seconds = estimate.study_estimate(
-        study.configurations(), len(study.seeds), speed_of, estimate.startup_seconds(), workers
-    )
+    configurations = study.configurations()
+    startup = estimate.startup_seconds(configurations[0][1])
+    seconds = estimate.study_estimate(configurations, len(study.seeds), speed_of, startup, workers)
     return seconds, time.perf_counter() - started
 
 

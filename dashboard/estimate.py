@@ -4,7 +4,8 @@ Each distinct model shape (task, cell, size, batch, probes: what sets the cost o
 timed once with a few real training steps and remembered, so a rerun of the page or a change
 of learning rate, clipping, initialiser or study name measures nothing. The study's time is
 then the sum of its configurations' costs spread over the worker processes, plus the start-up
-of the background process and its workers, also measured once.
+measured by a real `ablab run` of a one-step copy of its first configuration (once per task
+and cells).
 """
 
 from __future__ import annotations
@@ -99,20 +100,39 @@ def job_overhead(config: dict, n_seeds: int, registry, step: float, checkpoint: 
     return max(total - 2 * step - 2 * checkpoint, 0.0)
 
 
-def startup_seconds() -> float:
-    """Seconds to start a Python process that imports the runner: the background process pays it
-    once, and each worker process once more."""
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import ablab.core.lab.runner, ablab.core.plugin_system.registry as r; r.default_registry()",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - started
+def startup_seconds(config: dict) -> float:
+    """Seconds a study pays once whatever its length: a real `ablab run`, launched as the Run page
+    launches one, of a throwaway study of one run of one step of `config` (the study's first
+    configuration, so a plugin's import and a cell's compiled kernels count) into a throwaway
+    store: the launcher's imports, the study, the store, a worker's spawn, the job's bookkeeping."""
+    from tomli_w import dumps
+
+    from ablab.core.errors import AblabError
+    from ablab.core.lab.store import Store
+
+    base = copy.deepcopy(config)
+    base["train"] = {**base.get("train", {}), "steps": 1, "probe_every": 0}
+    base.pop("gradcheck", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "startup.toml"
+        path.write_text(dumps({"study": {"name": "startup", "seeds": [0]}, "base": base}))
+        url = f"sqlite:///{Path(tmp) / 'startup.sqlite'}"
+        Store(url).engine.dispose()  # the page launches into a store that exists: its creation is not counted
+        command = [sys.executable, "-m", "ablab.core.cli", "run", str(path), "--store", url, "--workers", "1"]
+        started = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise AblabError(f"timing the start-up of a run of this study failed: {last}")
+    return seconds
+
+
+def startup_key(configurations) -> str:
+    """What sets a study's start-up: its task and the cells it uses (their imports and kernels)."""
+    cells = sorted({str(config.get("model", {}).get("cell")) for _, config in configurations})
+    tasks = sorted({str(config.get("task", {}).get("name")) for _, config in configurations})
+    return canonical({"tasks": tasks, "cells": cells})
 
 
 def config_seconds(config: dict, speed: Speed) -> float:
@@ -133,11 +153,11 @@ def study_estimate(configurations, n_seeds: int, speed_of, startup: float, worke
 
 def study_seconds(costs: list[float], startup: float, workers: int) -> float:
     """Configurations run one per worker process at a time: the work spread over the workers, but
-    never less than the longest configuration; plus the start-up of the launcher and its workers."""
+    never less than the longest configuration; plus the start-up (startup_seconds)."""
     if not costs:
         return 0.0
     parallel = max(1, min(workers, len(costs)))
-    return 2 * startup + max(sum(costs) / parallel, max(costs))
+    return startup + max(sum(costs) / parallel, max(costs))
 
 
 def default_workers() -> int:

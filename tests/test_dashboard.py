@@ -606,6 +606,37 @@ def test_claims_page_lists_a_users_study_with_checks(tmp_path, monkeypatch):
     assert "n = 4 runs" in " ".join(table.iloc[:, -1].astype(str))
 
 
+def test_claims_page_lists_new_seed_runs_of_any_shift_under_their_claim_judged_over_its_looks(tmp_path, monkeypatch):
+    """`ablab claims --new-seeds 7` and the page's own + 1000 both show under the claim; a seed
+    plan's verdict splits its error rate over its looks here as `ablab claims` does."""
+    from ablab.core.lab.seed_shift import shifted_text
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    planned = parse_study(
+        USER_CLAIM.replace("seeds = 4", "seeds = { start = 4, add = 2, max = 8 }"), "m.toml", REGISTRY
+    )
+    assert planned.looks == 3
+    mine = USER_CLAIM.replace('name = "my_claim"', 'name = "other-s2"').replace("0.9", "0.95")  # not a shifted copy
+    for study in [
+        planned,
+        *(parse_study(shifted_text(planned.data, shift), "s.toml", REGISTRY) for shift in (7, 1000)),
+        parse_study(mine, "o.toml", REGISTRY),
+    ]:
+        run_study(study, REGISTRY, Store(url), workers=0)
+    at = page(url, "claims", monkeypatch)
+    labels = [e.label for e in at.expander]
+    assert len(labels) == 16 and sum(label.startswith("`my_claim`") for label in labels) == 1
+    assert any(label.startswith("`other-s2`") for label in labels)  # its checks differ: a claim of its own
+    shown = texts(at)
+    assert "**New seeds** (my_claim-s7)" in shown and "**New seeds** (my_claim-s1000)" in shown
+    columns = [list(t.value.columns) for t in at.table]
+    assert ["check", "seeds 0-3", "seeds 7-10", "seeds 7-10: effect [interval], n"] in columns
+    assert ["check", "seeds 0-3", "seeds 1000-1003", "seeds 1000-1003: effect [interval], n"] in columns
+    verdicts = {t.value.iloc[0, 0]: t.value for t in at.table if "verdict" in t.value.columns}
+    assert "3 looks" in verdicts["eta is below 0.9"].iloc[0, -1]  # 5% / 3 looks, as `ablab claims` judges it
+    assert "looks" not in verdicts["eta is below 0.95"].iloc[0, -1]  # other-s2: seeds = 4, one look
+
+
 def test_two_studies_compare_in_one_table_and_one_chart_per_study(fake_store, monkeypatch):
     at = page(fake_store, "compare", monkeypatch, {"studies": ["fake", "fake2"]})
     assert at.multiselect(key="compare_studies").value == ["fake", "fake2"]
@@ -629,9 +660,23 @@ def test_the_estimate_times_each_model_shape_once_and_spreads_configurations_ove
     assert speed.step > 0 and speed.checkpoint >= 0 and speed.job >= 0
     cost = estimate.config_seconds({**base, "train": {"steps": 20, "probe_every": 5}}, speed)
     assert cost == pytest.approx(speed.job + 20 * speed.step + 5 * speed.checkpoint)
-    assert estimate.study_seconds([4.0, 4.0, 4.0, 4.0], startup=1.0, workers=2) == 2 + 8  # 16 s of work on 2
+    assert estimate.study_seconds([4.0, 4.0, 4.0, 4.0], startup=1.0, workers=2) == 1 + 8  # 16 s of work on 2
     assert estimate.study_seconds([9.0, 1.0], startup=0.0, workers=2) == 9  # never below the longest
     assert 1 <= estimate.free_cores() <= (os.cpu_count() or 1)
+
+
+def test_the_estimates_start_up_is_a_real_run_of_the_first_configuration_and_says_why_it_failed():
+    from ablab.core.errors import AblabError
+    from ablab.dashboard import estimate
+
+    base = {"task": {"name": "adding", "length": 5}, "model": {"kind": "recurrent", "cell": "rnn", "hidden": 4}}
+    assert estimate.startup_seconds(base) > 0.1  # a Python process with numpy imported, at the least
+    longer = {**base, "task": {"name": "adding", "length": 50}, "train": {"steps": 900}}
+    gru = {**base, "model": {**base["model"], "cell": "gru"}}
+    key = estimate.startup_key
+    assert key([({}, base), ({}, longer)]) == key([({}, longer)]) != key([({}, base), ({}, gru)])
+    with pytest.raises(AblabError, match="start-up of a run of this study failed: .*'length' must be"):
+        estimate.startup_seconds({**base, "task": {"name": "adding", "length": -1}})
 
 
 def test_run_form_names_a_cell_without_an_activation_and_builds_feedforward_studies(filled_store, monkeypatch):

@@ -154,6 +154,11 @@ class WrongChunkBackward(LSTM):
         return dstate_prev
 
 
+class WrongWholeForward(LSTM):
+    def forward_steps(self, p, XH, WbU, tape):
+        return super().forward_steps(p, XH, WbU * 1.01, tape)  # training's forward only: step_z stays right
+
+
 class ProbesTheWrongPoint(RNN):
     def activation_values(self, cache):
         return [(name, act, pre * 2, post) for name, act, pre, post in super().activation_values(cache)]
@@ -174,6 +179,7 @@ class Float64(RNN):
         (Float64, "turned float32 state 'h' into float64"),
         (IgnoresOut, "must write da_t into out and return it"),
         (WrongChunkBackward, "backward_steps gives another gradient of"),
+        (WrongWholeForward, "forward_steps (training's whole-layer forward) disagrees with step_z"),
         (ProbesTheWrongPoint, "f(pre) is not the output"),
     ],
 )

@@ -460,6 +460,31 @@ def test_builtin_fingerprint_is_the_hash_of_the_plugin_module():
 
     source = (ROOT / "plugins" / "cells" / "gru.py").read_bytes()
     assert versions["cell:gru"].endswith("#" + hashlib.sha256(source).hexdigest()[:12])
+    # the LSTM's compiled kernels live in modules of their own, imported inside functions: they count
+    files = [p.name for p in study_module._package_sources("ablab.plugins.cells.lstm")]
+    assert files == ["lstm.py", "lstm_kernel.py", "lstm_forward.py"]
+
+
+def test_an_edit_to_a_plugins_helper_module_changes_its_fingerprint(tmp_path, monkeypatch):
+    package = tmp_path / "helperplug"
+    package.mkdir()
+    (package / "__init__.py").write_text("from helperplug import cell, other  # the package imports every module\n")
+    (package / "cell.py").write_text(
+        "def step(x):\n    from .kernel import fast  # lazy, relative\n    return fast(x)\n"
+    )
+    (package / "kernel.py").write_text("def fast(x):\n    return x\n")
+    (package / "other.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sources = study_module._package_sources("helperplug.cell")
+    assert [p.name for p in sources] == ["cell.py", "kernel.py"]  # not the package's __init__, nor other.py
+    before = study_module._module_fingerprint("helperplug.cell")
+    (package / "other.py").write_text("X = 2\n")
+    study_module._module_fingerprint.cache_clear()
+    assert study_module._module_fingerprint("helperplug.cell") == before
+    (package / "kernel.py").write_text("def fast(x):\n    return 2 * x\n")
+    study_module._module_fingerprint.cache_clear()
+    assert study_module._module_fingerprint("helperplug.cell") != before
+    study_module._module_fingerprint.cache_clear()
 
 
 # -- plugins -----------------------------------------------------------------------------------

@@ -444,3 +444,11 @@ def test_a_shipped_study_with_two_tasks_gets_the_old_verdict(tmp_path, builtin_r
     assert repr(stored_verdict(store, study.name, builtin_registry)) == repr(
         verdict(study.name, study.claim, study.checks, old, study.looks)
     )
+
+
+def test_a_zipped_axis_value_is_labelled_without_its_empty_parts():
+    """`model.cell+model.cell_options` reads "rnn", not "rnn / {}", in legends, tables and checks."""
+    assert label(["rnn", {}]) == "rnn"
+    assert label(["gated", {"gate_bias": -1.0}]) == "gated / gate_bias=-1.0"
+    assert label([{}, {}]) == "{} / {}"  # nothing but empty parts: kept, or the value would vanish
+    assert label([{"name": "he", "gain": 0.7}, 3]) == "he(gain=0.7) / 3"

@@ -116,7 +116,7 @@ class FeedForwardNet:
         members = [self.init_member(s) for s in seeds]
         return {k: np.stack([m[k] for m in members]).astype(dtype) for k in members[0]}
 
-    def forward(self, params: dict, x: np.ndarray):
+    def forward(self, params: dict, x: np.ndarray, train: bool = False):  # train: as RecurrentNet.forward's
         """x (S,B,D) -> y (S,B,O)."""
         h, u, layers = x, None, []
         for l in range(self.spec.depth):

@@ -40,6 +40,16 @@ against the plain path.
    block-major, (S, n_blocks, chunk, B, H)) and returns dstate_{start-1}. Without a tape, and
    whenever the caller traces dh, backward_step runs as before, on the same caches.
 
+7. Whole-layer training forward (optional; needs 6). forward_steps(p, XH, WbU, tape) runs
+   every step of the layer from a zero state in one call: XH (S, T+1, B, D+1+H) holds
+   [x_t, 1] in slot t, WbU is the per-step product's right factor [W; b; U] (blocked,
+   (S, nb, D+1+H, H), when block_major); it writes h_t into XH[:, t+1, :, D+1:] and step t
+   into the tape as step_z would, and returns the last state; None: not offered. ablab
+   calls it only for training (train.loss_and_grads), whose backward reads the tape alone:
+   it keeps no per-step caches, so probes and evaluation run step_z as before. Its results
+   may differ from step_z's in the last bits (its own tanh, say): the contract check
+   compares the two in float64.
+
 Activations whose derivative reads only the output (`deriv_from_output`) offer
 `output_deriv(y)`: a cell may then leave the pre-activation out of its cache.
 """
@@ -87,6 +97,10 @@ class FusedCell(Cell):
 
     def new_tape(self, S: int, T: int, B: int, H: int, dtype) -> Any:
         """Storage for a whole layer's forward, for backward_steps (promise 6); None: no tape."""
+        return None
+
+    def forward_steps(self, p: dict, XH: np.ndarray, WbU: np.ndarray, tape: Any) -> tuple | None:
+        """A whole layer's training forward in one call (promise 7); None: step by step."""
         return None
 
     def backward_steps(self, p, dstate, tape, start, end, dhs, window, da) -> tuple:

@@ -172,9 +172,10 @@ class RecurrentNet:
         return {k: params[f"l{l}.{k}"] for k in self.layer_keys[l]}
 
     # -- forward and backward through time -------------------------------------------------
-    def forward(self, params: dict, x: np.ndarray) -> tuple[np.ndarray, dict]:
+    def forward(self, params: dict, x: np.ndarray, train: bool = False) -> tuple[np.ndarray, dict]:
         """x (S,T,B,D), or tokens (S,T,B) with an embedding -> y (S,B,O) for readout 'last'
-        or (S,T,B,O) for 'all'."""
+        or (S,T,B,O) for 'all'. train=True (training's forward, whose backward reads only the
+        tapes): a cell's whole-layer forward_steps where it offers one, without per-step caches."""
         tokens = None
         if self.embedding is not None:
             tokens = x
@@ -215,7 +216,9 @@ class RecurrentNet:
                     WbU = np.ascontiguousarray(blocks_of(WbU, H))  # (S, nb, R, H)
                 tape = cell.new_tape(S, T, B, H, x.dtype)
                 taped = () if tape is None else (tape,)
-                for t in range(T):
+                # FusedCell promise 7: the whole layer in one call, no per-step caches
+                whole = train and tape is not None and cell.forward_steps(p, XH, WbU, tape) is not None
+                for t in range(0 if whole else T):
                     xh = XH[:, t, None] if blocks else XH[:, t]
                     z = np.matmul(xh, WbU)
                     recompute = functools.partial(np.matmul, xh, WbU)

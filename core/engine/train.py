@@ -50,14 +50,14 @@ def loss_and_grads(net, params: dict, x: np.ndarray, target, mask, loss_fn, wind
     S = len(x)
     groups = member_groups(params, S) if net.recurrent else [slice(0, S)]
     if len(groups) == 1:
-        y, cache = net.forward(params, x)
+        y, cache = net.forward(params, x, train=True)
         loss, dy = loss_fn(y, target, mask)
         grads, _ = net.backward(params, dy, cache, window, input_grad=False)
         return y, loss, grads
     ys, losses, grads = [], [], {k: np.empty_like(v) for k, v in params.items()}
     for g in groups:
         p = {k: v[g] for k, v in params.items()}  # views
-        y, cache = net.forward(p, x[g])
+        y, cache = net.forward(p, x[g], train=True)
         loss, dy = loss_fn(y, target[g], None if mask is None else mask[g])
         group_grads, _ = net.backward(p, dy, cache, window, input_grad=False)
         del cache  # one group's cache alive at a time

@@ -113,8 +113,9 @@ def label(value) -> str | float | int | bool:
     if isinstance(value, dict):  # {name = "he", gain = 0.7} -> "he(gain=0.7)"; key order does not matter
         rest = ", ".join(f"{k}={label(v)}" for k, v in sorted(value.items()) if k != "name")
         return f"{value['name']}({rest})" if "name" in value and rest else str(value.get("name", rest))
-    if isinstance(value, list):
-        return " / ".join(str(label(v)) for v in value)
+    if isinstance(value, list):  # a zipped axis's parts: an empty table among them says nothing
+        parts = [v for v in value if v != {}] or value
+        return " / ".join(str(label(v)) for v in parts)
     return value
 
 

@@ -67,6 +67,15 @@ class RunSpec:
     point: dict  # the axis values of this configuration (dotted path -> value)
 
 
+def planned_looks(seeds) -> int:
+    """How many times a study's verdict may be looked at, from its `seeds` as written: 1, or
+    every block of a seed plan { start, add, max } (the verdict then splits its error rate
+    over the looks). One rule for `ablab claims`, the Claims page and stored verdicts."""
+    if not isinstance(seeds, dict):
+        return 1
+    return 1 + math.ceil((seeds["max"] - seeds["start"]) / seeds["add"])
+
+
 @dataclass(frozen=True)
 class Study:
     name: str
@@ -88,11 +97,7 @@ class Study:
 
     @property
     def looks(self) -> int:
-        """How many times the verdict may be looked at: 1, or every block of a sequential study
-        (the verdict then splits its error rate over the looks)."""
-        if not self.blocks:
-            return 1
-        return 1 + math.ceil((self.blocks["max"] - self.blocks["start"]) / self.blocks["add"])
+        return planned_looks(self.blocks)
 
     def with_seed_count(self, n: int) -> Study:
         """The study with its first n seeds of a sequential seed plan."""
@@ -193,18 +198,71 @@ def code_fingerprint(obj: Any) -> str:
 
 @functools.cache
 def _module_fingerprint(module: str) -> str:
+    """Hash of the module's source and of every module of its own package that it imports,
+    wherever the import sits (a kernel imported inside a function counts): an edit to a plugin's
+    helper module changes its runs' keys as an edit to the plugin's own file does. A module that
+    imports nothing of its package keeps the plain hash of its file."""
+    sources = [path.read_bytes() for path in _package_sources(module)]
+    if not sources:
+        return "nosource"
+    if len(sources) == 1:
+        return hashlib.sha256(sources[0]).hexdigest()[:12]
+    return hashlib.sha256(b"".join(hashlib.sha256(b).digest() for b in sources)).hexdigest()[:12]
+
+
+def _package_sources(module: str) -> list[Path]:
+    """The source files of `module` and of the modules of its package (the package that holds
+    it, e.g. ablab.plugins.cells) it imports, transitively; the module's own file first."""
+    import ast
+    import importlib.util
+
+    package = module.rpartition(".")[0]
+    found: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop(0)
+        if name in found:
+            continue
+        path = _source_path(name)
+        if path is None:
+            continue
+        found[name] = path
+        try:
+            tree = ast.parse(path.read_bytes())
+        except (OSError, SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:  # relative to the importing module's package
+                    here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+                    try:
+                        base = importlib.util.resolve_name("." * node.level + base, here)
+                    except ImportError:
+                        continue
+                todo += [base, *(f"{base}.{a.name}" for a in node.names)]
+        todo = [n for n in todo if package and n.startswith(package + ".") and n not in found]
+    return list(found.values())
+
+
+def _source_path(module: str) -> Path | None:
     import importlib.util
     import sys
 
     mod = sys.modules.get(module)
     path = getattr(mod, "__file__", None)
-    if path is None:
-        spec = importlib.util.find_spec(module) if module else None
+    if path is None and module:
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):  # a name that is not a module (a class imported from one)
+            return None
         path = spec.origin if spec is not None else None
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12] if path else "nosource"
-    except OSError:
-        return "nosource"
+    if not path or not str(path).endswith(".py"):
+        return None
+    path = Path(path)
+    return path if path.is_file() else None
 
 
 # -- building the objects a run needs ----------------------------------------------------

@@ -67,6 +67,12 @@ def _run(checks: list[tuple[str, Callable[[], None]]], what: str) -> list[Outcom
     return outcomes
 
 
+def _expect_same_gradients(got: dict, want: dict, message: str) -> None:
+    """Two paths' gradients agree (float64); message names the first parameter that does not."""
+    for k in got:
+        _expect(np.allclose(got[k], want[k], rtol=1e-10, atol=1e-12), message.format(k))
+
+
 def _expect(cond: bool, message: str) -> None:
     if not cond:
         raise ContractError(message)
@@ -264,11 +270,7 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[Ou
         )
         g_fused, _ = net.backward(params, np.ones_like(y_fused), cache_f)
         g_plain, _ = plain.backward(params, np.ones_like(y_plain), cache_p)
-        for k in g_fused:
-            _expect(
-                np.allclose(g_fused[k], g_plain[k], rtol=1e-10, atol=1e-12),
-                f"with step_z the gradient of {k!r} differs from the step() path",
-            )
+        _expect_same_gradients(g_fused, g_plain, "with step_z the gradient of {!r} differs from the step() path")
 
     def chunk_backward():
         if not cell.fused or cell.new_tape(S, T, B, H, np.float64) is None:
@@ -277,12 +279,22 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[Ou
         y, cache = net.forward(params, x64)
         g_chunk, dx_chunk = net.backward(params, np.ones_like(y), cache)
         g_step, dx_step = net.backward(params, np.ones_like(y), cache, trace={})  # tracing dh: step by step
-        for k in g_chunk:
-            _expect(
-                np.allclose(g_chunk[k], g_step[k], rtol=1e-10, atol=1e-12),
-                f"backward_steps gives another gradient of {k!r} than backward_step step by step",
-            )
+        _expect_same_gradients(g_chunk, g_step, "backward_steps gives another gradient of {!r} than step by step")
         _expect(np.allclose(dx_chunk, dx_step, rtol=1e-10, atol=1e-12), "backward_steps gives another dx")
+
+    def whole_forward():
+        if not cell.fused or cell.new_tape(S, T, B, H, np.float64) is None:
+            raise Skip("no tape (FusedCell.new_tape): the forward runs step by step")
+        params, x64 = net.init([0, 1], np.float64), x.astype(np.float64)
+        y_step, cache_step = net.forward(params, x64)
+        y_whole, cache_whole = net.forward(params, x64, train=True)  # forward_steps where offered
+        _expect(
+            np.allclose(y_whole, y_step, rtol=1e-12, atol=1e-12),
+            "forward_steps (training's whole-layer forward) disagrees with step_z step by step",
+        )
+        g_whole, _ = net.backward(params, np.ones_like(y_whole), cache_whole)
+        g_step, _ = net.backward(params, np.ones_like(y_step), cache_step)
+        _expect_same_gradients(g_whole, g_step, "after forward_steps the gradient of {!r} differs from step by step")
 
     def da_in_place():
         if not cell.fused:
@@ -335,6 +347,7 @@ def check_cell(name: str, options: dict | None = None, registry=None) -> list[Ou
             # the chunk backward first: a wrong one would otherwise show as a step_z/step disagreement
             ("backward_steps agrees with backward_step", chunk_backward),
             ("step_z agrees with step", fused_step),
+            ("forward_steps agrees with step_z", whole_forward),
             ("probe values", probe_values),
             ("float64 gradient check", gradients),
             ("built-in probes run on the cell", builtin_probes),

@@ -3,10 +3,9 @@ each check's effect, interval and n, and an evidence chart."""
 
 import streamlit as st
 
-from ablab.core.lab.study import load_study
 from ablab.core.lab.verdicts import verdict, verdict_frame
 from ablab.core.plugin_system.registry import default_registry
-from ablab.dashboard import charts, claim_seeds, launcher
+from ablab.dashboard import charts, claim_list, claim_seeds, launcher
 from ablab.dashboard.common import get_store
 from ablab.dashboard.data import band_caption, evidence_rows
 from ablab.dashboard.viewstate import link_get
@@ -21,81 +20,59 @@ st.caption(
 )
 store = get_store()
 registry = default_registry()
-from ablab.studies import builtin_study_paths  # noqa: E402
+# a study run with new seeds shows under its claim, whatever its shift, not as a claim of its own
+claims, shifts = claim_list.claims_and_shifts(store, registry)
 
-builtins = [(load_study(path, registry), path) for path in builtin_study_paths()]
-names = {study.name for study, _ in builtins}
-entries = [(s.name, s.claim, s.description, s.checks, s.solve, path) for s, path in builtins]
-data_of = {s.name: s.data for s, _ in builtins}  # each study's TOML: the new-seeds copy is made from it
-for stored in store.studies():
-    spec = store.study_spec(stored["name"]) if stored["name"] not in names else None
-    if spec and spec.get("checks"):
-        data_of[stored["name"]] = spec
-        meta = spec.get("study", {})
-        entries.append(
-            (
-                stored["name"],
-                meta.get("claim") or stored["name"],
-                meta.get("description", ""),
-                spec["checks"],
-                meta.get("solve"),
-                None,
-            )
-        )
-
-shifted = claim_seeds.shifted_names([e[0] for e in entries])  # shown under their claim
-entries = [e for e in entries if e[0] not in shifted]
-
-with st.spinner(f"Reading the verdicts of {len(entries)} claims from the store..."):
+with st.spinner(f"Reading the verdicts of {len(claims)} claims from the store..."):
     # only the columns each study's checks read; the page draws once every verdict is known
-    frames = [verdict_frame(store, e[0], e[4], registry, checks=e[3]) for e in entries]
+    frames = [verdict_frame(store, c.name, c.solve, registry, checks=c.checks) for c in claims]
 
 watched: list[str] = []  # claims running now
-for (name, claim, description, checks, solve, path), frame in zip(entries, frames):
-    v = verdict(name, claim, checks, frame) if not frame.empty else None
+for c, frame in zip(claims, frames):
+    v = verdict(c.name, c.claim, c.checks, frame, c.looks) if not frame.empty else None
     label = "not run yet" if v is None else v.label
     icon = {"holds": ":material/check_circle:", "does not hold": ":material/cancel:"}.get(label, ":material/help:")
     # the study's name leads: it is what `ablab claims --study NAME` takes
-    with st.expander(f"`{name}`: {claim}  —  **{label}**", icon=icon, expanded=link_get("claim") == name):
-        st.write(description or f"Study {name}, from the store.")
-        if path is not None:
-            running = launcher.running(store.url, name)
+    with st.expander(f"`{c.name}`: {c.claim}  —  **{label}**", icon=icon, expanded=link_get("claim") == c.name):
+        st.write(c.description or f"Study {c.name}, from the store.")
+        if c.path is not None:
+            running = launcher.running(store.url, c.name)
             # a rerun recomputes every run (`ablab run --rerun`): without it, a fully stored
             # claim would finish at once having recomputed nothing
             if st.button(
                 "Rerun this claim" if v is not None else "Run this claim",
-                key=f"run_{name}",
+                key=f"run_{c.name}",
                 disabled=running is not None,
                 help="Recomputes every run of this claim (`ablab run --rerun`), replacing the stored ones."
                 if v is not None
                 else "Runs this claim's study into the store.",
             ):
-                launcher.launch(store.url, name, path, rerun=v is not None)
-                st.session_state.setdefault("claim_launched", {})[name] = v is not None
-                st.query_params["claim"] = name
+                launcher.launch(store.url, c.name, c.path, rerun=v is not None)
+                st.session_state.setdefault("claim_launched", {})[c.name] = v is not None
+                st.query_params["claim"] = c.name
                 st.rerun()  # redraw with the button disabled; the watcher below refreshes when it ends
             if running is not None:
-                watched.append(name)
-                again = st.session_state.get("claim_launched", {}).get(name)
+                watched.append(c.name)
+                again = st.session_state.get("claim_launched", {}).get(c.name)
                 what = "recomputing every run (--rerun)" if again else "running"
                 st.caption(f"{what} (pid {running}); this page refreshes when it finishes")
-        claim_seeds.section(store, registry, name, claim, checks, solve, data_of.get(name), v, watched)
         if v is None:
             continue
-        st.table([{"check": c.what, "verdict": c.label, "effect [interval], n": c.text} for c in v.checks])
+        st.table([{"check": r.what, "verdict": r.label, "effect [interval], n": r.text} for r in v.checks])
+        claim_seeds.section(store, registry, c, shifts.get(c.name, []), v, watched)  # the same checks, new seeds
         # a chart per quantity the checks read (not only the first check's): each check's evidence shows
-        for quantity in dict.fromkeys(c["quantity"] for c in checks):
+        for quantity in dict.fromkeys(check["quantity"] for check in c.checks):
             evidence = evidence_rows(frame, quantity)
             if not len(evidence):
                 continue
-            about = [c["what"] for c in checks if c["quantity"] == quantity]
+            about = [check["what"] for check in c.checks if check["quantity"] == quantity]
             title = about[0] if len(about) == 1 else f"{quantity} ({len(about)} checks)"
             st.altair_chart(charts.bar_chart(evidence, value_title=quantity, title=title), width="content")
             st.caption(
                 f"Evidence for: {'; '.join(about)}. One row per configuration; dots: the mean over seeds. "
                 + band_caption(evidence, noun="Bars")
             )
-        st.page_link("views/results.py", label="All results of this study", query_params={"study": name})
+        st.page_link("views/results.py", label="All results of this study", query_params={"study": c.name})
 
 
 @st.fragment(run_every=3)

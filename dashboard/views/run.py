@@ -294,16 +294,19 @@ def shape_speed(shape: str, n_seeds: int, _config: dict) -> estimate.Speed:
     return estimate.measure(_config, n_seeds, registry)
 
 
-@st.cache_resource(show_spinner=False)
-def startup() -> float:
-    return estimate.startup_seconds()
+@st.cache_data(show_spinner="Timing the start-up of a run (once per task and cells)...", max_entries=64)
+def startup(key: str, _config: dict) -> float:
+    """Keyed by what the start-up imports (task and cells), not by the whole configuration."""
+    return estimate.startup_seconds(_config)
 
 
 def study_estimate() -> float:
     def speed_of(config: dict, n_seeds: int) -> estimate.Speed:
         return shape_speed(estimate.shape_key(config), n_seeds, config)
 
-    return estimate.study_estimate(configurations, len(study.seeds), speed_of, startup(), workers)
+    first = configurations[0][1]
+    seconds = startup(estimate.startup_key(configurations), first)
+    return estimate.study_estimate(configurations, len(study.seeds), speed_of, seconds, workers)
 
 
 c1, c2, c3 = st.columns(3)

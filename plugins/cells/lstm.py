@@ -166,6 +166,9 @@ class LSTM(FusedCell):
     def backward_steps(self, p, dstate, tape, start, end, dhs, window, da):
         return lstm_kernel.backward_steps(p["U.T"], dstate, tape, start, end, dhs, window, da)
 
+    def forward_steps(self, p, XH, WbU, tape):
+        return lstm_kernel.forward_steps(WbU, XH, tape)
+
     def step_z(self, p, z, state, recompute, tape=None, t=0):
         h_prev, c_prev = state
         if tape is not None:

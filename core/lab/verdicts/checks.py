@@ -455,7 +455,7 @@ def _configurations(frame: pd.DataFrame, rows: pd.DataFrame) -> list[tuple[str, 
     out = []
     for key, group in rows.groupby([rows[a].astype(str) for a in axes], sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        name = ", ".join(str(v) for a, v in zip(axes, key) if a in varying).replace(" / {}", "")
+        name = ", ".join(str(v) for a, v in zip(axes, key) if a in varying)
         out.append((name or "all", group))
     return out
 

@@ -20,7 +20,6 @@ simplest alpha-spending rule), which holds whatever the stopping rule does.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -184,10 +183,8 @@ def stored_verdict(store, name: str, registry=None) -> Verdict:
     if spec is None:
         names = ", ".join(s["name"] for s in store.studies()) or "none"
         raise AblabError(f"no study {name!r} in {store.display_url}; stored studies: {names}")
+    from ablab.core.lab.study import planned_looks
+
     meta = spec.get("study", {})
     frame = verdict_frame(store, name, meta.get("solve"), registry, checks=spec.get("checks", []))
-    looks = 1
-    if isinstance(meta.get("seeds"), dict):  # a sequential seed plan: its looks
-        plan = meta["seeds"]
-        looks = 1 + math.ceil((plan["max"] - plan["start"]) / plan["add"])
-    return verdict(name, meta.get("claim", ""), spec.get("checks", []), frame, looks)
+    return verdict(name, meta.get("claim", ""), spec.get("checks", []), frame, planned_looks(meta.get("seeds")))
