@@ -15,6 +15,18 @@ def test_engine_benchmark_names_the_cells_it_accepts():
     assert "--cells: unknown mgu; choose from lstm, gru, rnn" in run.stderr
 
 
+DW_GEMM = Path(__file__).resolve().parents[1] / "benchmarks" / "lstm_dw_gemm.py"
+
+
+def test_dw_gemm_benchmark_refuses_one_round_and_runs_two():
+    bad = subprocess.run([sys.executable, str(DW_GEMM), "--repeats", "1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--repeats must be at least 2, got 1" in bad.stderr
+    run = subprocess.run([sys.executable, str(DW_GEMM), "--repeats", "2"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "one per layer" in run.stdout and "GF/s" in run.stdout
+    assert "S1: old" in run.stdout and "S2: old" in run.stdout and "new/old" in run.stdout
+
+
 STORE = Path(__file__).resolve().parents[1] / "benchmarks" / "store_aggregates.py"
 
 
