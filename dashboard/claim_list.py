@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ablab.core.lab.seed_shift import MAX_SHIFT, shifted_name
 from ablab.core.lab.study import load_study, planned_looks
 
 SHIFTED = re.compile(r"^(?P<base>.+)-s(?P<shift>[0-9]+)$")  # seed_shift.shifted_name's form
@@ -55,11 +56,17 @@ def claims_and_shifts(store, registry) -> tuple[list[Claim], dict[str, list[tupl
 
 
 def stored_shifts(checks_of: dict[str, list]) -> dict[str, list[tuple[int, str]]]:
-    """Which of these studies are another one run with new seeds: named NAME-sSHIFT after a
-    study of the list, with the same checks (a user's own `foo-s2` with other checks is a claim)."""
+    """Which of these studies are another one run with new seeds: named as seed_shift names it
+    (NAME-sSHIFT, NAME cut when the whole would pass the name rule's length) after a study of
+    the list, with the same checks (a user's own `foo-s2` with other checks is a claim)."""
     found: dict[str, list[tuple[int, str]]] = {}
     for name, checks in checks_of.items():
         m = SHIFTED.match(name)
-        if m and m["base"] in checks_of and checks_of[m["base"]] == checks:
-            found.setdefault(m["base"], []).append((int(m["shift"]), name))
+        if not m or int(m["shift"]) == 0 or int(m["shift"]) > MAX_SHIFT:
+            continue
+        shift = int(m["shift"])
+        bases = [b for b in checks_of if b != name and b.startswith(m["base"]) and shifted_name(b, shift) == name]
+        base = next((b for b in bases if checks_of[b] == checks), None)
+        if base is not None:
+            found.setdefault(base, []).append((shift, name))
     return {base: sorted(runs) for base, runs in found.items()}

@@ -103,3 +103,16 @@ def test_stability_lines_name_a_flip_and_a_move():
     assert line == "inconclusive on seeds 0 and 10; 2 of 3 checks moved (none flipped)"
     line = stability_line("does not hold", [0], "does not hold", [10], [("holds", "does not hold")])
     assert line.endswith("1 of 1 checks moved, 1 FLIPPED")
+
+
+def test_the_claims_page_finds_new_seed_runs_of_any_shift_even_under_a_cut_name():
+    from ablab.dashboard.claim_list import stored_shifts
+
+    checks, other = [{"what": "eta is small"}], [{"what": "something else"}]
+    long = "a" * 64  # its shifted names are cut to fit the 64-character rule
+    names = {long: checks, shifted_name(long, 1000): checks, shifted_name(long, 7): checks}
+    names |= {"foo": checks, "foo-s3": checks, "foo-s2": other, "foo-s07": checks, "bar-s0": checks, "bar": checks}
+    assert stored_shifts(names) == {
+        long: [(7, shifted_name(long, 7)), (1000, shifted_name(long, 1000))],
+        "foo": [(3, "foo-s3")],  # foo-s2 has other checks, foo-s07 is not a name the shift makes: claims
+    }
