@@ -1,7 +1,7 @@
 """The standard LSTM's training forward as ONE compiled call per layer (FusedCell promise 7).
 
 Per member and step: z_k = [x_t, 1, h_{t-1}] [W; b; U]_k, the four block products of the
-step-by-step path, by np.dot (numba hands them to BLAS: ~0.2 us a call against numpy's 1.3),
+step-by-step path, by gemm.mm (a direct BLAS call, MKL's where installed: core/engine/blas.py),
 then the gates, g, c, tanh(c) and h in a loop that LLVM vectorises, the Tape's slots and h_t
 (into XH, the next step's left factor) written inside. numba has no
 vector tanh (PyPI's llvmlite lacks SVML; its scalar tanhf is 55x numpy's), so float32 uses
@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
-from numba.extending import overload
+
+from ablab.core.engine.gemm import mm
+from ablab.core.engine.jit import numba
+
+overload = numba.extending.overload
 
 f32 = np.float32
 # Q(s) = (tanh(x) - x) / x^3 on s = x^2 in [0, 1]: a degree-6 Chebyshev fit, rel. error 8e-8
@@ -124,7 +127,7 @@ def lstm_forward_steps(WbU, XH, D, gates, g, c, psi_c, h_last):  # pragma: no co
     for s in range(S):  # member by member, each exactly as a solo run
         for t in range(T):
             for blk in range(4):  # z_k = [x_t, 1, h_{t-1}] [W; b; U]_k, the per-step product of step_z's path
-                np.dot(XH[s, t], WbU[s, blk], z[blk])
+                mm(XH[s, t], WbU[s, blk], z[blk], 0.0)
             for b in range(B):
                 for k in range(H):
                     i = act_sigmoid(z[0, b, k])

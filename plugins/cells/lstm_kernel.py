@@ -22,7 +22,7 @@ import numpy as np
 
 @functools.cache
 def _kernel():
-    import numba  # lazy: see the module docstring
+    from ablab.core.engine.jit import numba  # lazy: see the module docstring
 
     @numba.njit(cache=True, boundscheck=False, error_model="numpy")
     def lstm_backward(one, dh, dc_next, gates, g, c_prev, psi_c, dz, dc_prev):  # pragma: no cover (compiled)
@@ -76,54 +76,10 @@ class Tape:
         self.psi_c = np.empty((T, S, B, H), dtype)
 
 
-@functools.cache
 def _steps_kernel():
-    import numba  # lazy: see the module docstring
+    from ablab.plugins.cells import lstm_backward  # lazy: see the module docstring
 
-    @numba.njit(cache=True, boundscheck=False, error_model="numpy")
-    def lstm_backward_steps(
-        one, dh0, dc0, dhs, has_dhs, gates, g, c, psi_c, UT, da, start, end, window, dh_out, dc_out
-    ):  # pragma: no cover (compiled)
-        S, B, H = dh0.shape
-        dh = np.empty((B, H), dh0.dtype)
-        dc = np.empty((B, H), dh0.dtype)  # dL/dc_t coming in from step t+1 (dc_next)
-        dcp = np.empty((B, H), dh0.dtype)  # dL/dc_{t-1} going out
-        tmp = np.empty((B, H), dh0.dtype)
-        for s in range(S):  # member by member, each exactly as a solo run
-            dh[:] = dh0[s]
-            dc[:] = dc0[s]
-            for t in range(end - 1, start - 1, -1):
-                j = t - start
-                if has_dhs:
-                    dh += dhs[s, t]
-                for b in range(B):
-                    for k in range(H):
-                        i = gates[t, s, 0, b, k]
-                        f = gates[t, s, 1, b, k]
-                        o = gates[t, s, 2, b, k]
-                        gg = g[t, s, b, k]
-                        pc = psi_c[t, s, b, k]
-                        d = dh[b, k]
-                        # as in lstm_backward above
-                        dct = d * o * (one - pc * pc) + dc[b, k]
-                        da[s, 0, j, b, k] = dct * gg * (i * (one - i))
-                        da[s, 1, j, b, k] = dct * c[t, s, b, k] * (f * (one - f))
-                        da[s, 2, j, b, k] = d * pc * (o * (one - o))
-                        da[s, 3, j, b, k] = dct * i * (one - gg * gg)
-                        dcp[b, k] = dct * f
-                # dh_{t-1} = sum_k dz_k U_k^T, one BLAS gemm per block (numba calls it directly)
-                np.dot(da[s, 0, j], UT[s, 0], dh)
-                for blk in range(1, 4):
-                    np.dot(da[s, blk, j], UT[s, blk], tmp)
-                    dh += tmp
-                dc[:] = dcp
-                if window > 0 and t % window == 0:  # truncated BPTT: nothing crosses to t-1
-                    dh[:] = 0
-                    dc[:] = 0
-            dh_out[s] = dh
-            dc_out[s] = dc
-
-    return lstm_backward_steps
+    return lstm_backward.lstm_backward_steps
 
 
 def backward_steps(UT: np.ndarray, dstate: tuple, tape: Tape, start: int, end: int, dhs, window, da: np.ndarray):
@@ -168,3 +124,4 @@ def forward_steps(WbU: np.ndarray, XH: np.ndarray, tape: Tape) -> tuple:
     h_last = np.empty((S, B, H), XH.dtype)
     lstm_forward.lstm_forward_steps(WbU, XH, XH.shape[3] - 1 - H, tape.gates, tape.g, tape.c, tape.psi_c, h_last)
     return h_last, tape.c[-1]
+

@@ -1,0 +1,114 @@
+"""Which BLAS the compiled kernels call: Intel MKL when it is installed, else scipy's OpenBLAS.
+
+Why: the standard LSTM's step is made of small products, (32 x 137) x (137 x 128) per gate
+block and step at the benchmark's medium size. On them MKL's single-thread sgemm runs at ~165
+GFLOP/s on a Sapphire Rapids core against ~90-110 for the OpenBLAS 0.3.30 that scipy and numba's
+np.dot use (benchmarks/blas_gemm.py prints both).
+
+How: compiled code calls two external symbols, `ablab_sgemm` and `ablab_dgemm`, with the
+Fortran BLAS interface (column-major, every argument by pointer). register() binds them once
+per process, before any kernel is compiled or loaded from numba's cache: to MKL's sgemm/dgemm
+(LP64 interface, sequential threading layer: ablab runs one worker per core) or to scipy's
+cython_blas sgemm/dgemm, the functions numba's own np.dot calls. Cached machine code names the
+symbol, not the library, so one on-disk cache serves both.
+
+ABLAB_BLAS=openblas makes a process use scipy's OpenBLAS even where MKL is installed;
+ABLAB_BLAS=mkl makes it an error when MKL cannot be loaded (unset: MKL if it loads).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.metadata
+import os
+from dataclasses import dataclass
+
+CHOICES = ("mkl", "openblas")
+SYMBOLS = ("ablab_sgemm", "ablab_dgemm")
+MKL_INTERFACE_LP64 = 0  # 32-bit integers, as scipy's cython_blas and the kernels pass them
+MKL_THREADING_SEQUENTIAL = 1
+
+
+class BlasError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str  # "mkl" or "openblas"
+    detail: str  # the library's file, or why MKL was not used
+
+
+def requested() -> str | None:
+    """ABLAB_BLAS, validated: None when unset or empty."""
+    value = os.environ.get("ABLAB_BLAS", "").strip().lower()
+    if not value:
+        return None
+    if value not in CHOICES:
+        raise BlasError(f"ABLAB_BLAS={os.environ['ABLAB_BLAS']!r} is not one of {', '.join(CHOICES)} (or unset)")
+    return value
+
+
+def mkl_library_path() -> str | None:
+    """libmkl_rt from the `mkl` wheel (it installs into the environment's lib/ or Library/bin/)."""
+    try:
+        files = importlib.metadata.files("mkl") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        name = f.name.lower()
+        if name.startswith(("libmkl_rt.so", "mkl_rt")) and not name.endswith((".lib", ".a")):
+            path = str(f.locate().resolve())
+            if os.path.exists(path):
+                return path
+    return None
+
+
+def _load_mkl(path: str):
+    """(sgemm, dgemm) addresses of MKL's Fortran interface, its layers set first."""
+    lib = ctypes.CDLL(path)
+    # before any other MKL call: the layers are fixed by the first computation
+    if lib.MKL_Set_Interface_Layer(MKL_INTERFACE_LP64) != MKL_INTERFACE_LP64:
+        raise BlasError(f"{path}: MKL refused the LP64 interface layer (is MKL_INTERFACE_LAYER set to ILP64?)")
+    if lib.MKL_Set_Threading_Layer(MKL_THREADING_SEQUENTIAL) != MKL_THREADING_SEQUENTIAL:
+        raise BlasError(f"{path}: MKL refused the sequential threading layer")
+    return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in ("sgemm", "dgemm"))
+
+
+def _scipy_openblas():
+    """(sgemm, dgemm) addresses of scipy.linalg.cython_blas, which numba's np.dot calls too."""
+    import scipy.linalg.cython_blas as cython_blas
+
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+    get_pointer.restype, get_pointer.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    capsules = (cython_blas.__pyx_capi__[name] for name in ("sgemm", "dgemm"))
+    return tuple(get_pointer(c, get_name(c)) for c in capsules)
+
+
+@functools.cache
+def register() -> Backend:
+    """Bind ablab_sgemm / ablab_dgemm for this process (once) and say to what."""
+    import llvmlite.binding as llvm
+
+    choice = requested()
+    path = mkl_library_path() if choice != "openblas" else None
+    addresses, backend = None, None
+    if path is not None:
+        try:
+            addresses, backend = _load_mkl(path), Backend("mkl", path)
+        except (OSError, AttributeError, BlasError) as exc:
+            if choice == "mkl":
+                raise BlasError(f"ABLAB_BLAS=mkl, but MKL did not load: {exc}") from exc
+            backend = Backend("openblas", f"MKL did not load ({exc})")
+    elif choice == "mkl":
+        raise BlasError("ABLAB_BLAS=mkl, but the `mkl` package is not installed (pip install mkl)")
+    if addresses is None:
+        addresses = _scipy_openblas()
+        if backend is None:
+            backend = Backend("openblas", "ABLAB_BLAS=openblas" if choice == "openblas" else "the `mkl` package is not installed")
+    for symbol, address in zip(SYMBOLS, addresses):
+        llvm.add_symbol(symbol, address)
+    return backend
