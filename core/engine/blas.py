@@ -88,27 +88,30 @@ def _scipy_openblas():
     return tuple(get_pointer(c, get_name(c)) for c in capsules)
 
 
+def choose() -> tuple[Backend, tuple[int, int]]:
+    """The backend ABLAB_BLAS and the installed packages give, and its (sgemm, dgemm) addresses."""
+    choice = requested()
+    path = mkl_library_path() if choice != "openblas" else None
+    if path is not None:
+        try:
+            return Backend("mkl", path), _load_mkl(path)
+        except (OSError, AttributeError, BlasError) as exc:
+            if choice == "mkl":
+                raise BlasError(f"ABLAB_BLAS=mkl, but MKL did not load: {exc}") from exc
+            why = f"MKL did not load ({exc})"
+    elif choice == "mkl":
+        raise BlasError("ABLAB_BLAS=mkl, but the `mkl` package is not installed (pip install mkl)")
+    else:
+        why = "ABLAB_BLAS=openblas" if choice == "openblas" else "the `mkl` package is not installed"
+    return Backend("openblas", why), _scipy_openblas()
+
+
 @functools.cache
 def register() -> Backend:
     """Bind ablab_sgemm / ablab_dgemm for this process (once) and say to what."""
     import llvmlite.binding as llvm
 
-    choice = requested()
-    path = mkl_library_path() if choice != "openblas" else None
-    addresses, backend = None, None
-    if path is not None:
-        try:
-            addresses, backend = _load_mkl(path), Backend("mkl", path)
-        except (OSError, AttributeError, BlasError) as exc:
-            if choice == "mkl":
-                raise BlasError(f"ABLAB_BLAS=mkl, but MKL did not load: {exc}") from exc
-            backend = Backend("openblas", f"MKL did not load ({exc})")
-    elif choice == "mkl":
-        raise BlasError("ABLAB_BLAS=mkl, but the `mkl` package is not installed (pip install mkl)")
-    if addresses is None:
-        addresses = _scipy_openblas()
-        if backend is None:
-            backend = Backend("openblas", "ABLAB_BLAS=openblas" if choice == "openblas" else "the `mkl` package is not installed")
+    backend, addresses = choose()
     for symbol, address in zip(SYMBOLS, addresses):
         llvm.add_symbol(symbol, address)
     return backend

@@ -11,10 +11,11 @@ so the clock cost is paid either way: 16 lanes take the medium forward's element
 reductions, and their fast-math flags leave out reassociation (tested bit for bit).
 
 Before numba's first import this sets NUMBA_CPU_NAME and NUMBA_CPU_FEATURES to the host's
-own, with "-prefer-256-bit" added. It leaves numba's defaults alone when the CPU has no
-AVX-512F, when the user set either variable, when numba was imported before ablab's kernels
-(numba reads them at import), or when ABLAB_NUMBA_WIDTH=256. numba keys its on-disk cache by
-CPU name and features, so code compiled either way never mixes.
+own, with "-prefer-256-bit" added (numba reads them at import and at each compilation, so they
+stay set, and child processes inherit them). It leaves numba's defaults alone when the CPU
+has no AVX-512F, when the user set either variable, when numba was imported before ablab's
+kernels, or when ABLAB_NUMBA_WIDTH=256. numba keys its on-disk cache by CPU name and
+features, so code compiled either way never mixes.
 """
 
 from __future__ import annotations
@@ -25,20 +26,16 @@ import sys
 WIDTH_CHOICES = ("256", "512")
 
 
-def requested_width() -> str:
+def requested_width(environ=os.environ) -> str:
     """ABLAB_NUMBA_WIDTH, validated: "512" when unset."""
-    value = os.environ.get("ABLAB_NUMBA_WIDTH", "").strip() or "512"
+    value = environ.get("ABLAB_NUMBA_WIDTH", "").strip() or "512"
     if value not in WIDTH_CHOICES:
-        raise ValueError(f"ABLAB_NUMBA_WIDTH={os.environ['ABLAB_NUMBA_WIDTH']!r} is not one of 256, 512 (or unset)")
+        raise ValueError(f"ABLAB_NUMBA_WIDTH={environ['ABLAB_NUMBA_WIDTH']!r} is not one of 256, 512 (or unset)")
     return value
 
 
-def wide_vector_settings() -> dict[str, str]:
-    """The environment that lets numba use 512-bit vectors here; {} when it would not apply."""
-    if requested_width() == "256" or "numba" in sys.modules:
-        return {}
-    if os.environ.get("NUMBA_CPU_NAME") or os.environ.get("NUMBA_CPU_FEATURES"):
-        return {}
+def host_wide_settings() -> dict[str, str]:
+    """NUMBA_CPU_NAME / NUMBA_CPU_FEATURES for this CPU with 512-bit vectors; {} without AVX-512F."""
     import llvmlite.binding as llvm
 
     features = llvm.get_host_cpu_features()
@@ -47,7 +44,24 @@ def wide_vector_settings() -> dict[str, str]:
     return {"NUMBA_CPU_NAME": llvm.get_host_cpu_name(), "NUMBA_CPU_FEATURES": features.flatten() + ",-prefer-256-bit"}
 
 
-os.environ.update(wide_vector_settings())
+def configure(environ, numba_imported: bool) -> None:
+    """Set (or, for ABLAB_NUMBA_WIDTH=256, take back) the wide settings in `environ`. A child
+    process inherits its parent's settings: ABLAB_NUMBA_WIDTH=256 removes those that are
+    exactly ablab's, and a user's own NUMBA_CPU_* values are never touched."""
+    if numba_imported:
+        return
+    wide = host_wide_settings()
+    ours = bool(wide) and all(environ.get(k) == v for k, v in wide.items())
+    theirs = not ours and any(environ.get(k) for k in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES"))
+    if requested_width(environ) == "256":
+        if ours:
+            for key in wide:
+                del environ[key]
+    elif not theirs:
+        environ.update(wide)
+
+
+configure(os.environ, "numba" in sys.modules)
 
 import numba  # noqa: E402  (after the settings: numba reads them at import)
 

@@ -35,8 +35,10 @@ LOG2E, LN2_HI, LN2_LO = f32(1.4426950408889634), f32(0.693145751953125), f32(1.4
 MAGIC = f32(12582912.0)  # 1.5 * 2^23: (y + MAGIC) - MAGIC rounds y to the nearest integer
 ONE, TWO, YMAX = f32(1.0), f32(2.0), f32(19.0)  # tanh(9.5) rounds to 1 in float32
 ELO, EHI = f32(-87.0), f32(88.0)  # e^y stays a normal float32 (2^k's exponent field in 1..254)
-# fast-math without `reassoc`, which would fold the MAGIC rounding away
-FASTMATH = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
+# fast-math without `reassoc`, which would fold the MAGIC rounding away, and without `arcp` and
+# `afn`, which let LLVM divide by an approximate reciprocal that depends on the vector width
+# (256- and 512-bit code, core/engine/jit.py, then differed by 1-2 ulp in 28% of sigmoids)
+FASTMATH = {"nnan", "ninf", "nsz", "contract"}
 
 
 @numba.njit(fastmath=FASTMATH, error_model="numpy", cache=True, inline="always")
