@@ -50,6 +50,12 @@ against the plain path.
    may differ from step_z's in the last bits (its own tanh, say): the contract check
    compares the two in float64.
 
+8. Input-side sums in the chunk (optional; needs 6 and block_major; `chunk_input_grads =
+   True`). backward_steps then also takes rows= (S, T, B, R), row t = [x_t, 1, h_{t-1}], and
+   sums= (S, n_blocks, R, H), and adds rows[:, t]^T da_t[:, k] into sums[:, k] for each of
+   its steps; ablab adds the sums into dW, db and the hoisted dU after the layer instead of
+   one product per chunk. Done step by step, the product finds its operands in cache.
+
 Activations whose derivative reads only the output (`deriv_from_output`) offer
 `output_deriv(y)`: a cell may then leave the pre-activation out of its cache.
 """
@@ -71,6 +77,8 @@ class FusedCell(Cell):
     fused_matrix: ClassVar[str | None] = None
     # a_t, z_t and da_t as (S, n_blocks, B, H) instead of (S, B, n_blocks*H) (see the docstring).
     block_major: ClassVar[bool] = False
+    # backward_steps also sums the input-side gradients (promise 8).
+    chunk_input_grads: ClassVar[bool] = False
 
     def hoisted(self, hidden: int) -> dict[str, slice]:
         """Recurrent matrices whose gradient ablab sums after the loop -> the columns they

@@ -1,6 +1,7 @@
 """Row-major matrix products for compiled kernels, through the BLAS that blas.register() binds.
 
     mm(a, b, out, beta)     out = a @ b + beta * out
+    mm_tn(a, b, out, beta)  out = a.T @ b + beta * out
 
 a, b and out are 2-D float32 or float64 arrays of one dtype whose rows are contiguous (a row
 stride is allowed, as for slices of a wider array). Row-major C = A B is column-major
@@ -68,3 +69,18 @@ def mm(a, b, out, beta):  # pragma: no cover (compiled)
         return
     _call(_N, _N, n, m, k, b, a, out, beta)
 
+
+
+@numba.njit(cache=True)
+def mm_tn(a, b, out, beta):  # pragma: no cover (compiled)
+    k, m = a.shape
+    n = b.shape[1]
+    if b.shape[0] != k or out.shape[0] != m or out.shape[1] != n:
+        raise ValueError("mm_tn: shapes do not match (a: k x m, b: k x n, out: m x n)")
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        out *= beta
+        return
+    # out^T = b^T a: b as stored is column-major b^T ('N'), a is column-major a^T ('T' gives a)
+    _call(_N, _T, n, m, k, b, a, out, beta)

@@ -291,11 +291,16 @@ class RecurrentNet:
             if dhs is None:
                 dstate = (dh_last,) + dstate[1:]
             tape = cache["tapes"][l] if trace is None else None  # tracing dh takes the per-step path
+            # FusedCell promise 8: the chunk's backward_steps also sums [x_t, 1, h_{t-1}]^T da_t
+            sums = None
+            if tape is not None and blocks and cell.chunk_input_grads:
+                sums = np.zeros((S, nbH // H, cache["rows"][l].shape[-1], H), dy.dtype)
             end = T  # steps [start, end) fill da[:, : end - start]
             while end > 0:
                 start = max(0, end - chunk)
                 if tape is not None:  # the whole chunk in one call (FusedCell promise 6)
-                    dstate = cell.backward_steps(pb, dstate, tape, start, end, dhs, window, da)
+                    on_rows = {} if sums is None else {"rows": cache["rows"][l], "sums": sums}
+                    dstate = cell.backward_steps(pb, dstate, tape, start, end, dhs, window, da, **on_rows)
                     ts = ()
                 else:
                     ts = reversed(range(start, end))
@@ -315,7 +320,8 @@ class RecurrentNet:
                 rows = cache["rows"][l][:, start:end]
                 if blocks:
                     daf = da[:, :, :n].reshape(S, -1, n * B, H)  # a view: (n, B, H) is contiguous
-                    self._input_side_grads_blocks(grads, l, hoisted(cell, H), rows, daf)
+                    if sums is None:
+                        self._input_side_grads_blocks(grads, l, hoisted(cell, H), rows, daf)
                 else:
                     daf = da[:, :n].reshape(S, n * B, nbH)
                     self._input_side_grads(grads, l, hoisted(cell, H), rows, daf)
@@ -326,6 +332,8 @@ class RecurrentNet:
                     else:
                         dx[:, start:end] = np.matmul(daf, p["W"].transpose(0, 2, 1)).reshape(S, n, B, -1)
                 end = start
+            if sums is not None:
+                self._add_input_side_blocks(grads, l, hoisted(cell, H), sums)
             if dx is None:
                 return grads, None
             dhs = dx
@@ -353,15 +361,22 @@ class RecurrentNet:
         """_input_side_grads for a block-major layer: daf is (S, nb, T*B, H) and the one matmul
         gives G[:, k] = [x_t, 1, h_{t-1}]^T da_t[:, k], the gradient's column block k."""
         S, T, B, _ = rows.shape
-        H = daf.shape[-1]
         D = grads[f"l{l}.W"].shape[1]
         X = rows if hoisted_cols else rows[..., : D + 1]
         G = np.matmul(X.reshape(S, 1, T * B, -1).transpose(0, 1, 3, 2), daf)  # (S, nb, D+1(+H), H)
+        RecurrentNet._add_input_side_blocks(grads, l, hoisted_cols, G)
+
+    @staticmethod
+    def _add_input_side_blocks(grads: dict, l: int, hoisted_cols: dict, G: np.ndarray):
+        """Add G (S, nb, D+1(+H), H), block k = [x_t, 1, h_{t-1}]^T da_t[:, k] summed over steps,
+        into dW, db and every hoisted dU."""
+        S, nb, _, H = G.shape
+        D = grads[f"l{l}.W"].shape[1]
         dW, db = blocks_of(grads[f"l{l}.W"], H), grads[f"l{l}.b"].reshape(S, -1, H)  # views
-        dW += G[:, :, :D]  # += : one call per chunk of steps
+        dW += G[:, :, :D]  # += : once per chunk of steps, or once per layer (promise 8)
         db += G[:, :, D]
         for name, cols in hoisted_cols.items():
-            first, last, _ = cols.indices(daf.shape[1] * H)
+            first, last, _ = cols.indices(nb * H)
             dM = blocks_of(grads[f"l{l}.{name}"], H)
             dM += G[:, first // H : last // H, D + 1 :]
 

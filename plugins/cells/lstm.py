@@ -84,6 +84,7 @@ class LSTM(FusedCell):
     state_names = ("h", "c")
     fused_matrix = "U"  # z_t = a_t + h_{t-1} U: step() comes from FusedCell, dU is hoisted
     block_major = True  # z_t and dz_t are (S, n_blocks, B, H): each gate a contiguous array
+    chunk_input_grads = True  # the compiled backward_steps sums dW, db and dU step by step (promise 8)
 
     def __init__(self, registry, **options):
         super().__init__(registry, **options)
@@ -163,8 +164,8 @@ class LSTM(FusedCell):
         own = cls.step_z is LSTM.step_z and cls.backward_step is LSTM.backward_step
         return lstm_kernel.Tape(S, T, B, H, dtype) if self.compiled_backward and own else None
 
-    def backward_steps(self, p, dstate, tape, start, end, dhs, window, da):
-        return lstm_kernel.backward_steps(p["U.T"], dstate, tape, start, end, dhs, window, da)
+    def backward_steps(self, p, dstate, tape, start, end, dhs, window, da, rows=None, sums=None):
+        return lstm_kernel.backward_steps(p["U.T"], dstate, tape, start, end, dhs, window, da, rows, sums)
 
     def forward_steps(self, p, XH, WbU, tape):
         return lstm_kernel.forward_steps(WbU, XH, tape)

@@ -1,7 +1,10 @@
 """The standard LSTM's backward over a whole chunk of steps as ONE compiled call (FusedCell
 promise 6): per member and step, the elementwise formula of lstm_kernel.lstm_backward, then
 dh_{t-1} = sum_k dz_k U_k^T as four BLAS calls that add into dh (gemm.mm, MKL's where
-installed: core/engine/blas.py).
+installed: core/engine/blas.py), and, given `sums`, the input-side gradients
+[dW; db; dU]_k += [x_t, 1, h_{t-1}]^T dz_k as four more, while the step's operands are still in
+cache (FusedCell.chunk_input_grads: at the medium size ~25% faster than one product per chunk
+over rows that have left the cache, benchmarks/engine.py).
 
 A module of its own, imported on the first backward (see lstm_kernel.py's docstring), so that
 the kernel is a module-level function: numba's on-disk cache keys a function defined inside
@@ -12,13 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ablab.core.engine.gemm import mm
+from ablab.core.engine.gemm import mm, mm_tn
 from ablab.core.engine.jit import numba
 
 
 @numba.njit(cache=True, boundscheck=False, error_model="numpy")
 def lstm_backward_steps(
-    one, dh0, dc0, dhs, has_dhs, gates, g, c, psi_c, UT, da, start, end, window, dh_out, dc_out
+    one, dh0, dc0, dhs, has_dhs, gates, g, c, psi_c, UT, da, start, end, window, dh_out, dc_out, rows, sums, has_sums
 ):  # pragma: no cover (compiled)
     S, B, H = dh0.shape
     dh = np.empty((B, H), dh0.dtype)
@@ -49,6 +52,9 @@ def lstm_backward_steps(
             # dh_{t-1} = sum_k dz_k U_k^T, one BLAS gemm per block, each adding into dh
             for blk in range(4):
                 mm(da[s, blk, j], UT[s, blk], dh, 0.0 if blk == 0 else 1.0)
+            if has_sums:  # [dW; db; dU]_k += [x_t, 1, h_{t-1}]^T dz_k while both are in cache
+                for blk in range(4):
+                    mm_tn(rows[s, t], da[s, blk, j], sums[s, blk], 1.0)
             dc[:] = dcp
             if window > 0 and t % window == 0:  # truncated BPTT: nothing crosses to t-1
                 dh[:] = 0

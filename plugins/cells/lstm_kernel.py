@@ -82,11 +82,14 @@ def _steps_kernel():
     return lstm_backward.lstm_backward_steps
 
 
-def backward_steps(UT: np.ndarray, dstate: tuple, tape: Tape, start: int, end: int, dhs, window, da: np.ndarray):
+def backward_steps(
+    UT: np.ndarray, dstate: tuple, tape: Tape, start: int, end: int, dhs, window, da: np.ndarray, rows=None, sums=None
+):
     """Steps end-1 down to start of the standard LSTM's backward: writes dz_t into
     da[:, :, t - start] (da (S, 4, chunk, B, H), C-contiguous), adds dhs[:, t] (S, T, B, H) to
     dh before step t when given, zeroes the state after step t when t % window == 0, and
-    returns (dh_{start-1}, dc_{start-1}). UT is the contiguous U^T, (S, 4H, H)."""
+    returns (dh_{start-1}, dc_{start-1}). UT is the contiguous U^T, (S, 4H, H). Given rows (S, T,
+    B, R), row t [x_t, 1, h_{t-1}], it adds rows[:, t]^T dz_k into sums[:, k] (S, 4, R, H)."""
     dh0, dc0 = (np.ascontiguousarray(x) for x in dstate)
     S, B, H = dh0.shape
     dh_out, dc_out = np.empty_like(dh0), np.empty_like(dc0)
@@ -109,6 +112,9 @@ def backward_steps(UT: np.ndarray, dstate: tuple, tape: Tape, start: int, end: i
         window or 0,
         dh_out,
         dc_out,
+        np.empty((S, 0, B, 0), dh0.dtype) if rows is None else rows,
+        np.empty((S, 4, 0, H), dh0.dtype) if sums is None else sums,
+        sums is not None,
     )
     return dh_out, dc_out
 
