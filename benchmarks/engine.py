@@ -104,8 +104,8 @@ def matmul_shapes(cell: str, size: dict) -> list[tuple[int, int, int, int]]:
     B, T, D, H = size["batch"], size["T"], size["n_in"], size["hidden"]
     R = D + 1 + H  # rows of [x_t, 1, h_{t-1}]
     if cell == "lstm":  # block-major: per block k, z_t[k] = [x_t, 1, h_{t-1}] [W; b; U]_k; dh_{t-1} = sum_k dz_k U_k^T;
-        # [dW; db; dU] block by block over all steps
-        return [(B, R, H, 4 * T), (B, H, H, 4 * T), (R, T * B, H, 4)]
+        # [dW; db; dU]_k += [x_t, 1, h_{t-1}]^T dz_k step by step (FusedCell promise 8)
+        return [(B, R, H, 4 * T), (B, H, H, 4 * T), (R, B, H, 4 * T)]
     if cell == "rnn":
         return [(B, R, H, T), (B, H, H, T), (R, T * B, H, 1)]
     # gru (block-major): a = [x, 1] [W; b] per block before the loop; per step h U_r, h U_u, (r h) U_n,
@@ -121,14 +121,31 @@ def matmul_shapes(cell: str, size: dict) -> list[tuple[int, int, int, int]]:
     ]
 
 
-def sgemm_step(shapes: list[tuple[int, int, int, int]]):
-    """The products alone, as np.matmul runs them in the step (-> fn, GFLOP per call)."""
+def sgemm_step(shapes: list[tuple[int, int, int, int]], compiled: bool = False):
+    """The products alone (-> fn, GFLOP per call): compiled, through gemm.mm from a numba
+    loop, as the LSTM's kernels call them (MKL where installed); else as np.matmul runs them."""
     rng = np.random.default_rng(0)
     pairs = [
         (rng.normal(size=(m, k)).astype(np.float32), rng.normal(size=(k, n)).astype(np.float32), count)
         for m, k, n, count in shapes
     ]
     gflop = sum(2 * m * k * n * count for m, k, n, count in shapes) / 1e9
+    if compiled:
+        from ablab.core.engine.gemm import mm
+        from ablab.core.engine.jit import numba
+
+        @numba.njit
+        def products(a, b, out, count):
+            for _ in range(count):
+                mm(a, b, out, 0.0)
+
+        outs = [np.empty((a.shape[0], b.shape[1]), dtype=np.float32) for a, b, _ in pairs]
+
+        def step():
+            for (a, b, count), out in zip(pairs, outs):
+                products(a, b, out, count)
+
+        return step, gflop
 
     def step():
         for a, b, count in pairs:
@@ -260,6 +277,16 @@ def main(argv=None) -> int:
         f"numpy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}, repeats {args.repeats}, "
         f"clock {args.clock}"
     )
+    if "lstm" in args.cells.split(","):
+        from ablab.core.engine import blas
+        from ablab.core.engine.jit import numba
+
+        backend = blas.register()
+        width = "512" if (numba.config.CPU_FEATURES or "").endswith("-prefer-256-bit") else "numba's default"
+        print(
+            f"LSTM kernels: BLAS {backend.name} ({backend.detail}), vector width {width}; the lstm rows' sgemm "
+            f"rate is through that BLAS, the others' through numpy's matmul"
+        )
     header = (
         f"{'cell':5} {'size':6} {'ablab ms (min-max)':>22} {'torch ms (min-max)':>22} {'ablab/torch':>11} "
         f"{'16 solo ms':>11} {'ens16 ms':>9} {'ens speed-up':>12} {'ens16/torch x16':>15} {'sgemm GF/s':>10} "
@@ -269,7 +296,7 @@ def main(argv=None) -> int:
     summary = []
     for size_name, size in SIZES.items():
         for cell in args.cells.split(","):
-            mm, gflop = sgemm_step(matmul_shapes(cell, size))
+            mm, gflop = sgemm_step(matmul_shapes(cell, size), compiled=cell == "lstm")
             fns = {
                 "solo": ablab_step(registry, cell, size, 1),
                 "ens": ablab_step(registry, cell, size, ENSEMBLE),

@@ -69,6 +69,9 @@ def micro(repeats: int):
 
 def in_step(members: int, repeats: int):
     net, params, _, _, x, y = ablab_setup(build_registry(), "lstm", SIZES["medium"], members)
+    # measured (session 9) before the kernel summed dW step by step (promise 8): compare the
+    # per-chunk products as they were
+    net.cells[0].chunk_input_grads = False
     present = RecurrentNet._input_side_grads_blocks
     dz = np.random.default_rng(0).standard_normal((members, T * B, 4 * H)).astype(np.float32)
 

@@ -122,3 +122,20 @@ def test_estimate_benchmark_refuses_bad_arguments_and_times_a_small_study():
     assert small.returncode == 0, small.stderr
     (row,) = [line.split() for line in small.stdout.splitlines() if line.startswith("three-cells")]
     assert row[1:3] == ["3", "9"] and float(row[3]) > 0 and float(row[5]) > 0  # estimate and real seconds
+
+
+BLAS_WIDTH = Path(__file__).resolve().parents[1] / "benchmarks" / "lstm_blas_width.py"
+
+
+def test_blas_width_benchmark_refuses_one_round_and_prints_both_sides():
+    bad = subprocess.run([sys.executable, str(BLAS_WIDTH), "--repeats", "1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--repeats must be at least 2, got 1" in bad.stderr
+    run = subprocess.run(
+        [sys.executable, str(BLAS_WIDTH), "--repeats", "2", "--processes", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "np.dot (OpenBLAS)" in run.stdout and "gemm.mm (" in run.stdout
+    assert "256-bit vectors" in run.stdout and "512-bit vectors" in run.stdout and "512 / 256" in run.stdout

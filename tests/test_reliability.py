@@ -462,7 +462,7 @@ def test_builtin_fingerprint_is_the_hash_of_the_plugin_module():
     assert versions["cell:gru"].endswith("#" + hashlib.sha256(source).hexdigest()[:12])
     # the LSTM's compiled kernels live in modules of their own, imported inside functions: they count
     files = [p.name for p in study_module._package_sources("ablab.plugins.cells.lstm")]
-    assert files == ["lstm.py", "lstm_kernel.py", "lstm_forward.py"]
+    assert files == ["lstm.py", "lstm_kernel.py", "lstm_backward.py", "lstm_forward.py"]
 
 
 def test_an_edit_to_a_plugins_helper_module_changes_its_fingerprint(tmp_path, monkeypatch):

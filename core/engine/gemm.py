@@ -47,10 +47,12 @@ def _call(trans_first, trans_second, n, m, k, first, second, out, beta):  # prag
     scalars = np.empty(2, out.dtype)
     scalars[0], scalars[1] = 1.0, beta
     p, c, s = ints.ctypes.data, chars.ctypes.data, scalars.ctypes.data
+    f, g, o = first.ctypes.data, second.ctypes.data, out.ctypes.data
+    # (transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc), every one by address
     if out.itemsize == 4:
-        _sgemm(c, c + 1, p, p + 4, p + 8, s, first.ctypes.data, p + 12, second.ctypes.data, p + 16, s + 4, out.ctypes.data, p + 20)
+        _sgemm(c, c + 1, p, p + 4, p + 8, s, f, p + 12, g, p + 16, s + 4, o, p + 20)
     else:
-        _dgemm(c, c + 1, p, p + 4, p + 8, s, first.ctypes.data, p + 12, second.ctypes.data, p + 16, s + 8, out.ctypes.data, p + 20)
+        _dgemm(c, c + 1, p, p + 4, p + 8, s, f, p + 12, g, p + 16, s + 8, o, p + 20)
     # numba frees an array after its last use in the code, and a raw pointer is no use: without
     # this read after the call, the arguments' memory could be freed (and reused) before it
     return ints[0] + chars[0] + scalars[0] + first[0, 0] + second[0, 0]
@@ -68,7 +70,6 @@ def mm(a, b, out, beta):  # pragma: no cover (compiled)
         out *= beta
         return
     _call(_N, _N, n, m, k, b, a, out, beta)
-
 
 
 @numba.njit(cache=True)

@@ -130,4 +130,3 @@ def forward_steps(WbU: np.ndarray, XH: np.ndarray, tape: Tape) -> tuple:
     h_last = np.empty((S, B, H), XH.dtype)
     lstm_forward.lstm_forward_steps(WbU, XH, XH.shape[3] - 1 - H, tape.gates, tape.g, tape.c, tape.psi_c, h_last)
     return h_last, tape.c[-1]
-
