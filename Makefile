@@ -18,11 +18,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[mkl]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(wildcard examples/*/pyproject.toml examples/*/*/*.py) | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,mkl]'
 	# the example plugin package proves entry-point discovery end to end
 	for pkg in examples/*/; do $(BIN)/python -m pip install --quiet "./$$pkg" || exit 1; done
 	touch $@ $(VENV)/.installed

@@ -147,10 +147,17 @@ class IgnoresOut(RNN):
 LSTM = build_registry(entry_points=False).get("cell", "lstm")
 
 
-class WrongChunkBackward(LSTM):
+class WrongChunkBackward(LSTM):  # promise 6's signature: ablab keeps one product per chunk for it
+    def backward_steps(self, p, dstate, tape, start, end, dhs, window, da):
+        dstate_prev = super().backward_steps(p, dstate, tape, start, end, dhs, window, da)
+        da *= 1.01  # the compiled chunk path only: backward_step stays right
+        return dstate_prev
+
+
+class WrongChunkSums(LSTM):  # promise 8: its sums are wrong
     def backward_steps(self, p, dstate, tape, start, end, dhs, window, da, rows=None, sums=None):
         dstate_prev = super().backward_steps(p, dstate, tape, start, end, dhs, window, da, rows, sums)
-        (da if sums is None else sums)[...] *= 1.01  # the compiled chunk path only: backward_step stays right
+        sums *= 1.01
         return dstate_prev
 
 
@@ -179,6 +186,7 @@ class Float64(RNN):
         (Float64, "turned float32 state 'h' into float64"),
         (IgnoresOut, "must write da_t into out and return it"),
         (WrongChunkBackward, "backward_steps gives another gradient of"),
+        (WrongChunkSums, "backward_steps gives another gradient of"),
         (WrongWholeForward, "forward_steps (training's whole-layer forward) disagrees with step_z"),
         (ProbesTheWrongPoint, "f(pre) is not the output"),
     ],

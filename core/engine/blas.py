@@ -14,6 +14,12 @@ symbol, not the library, so one on-disk cache serves both.
 
 ABLAB_BLAS=openblas makes a process use scipy's OpenBLAS even where MKL is installed;
 ABLAB_BLAS=mkl makes it an error when MKL cannot be loaded (unset: MKL if it loads).
+
+MKL's layers are global to its library: a numpy built on the same libmkl_rt (a conda install)
+would become single-threaded too, and where another library has already computed with MKL,
+the layers can no longer be set and ablab takes OpenBLAS (Backend.detail says why). MKL loads
+its core and threading libraries only at the first product, and exits the process when one is
+missing, so _load_mkl checks first that they are installed beside it (else OpenBLAS takes over).
 """
 
 from __future__ import annotations
@@ -23,11 +29,18 @@ import functools
 import importlib.metadata
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 CHOICES = ("mkl", "openblas")
 SYMBOLS = ("ablab_sgemm", "ablab_dgemm")
 MKL_INTERFACE_LP64 = 0  # 32-bit integers, as scipy's cython_blas and the kernels pass them
 MKL_THREADING_SEQUENTIAL = 1
+# what libmkl_rt loads for the LP64 interface and the sequential layer (Linux, Windows names)
+MKL_LAYER_LIBRARIES = (
+    ("libmkl_core.so", "mkl_core"),
+    ("libmkl_sequential.so", "mkl_sequential"),
+    ("libmkl_intel_lp64.so", "mkl_intel_lp64"),
+)
 
 
 class BlasError(RuntimeError):
@@ -67,6 +80,10 @@ def mkl_library_path() -> str | None:
 
 def _load_mkl(path: str):
     """(sgemm, dgemm) addresses of MKL's Fortran interface, its layers set first."""
+    folder = Path(path).parent
+    for names in MKL_LAYER_LIBRARIES:  # MKL would exit() at the first product without them
+        if not any(f.name.startswith(names) for f in folder.iterdir()):
+            raise BlasError(f"{folder}: no {names[0]}* beside {Path(path).name} (a partial MKL install?)")
     lib = ctypes.CDLL(path)
     # before any other MKL call: the layers are fixed by the first computation
     if lib.MKL_Set_Interface_Layer(MKL_INTERFACE_LP64) != MKL_INTERFACE_LP64:

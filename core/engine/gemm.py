@@ -3,15 +3,24 @@
     mm(a, b, out, beta)     out = a @ b + beta * out
     mm_tn(a, b, out, beta)  out = a.T @ b + beta * out
 
-a, b and out are 2-D float32 or float64 arrays of one dtype whose rows are contiguous (a row
-stride is allowed, as for slices of a wider array). Row-major C = A B is column-major
-C^T = B^T A^T, so the Fortran call passes b first. beta = 1 adds into `out` in the product's own
-pass, which spares the kernels a temporary and an add per call.
+a, b and out are 2-D arrays, all float32 or all float64 (anything else is refused when the
+caller compiles), whose rows are contiguous and do not overlap (a row stride is allowed, as for
+slices of a wider array). Row-major C = A B is column-major C^T = B^T A^T, so the Fortran call
+passes b first. beta = 1 adds into `out` in the product's own pass, which spares the kernels a
+temporary and an add per call.
+
+numba stamps a cached function with its own source file only, yet a kernel that calls mm holds
+a compiled copy of this module's code: a kernel module calls track(kernel, ...) at import, which
+drops the kernel's cache entries when this file changed since they were written.
 
 Imports numba: only the compiled kernels import this module (see lstm_kernel.py's docstring).
 """
 
 from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
 
 import numpy as np
 
@@ -26,19 +35,43 @@ _P = types.voidptr
 _sgemm = types.ExternalFunction("ablab_sgemm", types.void(_P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P))
 _dgemm = types.ExternalFunction("ablab_dgemm", types.void(_P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P))
 _N, _T = 78, 84  # 'N', 'T'
+_INT_MAX = 2**31 - 1  # BLAS's LP64 integers
+
+
+def _one_float_dtype(a, b, out):  # the Python body never runs: numba resolves it when compiling
+    raise NotImplementedError
+
+
+@numba.extending.overload(_one_float_dtype)
+def _one_float_dtype_typed(a, b, out):
+    dtypes = {a.dtype, b.dtype, out.dtype}
+    if len(dtypes) != 1 or not dtypes <= {types.float32, types.float64}:
+        raise numba.core.errors.TypingError(
+            f"gemm: a, b and out must all be float32 or all float64, got {a.dtype}, {b.dtype}, {out.dtype}"
+        )
+    return lambda a, b, out: None
 
 
 @numba.njit(cache=True, inline="always")
 def _rows(x):  # pragma: no cover (compiled)
-    """x's leading dimension for BLAS: its row stride in elements, at least its row length."""
-    if x.shape[1] > 1 and x.strides[1] != x.itemsize or x.strides[0] < 0:
-        raise ValueError("gemm: every operand needs contiguous rows and a positive row stride")
-    return max(x.strides[0] // x.itemsize, x.shape[1], 1)
+    """x's leading dimension for BLAS: its row stride in elements (any value for one row)."""
+    if x.shape[1] > 1 and x.strides[1] != x.itemsize:
+        raise ValueError("gemm: every operand needs contiguous rows")
+    if x.shape[0] <= 1:
+        return max(x.shape[1], 1)
+    if x.strides[0] % x.itemsize or x.strides[0] < x.shape[1] * x.itemsize:
+        raise ValueError("gemm: rows must not overlap (a row stride of at least the row's length)")
+    ld = x.strides[0] // x.itemsize
+    if ld > _INT_MAX:
+        raise ValueError("gemm: a row stride past BLAS's 32-bit integers")
+    return ld
 
 
 @numba.njit(cache=True, inline="always")
 def _call(trans_first, trans_second, n, m, k, first, second, out, beta):  # pragma: no cover (compiled)
     """Fortran gemm on column-major views: out^T (n x m) = op(first) (n x k) op(second) (k x m)."""
+    if max(n, m, k) > _INT_MAX:
+        raise ValueError("gemm: a dimension past BLAS's 32-bit integers")
     ints = np.empty(6, np.int32)
     ints[0], ints[1], ints[2] = n, m, k
     ints[3], ints[4], ints[5] = _rows(first), _rows(second), _rows(out)
@@ -58,22 +91,32 @@ def _call(trans_first, trans_second, n, m, k, first, second, out, beta):  # prag
     return ints[0] + chars[0] + scalars[0] + first[0, 0] + second[0, 0]
 
 
+@numba.njit(cache=True, inline="always")
+def _scale(out, beta):  # pragma: no cover (compiled)
+    if beta == 0:
+        out[:] = 0
+    else:
+        out *= beta
+
+
 @numba.njit(cache=True)
 def mm(a, b, out, beta):  # pragma: no cover (compiled)
+    _one_float_dtype(a, b, out)
     m, k = a.shape
     n = b.shape[1]
     if b.shape[0] != k or out.shape[0] != m or out.shape[1] != n:
         raise ValueError("mm: shapes do not match (a: m x k, b: k x n, out: m x n)")
     if m == 0 or n == 0:
         return
-    if k == 0:  # BLAS leaves beta * out, as numpy's zero-length sum would give 0 + beta * out
-        out *= beta
+    if k == 0:  # an empty sum: beta * out, and 0 where beta = 0 (as BLAS: never 0 * nan)
+        _scale(out, beta)
         return
     _call(_N, _N, n, m, k, b, a, out, beta)
 
 
 @numba.njit(cache=True)
 def mm_tn(a, b, out, beta):  # pragma: no cover (compiled)
+    _one_float_dtype(a, b, out)
     k, m = a.shape
     n = b.shape[1]
     if b.shape[0] != k or out.shape[0] != m or out.shape[1] != n:
@@ -81,7 +124,34 @@ def mm_tn(a, b, out, beta):  # pragma: no cover (compiled)
     if m == 0 or n == 0:
         return
     if k == 0:
-        out *= beta
+        _scale(out, beta)
         return
     # out^T = b^T a: b as stored is column-major b^T ('N'), a is column-major a^T ('T' gives a)
     _call(_N, _T, n, m, k, b, a, out, beta)
+
+
+_SOURCE_STAMP = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
+def track(*kernels, stamp: str = _SOURCE_STAMP) -> None:
+    """Drop each numba-cached kernel's on-disk entries when they were compiled against another
+    version of this file (a stamp file beside numba's index records which)."""
+    for kernel in kernels:
+        cache = getattr(kernel, "_cache", None)  # numba's Cache, or NullCache when caching is off
+        if not isinstance(cache, numba.core.caching.Cache):
+            continue
+        fn = kernel.py_func
+        mark = Path(cache.cache_path) / f"{fn.__module__}.{fn.__qualname__}.gemm-stamp"
+        try:
+            if mark.read_text() == stamp:
+                continue
+        except OSError:
+            pass
+        cache.flush()  # an empty index: the next call compiles and saves again
+        try:
+            mark.parent.mkdir(parents=True, exist_ok=True)
+            part = mark.with_name(f"{mark.name}.{os.getpid()}")
+            part.write_text(stamp)
+            part.replace(mark)  # atomic: a process starting now reads the old stamp or this one
+        except OSError:  # a read-only cache: numba then does not save either
+            pass

@@ -20,6 +20,7 @@ features, so code compiled either way never mixes.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 
@@ -44,21 +45,30 @@ def host_wide_settings() -> dict[str, str]:
     return {"NUMBA_CPU_NAME": llvm.get_host_cpu_name(), "NUMBA_CPU_FEATURES": features.flatten() + ",-prefer-256-bit"}
 
 
+MARK = "ABLAB_NUMBA_WIDE_FOR"  # says that NUMBA_CPU_* are ablab's, and for which CPU
+
+
+def _fingerprint(settings: dict[str, str]) -> str:
+    return hashlib.sha256(repr(sorted(settings.items())).encode()).hexdigest()[:16]
+
+
 def configure(environ, numba_imported: bool) -> None:
     """Set (or, for ABLAB_NUMBA_WIDTH=256, take back) the wide settings in `environ`. A child
-    process inherits its parent's settings: ABLAB_NUMBA_WIDTH=256 removes those that are
-    exactly ablab's, and a user's own NUMBA_CPU_* values are never touched."""
+    process inherits its parent's settings, marked as ablab's by MARK: it keeps them when they
+    were made for its own CPU and width, and drops them otherwise (a launcher may copy the
+    environment to a node with another CPU, whose numba would then emit instructions the node
+    cannot run). A user's own NUMBA_CPU_* values (no MARK) are never touched."""
     if numba_imported:
         return
-    wide = host_wide_settings()
-    ours = bool(wide) and all(environ.get(k) == v for k, v in wide.items())
-    theirs = not ours and any(environ.get(k) for k in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES"))
-    if requested_width(environ) == "256":
-        if ours:
-            for key in wide:
-                del environ[key]
-    elif not theirs:
+    wide = host_wide_settings() if requested_width(environ) == "512" else {}
+    if MARK in environ:  # ablab's settings, from this process's parent
+        if wide and environ[MARK] == _fingerprint(wide):
+            return
+        for key in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", MARK):
+            environ.pop(key, None)
+    if wide and not any(environ.get(k) for k in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES")):
         environ.update(wide)
+        environ[MARK] = _fingerprint(wide)
 
 
 configure(os.environ, "numba" in sys.modules)

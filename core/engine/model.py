@@ -7,6 +7,7 @@ one flat dict ("l0.W", "l0.U", "out.V", ...) so optimisers and clipping treat th
 from __future__ import annotations
 
 import functools
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,14 @@ def _init_spec(registry, spec: Any, where: str):
     name, opts = name_and_options(spec, where)
     init = registry.get("initializer", name)
     return init, init.check_options(opts)
+
+
+def sums_input_grads(cell) -> bool:
+    """FusedCell promise 8 holds: chunk_input_grads, and a backward_steps that takes sums (a
+    subclass that overrides it with promise 6's signature only keeps one product per chunk)."""
+    if not getattr(cell, "chunk_input_grads", False):
+        return False
+    return "sums" in inspect.signature(cell.backward_steps).parameters
 
 
 class RecurrentNet:
@@ -293,7 +302,7 @@ class RecurrentNet:
             tape = cache["tapes"][l] if trace is None else None  # tracing dh takes the per-step path
             # FusedCell promise 8: the chunk's backward_steps also sums [x_t, 1, h_{t-1}]^T da_t
             sums = None
-            if tape is not None and blocks and cell.chunk_input_grads:
+            if tape is not None and blocks and sums_input_grads(cell):
                 sums = np.zeros((S, nbH // H, cache["rows"][l].shape[-1], H), dy.dtype)
             end = T  # steps [start, end) fill da[:, : end - start]
             while end > 0:
