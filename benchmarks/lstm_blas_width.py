@@ -145,7 +145,7 @@ def width_part(rounds: int, repeats: int) -> None:
     features = {}
     for _ in range(rounds):
         for width in ("256", "512"):
-            env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU_")}
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("NUMBA_CPU_", "ABLAB_NUMBA_WIDE"))}
             done = subprocess.run([sys.executable, "-c", code], env={**env, "ABLAB_NUMBA_WIDTH": width},
                                   capture_output=True, text=True, timeout=900)  # fmt: skip
             if done.returncode != 0:

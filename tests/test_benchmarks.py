@@ -139,3 +139,7 @@ def test_blas_width_benchmark_refuses_one_round_and_prints_both_sides():
     assert run.returncode == 0, run.stderr
     assert "np.dot (OpenBLAS)" in run.stdout and "gemm.mm (" in run.stdout
     assert "256-bit vectors" in run.stdout and "512-bit vectors" in run.stdout and "512 / 256" in run.stdout
+    from ablab.core.engine import jit
+
+    if jit.host_wide_settings():  # an AVX-512 CPU: the 512-bit processes really got 512-bit settings
+        assert "no AVX-512F" not in run.stdout

@@ -161,6 +161,9 @@ def test_numba_width_settings_respect_the_user_a_256_request_and_another_cpu(mon
     inherited = dict(env)
     jit.configure(env, numba_imported=False)  # a child process on the same CPU: kept
     assert env == inherited
+    half = {jit.MARK: env[jit.MARK]}  # the mark without its values (a launcher kept only some)
+    jit.configure(half, numba_imported=False)
+    assert half == inherited
     child = {**env, "ABLAB_NUMBA_WIDTH": "256"}
     jit.configure(child, numba_imported=False)
     assert child == {"ABLAB_NUMBA_WIDTH": "256"}

@@ -62,7 +62,7 @@ def configure(environ, numba_imported: bool) -> None:
         return
     wide = host_wide_settings() if requested_width(environ) == "512" else {}
     if MARK in environ:  # ablab's settings, from this process's parent
-        if wide and environ[MARK] == _fingerprint(wide):
+        if wide and environ[MARK] == _fingerprint(wide) and all(environ.get(k) == v for k, v in wide.items()):
             return
         for key in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", MARK):
             environ.pop(key, None)
