@@ -1,9 +1,11 @@
 """Which BLAS the compiled kernels call: Intel MKL when it is installed, else scipy's OpenBLAS.
 
-Why: the standard LSTM's step is made of small products, (32 x 137) x (137 x 128) per gate
-block and step at the benchmark's medium size. On them MKL's single-thread sgemm runs at ~165
-GFLOP/s on a Sapphire Rapids core against ~90-110 for the OpenBLAS 0.3.30 that scipy and numba's
-np.dot use (benchmarks/blas_gemm.py prints both).
+Why: the standard LSTM's step is made of small products per step and gate block: at the
+benchmark's medium size (32 x 137) x (137 x 128) in the forward, (32 x 128) x (128 x 128) added
+into dh and (137 x 32) x (32 x 128) added into dW in the backward. On the backward's, MKL's
+single-thread sgemm runs at ~150 and ~140 GFLOP/s on a Sapphire Rapids core against ~86 and
+~70 for the OpenBLAS 0.3.30 that scipy and numba's np.dot use; on the forward's both reach ~163
+(OpenBLAS ~110 in some processes). benchmarks/lstm_blas_width.py prints them side by side.
 
 How: compiled code calls two external symbols, `ablab_sgemm` and `ablab_dgemm`, with the
 Fortran BLAS interface (column-major, every argument by pointer). register() binds them once
