@@ -3,7 +3,7 @@
 Why: the standard LSTM's step is made of small products per step and gate block: at the
 benchmark's medium size (32 x 137) x (137 x 128) in the forward, (32 x 128) x (128 x 128) added
 into dh and (137 x 32) x (32 x 128) added into dW in the backward. On the backward's, MKL's
-single-thread sgemm runs at ~150 and ~140 GFLOP/s on a Sapphire Rapids core against ~86 and
+single-thread sgemm runs at ~150 and ~140 GFLOP/s on this Emerald Rapids core against ~86 and
 ~70 for the OpenBLAS 0.3.30 that scipy and numba's np.dot use; on the forward's both reach ~163
 (OpenBLAS ~110 in some processes). benchmarks/lstm_blas_width.py prints them side by side.
 
