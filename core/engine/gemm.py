@@ -99,35 +99,31 @@ def _scale(out, beta):  # pragma: no cover (compiled)
         out *= beta
 
 
-@numba.njit(cache=True)
-def mm(a, b, out, beta):  # pragma: no cover (compiled)
+@numba.njit(cache=True, inline="always")
+def _product(trans_a, m, k, a, b, out, beta):  # pragma: no cover (compiled)
+    """out = op(a) b + beta out, op(a) (m x k): a itself ('N') or a.T ('T')."""
     _one_float_dtype(a, b, out)
-    m, k = a.shape
     n = b.shape[1]
     if b.shape[0] != k or out.shape[0] != m or out.shape[1] != n:
-        raise ValueError("mm: shapes do not match (a: m x k, b: k x n, out: m x n)")
+        raise ValueError("gemm: shapes do not match (op(a): m x k, b: k x n, out: m x n)")
     if m == 0 or n == 0:
         return
     if k == 0:  # an empty sum: beta * out, and 0 where beta = 0 (as BLAS: never 0 * nan)
         _scale(out, beta)
         return
-    _call(_N, _N, n, m, k, b, a, out, beta)
+    # out^T = b^T op(a)^T: b as stored is column-major b^T ('N'); a as stored is column-major
+    # a^T, which 'N' takes as op(a)^T = a^T and 'T' turns into op(a)^T = a
+    _call(_N, trans_a, n, m, k, b, a, out, beta)
+
+
+@numba.njit(cache=True)
+def mm(a, b, out, beta):  # pragma: no cover (compiled)
+    _product(_N, a.shape[0], a.shape[1], a, b, out, beta)
 
 
 @numba.njit(cache=True)
 def mm_tn(a, b, out, beta):  # pragma: no cover (compiled)
-    _one_float_dtype(a, b, out)
-    k, m = a.shape
-    n = b.shape[1]
-    if b.shape[0] != k or out.shape[0] != m or out.shape[1] != n:
-        raise ValueError("mm_tn: shapes do not match (a: k x m, b: k x n, out: m x n)")
-    if m == 0 or n == 0:
-        return
-    if k == 0:
-        _scale(out, beta)
-        return
-    # out^T = b^T a: b as stored is column-major b^T ('N'), a is column-major a^T ('T' gives a)
-    _call(_N, _T, n, m, k, b, a, out, beta)
+    _product(_T, a.shape[1], a.shape[0], a, b, out, beta)
 
 
 _SOURCE_STAMP = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
