@@ -103,9 +103,9 @@ def matmul_shapes(cell: str, size: dict) -> list[tuple[int, int, int, int]]:
     (input_grad=False, readout "last"; the readout's (B, H) x (H, 1) products left out)."""
     B, T, D, H = size["batch"], size["T"], size["n_in"], size["hidden"]
     R = D + 1 + H  # rows of [x_t, 1, h_{t-1}]
-    if cell == "lstm":  # block-major: per block k, z_t[k] = [x_t, 1, h_{t-1}] [W; b; U]_k; dh_{t-1} = sum_k dz_k U_k^T;
+    if cell == "lstm":  # z_t = [x_t, 1, h_{t-1}] [W; b; U], the gate blocks side by side; dh_{t-1} = sum_k dz_k U_k^T;
         # [dW; db; dU]_k += [x_t, 1, h_{t-1}]^T dz_k step by step (FusedCell promise 8)
-        return [(B, R, H, 4 * T), (B, H, H, 4 * T), (R, B, H, 4 * T)]
+        return [(B, R, 4 * H, T), (B, H, H, 4 * T), (R, B, H, 4 * T)]
     if cell == "rnn":
         return [(B, R, H, T), (B, H, H, T), (R, T * B, H, 1)]
     # gru (block-major): a = [x, 1] [W; b] per block before the loop; per step h U_r, h U_u, (r h) U_n,

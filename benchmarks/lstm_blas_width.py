@@ -5,10 +5,12 @@
 1. BLAS. The medium LSTM step's per-step products, timed as the compiled kernels run them
    (T = 100 steps, member by member), through numba's np.dot (scipy's OpenBLAS: what the
    kernels called before) and through gemm.mm (this process's binding: MKL where the `mkl`
-   package is installed). Shapes: the forward's [x_t, 1, h_{t-1}] [W; b; U]_k, (32 x 137) x
-   (137 x 128) per gate block; the backward's dz_k U_k^T, (32 x 128) x (128 x 128), added into
-   dh; the input-side sums [x_t, 1, h_{t-1}]^T dz_k, (137 x 32) x (32 x 128), added up over
-   the steps (FusedCell promise 8). Rounds interleave the two, CPU time, medians.
+   package is installed). Shapes: the forward's [x_t, 1, h_{t-1}] [W; b; U], (32 x 137) x
+   (137 x 512), the four gate blocks side by side (the kernel's since session 10; "per block"
+   times the four (137 x 128) products it replaced, through gemm.mm); the backward's dz_k U_k^T,
+   (32 x 128) x (128 x 128), added into dh; the input-side sums [x_t, 1, h_{t-1}]^T dz_k,
+   (137 x 32) x (32 x 128), added up over the steps (FusedCell promise 8). Rounds interleave
+   the two, CPU time, medians.
 2. Vector width. The compiled forward's elementwise part (gates, c, tanh(c), h and the tape:
    the whole forward minus the same products alone) in fresh processes, numba's 256-bit
    vectors (ABLAB_NUMBA_WIDTH=256) and 512-bit (the default on an AVX-512 CPU) alternating.
@@ -38,18 +40,17 @@ from ablab.core.engine.gemm import mm
 from ablab.plugins.cells import lstm_kernel
 B, D, H, T, repeats = {B}, {D}, {H}, {T}, {repeats}
 rng = np.random.default_rng(0)
-WbU = (rng.standard_normal((1, 4, D + 1 + H, H)) * 0.1).astype(np.float32)
+WbU = (rng.standard_normal((1, D + 1 + H, 4 * H)) * 0.1).astype(np.float32)
 XH = np.zeros((1, T + 1, B, D + 1 + H), np.float32)
 XH[..., :D] = rng.standard_normal((1, T + 1, B, D))
 XH[..., D] = 1
 tape = lstm_kernel.Tape(1, T, B, H, np.float32)
-z = np.empty((4, B, H), np.float32)
+z = np.empty((B, 4 * H), np.float32)
 
 @numba.njit
 def products(WbU, XH, z):
     for t in range(XH.shape[1] - 1):
-        for k in range(4):
-            mm(XH[0, t], WbU[0, k], z[k], 0.0)
+        mm(XH[0, t], WbU[0], z, 0.0)
 
 lstm_kernel.forward_steps(WbU, XH, tape)
 products(WbU, XH, z)
@@ -70,23 +71,28 @@ def blas_part(repeats: int) -> None:
     backend = blas.register()
     rng = np.random.default_rng(0)
     XH = rng.standard_normal((T, B, R)).astype(np.float32)
-    WbU = rng.standard_normal((4, R, H)).astype(np.float32)
+    WbU = rng.standard_normal((R, 4 * H)).astype(np.float32)
+    WbU_blocks = np.ascontiguousarray(WbU.reshape(R, 4, H).transpose(1, 0, 2))
     dz = rng.standard_normal((T, 4, B, H)).astype(np.float32)
     UT = rng.standard_normal((4, H, H)).astype(np.float32)
-    z, dh, tmp, sums = (np.empty((4, B, H), np.float32), np.empty((B, H), np.float32),
+    z, dh, tmp, sums = (np.empty((B, 4 * H), np.float32), np.empty((B, H), np.float32),
                         np.empty((B, H), np.float32), np.zeros((4, R, H), np.float32))  # fmt: skip
 
     @numba.njit
     def forward_dot(XH, WbU, z):
         for t in range(XH.shape[0]):
-            for k in range(4):
-                np.dot(XH[t], WbU[k], z[k])
+            np.dot(XH[t], WbU, z)
 
     @numba.njit
     def forward_mm(XH, WbU, z):
         for t in range(XH.shape[0]):
+            mm(XH[t], WbU, z, 0.0)
+
+    @numba.njit
+    def forward_blocks(XH, WbU_blocks, z):
+        for t in range(XH.shape[0]):
             for k in range(4):
-                mm(XH[t], WbU[k], z[k], 0.0)
+                mm(XH[t], WbU_blocks[k], z[:, k * WbU_blocks.shape[2] : (k + 1) * WbU_blocks.shape[2]], 0.0)
 
     @numba.njit
     def backward_dot(dz, UT, dh, tmp):
@@ -118,7 +124,13 @@ def blas_part(repeats: int) -> None:
 
     per_k = 2 * B * H * 4 * T  # flops per unit of the products' inner dimension
     rows = [
-        ("forward [x,1,h][W;b;U]_k", per_k * R, lambda: forward_dot(XH, WbU, z), lambda: forward_mm(XH, WbU, z)),
+        ("forward [x,1,h][W;b;U]", per_k * R, lambda: forward_dot(XH, WbU, z), lambda: forward_mm(XH, WbU, z)),
+        (
+            "forward, per block (mm)",
+            per_k * R,
+            lambda: forward_blocks(XH, WbU_blocks, z),
+            lambda: forward_mm(XH, WbU, z),
+        ),
         ("backward dz_k U_k^T", per_k * H, lambda: backward_dot(dz, UT, dh, tmp), lambda: backward_mm(dz, UT, dh)),
         ("sums [x,1,h]^T dz_k", per_k * R, lambda: sums_dot(XH, dz, sums), lambda: sums_mm(XH, dz, sums)),
     ]

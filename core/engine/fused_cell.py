@@ -42,8 +42,9 @@ against the plain path.
 
 7. Whole-layer training forward (optional; needs 6). forward_steps(p, XH, WbU, tape) runs
    every step of the layer from a zero state in one call: XH (S, T+1, B, D+1+H) holds
-   [x_t, 1] in slot t, WbU is the per-step product's right factor [W; b; U] (blocked,
-   (S, nb, D+1+H, H), when block_major); it writes h_t into XH[:, t+1, :, D+1:] and step t
+   [x_t, 1] in slot t, WbU is the per-step product's right factor [W; b; U], (S, D+1+H,
+   nb*H) whatever block_major says (one product per step, not one per block); it writes h_t
+   into XH[:, t+1, :, D+1:] and step t
    into the tape as step_z would, and returns the last state; None: not offered. ablab
    calls it only for training (train.loss_and_grads), whose backward reads the tape alone:
    it keeps no per-step caches, so probes and evaluation run step_z as before. Its results

@@ -221,12 +221,12 @@ class RecurrentNet:
                     steps.append(cache)
             else:
                 WbU = np.concatenate([Wb, p[self.fused[l]]], axis=1)  # z_t = [x_t, 1, h_{t-1}] [W; b; U]
-                if blocks:  # z_t[:, k] = [x_t, 1, h_{t-1}] [W; b; U]_k: one matmul, every block contiguous
-                    WbU = np.ascontiguousarray(blocks_of(WbU, H))  # (S, nb, R, H)
                 tape = cell.new_tape(S, T, B, H, x.dtype)
                 taped = () if tape is None else (tape,)
                 # FusedCell promise 7: the whole layer in one call, no per-step caches
                 whole = train and tape is not None and cell.forward_steps(p, XH, WbU, tape) is not None
+                if blocks and not whole:  # z_t[:, k] = [x_t, 1, h_{t-1}] [W; b; U]_k: every block contiguous
+                    WbU = np.ascontiguousarray(blocks_of(WbU, H))  # (S, nb, R, H)
                 for t in range(0 if whole else T):
                     xh = XH[:, t, None] if blocks else XH[:, t]
                     z = np.matmul(xh, WbU)

@@ -123,10 +123,10 @@ def forward_steps(WbU: np.ndarray, XH: np.ndarray, tape: Tape) -> tuple:
     """The whole forward of a standard LSTM layer from a zero state in one compiled call
     (lstm_forward.py): reads [x_t, 1] from XH[:, t, :, :D+1], writes h_t into
     XH[:, t+1, :, D+1:] and every step's slots of the tape; returns the last state (h_T, c_T).
-    WbU is the blocked [W; b; U], (S, 4, D+1+H, H), C-contiguous."""
+    WbU is [W; b; U], (S, D+1+H, 4H), blocks [i, f, o, g], C-contiguous."""
     from ablab.plugins.cells import lstm_forward  # lazy: see the module docstring
 
-    S, B, H = XH.shape[0], XH.shape[2], WbU.shape[3]
+    S, B, H = XH.shape[0], XH.shape[2], WbU.shape[2] // 4
     h_last = np.empty((S, B, H), XH.dtype)
     lstm_forward.lstm_forward_steps(WbU, XH, XH.shape[3] - 1 - H, tape.gates, tape.g, tape.c, tape.psi_c, h_last)
     return h_last, tape.c[-1]
