@@ -56,6 +56,16 @@ def learning_rate(spec: OptimizerSpec, step: int, total_steps: int) -> float:
     return spec.lr
 
 
+# Adam in one compiled pass per array, with numpy's bits (adam_kernel.py); False: numpy alone
+COMPILED_ADAM = True
+
+
+def _adam_kernel():
+    from ablab.core.engine import adam_kernel  # lazy: numba's import is paid on the first Adam step
+
+    return adam_kernel
+
+
 SLOTS = {"sgd": (), "momentum": ("v",), "rmsprop": ("s",), "adam": ("m", "v")}  # per-parameter state
 
 
@@ -97,6 +107,10 @@ def update(
             step = g / (np.sqrt(s) + spec.eps)
         else:
             m, v = state["m"][k], state["v"][k]
+            if COMPILED_ADAM and _adam_kernel().update_adam(spec, p, g, m, v, t, lr, active):
+                for buffer, rows in kept:
+                    buffer[frozen] = rows
+                continue
             m *= spec.beta1
             m += (1 - spec.beta1) * g
             v *= spec.beta2
