@@ -10,12 +10,15 @@ from ablab.core.engine.optim import OptimizerSpec, init_state, update
 
 def train_steps(params: dict, spec: OptimizerSpec, compiled: bool, frozen: bool, monkeypatch, lr_type=float):
     monkeypatch.setattr(optim, "COMPILED_ADAM", compiled)
+    monkeypatch.setattr(optim, "COMPILED_ADAM_SIZE", 0)  # these arrays are small
     params = {k: v.copy() for k, v in params.items()}
     state = init_state(spec, params)
     rng = np.random.default_rng(1)
     for step in range(25):
         # gradients over eleven orders of magnitude, so that eps and the moments' rounding matter
-        grads = {k: (rng.standard_normal(v.shape) * 10 ** rng.uniform(-8, 3)).astype(v.dtype) for k, v in params.items()}
+        grads = {
+            k: (rng.standard_normal(v.shape) * 10 ** rng.uniform(-8, 3)).astype(v.dtype) for k, v in params.items()
+        }
         active = None
         if frozen and step >= 5:
             active = np.array([True, False, True, True, False])
@@ -67,3 +70,15 @@ def test_a_numpy_scalar_learning_rate_still_updates_through_numpy(monkeypatch):
     strong, _ = train_steps(params, spec, True, False, monkeypatch, lr_type=np.float64)
     plain, _ = train_steps(params, spec, False, False, monkeypatch, lr_type=np.float64)
     np.testing.assert_array_equal(strong["W"], plain["W"])
+
+
+def test_small_arrays_stay_with_numpy(monkeypatch):
+    taken = []
+    monkeypatch.setattr(adam_kernel, "update_adam", lambda *a, **kw: taken.append(a) or True)
+    spec = OptimizerSpec(name="adam")
+    small = {"W": np.ones((2, optim.COMPILED_ADAM_SIZE // 2 - 1), np.float32)}
+    update(spec, small, {"W": np.ones_like(small["W"])}, init_state(spec, small), 0.01)
+    assert taken == [] and not np.array_equal(small["W"], 1)  # numpy's passes moved it
+    big = {"W": np.ones((2, optim.COMPILED_ADAM_SIZE // 2), np.float32)}
+    update(spec, big, {"W": np.ones_like(big["W"])}, init_state(spec, big), 0.01)
+    assert len(taken) == 1

@@ -4,7 +4,8 @@ divide and square root rounded in the array's dtype, in numpy's order, never fus
 fast-math). numpy takes ~14 passes over each array (4% of the medium LSTM ensemble's step,
 NOTES.md session 10); this one pass reads p, g, m and v once.
 
-Imported on the first Adam update (numba's import, ~0.3 s, is paid once per process).
+Imported on the first Adam update of a large array (optim.COMPILED_ADAM_SIZE): numba's import
+(~0.3 s) is paid once per process, and not at all by studies of small nets.
 """
 
 from __future__ import annotations

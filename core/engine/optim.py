@@ -56,8 +56,11 @@ def learning_rate(spec: OptimizerSpec, step: int, total_steps: int) -> float:
     return spec.lr
 
 
-# Adam in one compiled pass per array, with numpy's bits (adam_kernel.py); False: numpy alone
+# Adam in one compiled pass per array, with numpy's bits (adam_kernel.py); False: numpy alone.
+# Only for arrays of COMPILED_ADAM_SIZE elements or more: below, numpy's passes cost
+# microseconds, and a small study's worker processes need not import numba (~0.5 s) for them.
 COMPILED_ADAM = True
+COMPILED_ADAM_SIZE = 1 << 15
 
 
 def _adam_kernel():
@@ -107,7 +110,8 @@ def update(
             step = g / (np.sqrt(s) + spec.eps)
         else:
             m, v = state["m"][k], state["v"][k]
-            if COMPILED_ADAM and _adam_kernel().update_adam(spec, p, g, m, v, t, lr, active):
+            big = COMPILED_ADAM and p.size >= COMPILED_ADAM_SIZE
+            if big and _adam_kernel().update_adam(spec, p, g, m, v, t, lr, active):
                 for buffer, rows in kept:
                     buffer[frozen] = rows
                 continue
