@@ -40,6 +40,7 @@ PHASES = [
     ("making the executor", "make_executor", 1),
     ("writing results", "Store.write_runs", 1),
     ("between jobs", "Leases.claim", 2),
+    ("inside a claim's transaction", "Leases.claim.<locals>.<setcomp>", 2),
     ("reporting progress", "progress_line", 3),
     ("giving leases back", "_release", 1),
     ("stopping the heartbeat", "Heartbeat.close", 1),

@@ -263,3 +263,35 @@ gradcheck = true
     config = study.configurations()[0][1]
     net = build(config, REGISTRY)[1]
     assert error[runs[5]] == max(net.gradcheck(tol=float("inf"), seed=5).values())  # the run's own seed
+
+
+def test_releasing_after_ctrl_c_gives_up_a_held_write_lock_after_its_bound(tmp_path):
+    """A Ctrl-C'd run gives its leases back, waiting for the store's write lock at most a few
+    seconds (RELEASE_WAIT_INTERRUPTED), not SQLite's 60 s busy timeout; the connection keeps
+    its 60 s for everything else."""
+    import sqlalchemy as sa
+
+    path = tmp_path / "s.sqlite"
+    store = Store(f"sqlite:///{path}")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_WRITE_LOCK, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        start = time.time()
+        with pytest.raises(sa.exc.OperationalError, match="locked"):
+            store.release("someone", None, wait_seconds=1)
+        assert time.time() - start < 10
+    finally:
+        holder.kill()
+        holder.wait()
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 60000
+    assert store.release("someone", None, wait_seconds=1) == 0  # the lock is free: it goes through
+
+
+HOLD_WRITE_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("held", flush=True)
+time.sleep(60)
+"""

@@ -97,14 +97,22 @@ class Leases:
                 .values(lease_until=time.time() + LEASE_SECONDS)
             )
 
-    def release(self, owner: str, keys: list[str] | None = None) -> int:
-        """Give back owner's unfinished runs (all, or those in keys) as pending; returns how many."""
+    def release(self, owner: str, keys: list[str] | None = None, wait_seconds: float | None = None) -> int:
+        """Give back owner's unfinished runs (all, or those in keys) as pending; returns how many.
+        wait_seconds bounds the wait for the store's write lock (else SQLite's busy_timeout, 60 s):
+        past it the database error is raised, and the leases simply expire."""
         runs_t = self.t["runs"]
         q = runs_t.update().where(runs_t.c.owner == owner).where(runs_t.c.status == "running")
         if keys is not None:
             q = q.where(runs_t.c.key.in_(keys))
         with self.engine.begin() as conn:
-            return conn.execute(q.values(status="pending", owner=None, lease_until=None)).rowcount
+            if wait_seconds is not None:
+                _bound_lock_wait(conn, wait_seconds)
+            try:
+                return conn.execute(q.values(status="pending", owner=None, lease_until=None)).rowcount
+            finally:
+                if wait_seconds is not None and conn.dialect.name == "sqlite":  # per connection: restore
+                    conn.exec_driver_sql("PRAGMA busy_timeout=60000")
 
     def held_by_others(self, keys: list[str], owner: str) -> int:
         """How many of keys another live process is computing now."""
@@ -140,3 +148,12 @@ def owner_is_dead(owner: str, host: str) -> bool:
     except OSError:  # alive, another user's
         return False
     return False
+
+
+def _bound_lock_wait(conn, seconds: float) -> None:
+    """Wait at most `seconds` for a lock in this transaction (SQLite: the connection's busy
+    timeout, restored by the caller; PostgreSQL: lock_timeout, which ends with the transaction)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(seconds * 1000)}ms'")

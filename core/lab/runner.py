@@ -418,7 +418,11 @@ def run_study(
             # cleanup, which then joins it forever (`ablab run` hung; test_reliability)
             _terminate(executor)
         heart.close()
-        _release(store, owner, None)
+        # interrupted: the user waits for the prompt, so give up the store's write lock after a
+        # few seconds (this machine's next run claims a dead owner's runs at once anyway). Seen
+        # once in ~25 Ctrl-Cs under load: the lock held for the full 60 s busy timeout, by no
+        # live worker (py-spy; NOTES "Known problems")
+        _release(store, owner, None, RELEASE_WAIT_INTERRUPTED if progress.interrupted or caught else None)
         if own and executor is not None:
             executor.shutdown(wait=True)
         if error is None:
@@ -431,9 +435,12 @@ def run_study(
     return progress
 
 
-def _release(store: Store, owner: str, keys: list[str] | None) -> None:
+RELEASE_WAIT_INTERRUPTED = 5.0  # seconds
+
+
+def _release(store: Store, owner: str, keys: list[str] | None, wait_seconds: float | None = None) -> None:
     try:
-        store.release(owner, keys)
+        store.release(owner, keys, wait_seconds)
     except Exception:  # noqa: BLE001 - the store is failing; the leases expire on their own
         pass
 
