@@ -35,25 +35,13 @@ def run_python(code: str, **env) -> str:
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m, k, n", SHAPES)
 @pytest.mark.parametrize("beta", [0.0, 1.0])
-def test_mm_computes_a_times_b_plus_beta_out(dtype, m, k, n, beta):
-    rng = np.random.default_rng(m * 100 + k)
-    a, b = rng.standard_normal((m, k)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
-    out = rng.standard_normal((m, n)).astype(dtype)
-    want = a.astype(np.float64) @ b + beta * out
-    mm(a, b, out, beta)
-    tol = 1e-5 if dtype == np.float32 else 1e-12
-    np.testing.assert_allclose(out, want, rtol=tol, atol=tol * max(1, k))
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("m, k, n", SHAPES)
-@pytest.mark.parametrize("beta", [0.0, 1.0])
-def test_mm_tn_computes_a_transposed_times_b_plus_beta_out(dtype, m, k, n, beta):
-    rng = np.random.default_rng(m * 100 + k + 1)
-    a, b = rng.standard_normal((k, m)).astype(dtype), rng.standard_normal((k, n)).astype(dtype)
-    out = rng.standard_normal((m, n)).astype(dtype)
-    want = a.T.astype(np.float64) @ b + beta * out
-    mm_tn(a, b, out, beta)
+@pytest.mark.parametrize("transposed", [False, True], ids=["mm", "mm_tn"])
+def test_mm_and_mm_tn_compute_the_product_plus_beta_out(dtype, m, k, n, beta, transposed):
+    rng = np.random.default_rng(m * 100 + k + transposed)
+    a = rng.standard_normal((k, m) if transposed else (m, k)).astype(dtype)
+    b, out = rng.standard_normal((k, n)).astype(dtype), rng.standard_normal((m, n)).astype(dtype)
+    want = (a.T if transposed else a).astype(np.float64) @ b + beta * out
+    (mm_tn if transposed else mm)(a, b, out, beta)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(out, want, rtol=tol, atol=tol * max(1, k))
 

@@ -69,9 +69,12 @@ def _init_spec(registry, spec: Any, where: str):
 def sums_input_grads(cell) -> bool:
     """FusedCell promise 8 holds: chunk_input_grads, and a backward_steps that takes sums (a
     subclass that overrides it with promise 6's signature only keeps one product per chunk)."""
-    if not getattr(cell, "chunk_input_grads", False):
-        return False
-    return "sums" in inspect.signature(cell.backward_steps).parameters
+    return getattr(cell, "chunk_input_grads", False) and _takes_sums(type(cell))
+
+
+@functools.cache
+def _takes_sums(cls) -> bool:  # once per class: the backward asks for every layer of every step
+    return "sums" in inspect.signature(cls.backward_steps).parameters
 
 
 class RecurrentNet:

@@ -129,8 +129,8 @@ def lstm_forward_steps(WbU, XH, D, gates, g, c, psi_c, h_last):  # pragma: no co
     h = np.empty((B, H), XH.dtype)
     for s in range(S):  # member by member, each exactly as a solo run
         for t in range(T):
-            # z = [x_t, 1, h_{t-1}] [W; b; U]: one product of 4H columns (0.92x the time of one
-            # per block, benchmarks/lstm_blas_width.py; each column's sum is the same, so the bits too)
+            # z = [x_t, 1, h_{t-1}] [W; b; U]: one product of 4H columns (the kernel 0.92x its time
+            # with one per block, NOTES session 10; each column's sum is the same, so the bits too)
             mm(XH[s, t], WbU[s], z, 0.0)
             for b in range(B):
                 for k in range(H):
